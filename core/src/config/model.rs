@@ -1,0 +1,219 @@
+//! The typed configuration model every later stage reads. Built only from a configuration
+//! without errors, so its invariants (one active region, known clouds, ...) hold.
+
+use super::cron::Cron;
+use super::duration::Duration;
+use crate::source::Span;
+
+macro_rules! keyword_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name { $($variant,)* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+            pub const NAMES: &'static [&'static str] = &[$($text,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+keyword_enum!(
+    /// A cloud drplan can manage.
+    Cloud { Aws => "aws", Gcp => "gcp", }
+);
+keyword_enum!(
+    /// What a region does: serve, stand by warm, or hold nothing until promoted.
+    Role { Active => "active", Standby => "standby", Cold => "cold", }
+);
+keyword_enum!(BackupType { Full => "full", Incremental => "incremental", Differential => "differential", });
+keyword_enum!(FailoverMode { Manual => "manual", Automatic => "automatic", });
+keyword_enum!(Protocol { Http => "HTTP", Https => "HTTPS", Tcp => "TCP", });
+
+/// A number per role: replicas of a component, instances of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoleCounts {
+    pub active: u32,
+    pub standby: u32,
+    pub cold: u32,
+}
+
+impl RoleCounts {
+    pub fn for_role(&self, role: Role) -> u32 {
+        match role {
+            Role::Active => self.active,
+            Role::Standby => self.standby,
+            Role::Cold => self.cold,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub project: String,
+    pub backend: Backend,
+    pub objectives: Objectives,
+    pub aws: Option<AwsProvider>,
+    pub gcp: Option<GcpProvider>,
+    pub components: Vec<Component>,
+    pub regions: Vec<Region>,
+    pub backups: Vec<Backup>,
+    pub failover: Option<Failover>,
+}
+
+impl Config {
+    pub fn region(&self, name: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+
+    /// The one region whose role is active (validation guarantees exactly one).
+    pub fn active_region(&self) -> Option<&Region> {
+        self.regions.iter().find(|r| r.role == Role::Active)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Local { path: String },
+    S3 { bucket: String, key: String, region: String, endpoint: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Objectives {
+    pub rto: Option<Duration>,
+    pub rpo: Option<Duration>,
+    pub uptime: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AwsProvider {
+    pub endpoint: Option<String>,
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcpProvider {
+    pub project: String,
+    pub endpoint: Option<String>,
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    pub name: String,
+    pub priority: u32,
+    pub replicas: RoleCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    pub name: String,
+    /// Where the region's name is declared, for later diagnostics about it.
+    pub span: Span,
+    pub cloud: Cloud,
+    pub role: Role,
+    pub role_span: Span,
+    pub endpoint: Option<String>,
+    pub location: Option<String>,
+    pub compute: Vec<ComputePool>,
+    pub kubernetes: Option<Kubernetes>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputePool {
+    pub name: String,
+    pub instance_type: String,
+    pub image: String,
+    pub count: RoleCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kubernetes {
+    pub context: String,
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    pub name: String,
+    pub schedule: Cron,
+    pub kind: BackupType,
+    pub retention: Duration,
+    pub image: String,
+    pub gpg_recipient: Option<String>,
+    pub destinations: Vec<Destination>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub name: String,
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    S3 { bucket: String, prefix: String, region: String, storage_class: Option<String> },
+    Gcs { bucket: String, prefix: String, location: String, storage_class: Option<String> },
+    Nas { path: String },
+}
+
+impl Target {
+    /// Where the copy lives, for the 3-2-1 rule: a cloud, or on premises.
+    pub fn site(&self) -> &'static str {
+        match self {
+            Target::S3 { .. } => "aws",
+            Target::Gcs { .. } => "gcp",
+            Target::Nas { .. } => "on-premises",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failover {
+    pub mode: FailoverMode,
+    pub order: Vec<String>,
+    pub dns: Option<Dns>,
+    pub health_check: HealthCheck,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dns {
+    pub zone: String,
+    pub record: String,
+    pub ttl: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub protocol: Protocol,
+    pub port: u16,
+    pub path: String,
+    pub interval: Duration,
+    pub threshold: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            protocol: Protocol::Https,
+            port: 443,
+            path: "/".into(),
+            interval: Duration::from_secs(30),
+            threshold: 3,
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The configuration schema: every block, label and attribute drplan accepts, in one table.
+//!
+//! Lowering checks structure against it (unknown names, missing attributes, duplicates,
+//! types), suggestions come from it, and the user guide's reference is checked against it.
+
+/// The shape a value must have. Semantic checks (ranges, enums, durations) come later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    String,
+    /// A whole number.
+    Int,
+    /// Any number.
+    Number,
+    Bool,
+    /// A list of strings.
+    StringList,
+    /// An object `{ active = N, standby = N, cold = N }`.
+    RoleCounts,
+}
+
+impl Ty {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Ty::String => "a string",
+            Ty::Int => "a whole number",
+            Ty::Number => "a number",
+            Ty::Bool => "true or false",
+            Ty::StringList => "a list of strings",
+            Ty::RoleCounts => "an object `{ active = N, standby = N, cold = N }`",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Attr {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+/// A block kind selected by its label, with its own attributes (`backend "s3"`, `provider "gcp"`).
+#[derive(Debug)]
+pub struct Variant {
+    pub label: &'static str,
+    pub attrs: &'static [Attr],
+    pub doc: &'static str,
+}
+
+#[derive(Debug)]
+pub struct Block {
+    pub name: &'static str,
+    /// Names of the labels, for messages (`region "NAME"`). Empty for unlabelled blocks.
+    pub labels: &'static [&'static str],
+    pub attrs: &'static [Attr],
+    /// When non-empty, the first label selects one of these and its attributes apply.
+    pub variants: &'static [Variant],
+    pub blocks: &'static [Child],
+    pub doc: &'static str,
+}
+
+#[derive(Debug)]
+pub struct Child {
+    pub block: &'static Block,
+    pub required: bool,
+}
+
+impl Block {
+    pub fn child(&self, name: &str) -> Option<&'static Child> {
+        self.blocks.iter().find(|c| c.block.name == name)
+    }
+
+    /// Labelled blocks repeat (one per name); unlabelled ones may appear once.
+    pub fn repeats(&self) -> bool {
+        !self.labels.is_empty()
+    }
+
+    /// Attributes in force for a block with these labels.
+    pub fn attrs_for(&self, label: Option<&str>) -> &'static [Attr] {
+        match self.variants.iter().find(|v| Some(v.label) == label) {
+            Some(v) => v.attrs,
+            None => self.attrs,
+        }
+    }
+}
+
+const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Attr {
+    Attr { name, ty, required: true, doc }
+}
+
+const fn opt(name: &'static str, ty: Ty, doc: &'static str) -> Attr {
+    Attr { name, ty, required: false, doc }
+}
+
+const fn child(block: &'static Block) -> Child {
+    Child { block, required: false }
+}
+
+const fn required(block: &'static Block) -> Child {
+    Child { block, required: true }
+}
+
+pub static BACKEND: Block = Block {
+    name: "backend",
+    labels: &["type"],
+    attrs: &[],
+    variants: &[
+        Variant {
+            label: "local",
+            attrs: &[opt(
+                "path",
+                Ty::String,
+                "state file path, relative to the configuration (default `.drplan/state.json`)",
+            )],
+            doc: "state in a local file",
+        },
+        Variant {
+            label: "s3",
+            attrs: &[
+                req("bucket", Ty::String, "bucket holding the state object"),
+                req("key", Ty::String, "object key of the state"),
+                req("region", Ty::String, "AWS region of the bucket"),
+                opt("endpoint", Ty::String, "another S3 API address (an emulator, a VPC endpoint)"),
+            ],
+            doc: "state in an S3 object, locked with a conditional write",
+        },
+    ],
+    blocks: &[],
+    doc: "where state lives",
+};
+
+pub static DRPLAN: Block = Block {
+    name: "drplan",
+    labels: &[],
+    attrs: &[req("project", Ty::String, "project name, stamped on every managed object as a tag or label")],
+    variants: &[],
+    blocks: &[child(&BACKEND)],
+    doc: "project settings",
+};
+
+pub static OBJECTIVES: Block = Block {
+    name: "objectives",
+    labels: &[],
+    attrs: &[
+        opt("rto", Ty::String, "recovery time objective (duration)"),
+        opt("rpo", Ty::String, "recovery point objective (duration)"),
+        opt("uptime", Ty::Number, "availability target in percent, informational"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "recovery objectives",
+};
+
+pub static PROVIDER: Block = Block {
+    name: "provider",
+    labels: &["cloud"],
+    attrs: &[],
+    variants: &[
+        Variant {
+            label: "aws",
+            attrs: &[
+                opt("endpoint", Ty::String, "another AWS API address (an emulator, a VPC endpoint)"),
+                opt("profile", Ty::String, "named profile of the shared AWS configuration"),
+            ],
+            doc: "Amazon Web Services account",
+        },
+        Variant {
+            label: "gcp",
+            attrs: &[
+                req("project", Ty::String, "GCP project id"),
+                opt("endpoint", Ty::String, "another Google Cloud API address (an emulator)"),
+                opt("credentials", Ty::String, "`anonymous` for emulators; default: application default credentials"),
+            ],
+            doc: "Google Cloud project",
+        },
+    ],
+    blocks: &[],
+    doc: "cloud account settings",
+};
+
+pub static COMPONENT: Block = Block {
+    name: "component",
+    labels: &["name"],
+    attrs: &[
+        opt("priority", Ty::Int, "start order during recovery, 1 first"),
+        req("replicas", Ty::RoleCounts, "Deployment replicas per role"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "a service running in every region's cluster",
+};
+
+pub static COMPUTE: Block = Block {
+    name: "compute",
+    labels: &["pool"],
+    attrs: &[
+        req("instance_type", Ty::String, "EC2 instance type or GCE machine type"),
+        req("image", Ty::String, "AMI id or GCE image"),
+        req("count", Ty::RoleCounts, "instances per role"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "a pool of virtual machines",
+};
+
+pub static KUBERNETES: Block = Block {
+    name: "kubernetes",
+    labels: &[],
+    attrs: &[
+        req("context", Ty::String, "kubeconfig context of the region's cluster"),
+        opt("namespace", Ty::String, "namespace of the application's Deployments (default `default`)"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "the region's Kubernetes cluster",
+};
+
+pub static REGION: Block = Block {
+    name: "region",
+    labels: &["name"],
+    attrs: &[
+        req("cloud", Ty::String, "`aws` or `gcp`"),
+        req("role", Ty::String, "`active`, `standby` or `cold`"),
+        opt("endpoint", Ty::String, "host name DNS points at while this region serves"),
+        opt("location", Ty::String, "GCP zone (GCP regions only)"),
+    ],
+    variants: &[],
+    blocks: &[child(&COMPUTE), child(&KUBERNETES)],
+    doc: "a place the application can run, with its role",
+};
+
+pub static ENCRYPTION: Block = Block {
+    name: "encryption",
+    labels: &[],
+    attrs: &[req("gpg_recipient", Ty::String, "GPG recipient the backup job encrypts to")],
+    variants: &[],
+    blocks: &[],
+    doc: "backup encryption",
+};
+
+pub static S3: Block = Block {
+    name: "s3",
+    labels: &[],
+    attrs: &[
+        req("bucket", Ty::String, "bucket name"),
+        opt("prefix", Ty::String, "key prefix of the backups"),
+        req("region", Ty::String, "AWS region of the bucket"),
+        opt("storage_class", Ty::String, "class objects transition to"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "an S3 bucket",
+};
+
+pub static GCS: Block = Block {
+    name: "gcs",
+    labels: &[],
+    attrs: &[
+        req("bucket", Ty::String, "bucket name"),
+        opt("prefix", Ty::String, "object prefix of the backups"),
+        req("location", Ty::String, "GCS location of the bucket"),
+        opt("storage_class", Ty::String, "storage class of the bucket"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "a Cloud Storage bucket",
+};
+
+pub static NAS: Block = Block {
+    name: "nas",
+    labels: &[],
+    attrs: &[req("path", Ty::String, "absolute path of the mounted share")],
+    variants: &[],
+    blocks: &[],
+    doc: "a network share, checked for posture only",
+};
+
+pub static DESTINATION: Block = Block {
+    name: "destination",
+    labels: &["name"],
+    attrs: &[],
+    variants: &[],
+    blocks: &[child(&S3), child(&GCS), child(&NAS)],
+    doc: "where backups are written; exactly one of `s3`, `gcs`, `nas`",
+};
+
+pub static BACKUP: Block = Block {
+    name: "backup",
+    labels: &["name"],
+    attrs: &[
+        req("schedule", Ty::String, "five-field cron expression"),
+        opt("type", Ty::String, "`full`, `incremental` or `differential` (default `full`)"),
+        req("retention", Ty::String, "how long backups are kept (duration)"),
+        req("image", Ty::String, "container image of the backup job"),
+    ],
+    variants: &[],
+    blocks: &[child(&ENCRYPTION), required(&DESTINATION)],
+    doc: "a scheduled backup and its destinations",
+};
+
+pub static DNS: Block = Block {
+    name: "dns",
+    labels: &[],
+    attrs: &[
+        req("zone", Ty::String, "Route 53 hosted zone (must already exist)"),
+        req("record", Ty::String, "failover record name, inside the zone"),
+        opt("ttl", Ty::Int, "record TTL in seconds (default 60)"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "the failover DNS record",
+};
+
+pub static HEALTH_CHECK: Block = Block {
+    name: "health_check",
+    labels: &[],
+    attrs: &[
+        opt("protocol", Ty::String, "`HTTP`, `HTTPS` or `TCP` (default `HTTPS`)"),
+        opt("port", Ty::Int, "port (default 443)"),
+        opt("path", Ty::String, "request path for HTTP and HTTPS (default `/`)"),
+        opt("interval", Ty::String, "`10s` or `30s` (default `30s`)"),
+        opt("threshold", Ty::Int, "failures before unhealthy, 1-10 (default 3)"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "Route 53 health check of each serving endpoint",
+};
+
+pub static FAILOVER: Block = Block {
+    name: "failover",
+    labels: &[],
+    attrs: &[
+        opt("mode", Ty::String, "`manual` or `automatic` (default `manual`)"),
+        opt("order", Ty::StringList, "regions that take over, in order"),
+    ],
+    variants: &[],
+    blocks: &[child(&DNS), child(&HEALTH_CHECK)],
+    doc: "failover policy",
+};
+
+pub static ROOT: Block = Block {
+    name: "configuration",
+    labels: &[],
+    attrs: &[],
+    variants: &[],
+    blocks: &[
+        required(&DRPLAN),
+        child(&OBJECTIVES),
+        child(&PROVIDER),
+        child(&COMPONENT),
+        child(&REGION),
+        child(&BACKUP),
+        child(&FAILOVER),
+    ],
+    doc: "a drplan configuration",
+};
+
+/// Every block reachable from the root, depth first, each with its dotted path.
+pub fn walk() -> Vec<(String, &'static Block)> {
+    fn visit(prefix: &str, block: &'static Block, out: &mut Vec<(String, &'static Block)>) {
+        for c in block.blocks {
+            let path = if prefix.is_empty() { c.block.name.to_string() } else { format!("{prefix}.{}", c.block.name) };
+            out.push((path.clone(), c.block));
+            visit(&path, c.block, out);
+        }
+    }
+    let mut out = Vec::new();
+    visit("", &ROOT, &mut out);
+    out
+}

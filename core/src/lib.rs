@@ -1,0 +1,14 @@
+//! drplan-core: the pure heart of drplan — configuration language, model and diagnostics.
+//!
+//! Nothing in this crate performs I/O, reads the environment or the clock, or knows about
+//! tokio and cloud SDKs: the binary reads files and passes their text in, passes environment
+//! lookups in as a function, and renders the diagnostics this crate returns as data.
+
+pub mod config;
+pub mod diagnostics;
+pub mod fmt;
+pub mod source;
+mod suggest;
+
+pub use diagnostics::{Code, Diagnostic, Diagnostics, Label, Severity};
+pub use source::{FileId, SourceFile, Span};

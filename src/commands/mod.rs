@@ -1,0 +1,40 @@
+//! The command line: one module per subcommand, each an `Args` struct and an `exec`.
+
+mod fmt;
+mod validate;
+
+use clap::{Parser, Subcommand};
+
+use crate::output::Output;
+
+/// Exit codes, as documented: 0 success, 1 error, 2 changes or drift present.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ERROR: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drplan",
+    version,
+    about = "Declarative disaster recovery: plan and apply failover topologies across AWS, GCP and Kubernetes",
+    long_about = None,
+    propagate_version = true,
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a configuration and report every problem in it.
+    Validate(validate::Args),
+    /// Rewrite configuration files in the canonical layout, keeping comments.
+    Fmt(fmt::Args),
+}
+
+pub fn exec(cli: Cli, out: &mut Output) -> u8 {
+    match cli.command {
+        Command::Validate(args) => validate::exec(args, out),
+        Command::Fmt(args) => fmt::exec(args, out),
+    }
+}

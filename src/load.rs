@@ -1,0 +1,90 @@
+//! Reading configuration files from disk: a directory's `*.hcl` files or one file.
+//!
+//! File problems become diagnostics like any other, so the user sees one kind of report.
+
+use std::path::{Path, PathBuf};
+
+use drplan_core::config::{self, Config};
+use drplan_core::{Code, Diagnostic, Diagnostics, SourceFile};
+
+pub struct Loaded {
+    pub sources: Vec<SourceFile>,
+    pub config: Option<Config>,
+    pub diagnostics: Diagnostics,
+}
+
+/// The files of a configuration, in name order, or the diagnostic that explains why not.
+pub fn files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let meta = std::fs::metadata(path).map_err(|e| read_error(path, &e))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| read_error(path, &e))?;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| read_error(path, &e))?;
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "hcl") && p.is_file() {
+            files.push(p);
+        }
+    }
+    if files.is_empty() {
+        return Err(Diagnostic::error(Code::NoConfiguration, format!("no configuration in {}", path.display()))
+            .help("a configuration is a directory of *.hcl files or a single file; pass its path, e.g. `drplan validate examples/bot-core`"));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads one file as UTF-8 text.
+pub fn read(path: &Path) -> Result<SourceFile, Diagnostic> {
+    let bytes = std::fs::read(path).map_err(|e| read_error(path, &e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Diagnostic::error(Code::NotUtf8, format!("{} is not UTF-8 text", path.display())).help(format!(
+            "configuration files are UTF-8 HCL; the bytes at offset {} are not valid UTF-8 (is this a binary file?)",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok(SourceFile::new(path.display().to_string(), text))
+}
+
+/// Reads and lowers the configuration at `path`, with the process environment for `env()`.
+pub fn configuration(path: &Path) -> Loaded {
+    let mut diagnostics = Diagnostics::default();
+    let mut sources = Vec::new();
+    match files(path) {
+        Ok(found) => {
+            for p in found {
+                match read(&p) {
+                    Ok(s) => sources.push(s),
+                    Err(d) => diagnostics.push(d),
+                }
+            }
+        }
+        Err(d) => diagnostics.push(d),
+    }
+    if diagnostics.has_errors() {
+        return Loaded { sources, config: None, diagnostics };
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let loaded = config::load(&sources, &env);
+    Loaded { sources, config: loaded.config, diagnostics: loaded.diagnostics }
+}
+
+fn read_error(path: &Path, e: &std::io::Error) -> Diagnostic {
+    let help = match e.kind() {
+        std::io::ErrorKind::NotFound => "check the path; PATH defaults to the current directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "check the file's permissions".to_string(),
+        _ => format!("the system said: {e}"),
+    };
+    Diagnostic::error(Code::Read, format!("cannot read {}: {}", path.display(), plain_io(e))).help(help)
+}
+
+/// The OS error text without Rust's "(os error N)" suffix.
+fn plain_io(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

@@ -1,0 +1,26 @@
+//! The `drplan` binary: command-line parsing and dispatch. Everything it does is in the
+//! command modules; everything they compute comes from the workspace crates.
+
+mod commands;
+mod load;
+mod output;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match commands::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap exits 2 on usage errors, but 2 means "changes present" under
+            // --detailed-exitcode: a typo in a CI job must not read as drift.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { commands::EXIT_ERROR } else { commands::EXIT_OK });
+        }
+    };
+    let mut out = output::Output::from_env();
+    let code = commands::exec(cli, &mut out);
+    ExitCode::from(code)
+}

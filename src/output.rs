@@ -1,0 +1,47 @@
+//! All terminal output goes through here: results to stdout, diagnostics and progress to
+//! stderr, colour only on a terminal and never under `NO_COLOR`.
+
+use std::io::{IsTerminal, Write};
+
+use drplan_core::{Diagnostics, SourceFile};
+
+use crate::render;
+
+pub struct Output {
+    /// Colour and Unicode art on stderr.
+    pub fancy: bool,
+    /// Width diagnostics wrap at: the terminal's, or a fixed one so that logs and tests
+    /// are stable.
+    pub width: usize,
+}
+
+/// Width used when stderr is not a terminal.
+const PLAIN_WIDTH: usize = 100;
+
+impl Output {
+    pub fn from_env() -> Output {
+        let tty = std::io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let width = if tty { terminal_width().unwrap_or(PLAIN_WIDTH) } else { PLAIN_WIDTH };
+        Output { fancy: tty && !no_color, width }
+    }
+
+    /// A result line on stdout.
+    pub fn line(&mut self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`drplan ... | head`) is not an error worth a panic.
+        let _ = writeln!(stdout, "{text}");
+    }
+
+    pub fn diagnostics(&mut self, sources: &[SourceFile], diagnostics: &Diagnostics) {
+        if diagnostics.is_empty() {
+            return;
+        }
+        let text = render::diagnostics(sources, diagnostics, self.fancy, self.width);
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+fn terminal_width() -> Option<usize> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w: &usize| *w >= 40)
+}

@@ -1,0 +1,41 @@
+//! Helpers shared by the CLI tests: run the real binary, compare against golden files.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root; tests run the binary from here so paths in output are relative.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `drplan` command with a clean, deterministic environment.
+pub fn drplan() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_drplan"));
+    c.current_dir(root()).env("NO_COLOR", "1").env_remove("COLUMNS");
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    drplan().args(args).output().expect("the drplan binary runs")
+}
+
+/// Compares `actual` with the golden file; `UPDATE_EXPECT=1` rewrites the file instead.
+/// Returns a description of the mismatch, so a data-driven test can report all at once.
+pub fn check_golden(path: &Path, actual: &str) -> Option<String> {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(path, actual).expect("golden file is writable");
+        return None;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    if expected == actual {
+        return None;
+    }
+    let diff = similar::TextDiff::from_lines(&expected, actual);
+    Some(format!(
+        "{} differs (run with UPDATE_EXPECT=1 to accept):\n{}",
+        path.display(),
+        diff.unified_diff().context_radius(2).header("expected", "actual")
+    ))
+}
