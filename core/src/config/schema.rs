@@ -50,6 +50,9 @@ pub struct Variant {
 #[derive(Debug)]
 pub struct Block {
     pub name: &'static str,
+    /// At most one such block per parent, whatever its labels (`backend "local"` and
+    /// `backend "s3"` cannot both be given).
+    pub once: bool,
     /// Names of the labels, for messages (`region "NAME"`). Empty for unlabelled blocks.
     pub labels: &'static [&'static str],
     pub attrs: &'static [Attr],
@@ -70,9 +73,9 @@ impl Block {
         self.blocks.iter().find(|c| c.block.name == name)
     }
 
-    /// Labelled blocks repeat (one per name); unlabelled ones may appear once.
+    /// Whether the block may appear several times under one parent (once per name).
     pub fn repeats(&self) -> bool {
-        !self.labels.is_empty()
+        !self.once
     }
 
     /// Attributes in force for a block with these labels.
@@ -102,6 +105,7 @@ const fn required(block: &'static Block) -> Child {
 
 pub static BACKEND: Block = Block {
     name: "backend",
+    once: true,
     labels: &["type"],
     attrs: &[],
     variants: &[
@@ -131,6 +135,7 @@ pub static BACKEND: Block = Block {
 
 pub static DRPLAN: Block = Block {
     name: "drplan",
+    once: true,
     labels: &[],
     attrs: &[req("project", Ty::String, "project name, stamped on every managed object as a tag or label")],
     variants: &[],
@@ -140,6 +145,7 @@ pub static DRPLAN: Block = Block {
 
 pub static OBJECTIVES: Block = Block {
     name: "objectives",
+    once: true,
     labels: &[],
     attrs: &[
         opt("rto", Ty::String, "recovery time objective (duration)"),
@@ -153,6 +159,7 @@ pub static OBJECTIVES: Block = Block {
 
 pub static PROVIDER: Block = Block {
     name: "provider",
+    once: false,
     labels: &["cloud"],
     attrs: &[],
     variants: &[
@@ -180,6 +187,7 @@ pub static PROVIDER: Block = Block {
 
 pub static COMPONENT: Block = Block {
     name: "component",
+    once: false,
     labels: &["name"],
     attrs: &[
         opt("priority", Ty::Int, "start order during recovery, 1 first"),
@@ -192,6 +200,7 @@ pub static COMPONENT: Block = Block {
 
 pub static COMPUTE: Block = Block {
     name: "compute",
+    once: false,
     labels: &["pool"],
     attrs: &[
         req("instance_type", Ty::String, "EC2 instance type or GCE machine type"),
@@ -205,6 +214,7 @@ pub static COMPUTE: Block = Block {
 
 pub static KUBERNETES: Block = Block {
     name: "kubernetes",
+    once: true,
     labels: &[],
     attrs: &[
         req("context", Ty::String, "kubeconfig context of the region's cluster"),
@@ -217,6 +227,7 @@ pub static KUBERNETES: Block = Block {
 
 pub static REGION: Block = Block {
     name: "region",
+    once: false,
     labels: &["name"],
     attrs: &[
         req("cloud", Ty::String, "`aws` or `gcp`"),
@@ -231,6 +242,7 @@ pub static REGION: Block = Block {
 
 pub static ENCRYPTION: Block = Block {
     name: "encryption",
+    once: true,
     labels: &[],
     attrs: &[req("gpg_recipient", Ty::String, "GPG recipient the backup job encrypts to")],
     variants: &[],
@@ -240,6 +252,7 @@ pub static ENCRYPTION: Block = Block {
 
 pub static S3: Block = Block {
     name: "s3",
+    once: true,
     labels: &[],
     attrs: &[
         req("bucket", Ty::String, "bucket name"),
@@ -254,6 +267,7 @@ pub static S3: Block = Block {
 
 pub static GCS: Block = Block {
     name: "gcs",
+    once: true,
     labels: &[],
     attrs: &[
         req("bucket", Ty::String, "bucket name"),
@@ -268,6 +282,7 @@ pub static GCS: Block = Block {
 
 pub static NAS: Block = Block {
     name: "nas",
+    once: true,
     labels: &[],
     attrs: &[req("path", Ty::String, "absolute path of the mounted share")],
     variants: &[],
@@ -277,6 +292,7 @@ pub static NAS: Block = Block {
 
 pub static DESTINATION: Block = Block {
     name: "destination",
+    once: false,
     labels: &["name"],
     attrs: &[],
     variants: &[],
@@ -286,6 +302,7 @@ pub static DESTINATION: Block = Block {
 
 pub static BACKUP: Block = Block {
     name: "backup",
+    once: false,
     labels: &["name"],
     attrs: &[
         req("schedule", Ty::String, "five-field cron expression"),
@@ -300,6 +317,7 @@ pub static BACKUP: Block = Block {
 
 pub static DNS: Block = Block {
     name: "dns",
+    once: true,
     labels: &[],
     attrs: &[
         req("zone", Ty::String, "Route 53 hosted zone (must already exist)"),
@@ -313,6 +331,7 @@ pub static DNS: Block = Block {
 
 pub static HEALTH_CHECK: Block = Block {
     name: "health_check",
+    once: true,
     labels: &[],
     attrs: &[
         opt("protocol", Ty::String, "`HTTP`, `HTTPS` or `TCP` (default `HTTPS`)"),
@@ -328,6 +347,7 @@ pub static HEALTH_CHECK: Block = Block {
 
 pub static FAILOVER: Block = Block {
     name: "failover",
+    once: true,
     labels: &[],
     attrs: &[
         opt("mode", Ty::String, "`manual` or `automatic` (default `manual`)"),
@@ -340,6 +360,7 @@ pub static FAILOVER: Block = Block {
 
 pub static ROOT: Block = Block {
     name: "configuration",
+    once: true,
     labels: &[],
     attrs: &[],
     variants: &[],
@@ -367,4 +388,75 @@ pub fn walk() -> Vec<(String, &'static Block)> {
     let mut out = Vec::new();
     visit("", &ROOT, &mut out);
     out
+}
+
+/// The configuration reference in Markdown, generated from this table so it cannot drift
+/// from what the parser accepts.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated from core/src/config/schema.rs; do not edit by hand. \
+         Regenerate with `UPDATE_EXPECT=1 cargo test -p drplan-core --test reference`. -->\n\n\
+         A configuration is a directory of `*.hcl` files, merged, or a single file. Values are \
+         literals; durations are strings such as `\"30s\"`, `\"15m\"`, `\"2h\"`, `\"30d\"` (sums like \
+         `\"1h30m\"` too); schedules are five-field cron expressions; any value may be \
+         `env(\"NAME\")` or `env(\"NAME\", \"default\")`, read from the environment of the run.\n",
+    );
+    for (path, block) in walk() {
+        let depth = path.matches('.').count();
+        let heading = "#".repeat((depth + 2).min(6));
+        let labels: String = block.labels.iter().map(|l| format!(" \"{}\"", l.to_uppercase())).collect();
+        out.push_str(&format!("\n{heading} `{path}{labels}`\n\n{}.", capitalise(block.doc)));
+        let parent_child = parent_of(&path).and_then(|p| p.child(block.name));
+        match (block.repeats(), parent_child.is_some_and(|c| c.required)) {
+            (true, true) => out.push_str(" One or more, each with a name of its own."),
+            (true, false) => out.push_str(" Any number, each with a name of its own."),
+            (false, true) => out.push_str(" Required, once."),
+            (false, false) => out.push_str(" Optional, at most once."),
+        }
+        out.push('\n');
+        if block.variants.is_empty() {
+            attr_table(&mut out, block.attrs);
+        } else {
+            for v in block.variants {
+                out.push_str(&format!("\n`{} \"{}\"`: {}.\n", block.name, v.label, v.doc));
+                attr_table(&mut out, v.attrs);
+            }
+        }
+        if !block.blocks.is_empty() {
+            let names: Vec<String> = block.blocks.iter().map(|c| format!("`{}`", c.block.name)).collect();
+            out.push_str(&format!("\nNested blocks: {}.\n", names.join(", ")));
+        }
+    }
+    out
+}
+
+fn parent_of(path: &str) -> Option<&'static Block> {
+    match path.rsplit_once('.') {
+        None => Some(&ROOT),
+        Some((parent, _)) => walk().into_iter().find(|(p, _)| p == parent).map(|(_, b)| b),
+    }
+}
+
+fn attr_table(out: &mut String, attrs: &[Attr]) {
+    if attrs.is_empty() {
+        return;
+    }
+    out.push_str("\n| attribute | type | required | description |\n| --- | --- | --- | --- |\n");
+    for a in attrs {
+        let ty = match a.ty {
+            Ty::String => "string",
+            Ty::Int => "whole number",
+            Ty::Number => "number",
+            Ty::Bool => "bool",
+            Ty::StringList => "list of strings",
+            Ty::RoleCounts => "`{ active, standby, cold }`",
+        };
+        out.push_str(&format!("| `{}` | {ty} | {} | {} |\n", a.name, if a.required { "yes" } else { "no" }, a.doc));
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }

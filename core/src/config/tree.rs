@@ -288,7 +288,8 @@ impl Checker<'_> {
         }
         // Same kind and name (or a second unlabelled block) is a duplicate, across files too.
         let key = labels.first().map(|(l, _)| l.as_str());
-        if let Some(first) = parent.children(ident).find(|n| n.label().map(|(l, _)| l.as_str()) == key) {
+        let same = |n: &&Node| !schema.repeats() || n.label().map(|(l, _)| l.as_str()) == key;
+        if let Some(first) = parent.children(ident).find(same) {
             let d = if schema.repeats() {
                 let first_at = first.label().map_or(first.ident_span.clone(), |(_, s)| s.clone());
                 Diagnostic::error(Code::DuplicateName, "duplicate name")
@@ -299,7 +300,11 @@ impl Checker<'_> {
                 Diagnostic::error(Code::DuplicateBlock, "duplicate block")
                     .label(ident_span, format!("a second `{ident}` block in {}", block_kind(parent)))
                     .label(first.ident_span.clone(), "first block here")
-                    .help(format!("merge the two `{ident}` blocks into one"))
+                    .help(if schema.variants.is_empty() {
+                        format!("merge the two `{ident}` blocks into one")
+                    } else {
+                        format!("keep one `{ident}`: a configuration has a single {ident}")
+                    })
             };
             self.diags.push(d);
             return;
