@@ -435,7 +435,9 @@ mod tests {
 
     #[test]
     fn garbled_announcement_is_rejected() {
-        let venv = fake_venv("echo 'listening somewhere'; echo 'oops' >&2; exec sleep 30");
+        // stderr first: once the bad line is read the process is killed, and what it had
+        // written by then is all the harness can report.
+        let venv = fake_venv("echo 'oops' >&2; echo 'listening somewhere'; exec sleep 30");
         let err = start_fake(venv.path(), Emulator::Kmock).expect_err("must fail");
         let message = err.to_string();
         assert!(matches!(err, HarnessError::BadAnnouncement { .. }), "{message}");
