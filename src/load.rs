@@ -71,6 +71,39 @@ pub fn configuration(path: &Path) -> Loaded {
     Loaded { sources, config: loaded.config, diagnostics: loaded.diagnostics }
 }
 
+/// The state backend of a configuration in `dir`.
+pub fn state_backend(config: &Config, dir: &Path) -> Result<drplan_state::LocalBackend, Diagnostic> {
+    match &config.backend {
+        config::Backend::Local { path } => Ok(drplan_state::LocalBackend::new(dir.join(path))),
+        config::Backend::S3 { bucket, .. } => Err(Diagnostic::error(
+            Code::State,
+            format!("the s3 backend (bucket `{bucket}`) is not available in this build"),
+        )
+        .help("use `backend \"local\"` for now; remote state on S3 comes with locking")),
+    }
+}
+
+/// A state problem as a diagnostic that says the file is left alone.
+pub fn state_diagnostic(e: &drplan_state::StateError, path: &Path) -> Diagnostic {
+    match e {
+        drplan_state::StateError::TooNew { .. } => {
+            Diagnostic::error(Code::StateTooNew, e.to_string()).help("upgrade drplan; the file was left untouched")
+        }
+        _ => Diagnostic::error(Code::State, e.to_string()).help(format!(
+            "{} was left untouched; restore it from {}.backup or from version control",
+            path.display(),
+            path.display()
+        )),
+    }
+}
+
+/// The known address closest to a mistyped `--target`.
+pub fn closest_address<'a>(target: &str, known: &'a std::collections::BTreeSet<String>) -> Option<&'a str> {
+    // Targets are often prefixes (`region.us-east-1`): offer those as well as full addresses.
+    let prefixes = known.iter().flat_map(|a| a.match_indices(['.', '[']).map(move |(i, _)| &a[..i]));
+    drplan_core::suggest::closest(target, known.iter().map(String::as_str).chain(prefixes))
+}
+
 fn read_error(path: &Path, e: &std::io::Error) -> Diagnostic {
     let help = match e.kind() {
         std::io::ErrorKind::NotFound => "check the path; PATH defaults to the current directory".to_string(),

@@ -10,6 +10,8 @@ use crate::render;
 pub struct Output {
     /// Colour and Unicode art on stderr.
     pub fancy: bool,
+    /// Colour in results on stdout.
+    pub stdout_color: bool,
     /// Width diagnostics wrap at: the terminal's, or a fixed one so that logs and tests
     /// are stable.
     pub width: usize,
@@ -23,7 +25,8 @@ impl Output {
         let tty = std::io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let width = if tty { terminal_width().unwrap_or(PLAIN_WIDTH) } else { PLAIN_WIDTH };
-        Output { fancy: tty && !no_color, width }
+        let stdout_color = std::io::stdout().is_terminal() && !no_color;
+        Output { fancy: tty && !no_color, stdout_color, width }
     }
 
     /// A result line on stdout.
@@ -31,6 +34,36 @@ impl Output {
         let mut stdout = std::io::stdout().lock();
         // A closed pipe (`drplan ... | head`) is not an error worth a panic.
         let _ = writeln!(stdout, "{text}");
+    }
+
+    /// Text on stdout exactly as given.
+    pub fn raw(&mut self, text: &str) {
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    }
+
+    /// A message for the person at the terminal, on stderr.
+    pub fn note(&mut self, text: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+
+    /// One diagnostic; returns the error exit code for convenience.
+    pub fn report(&mut self, sources: &[SourceFile], d: drplan_core::Diagnostic) -> u8 {
+        let mut all = Diagnostics::default();
+        all.push(d);
+        self.diagnostics(sources, &all);
+        crate::commands::EXIT_ERROR
+    }
+
+    /// A plan in the chosen rendering, on stdout.
+    pub fn plan(&mut self, doc: &drplan_core::plan::doc::PlanDoc, json: bool, markdown: bool) {
+        let text = if json {
+            doc.to_json()
+        } else if markdown {
+            drplan_core::render::markdown(doc)
+        } else {
+            drplan_core::render::human(doc, self.stdout_color)
+        };
+        self.raw(&text);
     }
 
     pub fn diagnostics(&mut self, sources: &[SourceFile], diagnostics: &Diagnostics) {

@@ -24,12 +24,15 @@ fn every_command_has_help() {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
         .collect();
-    assert!(commands.contains(&"validate") && commands.contains(&"fmt"), "{help}");
+    for c in ["validate", "fmt", "plan", "show", "graph"] {
+        assert!(commands.contains(&c), "{c} missing from:\n{help}");
+    }
     for c in commands {
         let out = run(&[c, "--help"]);
         assert!(out.status.success(), "{c} --help failed");
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.contains("Usage: drplan") && text.contains("[PATH]"), "{c} --help:\n{text}");
+        assert!(text.contains(&format!("Usage: drplan {c} ")), "{c} --help:\n{text}");
+        assert!(text.lines().count() > 5, "{c} --help explains its options:\n{text}");
     }
 }
 

@@ -61,6 +61,17 @@ codes! {
     Read => "drplan::io::read",
     Write => "drplan::io::write",
     NotUtf8 => "drplan::io::not_utf8",
+    ZeroActive => "drplan::plan::zero_active",
+    SplitBrain => "drplan::plan::split_brain",
+    LastBackupDestination => "drplan::plan::last_backup_destination",
+    ActiveCapacityDestroyed => "drplan::plan::active_capacity_destroyed",
+    UnknownTarget => "drplan::plan::unknown_target",
+    Cycle => "drplan::plan::cycle",
+    State => "drplan::state::unreadable",
+    StateTooNew => "drplan::state::too_new",
+    PlanFile => "drplan::plan::file",
+    StalePlan => "drplan::plan::stale",
+    Refresh => "drplan::refresh::unavailable",
     NoConfiguration => "drplan::io::no_configuration",
 }
 

@@ -7,8 +7,10 @@
 pub mod config;
 pub mod diagnostics;
 pub mod fmt;
+pub mod plan;
+pub mod render;
 pub mod source;
-mod suggest;
+pub mod suggest;
 
 pub use diagnostics::{Code, Diagnostic, Diagnostics, Label, Severity};
 pub use source::{FileId, SourceFile, Span};

@@ -69,15 +69,12 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
 }
 
 fn report(out: &mut Output, sources: &[SourceFile], d: Diagnostic) -> u8 {
-    let mut all = Diagnostics::default();
-    all.push(d);
-    out.diagnostics(sources, &all);
-    EXIT_ERROR
+    out.report(sources, d)
 }
 
 /// Replaces the file through a temporary sibling and a rename, keeping its permissions, so
 /// an interrupted run leaves either the old file or the new one, never half of one.
-fn write_atomically(path: &Path, text: &str) -> Result<(), Diagnostic> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), Diagnostic> {
     let fail = |e: std::io::Error| {
         Diagnostic::error(Code::Write, format!("cannot write {}: {e}", path.display()))
             .help("check that the directory is writable; the original file is unchanged")
@@ -87,7 +84,9 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Diagnostic> {
     let tmp = dir.join(format!(".{name}.drplan-fmt.{}", std::process::id()));
     let result = (|| {
         std::fs::write(&tmp, text)?;
-        std::fs::set_permissions(&tmp, std::fs::metadata(path)?.permissions())?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = result {

@@ -1,6 +1,9 @@
 //! The command line: one module per subcommand, each an `Args` struct and an `exec`.
 
-mod fmt;
+pub(crate) mod fmt;
+mod graph;
+mod plan;
+mod show;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -10,6 +13,7 @@ use crate::output::Output;
 /// Exit codes, as documented: 0 success, 1 error, 2 changes or drift present.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_CHANGES: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,11 +34,20 @@ enum Command {
     Validate(validate::Args),
     /// Rewrite configuration files in the canonical layout, keeping comments.
     Fmt(fmt::Args),
+    /// Show what apply would change: roles, ordered actions, drift, safety and DR posture.
+    Plan(plan::Args),
+    /// Render a plan saved with `drplan plan --out FILE`.
+    Show(show::Args),
+    /// Print the plan's action graph in Graphviz dot.
+    Graph(graph::Args),
 }
 
 pub fn exec(cli: Cli, out: &mut Output) -> u8 {
     match cli.command {
         Command::Validate(args) => validate::exec(args, out),
         Command::Fmt(args) => fmt::exec(args, out),
+        Command::Plan(args) => plan::exec(args, out),
+        Command::Show(args) => show::exec(args, out),
+        Command::Graph(args) => graph::exec(args, out),
     }
 }

@@ -1,0 +1,340 @@
+//! The serialized plan: a versioned contract read by `show`, by `apply FILE`, by CI
+//! tooling (`--json`) and by every renderer. Field names follow Terraform's JSON plan
+//! where they fit (`format_version`, `resource_changes[].change.actions`, `before`,
+//! `after`), so existing plan tooling can read it. Bump `FORMAT_VERSION` on any change.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Plan;
+use super::diff::{Action, DriftKind};
+use super::graph::Step;
+use super::resource::{Attrs, Value};
+use crate::diagnostics::Severity;
+
+pub const FORMAT_VERSION: &str = "1.0";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanDoc {
+    pub format_version: String,
+    pub drplan_version: String,
+    pub project: String,
+    /// Hash of the configuration's text the plan was made from.
+    pub configuration_hash: String,
+    /// The state the plan was made against; `None` when there was none yet.
+    pub prior_state: Option<StateRef>,
+    /// False when made with `--refresh=false` (state only, no cloud calls).
+    pub refreshed: bool,
+    /// Apply must not branch on this: it is for humans and reviews.
+    pub role_transitions: Vec<Transition>,
+    /// Every region's role once applied.
+    pub roles: BTreeMap<String, String>,
+    pub resource_changes: Vec<ResourceChange>,
+    /// Objects changed outside drplan since the last apply.
+    pub resource_drift: Vec<ResourceChange>,
+    /// State entries dropped on apply (nothing live, nothing wanted).
+    pub forget: Vec<String>,
+    /// The action graph, in execution order; apply runs exactly this.
+    pub actions: Vec<ActionNode>,
+    pub unreachable: BTreeMap<String, String>,
+    pub safety: Vec<SafetyFinding>,
+    pub posture: PostureDoc,
+    /// Whether apply may run it (no safety errors and nothing skipped).
+    pub applyable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateRef {
+    pub lineage: String,
+    pub serial: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub region: String,
+    pub from: String,
+    pub to: String,
+    pub action: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub region: Option<String>,
+    /// The cloud's id of the existing object.
+    pub id: Option<String>,
+    pub change: ChangeDoc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeDoc {
+    /// Terraform's vocabulary: `create`, `update`, `delete`, `no-op`; a replacement is
+    /// `["create", "delete"]` (the new object first).
+    pub actions: Vec<String>,
+    pub before: Option<BTreeMap<String, serde_json::Value>>,
+    pub after: Option<BTreeMap<String, serde_json::Value>>,
+    /// Attribute paths forcing a replacement, as Terraform writes them: `[["image"]]`.
+    pub replace_paths: Vec<Vec<String>>,
+    /// Set when an existing tagged object is adopted into state rather than created.
+    pub importing: Option<Importing>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Importing {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionNode {
+    pub id: String,
+    /// `change` (the resource change of the same address) or `health_gate`.
+    pub kind: String,
+    pub depends_on: Vec<String>,
+    /// For a health gate: the region and the health check it waits on.
+    pub region: Option<String>,
+    pub health_check: Option<String>,
+    pub skipped: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SafetyFinding {
+    pub code: String,
+    pub severity: String,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostureDoc {
+    pub rpo: Vec<RpoDoc>,
+    pub rto: Option<RtoDoc>,
+    pub copies: Vec<CopiesDoc>,
+    pub standby: Vec<ReadinessDoc>,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpoDoc {
+    pub backup: String,
+    pub rpo_seconds: Option<u64>,
+    pub schedule_gap_seconds: u64,
+    /// Destination name → age in seconds of its newest backup, when measured.
+    pub newest_backup_age_seconds: BTreeMap<String, Option<u64>>,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RtoDoc {
+    pub to_region: String,
+    pub estimate_seconds: u64,
+    pub rto_seconds: Option<u64>,
+    pub critical_path: Vec<String>,
+    pub hypothetical: bool,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiesDoc {
+    pub backup: String,
+    pub destinations: usize,
+    pub sites: Vec<String>,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessDoc {
+    pub region: String,
+    pub instances: [usize; 2],
+    pub replicas: [i64; 2],
+    pub dns_secondary: Option<bool>,
+    pub health_check: Option<bool>,
+    pub ready: bool,
+    pub ready_after_plan: bool,
+}
+
+/// Where the plan came from, for the stale-plan check of `apply FILE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub drplan_version: String,
+    pub configuration_hash: String,
+    pub prior_state: Option<StateRef>,
+}
+
+pub fn value_to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Str(s) => serde_json::Value::String(s.clone()),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+    }
+}
+
+fn attrs_json(a: &Option<Attrs>) -> Option<BTreeMap<String, serde_json::Value>> {
+    a.as_ref().map(|a| a.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
+}
+
+impl PlanDoc {
+    pub fn new(plan: &Plan, origin: Origin, allow_unreachable: bool) -> PlanDoc {
+        let resource_changes = plan
+            .changes
+            .iter()
+            .map(|c| ResourceChange {
+                address: c.address.clone(),
+                kind: c.kind.as_str().to_string(),
+                region: c.region.clone(),
+                id: c.id.clone(),
+                change: ChangeDoc {
+                    actions: match c.action {
+                        Action::Create => vec!["create".into()],
+                        Action::Update => vec!["update".into()],
+                        Action::Replace => vec!["create".into(), "delete".into()],
+                        Action::Delete => vec!["delete".into()],
+                        Action::Adopt => vec!["no-op".into()],
+                    },
+                    before: attrs_json(&c.before),
+                    after: attrs_json(&c.after),
+                    replace_paths: c.replace_paths.iter().map(|p| vec![p.clone()]).collect(),
+                    importing: (c.action == Action::Adopt).then(|| Importing { id: c.id.clone().unwrap_or_default() }),
+                },
+            })
+            .collect();
+        let resource_drift = plan
+            .drift
+            .iter()
+            .map(|d| ResourceChange {
+                address: d.address.clone(),
+                kind: d.kind.as_str().to_string(),
+                region: None,
+                id: None,
+                change: ChangeDoc {
+                    actions: vec![match d.drift {
+                        DriftKind::Changed => "update".into(),
+                        DriftKind::Deleted => "delete".into(),
+                        DriftKind::Untracked => "create".into(),
+                    }],
+                    before: attrs_json(&d.before),
+                    after: attrs_json(&d.after),
+                    replace_paths: Vec::new(),
+                    importing: None,
+                },
+            })
+            .collect();
+        let actions = plan
+            .graph
+            .iter()
+            .map(|n| {
+                let (kind, region, health_check) = match &n.step {
+                    Step::Change(_) => ("change", None, None),
+                    Step::HealthGate { region, health_check } => {
+                        ("health_gate", Some(region.clone()), Some(health_check.clone()))
+                    }
+                };
+                ActionNode {
+                    id: n.id.clone(),
+                    kind: kind.into(),
+                    depends_on: n.depends_on.iter().cloned().collect(),
+                    region,
+                    health_check,
+                    skipped: n.skipped.clone(),
+                }
+            })
+            .collect();
+        let p = &plan.posture;
+        let secs = |d: Option<crate::config::Duration>| d.map(|d| d.as_secs());
+        PlanDoc {
+            format_version: FORMAT_VERSION.into(),
+            drplan_version: origin.drplan_version,
+            project: plan.project.clone(),
+            configuration_hash: origin.configuration_hash,
+            prior_state: origin.prior_state,
+            refreshed: plan.refreshed,
+            role_transitions: plan
+                .transitions
+                .iter()
+                .map(|t| Transition {
+                    region: t.region.clone(),
+                    from: t.from.to_string(),
+                    to: t.to.to_string(),
+                    action: t.verb().into(),
+                })
+                .collect(),
+            roles: plan.roles.iter().map(|(r, role)| (r.clone(), role.to_string())).collect(),
+            resource_changes,
+            resource_drift,
+            forget: plan.forget.clone(),
+            actions,
+            unreachable: plan.unreachable.clone(),
+            safety: plan
+                .safety
+                .iter()
+                .map(|d| SafetyFinding {
+                    code: d.code.as_str().into(),
+                    severity: match d.severity {
+                        Severity::Error => "error".into(),
+                        Severity::Warning => "warning".into(),
+                    },
+                    message: d.message.clone(),
+                    help: d.help.clone(),
+                })
+                .collect(),
+            posture: PostureDoc {
+                rpo: p
+                    .rpo
+                    .iter()
+                    .map(|r| RpoDoc {
+                        backup: r.backup.clone(),
+                        rpo_seconds: secs(r.rpo),
+                        schedule_gap_seconds: r.schedule_gap.as_secs(),
+                        newest_backup_age_seconds: r.destinations.iter().map(|(d, a)| (d.clone(), secs(*a))).collect(),
+                        ok: r.ok,
+                    })
+                    .collect(),
+                rto: p.rto.as_ref().map(|r| RtoDoc {
+                    to_region: r.to_region.clone(),
+                    estimate_seconds: r.estimate.as_secs(),
+                    rto_seconds: secs(r.rto),
+                    critical_path: r.critical_path.clone(),
+                    hypothetical: r.hypothetical,
+                    ok: r.ok,
+                }),
+                copies: p
+                    .copies
+                    .iter()
+                    .map(|c| CopiesDoc {
+                        backup: c.backup.clone(),
+                        destinations: c.destinations,
+                        sites: c.sites.iter().map(|s| s.to_string()).collect(),
+                        ok: c.ok,
+                    })
+                    .collect(),
+                standby: p
+                    .standby
+                    .iter()
+                    .map(|s| ReadinessDoc {
+                        region: s.region.clone(),
+                        instances: [s.instances.0, s.instances.1],
+                        replicas: [s.replicas.0, s.replicas.1],
+                        dns_secondary: s.dns_secondary,
+                        health_check: s.health_check,
+                        ready: s.ready,
+                        ready_after_plan: s.ready_after_plan,
+                    })
+                    .collect(),
+                ok: p.ok(),
+            },
+            applyable: plan.can_apply(allow_unreachable),
+        }
+    }
+
+    /// Whether anything would change (drift alone changes nothing).
+    pub fn has_changes(&self) -> bool {
+        !self.resource_changes.is_empty() || !self.forget.is_empty()
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+}

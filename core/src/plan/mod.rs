@@ -1,0 +1,162 @@
+//! The plan engine: configuration + prior state + live snapshot → a reviewed, ordered plan.
+//!
+//! Pure: the snapshot and state come in as data, the time comes in as a number.
+
+pub mod desired;
+pub mod diff;
+pub mod doc;
+pub mod graph;
+pub mod posture;
+pub mod resource;
+pub mod safety;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::{Config, Role};
+use crate::diagnostics::Diagnostic;
+pub use diff::{Action, Change, Drift, DriftKind};
+pub use graph::{Node, Step};
+pub use posture::{Estimates, Posture};
+pub use resource::{Attrs, Kind, Resource, Value};
+
+/// An object as it exists (live) or as state recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub resource: Resource,
+    /// The cloud's id (instance id, health check id, `zone/name/set-id` for a record).
+    pub id: String,
+}
+
+/// What the providers saw, in bulk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub objects: BTreeMap<String, Observed>,
+    /// Regions whose cloud or cluster could not be reached, with the reason.
+    pub unreachable: BTreeMap<String, String>,
+    /// Age in seconds of the newest object under each backup bucket's prefix.
+    pub newest_backup_age: BTreeMap<String, u64>,
+}
+
+/// The prior state, as far as planning needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prior {
+    pub objects: BTreeMap<String, Observed>,
+    /// The role each region had when drplan last applied.
+    pub roles: BTreeMap<String, Role>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only these addresses (and what they depend on) are planned.
+    pub targets: Vec<String>,
+    pub estimates: Estimates,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleTransition {
+    pub region: String,
+    pub from: Role,
+    pub to: Role,
+}
+
+impl RoleTransition {
+    /// The verb reviewers look for.
+    pub fn verb(&self) -> &'static str {
+        match (self.from, self.to) {
+            (_, Role::Active) => "promote",
+            (Role::Active, _) => "demote",
+            (Role::Cold, Role::Standby) => "warm up",
+            (Role::Standby, Role::Cold) => "retire",
+            _ => "change",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub project: String,
+    pub changes: Vec<Change>,
+    pub drift: Vec<Drift>,
+    pub forget: Vec<String>,
+    pub transitions: Vec<RoleTransition>,
+    /// The actions in execution order, each with what it waits for.
+    pub graph: Vec<Node>,
+    pub unreachable: BTreeMap<String, String>,
+    /// Safety rule violations (errors refuse apply) and warnings.
+    pub safety: Vec<Diagnostic>,
+    pub posture: Posture,
+    /// Roles after the plan, for summaries.
+    pub roles: BTreeMap<String, Role>,
+    /// Whether the plan looked at the clouds (false with `--refresh=false`).
+    pub refreshed: bool,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty() || !self.forget.is_empty()
+    }
+
+    /// Whether apply may run this plan: no safety errors, and no skipped action unless the
+    /// user declared the unreachable regions lost.
+    pub fn can_apply(&self, allow_unreachable: bool) -> bool {
+        // Declaring the unreachable regions lost also accepts that a schedule there may
+        // still run: that is the split-brain rule's only way out.
+        let blocking = |d: &Diagnostic| d.is_error() && !(allow_unreachable && d.code == crate::Code::SplitBrain);
+        !self.safety.iter().any(blocking) && (allow_unreachable || self.graph.iter().all(|n| n.skipped.is_none()))
+    }
+}
+
+/// Plans `config` against the prior state and, unless `live` is `None` (no refresh), what
+/// the providers saw. `now` is not needed: ages in the snapshot are already relative.
+pub fn plan(
+    config: &Config,
+    prior: &Prior,
+    live: Option<&Snapshot>,
+    options: &Options,
+) -> Result<Plan, graph::CycleError> {
+    let desired = desired::desired(config);
+    let mut d = diff::diff(&desired, prior, live);
+    if !options.targets.is_empty() {
+        d.changes.retain(|c| options.targets.iter().any(|t| targets(t, &c.address)));
+        d.forget.retain(|a| options.targets.iter().any(|t| targets(t, a)));
+    }
+    let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();
+    let graph = graph::build(&d.changes, &unreachable)?;
+    let transitions: Vec<RoleTransition> = config
+        .regions
+        .iter()
+        .filter_map(|r| {
+            prior.roles.get(&r.name).filter(|from| **from != r.role).map(|from| RoleTransition {
+                region: r.name.clone(),
+                from: *from,
+                to: r.role,
+            })
+        })
+        .collect();
+    let roles: BTreeMap<String, Role> = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
+    let safety = safety::check(config, prior, &d.changes, &graph, &desired, !options.targets.is_empty());
+    let posture = posture::assess(config, &desired, prior, live, &d.changes, &graph, &options.estimates)?;
+    Ok(Plan {
+        project: config.project.clone(),
+        changes: d.changes,
+        drift: d.drift,
+        forget: d.forget,
+        transitions,
+        graph,
+        unreachable,
+        safety,
+        posture,
+        roles,
+        refreshed: live.is_some(),
+    })
+}
+
+/// `--target` matches an address itself or everything under it (`region.us-east-1`).
+fn targets(target: &str, address: &str) -> bool {
+    address == target || address.strip_prefix(target).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Addresses of desired resources, for validating `--target` values.
+pub fn known_addresses(config: &Config, prior: &Prior) -> BTreeSet<String> {
+    desired::desired(config).into_iter().map(|r| r.address).chain(prior.objects.keys().cloned()).collect()
+}

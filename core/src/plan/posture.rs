@@ -1,0 +1,340 @@
+//! DR posture, shown with every plan: RPO, RTO, 3-2-1 and standby readiness.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::diff::{Action, Change};
+use super::graph::{Node, Step};
+use super::resource::{Kind, Resource, Value, address};
+use super::{Observed, Prior, Snapshot, desired, diff, graph};
+use crate::config::{Config, Duration, Role};
+
+/// Seconds each kind of action is expected to take, for the RTO estimate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Estimates {
+    pub instance: u64,
+    pub workload: u64,
+    pub health_check: u64,
+    /// A record change propagating, before its TTL runs out on clients.
+    pub dns: u64,
+    pub bucket: u64,
+    pub backup_job: u64,
+    /// Added to the health checks' own `threshold × interval` at a gate.
+    pub gate: u64,
+}
+
+impl Default for Estimates {
+    fn default() -> Self {
+        Estimates { instance: 180, workload: 90, health_check: 30, dns: 60, bucket: 15, backup_job: 10, gate: 30 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posture {
+    pub rpo: Vec<RpoCheck>,
+    pub rto: Option<RtoCheck>,
+    pub copies: Vec<Copies>,
+    pub standby: Vec<Readiness>,
+}
+
+impl Posture {
+    pub fn ok(&self) -> bool {
+        self.rpo.iter().all(|r| r.ok)
+            && self.rto.as_ref().is_none_or(|r| r.ok)
+            && self.copies.iter().all(|c| c.ok)
+            && self.standby.iter().all(|s| s.ready)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpoCheck {
+    pub backup: String,
+    pub rpo: Option<Duration>,
+    pub schedule_gap: Duration,
+    /// Each destination with the age of its newest backup, when it was measured.
+    pub destinations: Vec<(String, Option<Duration>)>,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtoCheck {
+    pub to_region: String,
+    pub estimate: Duration,
+    pub rto: Option<Duration>,
+    /// The longest chain of actions, which bounds the failover.
+    pub critical_path: Vec<String>,
+    /// True when the plan itself fails nothing over and this estimates a failover to the
+    /// first standby from the state the plan leaves.
+    pub hypothetical: bool,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copies {
+    pub backup: String,
+    pub destinations: usize,
+    pub sites: Vec<&'static str>,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub region: String,
+    pub instances: (usize, usize),
+    pub replicas: (i64, i64),
+    /// Whether DNS SECONDARY points here; `None` when the region is not the secondary.
+    pub dns_secondary: Option<bool>,
+    pub health_check: Option<bool>,
+    pub ready: bool,
+    /// Not ready now, but every missing piece is changed by this plan (and not skipped).
+    pub ready_after_plan: bool,
+}
+
+pub fn assess(
+    config: &Config,
+    desired: &[Resource],
+    prior: &Prior,
+    live: Option<&Snapshot>,
+    changes: &[Change],
+    graph: &[Node],
+    estimates: &Estimates,
+) -> Result<Posture, graph::CycleError> {
+    let rpo = config.objectives.rpo;
+    let rpo_checks = config
+        .backups
+        .iter()
+        .map(|b| {
+            let gap = Duration::from_secs(b.schedule.max_gap_minutes().unwrap_or(0) * 60);
+            let destinations: Vec<(String, Option<Duration>)> = b
+                .destinations
+                .iter()
+                .map(|d| {
+                    let age = live
+                        .and_then(|l| l.newest_backup_age.get(&address::bucket(&b.name, &d.name)))
+                        .map(|s| Duration::from_secs(*s));
+                    (d.name.clone(), age)
+                })
+                .collect();
+            let ok =
+                rpo.is_none_or(|rpo| gap <= rpo && destinations.iter().all(|(_, age)| age.is_none_or(|a| a <= rpo)));
+            RpoCheck { backup: b.name.clone(), rpo, schedule_gap: gap, destinations, ok }
+        })
+        .collect();
+
+    let copies = config
+        .backups
+        .iter()
+        .map(|b| {
+            let sites: BTreeSet<&'static str> = b.destinations.iter().map(|d| d.target.site()).collect();
+            Copies {
+                backup: b.name.clone(),
+                destinations: b.destinations.len(),
+                ok: b.destinations.len() >= 2 && sites.len() >= 2,
+                sites: sites.into_iter().collect(),
+            }
+        })
+        .collect();
+
+    let rto = rto_check(config, desired, changes, graph, estimates)?;
+
+    let view: BTreeMap<&str, &Observed> = match live {
+        Some(l) => l.objects.iter().map(|(a, o)| (a.as_str(), o)).collect(),
+        None => prior.objects.iter().map(|(a, o)| (a.as_str(), o)).collect(),
+    };
+    let secondary = desired::secondary_region(config).map(|r| r.name.clone());
+    let standby = config
+        .regions
+        .iter()
+        .filter(|r| r.role == Role::Standby)
+        .map(|r| {
+            let want: Vec<&Resource> =
+                desired.iter().filter(|d| d.region.as_deref() == Some(r.name.as_str())).collect();
+            let want_instances = want.iter().filter(|d| d.kind == Kind::Instance).count();
+            let have_instances = want
+                .iter()
+                .filter(|d| d.kind == Kind::Instance)
+                .filter(|d| view.get(d.address.as_str()).is_some_and(|o| o.resource.str("state") == Some("running")))
+                .count();
+            let replicas = |from: &dyn Fn(&Resource) -> Option<i64>| -> i64 {
+                want.iter().filter(|d| d.kind == Kind::Workload).filter_map(|d| from(d)).sum()
+            };
+            let want_replicas = replicas(&|d| d.int("replicas"));
+            let have_replicas = replicas(&|d| view.get(d.address.as_str()).and_then(|o| o.resource.int("replicas")));
+            let is_secondary = secondary.as_deref() == Some(r.name.as_str())
+                && config.failover.as_ref().is_some_and(|f| f.dns.is_some());
+            let dns_secondary = is_secondary.then(|| {
+                view.values().any(|o| {
+                    o.resource.kind == Kind::DnsRecord
+                        && o.resource.str("failover") == Some("SECONDARY")
+                        && o.resource.str("serves") == Some(r.name.as_str())
+                })
+            });
+            let health_check = is_secondary.then(|| view.contains_key(address::health_check(&r.name).as_str()));
+            let ready = have_instances >= want_instances
+                && have_replicas >= want_replicas
+                && dns_secondary != Some(false)
+                && health_check != Some(false);
+            // What this region's readiness rests on; each must be converged by a change that runs.
+            let runs = |addr: &str| {
+                changes.iter().any(|c| c.address == addr) && graph.iter().any(|n| n.id == addr && n.skipped.is_none())
+            };
+            let converged = |addr: &str| {
+                view.get(addr).is_some_and(|o| {
+                    desired_match(o, want.iter().copied().chain(desired.iter()).find(|d| d.address == addr))
+                })
+            };
+            let mut pieces: Vec<String> = want
+                .iter()
+                .filter(|d| matches!(d.kind, Kind::Instance | Kind::Workload))
+                .map(|d| d.address.clone())
+                .collect();
+            if is_secondary {
+                pieces.push(address::health_check(&r.name));
+                pieces.extend(
+                    desired
+                        .iter()
+                        .filter(|d| d.kind == Kind::DnsRecord && d.str("failover") == Some("SECONDARY"))
+                        .map(|d| d.address.clone()),
+                );
+            }
+            let ready_after_plan = !ready && pieces.iter().all(|p| converged(p) || runs(p));
+            Readiness {
+                region: r.name.clone(),
+                instances: (have_instances, want_instances),
+                replicas: (have_replicas, want_replicas),
+                dns_secondary,
+                health_check,
+                ready,
+                ready_after_plan,
+            }
+        })
+        .collect();
+    Ok(Posture { rpo: rpo_checks, rto, copies, standby })
+}
+
+fn desired_match(o: &Observed, d: Option<&Resource>) -> bool {
+    d.is_some_and(|d| d.attrs.iter().all(|(k, v)| o.resource.attrs.get(k) == Some(v)))
+}
+
+fn rto_check(
+    config: &Config,
+    desired: &[Resource],
+    changes: &[Change],
+    graph: &[Node],
+    estimates: &Estimates,
+) -> Result<Option<RtoCheck>, graph::CycleError> {
+    let rto = config.objectives.rto;
+    let moves_primary = changes.iter().find(|c| {
+        c.kind == Kind::DnsRecord
+            && c.action != Action::Delete
+            && c.action != Action::Adopt
+            && c.after.as_ref().and_then(|a| a.get("failover")) == Some(&Value::Str("PRIMARY".into()))
+    });
+    if let Some(c) = moves_primary {
+        let to = c.after.as_ref().and_then(|a| a.get("serves")).map(|v| match v {
+            Value::Str(s) => s.clone(),
+            other => other.to_string(),
+        });
+        let (estimate, critical_path) = critical_path(changes, graph, config, estimates, &c.address);
+        let estimate = Duration::from_secs(estimate);
+        return Ok(Some(RtoCheck {
+            to_region: to.unwrap_or_default(),
+            estimate,
+            rto,
+            critical_path,
+            hypothetical: false,
+            ok: rto.is_none_or(|r| estimate <= r),
+        }));
+    }
+    // Nothing fails over in this plan: estimate failing over to the next region in line,
+    // from the topology this plan converges to.
+    let Some(active) = config.active_region() else { return Ok(None) };
+    let order = config.failover.iter().flat_map(|f| f.order.iter()).filter_map(|n| config.region(n));
+    let Some(next) = order.chain(config.regions.iter()).find(|r| r.name != active.name && r.role != Role::Active)
+    else {
+        return Ok(None);
+    };
+    let mut promoted = config.clone();
+    for r in &mut promoted.regions {
+        if r.name == next.name {
+            r.role = Role::Active;
+        } else if r.name == active.name {
+            r.role = Role::Standby;
+        }
+    }
+    let converged = Prior {
+        objects: desired
+            .iter()
+            .map(|r| (r.address.clone(), Observed { resource: r.clone(), id: String::new() }))
+            .collect(),
+        roles: BTreeMap::new(),
+    };
+    let hypothetical = diff::diff(&desired::desired(&promoted), &converged, None);
+    let hgraph = graph::build(&hypothetical.changes, &BTreeMap::new())?;
+    let primary = hypothetical.changes.iter().find(|c| {
+        c.kind == Kind::DnsRecord
+            && c.after.as_ref().and_then(|a| a.get("failover")) == Some(&Value::Str("PRIMARY".into()))
+    });
+    let Some(primary) = primary else { return Ok(None) };
+    let (estimate, critical_path) =
+        critical_path(&hypothetical.changes, &hgraph, &promoted, estimates, &primary.address);
+    let estimate = Duration::from_secs(estimate);
+    Ok(Some(RtoCheck {
+        to_region: next.name.clone(),
+        estimate,
+        rto,
+        critical_path,
+        hypothetical: true,
+        ok: rto.is_none_or(|r| estimate <= r),
+    }))
+}
+
+/// The longest chain of actions ending with `until` (traffic has moved: recovery is done
+/// then, whatever cleanup follows), by estimated duration, with its node ids.
+fn critical_path(
+    changes: &[Change],
+    graph: &[Node],
+    config: &Config,
+    e: &Estimates,
+    until: &str,
+) -> (u64, Vec<String>) {
+    let hc = config.failover.as_ref().map(|f| &f.health_check);
+    let weight = |n: &Node| -> u64 {
+        match &n.step {
+            Step::HealthGate { .. } => hc.map_or(0, |h| h.interval.as_secs() * u64::from(h.threshold)) + e.gate,
+            Step::Change(i) => {
+                let c = &changes[*i];
+                match (c.kind, c.action) {
+                    (_, Action::Adopt) => 0,
+                    (Kind::Instance, Action::Update) => e.instance / 3,
+                    (Kind::Instance, _) => e.instance,
+                    (Kind::Workload, _) => e.workload,
+                    (Kind::HealthCheck, _) => e.health_check,
+                    (Kind::DnsRecord, _) => {
+                        e.dns
+                            + c.after
+                                .as_ref()
+                                .and_then(|a| a.get("ttl"))
+                                .map_or(0, |v| if let Value::Int(t) = v { *t as u64 } else { 0 })
+                    }
+                    (Kind::Bucket, _) => e.bucket,
+                    (Kind::BackupJob, _) => e.backup_job,
+                }
+            }
+        }
+    };
+    let mut finish: BTreeMap<&str, (u64, Option<&str>)> = BTreeMap::new();
+    for n in graph {
+        let best = n.depends_on.iter().filter_map(|d| finish.get(d.as_str()).map(|(t, _)| (*t, d.as_str()))).max();
+        let start = best.map_or(0, |(t, _)| t);
+        finish.insert(n.id.as_str(), (start + weight(n), best.map(|(_, d)| d)));
+    }
+    let Some((end, (total, _))) = finish.get_key_value(until) else { return (0, Vec::new()) };
+    let mut path = vec![end.to_string()];
+    let mut at = *end;
+    while let Some((_, Some(prev))) = finish.get(at) {
+        path.push(prev.to_string());
+        at = prev;
+    }
+    path.reverse();
+    (*total, path)
+}

@@ -1,0 +1,173 @@
+//! The resource model: what drplan manages, named by stable, human-readable addresses.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The kinds of object drplan manages. NAS destinations are posture checks, not resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// An EC2 or GCE instance of a compute pool.
+    Instance,
+    /// The replica count of a Kubernetes Deployment the application's pipeline created.
+    Workload,
+    /// A Route 53 health check of a region endpoint.
+    HealthCheck,
+    /// A Route 53 failover record set (PRIMARY or SECONDARY).
+    DnsRecord,
+    /// An S3 or GCS bucket holding backups.
+    Bucket,
+    /// The Kubernetes CronJob `drplan-backup-<name>` in a region's cluster.
+    BackupJob,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] =
+        [Kind::Instance, Kind::Workload, Kind::HealthCheck, Kind::DnsRecord, Kind::Bucket, Kind::BackupJob];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Instance => "instance",
+            Kind::Workload => "workload",
+            Kind::HealthCheck => "health_check",
+            Kind::DnsRecord => "dns_record",
+            Kind::Bucket => "bucket",
+            Kind::BackupJob => "backup_job",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Attributes that cannot change in place: a change replaces the object.
+    pub fn forces_replacement(self, attr: &str) -> bool {
+        matches!(
+            (self, attr),
+            (Kind::Instance, "image" | "instance_type" | "cloud" | "zone")
+                | (Kind::HealthCheck, "protocol" | "interval")
+                | (Kind::Bucket, "cloud" | "location")
+        )
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// An attribute value. Deliberately small: drplan's attributes are names, counts and flags.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Str(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Int(i)
+    }
+}
+
+impl From<u32> for Value {
+    fn from(i: u32) -> Value {
+        Value::Int(i64::from(i))
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+pub type Attrs = BTreeMap<String, Value>;
+
+/// One desired or observed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub address: String,
+    pub kind: Kind,
+    /// The region whose cloud or cluster hosts the object, when it is hosted in one.
+    /// Route 53 objects and buckets are not: an unreachable region does not hide them.
+    pub region: Option<String>,
+    pub attrs: Attrs,
+}
+
+impl Resource {
+    pub fn str(&self, name: &str) -> Option<&str> {
+        match self.attrs.get(name) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.attrs.get(name) {
+            Some(Value::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        match self.attrs.get(name) {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+/// Builds attribute maps tersely.
+pub fn attrs<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Addresses. Each is the one way to name an object in plans, state and `--target`.
+pub mod address {
+    pub fn instance(region: &str, pool: &str, index: u32) -> String {
+        format!("region.{region}.compute.{pool}[{index}]")
+    }
+
+    pub fn workload(region: &str, component: &str) -> String {
+        format!("region.{region}.workload.{component}")
+    }
+
+    pub fn backup_job(region: &str, backup: &str) -> String {
+        format!("region.{region}.backup_job.{backup}")
+    }
+
+    pub fn health_check(region: &str) -> String {
+        format!("health_check.{region}")
+    }
+
+    pub fn dns_record(record: &str, failover: &str) -> String {
+        format!("dns.{}.{}", record.trim_end_matches('.'), failover.to_ascii_lowercase())
+    }
+
+    pub fn bucket(backup: &str, destination: &str) -> String {
+        format!("backup.{backup}.destination.{destination}")
+    }
+}

@@ -1,0 +1,223 @@
+//! The terminal rendering of a plan.
+
+use tabled::settings::Style;
+use tabled::{Table, builder::Builder};
+
+use super::{attr_lines, duration, per_region, summary_line, verb};
+use crate::plan::doc::PlanDoc;
+
+struct Paint {
+    color: bool,
+}
+
+impl Paint {
+    fn code(&self, code: &str, s: &str) -> String {
+        if self.color { format!("\u{1b}[{code}m{s}\u{1b}[0m") } else { s.to_string() }
+    }
+
+    fn symbol(&self, symbol: &str) -> String {
+        let code = match symbol {
+            "+" => "32",
+            "~" => "33",
+            "±" => "35",
+            "-" => "31",
+            _ => "36",
+        };
+        self.code(code, symbol)
+    }
+
+    fn bold(&self, s: &str) -> String {
+        self.code("1", s)
+    }
+
+    fn check(&self, ok: bool) -> String {
+        if ok { self.code("32", "✓") } else { self.code("31", "✗") }
+    }
+}
+
+pub fn human(doc: &PlanDoc, color: bool) -> String {
+    let p = Paint { color };
+    let mut out = String::new();
+    let source = if doc.refreshed { "refreshed from the clouds" } else { "from state only, without refresh" };
+    out.push_str(&format!("{} ({source})\n", p.bold(&format!("drplan plan for {}", doc.project))));
+
+    if !doc.unreachable.is_empty() {
+        out.push_str(&format!("\n{}\n", p.bold("Unreachable regions (their actions are skipped):")));
+        for (r, why) in &doc.unreachable {
+            out.push_str(&format!("  {r}: {why}\n"));
+        }
+    }
+
+    if !doc.resource_drift.is_empty() {
+        out.push_str(&format!("\n{}\n", p.bold("Objects have changed outside of drplan:")));
+        for d in &doc.resource_drift {
+            let (what, symbol) = match d.change.actions.first().map(String::as_str) {
+                Some("delete") => ("deleted outside drplan", "-"),
+                Some("create") => ("untracked, carries drplan's tags", "+"),
+                _ => ("changed outside drplan", "~"),
+            };
+            out.push_str(&format!("  {} {} ({what})\n", p.symbol(symbol), d.address));
+            if what.starts_with("changed") {
+                for line in attr_lines(d) {
+                    out.push_str(&format!("      {line}\n"));
+                }
+            }
+        }
+    }
+
+    if !doc.role_transitions.is_empty() {
+        out.push_str(&format!("\n{}\n", p.bold("Role transitions:")));
+        for t in &doc.role_transitions {
+            out.push_str(&format!("  {}: {} → {} ({})\n", t.region, t.from, t.to, t.action));
+        }
+    }
+
+    if doc.has_changes() {
+        out.push_str(&format!("\n{}\n", p.bold("drplan will make these changes:")));
+        for rc in &doc.resource_changes {
+            let (v, symbol) = verb(rc);
+            let note = match v {
+                "adopt" => format!(" (adopt existing {})", rc.id.as_deref().unwrap_or("object")),
+                "replace" => " (create the new one, then delete the old)".to_string(),
+                "delete" => rc.id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default(),
+                _ => String::new(),
+            };
+            out.push_str(&format!("  {} {}{note}\n", p.symbol(symbol), rc.address));
+            for line in attr_lines(rc) {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
+        for f in &doc.forget {
+            out.push_str(&format!("  {} {} (gone; removed from state)\n", p.symbol("-"), f));
+        }
+
+        out.push_str(&format!("\n{}\n", p.bold("Order of execution:")));
+        let index: std::collections::BTreeMap<&str, usize> =
+            doc.actions.iter().enumerate().map(|(i, a)| (a.id.as_str(), i + 1)).collect();
+        let width = doc.actions.len().to_string().len();
+        for (i, a) in doc.actions.iter().enumerate() {
+            let what = match (&a.kind[..], &a.health_check) {
+                ("health_gate", Some(check)) => format!("{} (wait until {check} is healthy)", a.id),
+                _ => a.id.clone(),
+            };
+            let mut after: Vec<usize> = a.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
+            after.sort_unstable();
+            let after = if after.is_empty() {
+                String::new()
+            } else {
+                format!("  after {}", after.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "))
+            };
+            out.push_str(&format!("  {:>width$}. {what}{after}\n", i + 1));
+            if let Some(why) = &a.skipped {
+                out.push_str(&format!("  {:>width$}  skipped: {why}\n", ""));
+            }
+        }
+
+        let mut table = Builder::default();
+        table.push_record(["region", "role", "create", "update", "replace", "delete", "adopt"]);
+        for (region, c) in per_region(doc) {
+            let role = doc.roles.get(&region).cloned().unwrap_or_else(|| "-".to_string());
+            let cells: Vec<String> = [region, role].into_iter().chain(c.iter().map(|n| n.to_string())).collect();
+            table.push_record(cells);
+        }
+        let mut table: Table = table.build();
+        table.with(Style::sharp());
+        out.push_str(&format!("\n{table}\n"));
+    } else {
+        out.push_str("\nNo changes. The live topology matches the configuration.\n");
+    }
+
+    out.push_str(&posture(doc, &p));
+
+    if !doc.safety.is_empty() {
+        out.push_str(&format!("\n{}\n", p.bold("Safety:")));
+        for s in &doc.safety {
+            out.push_str(&format!("  {} {}: {}\n", s.severity, s.code, s.message));
+            if let Some(h) = &s.help {
+                out.push_str(&format!("    help: {h}\n"));
+            }
+        }
+    }
+
+    out.push('\n');
+    if doc.has_changes() {
+        out.push_str(&summary_line(doc));
+        out.push('\n');
+    }
+    let skipped = doc.actions.iter().filter(|a| a.skipped.is_some()).count();
+    if !doc.applyable {
+        let why = if doc.safety.iter().any(|s| s.severity == "error") {
+            "it breaks a safety rule above".to_string()
+        } else {
+            format!(
+                "{skipped} action(s) are skipped because a region is unreachable; pass --allow-unreachable once the region is known to be lost"
+            )
+        };
+        out.push_str(&format!("This plan cannot be applied: {why}.\n"));
+    }
+    out
+}
+
+fn posture(doc: &PlanDoc, p: &Paint) -> String {
+    let post = &doc.posture;
+    let mut out = format!("\n{}\n", p.bold("DR posture:"));
+    for r in &post.rpo {
+        let rpo = r.rpo_seconds.map_or("no RPO set".to_string(), |s| format!("RPO {}", duration(s)));
+        let ages: Vec<String> = r
+            .newest_backup_age_seconds
+            .iter()
+            .map(|(d, a)| format!("{d} {}", a.map_or("not measured".to_string(), |s| format!("{} old", duration(s)))))
+            .collect();
+        out.push_str(&format!(
+            "  {} RPO   {}: runs at least every {} ({rpo}); newest backups: {}\n",
+            p.check(r.ok),
+            r.backup,
+            duration(r.schedule_gap_seconds),
+            ages.join(", ")
+        ));
+    }
+    if let Some(r) = &post.rto {
+        let rto = r.rto_seconds.map_or("no RTO set".to_string(), |s| format!("RTO {}", duration(s)));
+        let what = if r.hypothetical {
+            format!("a failover to {} would take about", r.to_region)
+        } else if doc.role_transitions.is_empty() {
+            format!("{} starts serving after about", r.to_region)
+        } else {
+            format!("this failover to {} takes about", r.to_region)
+        };
+        out.push_str(&format!(
+            "  {} RTO   {what} {} ({rto}); critical path: {}\n",
+            p.check(r.ok),
+            duration(r.estimate_seconds),
+            r.critical_path.join(" → ")
+        ));
+    }
+    for c in &post.copies {
+        out.push_str(&format!(
+            "  {} 3-2-1 {}: {} destination(s) in {}\n",
+            p.check(c.ok),
+            c.backup,
+            c.destinations,
+            c.sites.join(", ")
+        ));
+    }
+    for s in &post.standby {
+        let mut parts = vec![
+            format!("instances {}/{}", s.instances[0], s.instances[1]),
+            format!("replicas {}/{}", s.replicas[0], s.replicas[1]),
+        ];
+        if let Some(ok) = s.dns_secondary {
+            parts.push(format!("DNS SECONDARY {}", if ok { "in place" } else { "missing" }));
+        }
+        if let Some(ok) = s.health_check {
+            parts.push(format!("health check {}", if ok { "in place" } else { "missing" }));
+        }
+        let state = match (s.ready, s.ready_after_plan) {
+            (true, _) => "ready",
+            (false, true) => "not ready now; ready once this plan is applied",
+            (false, false) => "not ready",
+        };
+        out.push_str(&format!("  {} standby {}: {} — {state}\n", p.check(s.ready), s.region, parts.join(", ")));
+    }
+    out
+}

@@ -1,0 +1,166 @@
+//! The pull-request rendering: the DR summary first, details collapsible, always under
+//! GitHub's comment limit.
+
+use tabled::settings::Style;
+use tabled::{Table, builder::Builder};
+
+use super::{attr_lines, duration, per_region, summary_line, verb};
+use crate::plan::doc::PlanDoc;
+
+/// GitHub rejects comments over 65,536 characters; stay clear of it.
+pub const MARKDOWN_LIMIT: usize = 65_000;
+
+pub fn markdown(doc: &PlanDoc) -> String {
+    let mut head = format!("### drplan plan: `{}`\n\n", doc.project);
+    let active_after = doc.roles.iter().find(|(_, r)| *r == "active").map(|(n, _)| n.clone()).unwrap_or_default();
+    let active_before = doc.role_transitions.iter().find(|t| t.from == "active").map(|t| t.region.clone());
+    match active_before {
+        Some(before) if before != active_after => {
+            head.push_str(&format!("**Active region:** `{before}` → `{active_after}` (failover)\n\n"))
+        }
+        _ => head.push_str(&format!("**Active region:** `{active_after}` (unchanged)\n\n")),
+    }
+    for t in &doc.role_transitions {
+        head.push_str(&format!("- `{}`: {} → {} ({})\n", t.region, t.from, t.to, t.action));
+    }
+    if !doc.role_transitions.is_empty() {
+        head.push('\n');
+    }
+
+    let tick = |ok: bool| if ok { "✅" } else { "❌" };
+    let post = &doc.posture;
+    let mut posture = Vec::new();
+    for r in &post.rpo {
+        let rpo = r.rpo_seconds.map_or("no RPO".to_string(), |s| duration(s));
+        posture.push(format!("{} RPO `{}` every {} vs {rpo}", tick(r.ok), r.backup, duration(r.schedule_gap_seconds)));
+    }
+    if let Some(r) = &post.rto {
+        let rto = r.rto_seconds.map_or("no RTO".to_string(), |s| duration(s));
+        posture.push(format!("{} RTO ~{} to `{}` vs {rto}", tick(r.ok), duration(r.estimate_seconds), r.to_region));
+    }
+    for c in &post.copies {
+        posture.push(format!(
+            "{} 3-2-1 `{}`: {} copies in {}",
+            tick(c.ok),
+            c.backup,
+            c.destinations,
+            c.sites.join(", ")
+        ));
+    }
+    for s in &post.standby {
+        let state = match (s.ready, s.ready_after_plan) {
+            (true, _) => "ready",
+            (false, true) => "ready once applied",
+            (false, false) => "not ready",
+        };
+        posture.push(format!("{} standby `{}` {state}", tick(s.ready || s.ready_after_plan), s.region));
+    }
+    head.push_str(&format!("**DR posture:** {}\n\n", posture.join(" · ")));
+
+    let destructive: Vec<String> = doc
+        .resource_changes
+        .iter()
+        .filter(|rc| matches!(verb(rc).0, "delete" | "replace"))
+        .map(|rc| format!("`{}` ({})", rc.address, verb(rc).0))
+        .collect();
+    if destructive.is_empty() {
+        head.push_str("**Destructive actions:** none\n\n");
+    } else {
+        head.push_str(&format!("**Destructive actions ({}):** {}\n\n", destructive.len(), destructive.join(", ")));
+    }
+    for s in &doc.safety {
+        head.push_str(&format!(
+            "> **{}** `{}`: {}{}\n",
+            s.severity,
+            s.code,
+            s.message,
+            s.help.as_ref().map(|h| format!(" — {h}")).unwrap_or_default()
+        ));
+    }
+    for (r, why) in &doc.unreachable {
+        head.push_str(&format!("> **unreachable** `{r}`: {why}\n"));
+    }
+    if doc.has_changes() {
+        head.push_str(&format!(
+            "**{}**{}\n\n",
+            summary_line(doc),
+            if doc.applyable { "" } else { " — cannot be applied as it is" }
+        ));
+        let mut table = Builder::default();
+        table.push_record(["region", "role", "create", "update", "replace", "delete", "adopt"]);
+        for (region, c) in per_region(doc) {
+            let role = doc.roles.get(&region).cloned().unwrap_or_else(|| "-".to_string());
+            table.push_record([region, role].into_iter().chain(c.iter().map(|n| n.to_string())));
+        }
+        let mut table: Table = table.build();
+        table.with(Style::markdown());
+        head.push_str(&format!("{table}\n\n"));
+    } else {
+        head.push_str("**No changes.** The live topology matches the configuration.\n\n");
+    }
+
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    if !doc.resource_changes.is_empty() {
+        let mut lines = Vec::new();
+        for rc in &doc.resource_changes {
+            let (_, symbol) = verb(rc);
+            let symbol = if symbol == "±" { "!" } else { symbol };
+            lines.push(format!("{symbol} {}", rc.address));
+            lines.extend(attr_lines(rc).into_iter().map(|l| format!("      {l}")));
+        }
+        sections.push((format!("Changes ({})", doc.resource_changes.len()), lines));
+    }
+    if !doc.resource_drift.is_empty() {
+        let lines =
+            doc.resource_drift.iter().map(|d| format!("! {} ({})", d.address, d.change.actions.join(", "))).collect();
+        sections.push((format!("Drift: changed outside drplan ({})", doc.resource_drift.len()), lines));
+    }
+    if !doc.actions.is_empty() {
+        let lines = doc
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                format!(
+                    "{:>3}. {}{}",
+                    i + 1,
+                    a.id,
+                    a.skipped.as_ref().map(|s| format!("  (skipped: {s})")).unwrap_or_default()
+                )
+            })
+            .collect();
+        sections.push(("Order of execution".to_string(), lines));
+    }
+
+    let mut out = head;
+    let footer = "\n<sub>Posted by `drplan plan --markdown`.</sub>\n";
+    for (title, lines) in sections {
+        let open = format!("<details><summary>{title}</summary>\n\n```diff\n");
+        let close = "```\n\n</details>\n\n";
+        let budget = MARKDOWN_LIMIT.saturating_sub(out.len() + open.len() + close.len() + footer.len() + 200);
+        let mut body = String::new();
+        let mut shown = 0;
+        for l in &lines {
+            if body.len() + l.len() + 1 > budget {
+                break;
+            }
+            body.push_str(l);
+            body.push('\n');
+            shown += 1;
+        }
+        if shown < lines.len() {
+            body.push_str(&format!(
+                "… {} more lines not shown; run `drplan show` on the saved plan for all of it\n",
+                lines.len() - shown
+            ));
+        }
+        if shown == 0 && !lines.is_empty() && budget < 100 {
+            break;
+        }
+        out.push_str(&open);
+        out.push_str(&body);
+        out.push_str(close);
+    }
+    out.push_str(footer);
+    out
+}

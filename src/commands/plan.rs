@@ -1,0 +1,173 @@
+//! `drplan plan [PATH]`: configuration + state (+ live clouds) → a reviewed plan.
+
+use std::path::{Path, PathBuf};
+
+use drplan_core::plan::doc::{Origin, PlanDoc, StateRef};
+use drplan_core::plan::{self, Options, Prior};
+use drplan_core::{Code, Diagnostic, Diagnostics};
+use sha2::{Digest, Sha256};
+
+use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use crate::load;
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Save the plan to FILE for `drplan show` and `drplan apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Print the plan as JSON (a versioned schema) instead of text.
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
+    /// Print the plan as Markdown for a pull-request comment.
+    #[arg(long)]
+    markdown: bool,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
+}
+
+/// Options shared by the commands that plan.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// A configuration directory (its *.hcl files are merged) or a single file.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Read the live clouds first (`--refresh=false`: plan from state alone, no API calls).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    refresh: bool,
+    /// Plan only this address and what is under it (repeatable), e.g. `region.us-east-1`.
+    #[arg(long, value_name = "ADDR")]
+    target: Vec<String>,
+    /// Proceed although regions are unreachable, declaring them lost: their actions are skipped.
+    #[arg(long)]
+    allow_unreachable: bool,
+}
+
+pub fn exec(args: Args, out: &mut Output) -> u8 {
+    let Some(doc) = make(&args.plan, out) else { return EXIT_ERROR };
+    if let Some(file) = &args.out {
+        if let Err(d) = write_plan(file, &doc) {
+            out.report(&[], d);
+            return EXIT_ERROR;
+        }
+    }
+    out.plan(&doc, args.json, args.markdown);
+    if let Some(file) = &args.out {
+        if !args.json && !args.markdown {
+            out.note(&format!(
+                "Saved the plan to {}. Apply exactly these actions with: drplan apply {}",
+                file.display(),
+                file.display()
+            ));
+        }
+    }
+    if doc.safety.iter().any(|s| s.severity == "error") {
+        return EXIT_ERROR;
+    }
+    if args.detailed_exitcode && doc.has_changes() { EXIT_CHANGES } else { EXIT_OK }
+}
+
+/// Loads, reads state, refreshes (or not) and plans. Diagnostics are printed; `None` on error.
+pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
+    let path = args.path.as_path();
+    let loaded = load::configuration(path);
+    out.diagnostics(&loaded.sources, &loaded.diagnostics);
+    let config = loaded.config?;
+    let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
+
+    let backend = match load::state_backend(&config, &dir) {
+        Ok(b) => b,
+        Err(d) => return out.report(&[], d).then_none(),
+    };
+    let state = match backend.read() {
+        Ok(s) => s,
+        Err(e) => return out.report(&[], load::state_diagnostic(&e, backend.path())).then_none(),
+    };
+    let prior = match state.as_ref().map(|s| s.to_prior()) {
+        None => Prior::default(),
+        Some(Ok(p)) => p,
+        Some(Err(why)) => {
+            let e = drplan_state::StateError::Unreadable { path: backend.path().to_path_buf(), reason: why };
+            return out.report(&[], load::state_diagnostic(&e, backend.path())).then_none();
+        }
+    };
+
+    if args.refresh {
+        return out
+            .report(
+                &[],
+                Diagnostic::error(Code::Refresh, "cannot read the live clouds yet")
+                    .help("this build of drplan plans from state alone: run `drplan plan --refresh=false`"),
+            )
+            .then_none();
+    }
+
+    let known = plan::known_addresses(&config, &prior);
+    let mut unknown = Diagnostics::default();
+    for t in &args.target {
+        let matches =
+            known.iter().any(|a| a == t || a.starts_with(&format!("{t}.")) || a.starts_with(&format!("{t}[")));
+        if !matches {
+            let hint = load::closest_address(t, &known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+            unknown.push(
+                Diagnostic::error(Code::UnknownTarget, format!("`{t}` matches nothing in this configuration"))
+                    .help(format!("{hint}addresses look like `region.us-east-1`, `region.us-east-1.compute.nodes[2]`, `dns.api.example.com.primary`")),
+            );
+        }
+    }
+    if !unknown.is_empty() {
+        out.diagnostics(&[], &unknown);
+        return None;
+    }
+
+    let options = Options { targets: args.target.clone(), ..Options::default() };
+    let plan = match plan::plan(&config, &prior, None, &options) {
+        Ok(p) => p,
+        Err(e) => {
+            return out
+                .report(
+                    &[],
+                    Diagnostic::error(Code::Cycle, e.to_string())
+                        .help("this is a bug in drplan's ordering rules; please report it with the configuration"),
+                )
+                .then_none();
+        }
+    };
+    let origin = Origin {
+        drplan_version: env!("CARGO_PKG_VERSION").to_string(),
+        configuration_hash: configuration_hash(&loaded.sources),
+        prior_state: state.map(|s| StateRef { lineage: s.lineage, serial: s.serial }),
+    };
+    Some(PlanDoc::new(&plan, origin, args.allow_unreachable))
+}
+
+/// A hash of every configuration file's name and text, so a saved plan knows what it was made from.
+pub fn configuration_hash(sources: &[drplan_core::SourceFile]) -> String {
+    let mut h = Sha256::new();
+    for s in sources {
+        let name = Path::new(&s.name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((s.text.len() as u64).to_le_bytes());
+        h.update(s.text.as_bytes());
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+fn write_plan(file: &Path, doc: &PlanDoc) -> Result<(), Diagnostic> {
+    crate::commands::fmt::write_atomically(file, &doc.to_json())
+        .map_err(|d| d.help("the plan was not saved; choose a writable path for --out"))
+}
+
+trait ThenNone {
+    fn then_none<T>(self) -> Option<T>;
+}
+
+impl ThenNone for u8 {
+    fn then_none<T>(self) -> Option<T> {
+        None
+    }
+}

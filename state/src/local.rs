@@ -1,0 +1,191 @@
+//! The local backend: `.drplan/state.json` next to the configuration (or the configured
+//! path), written atomically with the previous copy kept beside it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::StateError;
+use crate::schema::{FORMAT_VERSION, StateFile};
+
+pub struct LocalBackend {
+    path: PathBuf,
+}
+
+impl LocalBackend {
+    pub fn new(path: impl Into<PathBuf>) -> LocalBackend {
+        LocalBackend { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the copy of the previous state is kept.
+    pub fn backup_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(".backup");
+        self.path.with_file_name(name)
+    }
+
+    /// The state, or `None` when there is none yet. A file that cannot be understood is an
+    /// error, never treated as empty: planning against nothing would recreate everything.
+    pub fn read(&self) -> Result<Option<StateFile>, StateError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.unreadable(e.to_string())),
+        };
+        // Read the version first, so a newer file is named as such rather than as garbage.
+        #[derive(serde::Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let version: Version =
+            serde_json::from_slice(&bytes).map_err(|e| self.unreadable(format!("not a drplan state file ({e})")))?;
+        if version.format_version > FORMAT_VERSION {
+            return Err(StateError::TooNew {
+                path: self.path.clone(),
+                found: version.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let state: StateFile =
+            serde_json::from_slice(&bytes).map_err(|e| self.unreadable(format!("not a drplan state file ({e})")))?;
+        Ok(Some(state))
+    }
+
+    /// Writes `state` with the serial it carries: temp file, fsync, keep the previous file
+    /// as the backup, rename. Mode 0600: state names infrastructure.
+    pub fn write(&self, state: &StateFile) -> Result<(), StateError> {
+        let fail = |e: std::io::Error| StateError::Write { path: self.path.clone(), reason: e.to_string() };
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let text = serde_json::to_string_pretty(state).map_err(|e| fail(std::io::Error::other(e)))? + "\n";
+        let tmp = self.path.with_extension(format!("tmp.{}", std::process::id()));
+        let result = (|| {
+            let mut file = open_private(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            if self.path.exists() {
+                std::fs::copy(&self.path, self.backup_path())?;
+                restrict(&self.backup_path())?;
+            }
+            std::fs::rename(&tmp, &self.path)
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(fail(e));
+        }
+        Ok(())
+    }
+
+    fn unreadable(&self, reason: String) -> StateError {
+        StateError::Unreadable { path: self.path.clone(), reason }
+    }
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::create(path)
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn restrict(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(serial: u64) -> StateFile {
+        let mut s = StateFile::new("demo", "0.1.0");
+        s.serial = serial;
+        s
+    }
+
+    #[test]
+    fn missing_state_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(LocalBackend::new(dir.path().join(".drplan/state.json")).read().unwrap().is_none());
+    }
+
+    #[test]
+    fn writes_round_trip_keep_a_backup_and_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join(".drplan/state.json"));
+        let first = state(1);
+        backend.write(&first).unwrap();
+        let mut second = first.clone();
+        second.serial = 2;
+        backend.write(&second).unwrap();
+        assert_eq!(backend.read().unwrap(), Some(second));
+        let backup: StateFile = serde_json::from_str(&std::fs::read_to_string(backend.backup_path()).unwrap()).unwrap();
+        assert_eq!(backup, first);
+        for p in [backend.path().to_path_buf(), backend.backup_path()] {
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "{}", p.display());
+        }
+        // No temporary file is left behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path().join(".drplan"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn truncated_state_is_an_error_and_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("state.json"));
+        backend.write(&state(3)).unwrap();
+        let text = std::fs::read_to_string(backend.path()).unwrap();
+        std::fs::write(backend.path(), &text[..text.len() / 2]).unwrap();
+        let err = backend.read().unwrap_err();
+        assert!(matches!(err, StateError::Unreadable { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(backend.path()).unwrap(), text[..text.len() / 2]);
+    }
+
+    #[test]
+    fn newer_format_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("state.json"));
+        std::fs::write(backend.path(), r#"{"format_version": 9, "whatever": true}"#).unwrap();
+        let err = backend.read().unwrap_err();
+        assert!(matches!(err, StateError::TooNew { found: 9, .. }), "{err}");
+    }
+
+    #[test]
+    fn content_round_trips_through_core() {
+        use drplan_core::config::Role;
+        use drplan_core::plan::resource::{Kind, Resource, attrs};
+        use drplan_core::plan::{Observed, Prior};
+        let mut prior = Prior::default();
+        let r = Resource {
+            address: "region.us-east-1.compute.nodes[0]".into(),
+            kind: Kind::Instance,
+            region: Some("us-east-1".into()),
+            attrs: attrs([("index", 0i64.into()), ("image", "ami-1".into()), ("x", true.into())]),
+        };
+        prior.objects.insert(r.address.clone(), Observed { resource: r, id: "i-1".into() });
+        prior.roles.insert("us-east-1".into(), Role::Active);
+        let mut file = StateFile::new("demo", "0.1.0");
+        file.set_content(&prior);
+        let text = serde_json::to_string(&file).unwrap();
+        let back: StateFile = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.to_prior().unwrap(), prior);
+    }
+}

@@ -1,0 +1,210 @@
+//! `drplan plan`, `show` and `graph` through the real binary, with real state files.
+
+mod support;
+
+use std::path::Path;
+
+use drplan_core::SourceFile;
+use drplan_core::config;
+use drplan_core::plan::{Observed, Prior, desired};
+use support::{drplan, root, run};
+
+/// A copy of examples/bot-core in a fresh directory.
+fn bot_core() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root().join("examples/bot-core/main.hcl"), dir.path().join("main.hcl")).unwrap();
+    dir
+}
+
+/// Writes the state drplan would have after applying the configuration in `dir`.
+fn write_converged_state(dir: &Path) -> drplan_state::StateFile {
+    let text = std::fs::read_to_string(dir.join("main.hcl")).unwrap();
+    let config = config::load(&[SourceFile::new("main.hcl", text)], &|_| None).config.unwrap();
+    let prior = Prior {
+        objects: desired::desired(&config)
+            .into_iter()
+            .map(|r| (r.address.clone(), Observed { id: format!("id-{}", r.address), resource: r }))
+            .collect(),
+        roles: config.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
+    };
+    let mut state = drplan_state::StateFile::new("bot-core", "test");
+    state.serial = 4;
+    state.set_content(&prior);
+    drplan_state::LocalBackend::new(dir.join(".drplan/state.json")).write(&state).unwrap();
+    state
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn refresh_false_on_empty_state_prints_every_create_of_the_reference() {
+    let reference = root().join("../shared/design/bot-core.hcl");
+    let text = std::fs::read_to_string(&reference).unwrap();
+    let config = config::load(&[SourceFile::new("bot-core.hcl", text)], &|_| None).config.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&reference, dir.path().join("bot-core.hcl")).unwrap();
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let want = desired::desired(&config);
+    for r in &want {
+        assert!(text.contains(&format!("  + {}\n", r.address)), "no create for {} in:\n{text}", r.address);
+    }
+    assert!(
+        text.contains(&format!("Plan: {} to create, 0 to update, 0 to replace, 0 to delete, 0 to adopt.", want.len())),
+        "{text}"
+    );
+    assert!(want.len() >= 18, "the reference asks for {} resources", want.len());
+    assert!(!dir.path().join(".drplan").exists(), "plan must not write state");
+}
+
+#[test]
+fn detailed_exitcode_is_0_1_or_2() {
+    let dir = bot_core();
+    let path = dir.path().to_str().unwrap();
+    let out = run(&["plan", path, "--refresh=false", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "changes present:\n{}", stderr(&out));
+    write_converged_state(dir.path());
+    let out = run(&["plan", path, "--refresh=false", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("No changes."));
+    let text = std::fs::read_to_string(dir.path().join("main.hcl")).unwrap();
+    std::fs::write(dir.path().join("main.hcl"), text.replace("role     = \"standby\"", "rol      = \"standby\""))
+        .unwrap();
+    let out = run(&["plan", path, "--refresh=false", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(1), "an invalid configuration is an error");
+}
+
+#[test]
+fn a_failover_plan_from_state_orders_the_promotion() {
+    let dir = bot_core();
+    write_converged_state(dir.path());
+    let text = std::fs::read_to_string(dir.path().join("main.hcl")).unwrap();
+    let failed_over = text
+        .replacen("role     = \"active\"", "role     = \"STANDBY-MARK\"", 1)
+        .replacen("role     = \"standby\"", "role     = \"active\"", 1)
+        .replacen("STANDBY-MARK", "standby", 1);
+    std::fs::write(dir.path().join("main.hcl"), failed_over).unwrap();
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("eu-west-1: standby → active (promote)") && text.contains("us-east-1: active → standby (demote)"),
+        "{text}"
+    );
+    let pos = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle} missing:\n{text}"));
+    let order = &text[pos("Order of execution:")..];
+    let at = |needle: &str| order.find(needle).unwrap_or_else(|| panic!("{needle} missing in order:\n{order}"));
+    assert!(at("gate.health.eu-west-1") < at("dns.api.bot-core.com.primary"));
+    assert!(at("dns.api.bot-core.com.primary") < at("region.us-east-1.compute.nodes[1]"));
+}
+
+#[test]
+fn saved_plans_show_exactly_as_planned() {
+    let dir = bot_core();
+    write_converged_state(dir.path());
+    let text = std::fs::read_to_string(dir.path().join("main.hcl")).unwrap();
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        text.replace(
+            "count         = { active = 3, standby = 1, cold = 0 }",
+            "count         = { active = 4, standby = 1, cold = 0 }",
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap();
+    let file = dir.path().join("scale.plan");
+    let planned = run(&["plan", path, "--refresh=false", "--out", file.to_str().unwrap()]);
+    assert!(planned.status.success(), "{}", stderr(&planned));
+    assert!(stderr(&planned).contains("Saved the plan to"));
+    let shown = run(&["show", file.to_str().unwrap()]);
+    assert_eq!(stdout(&shown), stdout(&planned));
+    let json = run(&["show", file.to_str().unwrap(), "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(doc["format_version"], "1.0");
+    assert_eq!(doc["prior_state"]["serial"], 4);
+    assert!(doc["configuration_hash"].as_str().unwrap().starts_with("sha256:"));
+    // Only the active pool grows: the standby and cold columns did not change.
+    let changes = doc["resource_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["address"], "region.us-east-1.compute.nodes[3]");
+    assert_eq!(changes[0]["change"]["actions"], serde_json::json!(["create"]));
+    assert_eq!(changes[0]["change"]["after"]["image"], "ami-0c55b159cbfafe1f0");
+    let markdown = run(&["show", file.to_str().unwrap(), "--markdown"]);
+    assert!(stdout(&markdown).starts_with("### drplan plan: `bot-core`"), "{}", stdout(&markdown));
+
+    std::fs::write(dir.path().join("junk.plan"), "{\"not\": \"a plan\"}").unwrap();
+    let out = run(&["show", dir.path().join("junk.plan").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("drplan::plan::file") && stderr(&out).contains("is not a drplan plan file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn graph_is_graphviz_dot_of_the_actions() {
+    let dir = bot_core();
+    let out = run(&["graph", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dot = stdout(&out);
+    assert!(dot.starts_with("digraph drplan {"), "{dot}");
+    assert!(dot.contains("\"gate.health.us-east-1\" -> \"dns.api.bot-core.com.primary\";"), "{dot}");
+    assert!(dot.contains("shape = diamond"));
+    assert!(dot.trim_end().ends_with('}'));
+}
+
+#[test]
+fn unreadable_state_is_a_clear_error_and_left_untouched() {
+    let dir = bot_core();
+    write_converged_state(dir.path());
+    let state = dir.path().join(".drplan/state.json");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let truncated = &text[..text.len() / 3];
+    std::fs::write(&state, truncated).unwrap();
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("drplan::state::unreadable") && err.contains("left untouched"), "{err}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), truncated);
+
+    std::fs::write(&state, "{\"format_version\": 2}").unwrap();
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert!(
+        stderr(&out).contains("drplan::state::too_new") && stderr(&out).contains("upgrade drplan"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn refresh_needs_a_provider_and_says_how_to_plan_without() {
+    let dir = bot_core();
+    let out = drplan().args(["plan", dir.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--refresh=false"), "{}", stderr(&out));
+}
+
+#[test]
+fn unknown_targets_are_refused_with_a_suggestion() {
+    let dir = bot_core();
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false", "--target", "region.us-east-2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("drplan::plan::unknown_target")
+            && stderr(&out).contains("did you mean `region.us-east-1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false", "--target", "region.us-east-1.compute"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Plan: 3 to create,"), "{text}");
+}
