@@ -8,6 +8,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod fmt;
 pub mod plan;
+pub mod provider;
 pub mod render;
 pub mod source;
 pub mod suggest;

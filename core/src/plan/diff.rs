@@ -109,18 +109,19 @@ fn effective_live<'a>(prior: &'a Prior, live: Option<&'a Snapshot>) -> BTreeMap<
 pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Diff {
     let live_view = effective_live(prior, live);
     let desired_by: BTreeMap<&str, &Resource> = desired.iter().map(|r| (r.address.as_str(), r)).collect();
-    let addresses: BTreeSet<&str> = desired_by
-        .keys()
-        .copied()
-        .chain(prior.objects.keys().map(String::as_str))
-        .chain(live_view.keys().copied())
-        .collect();
+    // The three inputs are sorted by address: walk them together instead of looking every
+    // address up in each (a large topology has hundreds of thousands).
+    let mut ds = desired_by.iter().map(|(a, r)| (*a, *r)).peekable();
+    let mut ss = prior.objects.iter().map(|(a, o)| (a.as_str(), o)).peekable();
+    let mut ls = live_view.iter().map(|(a, o)| (*a, *o)).peekable();
 
     let mut out = Diff::default();
-    for address in addresses {
-        let d = desired_by.get(address).copied();
-        let s = prior.objects.get(address);
-        let l = live_view.get(address).copied();
+    loop {
+        let next = [ds.peek().map(|x| x.0), ss.peek().map(|x| x.0), ls.peek().map(|x| x.0)].into_iter().flatten().min();
+        let Some(address) = next else { break };
+        let d = ds.next_if(|x| x.0 == address).map(|x| x.1);
+        let s = ss.next_if(|x| x.0 == address).map(|x| x.1);
+        let l = ls.next_if(|x| x.0 == address).map(|x| x.1);
 
         if live.is_some() {
             match (s, l) {

@@ -234,7 +234,7 @@ impl PlanDoc {
                 ActionNode {
                     id: n.id.clone(),
                     kind: kind.into(),
-                    depends_on: n.depends_on.iter().cloned().collect(),
+                    depends_on: n.depends_on.iter().map(|d| plan.graph[*d].id.clone()).collect(),
                     region,
                     health_check,
                     skipped: n.skipped.clone(),

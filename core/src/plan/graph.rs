@@ -5,16 +5,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{Action, Change};
-use super::resource::{Kind, address};
+use super::resource::{Kind, Value, address};
 
 /// One step of the plan: a change, or the health gate in front of a DNS move.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub id: String,
     pub step: Step,
-    /// Ids of the nodes that must finish first.
-    pub depends_on: BTreeSet<String>,
-    /// Why apply will not run it (its region is unreachable, or something it needs is).
+    /// Positions (in the graph's order, all earlier than this node) of what must finish
+    /// first, ascending. Indices, not names: a large failover has millions of edges.
+    pub depends_on: Vec<usize>,
+    /// Why apply will not run it (its region is unreachable, or a gate it needs cannot pass).
     pub skipped: Option<String>,
 }
 
@@ -38,19 +39,35 @@ enum Direction {
 }
 
 fn direction(c: &Change) -> Direction {
-    let int = |a: &Option<super::resource::Attrs>, k: &str| a.as_ref().and_then(|a| a.get(k)).cloned();
+    let get = |a: &Option<super::resource::Attrs>, k: &str| a.as_ref().and_then(|a| a.get(k)).cloned();
     match (c.kind, c.action) {
         (_, Action::Delete) => Direction::Down,
-        (Kind::Workload, _) => match (int(&c.before, "replicas"), int(&c.after, "replicas")) {
+        (Kind::Workload, _) => match (get(&c.before, "replicas"), get(&c.after, "replicas")) {
             (Some(b), Some(a)) if a < b => Direction::Down,
             _ => Direction::Up,
         },
         (Kind::BackupJob, _) => {
-            let suspended =
-                c.after.as_ref().and_then(|a| a.get("suspend")) == Some(&super::resource::Value::Bool(true));
-            if suspended { Direction::Down } else { Direction::Up }
+            if get(&c.after, "suspend") == Some(Value::Bool(true)) {
+                Direction::Down
+            } else {
+                Direction::Up
+            }
         }
         _ => Direction::Up,
+    }
+}
+
+fn failover_of(c: &Change) -> Option<&str> {
+    match c.after.as_ref()?.get("failover")? {
+        Value::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn serves(c: &Change) -> Option<&str> {
+    match c.after.as_ref()?.get("serves")? {
+        Value::Str(s) => Some(s),
+        _ => None,
     }
 }
 
@@ -60,30 +77,45 @@ pub struct CycleError {
     pub cycle: Vec<String>,
 }
 
+/// Nodes under construction: changes first (same index as in `changes`), then gates.
+struct Builder<'a> {
+    changes: &'a [Change],
+    ids: Vec<String>,
+    steps: Vec<Step>,
+    deps: Vec<Vec<u32>>,
+}
+
+impl Builder<'_> {
+    fn select(&self, pred: impl Fn(&Change) -> bool) -> Vec<u32> {
+        self.changes.iter().enumerate().filter(|(_, c)| pred(c)).map(|(i, _)| i as u32).collect()
+    }
+
+    /// Every node of `after` waits for every node of `before`.
+    fn order(&mut self, before: &[u32], after: &[u32]) {
+        for a in after {
+            self.deps[*a as usize].extend(before.iter().filter(|b| *b != a));
+        }
+    }
+
+    fn gate(&mut self, region: &str) -> u32 {
+        let id = gate_id(region);
+        if let Some(i) = self.ids[self.changes.len()..].iter().position(|g| *g == id) {
+            return (self.changes.len() + i) as u32;
+        }
+        self.ids.push(id);
+        self.steps.push(Step::HealthGate { region: region.to_string(), health_check: address::health_check(region) });
+        self.deps.push(Vec::new());
+        (self.ids.len() - 1) as u32
+    }
+}
+
 /// Builds the graph in a deterministic topological order.
 pub fn build(changes: &[Change], unreachable: &BTreeMap<String, String>) -> Result<Vec<Node>, CycleError> {
-    let mut nodes: BTreeMap<String, Node> = changes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                c.address.clone(),
-                Node { id: c.address.clone(), step: Step::Change(i), depends_on: BTreeSet::new(), skipped: None },
-            )
-        })
-        .collect();
-    let ids = |pred: &dyn Fn(&Change) -> bool| -> Vec<String> {
-        changes.iter().filter(|c| pred(c)).map(|c| c.address.clone()).collect()
-    };
-    let mut edges: Vec<(String, String)> = Vec::new(); // (before, after)
-    let mut add = |before: &[String], after: &[String]| {
-        for b in before {
-            for a in after {
-                if a != b {
-                    edges.push((b.clone(), a.clone()));
-                }
-            }
-        }
+    let mut b = Builder {
+        changes,
+        ids: changes.iter().map(|c| c.address.clone()).collect(),
+        steps: (0..changes.len()).map(Step::Change).collect(),
+        deps: vec![Vec::new(); changes.len()],
     };
 
     let regions: BTreeSet<&str> = changes.iter().filter_map(|c| c.region.as_deref()).collect();
@@ -91,88 +123,95 @@ pub fn build(changes: &[Change], unreachable: &BTreeMap<String, String>) -> Resu
     // the machines before those go.
     for r in &regions {
         let in_r = |c: &Change| c.region.as_deref() == Some(*r);
-        let compute_up = ids(&|c| in_r(c) && c.kind == Kind::Instance && direction(c) == Direction::Up);
-        let compute_down = ids(&|c| in_r(c) && c.kind == Kind::Instance && direction(c) == Direction::Down);
-        let work_up = ids(&|c| in_r(c) && c.kind == Kind::Workload && direction(c) == Direction::Up);
-        let work_down = ids(&|c| in_r(c) && c.kind == Kind::Workload && direction(c) == Direction::Down);
-        add(&compute_up, &work_up);
-        add(&work_down, &compute_down);
+        let compute_up = b.select(|c| in_r(c) && c.kind == Kind::Instance && direction(c) == Direction::Up);
+        let compute_down = b.select(|c| in_r(c) && c.kind == Kind::Instance && direction(c) == Direction::Down);
+        let work_up = b.select(|c| in_r(c) && c.kind == Kind::Workload && direction(c) == Direction::Up);
+        let work_down = b.select(|c| in_r(c) && c.kind == Kind::Workload && direction(c) == Direction::Down);
+        b.order(&compute_up, &work_up);
+        b.order(&work_down, &compute_down);
     }
 
     let is_dns_move = |c: &Change| c.kind == Kind::DnsRecord && c.action != Action::Delete && c.action != Action::Adopt;
-    let dns_moves = ids(&|c| is_dns_move(c));
-    let all_dns = ids(&|c| c.kind == Kind::DnsRecord);
-    for c in changes.iter().filter(|c| is_dns_move(c)) {
-        let Some(after) = &c.after else { continue };
-        let serves = match after.get("serves") {
-            Some(super::resource::Value::Str(s)) => s.clone(),
-            _ => continue,
-        };
-        let up_in_region = ids(&|o| {
-            o.region.as_deref() == Some(serves.as_str()) && direction(o) == Direction::Up && o.kind != Kind::BackupJob
+    let dns_moves = b.select(is_dns_move);
+    for &m in &dns_moves {
+        let c = &changes[m as usize];
+        let Some(region) = serves(c) else { continue };
+        let up_in_region = b.select(|o| {
+            o.region.as_deref() == Some(region) && direction(o) == Direction::Up && o.kind != Kind::BackupJob
         });
-        let check = address::health_check(&serves);
-        let check_change = ids(&|o| o.address == check && o.action != Action::Delete);
-        let primary = after.get("failover") == Some(&super::resource::Value::Str("PRIMARY".into()));
-        if primary {
+        let check = address::health_check(region);
+        let check_change = b.select(|o| o.address == check && o.action != Action::Delete);
+        if failover_of(c) == Some("PRIMARY") {
             // The serving region must be up and healthy before traffic moves to it.
-            let gate = gate_id(&serves);
-            nodes.entry(gate.clone()).or_insert_with(|| Node {
-                id: gate.clone(),
-                step: Step::HealthGate { region: serves.clone(), health_check: check.clone() },
-                depends_on: BTreeSet::new(),
-                skipped: None,
-            });
-            add(&up_in_region, std::slice::from_ref(&gate));
-            add(&check_change, std::slice::from_ref(&gate));
-            add(&[gate], std::slice::from_ref(&c.address));
+            let gate = b.gate(region);
+            b.order(&up_in_region, &[gate]);
+            b.order(&check_change, &[gate]);
+            b.order(&[gate], &[m]);
         } else {
-            add(&up_in_region, std::slice::from_ref(&c.address));
-            add(&check_change, std::slice::from_ref(&c.address));
+            b.order(&up_in_region, &[m]);
+            b.order(&check_change, &[m]);
         }
     }
     // PRIMARY moves first: SECONDARY then points at the region that just stopped serving,
     // never at the one that serves.
-    let is_failover = |c: &Change, which: &str| {
-        c.after.as_ref().and_then(|a| a.get("failover")) == Some(&super::resource::Value::Str(which.into()))
-    };
-    let primary_moves = ids(&|c| is_dns_move(c) && is_failover(c, "PRIMARY"));
-    let secondary_moves = ids(&|c| is_dns_move(c) && is_failover(c, "SECONDARY"));
-    add(&primary_moves, &secondary_moves);
+    let primary_moves = b.select(|c| is_dns_move(c) && failover_of(c) == Some("PRIMARY"));
+    let secondary_moves = b.select(|c| is_dns_move(c) && failover_of(c) == Some("SECONDARY"));
+    b.order(&primary_moves, &secondary_moves);
     // Only once DNS has moved: capacity comes down and the backup schedule moves, the old
     // schedule suspended before the new one runs, so two never write at once.
-    let down = ids(&|c| direction(c) == Direction::Down && c.kind != Kind::Bucket && c.kind != Kind::HealthCheck);
-    add(&dns_moves, &down);
-    let jobs_down = ids(&|c| c.kind == Kind::BackupJob && direction(c) == Direction::Down);
-    let jobs_up = ids(&|c| c.kind == Kind::BackupJob && direction(c) == Direction::Up);
-    let buckets_up = ids(&|c| c.kind == Kind::Bucket && c.action != Action::Delete);
-    add(&jobs_down, &jobs_up);
-    add(&dns_moves, &jobs_up);
-    add(&buckets_up, &jobs_up);
+    let down = b.select(|c| direction(c) == Direction::Down && c.kind != Kind::Bucket && c.kind != Kind::HealthCheck);
+    b.order(&dns_moves, &down);
+    let jobs_down = b.select(|c| c.kind == Kind::BackupJob && direction(c) == Direction::Down);
+    let jobs_up = b.select(|c| c.kind == Kind::BackupJob && direction(c) == Direction::Up);
+    let buckets_up = b.select(|c| c.kind == Kind::Bucket && c.action != Action::Delete);
+    b.order(&jobs_down, &jobs_up);
+    b.order(&dns_moves, &jobs_up);
+    b.order(&buckets_up, &jobs_up);
     // Health checks go only when no record points at them any more.
-    let checks_gone = ids(&|c| c.kind == Kind::HealthCheck && c.action == Action::Delete);
-    add(&all_dns, &checks_gone);
+    let all_dns = b.select(|c| c.kind == Kind::DnsRecord);
+    let checks_gone = b.select(|c| c.kind == Kind::HealthCheck && c.action == Action::Delete);
+    b.order(&all_dns, &checks_gone);
     // A bucket goes last, after its replacement exists and the jobs stopped writing to it.
-    let buckets_gone = ids(&|c| c.kind == Kind::Bucket && c.action == Action::Delete);
-    let jobs = ids(&|c| c.kind == Kind::BackupJob);
-    add(&buckets_up, &buckets_gone);
-    add(&jobs, &buckets_gone);
+    let buckets_gone = b.select(|c| c.kind == Kind::Bucket && c.action == Action::Delete);
+    let jobs = b.select(|c| c.kind == Kind::BackupJob);
+    b.order(&buckets_up, &buckets_gone);
+    b.order(&jobs, &buckets_gone);
 
-    for (before, after) in edges {
-        if let Some(n) = nodes.get_mut(&after) {
-            n.depends_on.insert(before);
-        }
+    for d in &mut b.deps {
+        d.sort_unstable();
+        d.dedup();
     }
-    let ordered = topological(&nodes)?;
-    let mut out: Vec<Node> =
-        ordered.into_iter().map(|id| nodes.remove(&id).expect("ordered ids come from the map")).collect();
+    let ranks: Vec<u8> = b.steps.iter().map(|s| if matches!(s, Step::HealthGate { .. }) { 0 } else { 1 }).collect();
+    let order = topological(&b.ids, &ranks, &b.deps)?;
+
+    let mut position = vec![0usize; b.ids.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        position[i as usize] = pos;
+    }
+    let mut ids: Vec<Option<String>> = b.ids.into_iter().map(Some).collect();
+    let mut steps: Vec<Option<Step>> = b.steps.into_iter().map(Some).collect();
+    let mut out: Vec<Node> = order
+        .iter()
+        .map(|&i| {
+            let i = i as usize;
+            let mut depends_on: Vec<usize> = b.deps[i].iter().map(|d| position[*d as usize]).collect();
+            depends_on.sort_unstable();
+            Node {
+                id: ids[i].take().unwrap_or_default(),
+                step: steps[i].take().unwrap_or(Step::Change(i)),
+                depends_on,
+                skipped: None,
+            }
+        })
+        .collect();
 
     // Unreachable regions: their actions are skipped. Once the user declares such a region
     // lost (--allow-unreachable), its skipped actions are moot and the rest goes on, except
     // behind a skipped health gate: traffic never moves to a region that cannot prove it
     // is healthy.
-    let mut blocked: BTreeSet<String> = BTreeSet::new();
-    for n in &mut out {
+    let mut blocked = vec![false; out.len()];
+    for pos in 0..out.len() {
+        let n = &out[pos];
         let own = match &n.step {
             Step::Change(i) => changes[*i]
                 .region
@@ -183,66 +222,55 @@ pub fn build(changes: &[Change], unreachable: &BTreeMap<String, String>) -> Resu
             }
         };
         let inherited =
-            n.depends_on.iter().find(|d| blocked.contains(*d)).map(|d| format!("waits on {d}, which cannot pass"));
+            n.depends_on.iter().find(|d| blocked[**d]).map(|d| format!("waits on {}, which cannot pass", out[*d].id));
         let is_gate = matches!(n.step, Step::HealthGate { .. });
-        if inherited.is_some() || (is_gate && own.is_some()) {
-            blocked.insert(n.id.clone());
-        }
-        n.skipped = own.or(inherited);
+        blocked[pos] = inherited.is_some() || (is_gate && own.is_some());
+        out[pos].skipped = own.or(inherited);
     }
     Ok(out)
 }
 
-/// Kahn's algorithm with ties broken by a fixed rank and then id, so the same plan always
-/// lists its actions in the same order.
-fn topological(nodes: &BTreeMap<String, Node>) -> Result<Vec<String>, CycleError> {
-    let rank = |n: &Node| match n.step {
-        Step::HealthGate { .. } => 0,
-        Step::Change(_) => 1,
-    };
-    let mut remaining: BTreeMap<&str, usize> = nodes
-        .iter()
-        .map(|(id, n)| (id.as_str(), n.depends_on.iter().filter(|d| nodes.contains_key(*d)).count()))
-        .collect();
-    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (id, n) in nodes {
-        for d in &n.depends_on {
-            dependents.entry(d.as_str()).or_default().push(id.as_str());
+/// Kahn's algorithm with ties broken by rank and then id, so the same plan always lists its
+/// actions in the same order. Returns node indices in execution order.
+fn topological(ids: &[String], ranks: &[u8], deps: &[Vec<u32>]) -> Result<Vec<u32>, CycleError> {
+    let n = ids.len();
+    let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (i, d) in deps.iter().enumerate() {
+        for &before in d {
+            dependents[before as usize].push(i as u32);
         }
     }
-    let mut ready: BTreeSet<(usize, &str)> =
-        remaining.iter().filter(|(_, c)| **c == 0).map(|(id, _)| (rank(&nodes[*id]), *id)).collect();
-    let mut out = Vec::with_capacity(nodes.len());
-    while let Some(next) = ready.pop_first() {
-        out.push(next.1.to_string());
-        for dep in dependents.get(next.1).into_iter().flatten() {
-            let count = remaining.get_mut(dep).expect("every dependent is a node");
-            *count -= 1;
-            if *count == 0 {
-                ready.insert((rank(&nodes[*dep]), dep));
+    let mut ready: BTreeSet<(u8, &str, u32)> =
+        (0..n).filter(|i| remaining[*i] == 0).map(|i| (ranks[i], ids[i].as_str(), i as u32)).collect();
+    let mut out = Vec::with_capacity(n);
+    while let Some((_, _, i)) = ready.pop_first() {
+        out.push(i);
+        for &d in &dependents[i as usize] {
+            remaining[d as usize] -= 1;
+            if remaining[d as usize] == 0 {
+                ready.insert((ranks[d as usize], ids[d as usize].as_str(), d));
             }
         }
     }
-    if out.len() == nodes.len() {
+    if out.len() == n {
         return Ok(out);
     }
-    Err(CycleError { cycle: find_cycle(nodes, &out) })
+    Err(CycleError { cycle: find_cycle(ids, deps, &remaining) })
 }
 
-fn find_cycle(nodes: &BTreeMap<String, Node>, done: &[String]) -> Vec<String> {
-    let done: BTreeSet<&str> = done.iter().map(String::as_str).collect();
-    let Some(start) = nodes.keys().find(|k| !done.contains(k.as_str())) else { return Vec::new() };
-    // Walk dependencies among the unfinished nodes until one repeats.
-    let mut path: Vec<&str> = vec![start];
+/// A cycle among the nodes Kahn's algorithm could not order, as ids, first repeated last.
+fn find_cycle(ids: &[String], deps: &[Vec<u32>], remaining: &[usize]) -> Vec<String> {
+    let Some(start) = (0..ids.len()).find(|i| remaining[*i] > 0) else { return Vec::new() };
+    let mut path: Vec<usize> = vec![start];
     loop {
-        let current = *path.last().expect("path is never empty");
-        let Some(next) =
-            nodes[current].depends_on.iter().map(String::as_str).find(|d| !done.contains(d) && nodes.contains_key(*d))
-        else {
-            return path.iter().map(|s| s.to_string()).collect();
+        let current = *path.last().unwrap_or(&start);
+        let Some(&next) = deps[current].iter().find(|d| remaining[**d as usize] > 0) else {
+            return path.iter().map(|i| ids[*i].clone()).collect();
         };
+        let next = next as usize;
         if let Some(pos) = path.iter().position(|p| *p == next) {
-            let mut cycle: Vec<String> = path[pos..].iter().rev().map(|s| s.to_string()).collect();
+            let mut cycle: Vec<String> = path[pos..].iter().rev().map(|i| ids[*i].clone()).collect();
             cycle.push(cycle[0].clone());
             return cycle;
         }
@@ -254,23 +282,15 @@ fn find_cycle(nodes: &BTreeMap<String, Node>, done: &[String]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn node(id: &str, deps: &[&str]) -> (String, Node) {
-        (
-            id.to_string(),
-            Node {
-                id: id.into(),
-                step: Step::Change(0),
-                depends_on: deps.iter().map(|d| d.to_string()).collect(),
-                skipped: None,
-            },
-        )
+    fn ids(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
     fn cycles_are_reported_with_their_members() {
-        let nodes: BTreeMap<String, Node> =
-            [node("a", &["c"]), node("b", &["a"]), node("c", &["b"]), node("d", &[])].into_iter().collect();
-        let err = topological(&nodes).unwrap_err();
+        // a waits on c, b on a, c on b; d stands alone.
+        let deps = vec![vec![2], vec![0], vec![1], vec![]];
+        let err = topological(&ids(&["a", "b", "c", "d"]), &[1; 4], &deps).unwrap_err();
         assert_eq!(err.cycle.len(), 4, "{err}");
         assert_eq!(err.cycle.first(), err.cycle.last());
         assert!(err.to_string().contains("a") && err.to_string().contains("→"));
@@ -278,8 +298,11 @@ mod tests {
 
     #[test]
     fn order_is_topological_and_deterministic() {
-        let nodes: BTreeMap<String, Node> =
-            [node("z", &[]), node("y", &["z"]), node("a", &["y"]), node("b", &[])].into_iter().collect();
-        assert_eq!(topological(&nodes).unwrap(), vec!["b", "z", "y", "a"]);
+        // z first (no deps), y after z, a after y, b free.
+        let names = ids(&["z", "y", "a", "b"]);
+        let deps = vec![vec![], vec![0], vec![1], vec![]];
+        let order: Vec<&str> =
+            topological(&names, &[1; 4], &deps).unwrap().into_iter().map(|i| names[i as usize].as_str()).collect();
+        assert_eq!(order, vec!["b", "z", "y", "a"]);
     }
 }

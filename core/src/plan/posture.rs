@@ -141,6 +141,9 @@ pub fn assess(
         None => prior.objects.iter().map(|(a, o)| (a.as_str(), o)).collect(),
     };
     let secondary = desired::secondary_region(config).map(|r| r.name.clone());
+    let desired_by: BTreeMap<&str, &Resource> = desired.iter().map(|d| (d.address.as_str(), d)).collect();
+    let changed: BTreeSet<&str> = changes.iter().map(|c| c.address.as_str()).collect();
+    let skipped: BTreeSet<&str> = graph.iter().filter(|n| n.skipped.is_some()).map(|n| n.id.as_str()).collect();
     let standby = config
         .regions
         .iter()
@@ -174,14 +177,9 @@ pub fn assess(
                 && dns_secondary != Some(false)
                 && health_check != Some(false);
             // What this region's readiness rests on; each must be converged by a change that runs.
-            let runs = |addr: &str| {
-                changes.iter().any(|c| c.address == addr) && graph.iter().any(|n| n.id == addr && n.skipped.is_none())
-            };
-            let converged = |addr: &str| {
-                view.get(addr).is_some_and(|o| {
-                    desired_match(o, want.iter().copied().chain(desired.iter()).find(|d| d.address == addr))
-                })
-            };
+            let runs = |addr: &str| changed.contains(addr) && !skipped.contains(addr);
+            let converged =
+                |addr: &str| view.get(addr).is_some_and(|o| desired_match(o, desired_by.get(addr).copied()));
             let mut pieces: Vec<String> = want
                 .iter()
                 .filter(|d| matches!(d.kind, Kind::Instance | Kind::Workload))
@@ -322,19 +320,21 @@ fn critical_path(
             }
         }
     };
-    let mut finish: BTreeMap<&str, (u64, Option<&str>)> = BTreeMap::new();
+    // Finish time and predecessor on the longest chain, by position (dependencies come first).
+    let mut finish: Vec<(u64, Option<usize>)> = Vec::with_capacity(graph.len());
     for n in graph {
-        let best = n.depends_on.iter().filter_map(|d| finish.get(d.as_str()).map(|(t, _)| (*t, d.as_str()))).max();
+        let best = n.depends_on.iter().map(|d| (finish[*d].0, *d)).max_by_key(|(t, d)| (*t, std::cmp::Reverse(*d)));
         let start = best.map_or(0, |(t, _)| t);
-        finish.insert(n.id.as_str(), (start + weight(n), best.map(|(_, d)| d)));
+        finish.push((start + weight(n), best.map(|(_, d)| d)));
     }
-    let Some((end, (total, _))) = finish.get_key_value(until) else { return (0, Vec::new()) };
-    let mut path = vec![end.to_string()];
-    let mut at = *end;
-    while let Some((_, Some(prev))) = finish.get(at) {
-        path.push(prev.to_string());
+    let Some(end) = graph.iter().position(|n| n.id == until) else { return (0, Vec::new()) };
+    let total = finish[end].0;
+    let mut path = vec![graph[end].id.clone()];
+    let mut at = end;
+    while let Some(prev) = finish[at].1 {
+        path.push(graph[prev].id.clone());
         at = prev;
     }
     path.reverse();
-    (*total, path)
+    (total, path)
 }

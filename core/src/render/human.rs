@@ -1,5 +1,7 @@
 //! The terminal rendering of a plan.
 
+use std::fmt::Write as _;
+
 use tabled::settings::Style;
 use tabled::{Table, builder::Builder};
 
@@ -82,9 +84,9 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
                 "delete" => rc.id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default(),
                 _ => String::new(),
             };
-            out.push_str(&format!("  {} {}{note}\n", p.symbol(symbol), rc.address));
+            let _ = writeln!(out, "  {} {}{note}", p.symbol(symbol), rc.address);
             for line in attr_lines(rc) {
-                out.push_str(&format!("      {line}\n"));
+                let _ = writeln!(out, "      {line}");
             }
         }
         for f in &doc.forget {
@@ -92,7 +94,8 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
         }
 
         out.push_str(&format!("\n{}\n", p.bold("Order of execution:")));
-        let index: std::collections::BTreeMap<&str, usize> =
+        // A hash map: a large failover has millions of dependencies to number.
+        let index: std::collections::HashMap<&str, usize> =
             doc.actions.iter().enumerate().map(|(i, a)| (a.id.as_str(), i + 1)).collect();
         let width = doc.actions.len().to_string().len();
         for (i, a) in doc.actions.iter().enumerate() {
@@ -102,12 +105,11 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
             };
             let mut after: Vec<usize> = a.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
             after.sort_unstable();
-            let after = if after.is_empty() {
-                String::new()
-            } else {
-                format!("  after {}", after.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "))
-            };
-            out.push_str(&format!("  {:>width$}. {what}{after}\n", i + 1));
+            let _ = write!(out, "  {:>width$}. {what}", i + 1);
+            for (k, n) in after.iter().enumerate() {
+                let _ = write!(out, "{}{n}", if k == 0 { "  after " } else { ", " });
+            }
+            out.push('\n');
             if let Some(why) = &a.skipped {
                 out.push_str(&format!("  {:>width$}  skipped: {why}\n", ""));
             }

@@ -57,16 +57,18 @@ pub fn markdown(doc: &PlanDoc) -> String {
     }
     head.push_str(&format!("**DR posture:** {}\n\n", posture.join(" · ")));
 
-    let destructive: Vec<String> = doc
-        .resource_changes
-        .iter()
-        .filter(|rc| matches!(verb(rc).0, "delete" | "replace"))
-        .map(|rc| format!("`{}` ({})", rc.address, verb(rc).0))
-        .collect();
+    let destructive: Vec<&crate::plan::doc::ResourceChange> =
+        doc.resource_changes.iter().filter(|rc| matches!(verb(rc).0, "delete" | "replace")).collect();
     if destructive.is_empty() {
         head.push_str("**Destructive actions:** none\n\n");
     } else {
-        head.push_str(&format!("**Destructive actions ({}):** {}\n\n", destructive.len(), destructive.join(", ")));
+        // Name the first few; the details below list them all (as far as the limit allows).
+        const NAMED: usize = 20;
+        let named: Vec<String> =
+            destructive.iter().take(NAMED).map(|rc| format!("`{}` ({})", rc.address, verb(rc).0)).collect();
+        let more =
+            if destructive.len() > NAMED { format!(" and {} more", destructive.len() - NAMED) } else { String::new() };
+        head.push_str(&format!("**Destructive actions ({}):** {}{more}\n\n", destructive.len(), named.join(", ")));
     }
     for s in &doc.safety {
         head.push_str(&format!(

@@ -1,0 +1,149 @@
+//! The interface between the engine and a cloud: read everything in bulk, apply one change.
+//!
+//! Defined here so the engine can be written and tested against it; implemented by the
+//! provider crates, which alone know SDKs. Async without a runtime: core only declares
+//! the futures.
+
+use std::future::Future;
+
+use crate::plan::resource::Kind;
+use crate::plan::{Change, Observed, Resource, Snapshot};
+
+/// What went wrong, in the terms the engine decides on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The object is not there.
+    NotFound,
+    /// Rate limited: worth retrying after a pause.
+    Throttled,
+    /// The object exists in a way that conflicts (a name taken by another object).
+    Conflict,
+    /// Credentials lack a permission.
+    Denied,
+    /// The region's API or cluster could not be reached.
+    Unreachable,
+    /// The request itself is wrong (an invalid image, a quota exceeded).
+    Invalid,
+    /// Anything else.
+    Failed,
+}
+
+impl ErrorClass {
+    /// Whether retrying the same request later can succeed.
+    pub fn retryable(self) -> bool {
+        matches!(self, ErrorClass::Throttled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::NotFound => "not found",
+            ErrorClass::Throttled => "throttled",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::Denied => "access denied",
+            ErrorClass::Unreachable => "unreachable",
+            ErrorClass::Invalid => "invalid request",
+            ErrorClass::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {message}", address.as_ref().map(|a| format!("{a}: ")).unwrap_or_default(), class.as_str())]
+pub struct ProviderError {
+    pub class: ErrorClass,
+    pub message: String,
+    /// The resource concerned, when there is one.
+    pub address: Option<String>,
+}
+
+impl ProviderError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> ProviderError {
+        ProviderError { class, message: message.into(), address: None }
+    }
+
+    pub fn at(mut self, address: &str) -> ProviderError {
+        self.address = Some(address.to_string());
+        self
+    }
+}
+
+/// What a refresh reads.
+#[derive(Debug, Clone)]
+pub struct RefreshRequest<'a> {
+    /// Objects carrying this project's tags or labels are drplan's.
+    pub project: &'a str,
+    /// The regions to read (a provider skips the ones it does not serve).
+    pub regions: &'a [String],
+    /// What the configuration wants, so a provider knows which buckets, records and health
+    /// checks to look at without listing a whole account.
+    pub desired: &'a [Resource],
+}
+
+/// One change to perform.
+#[derive(Debug, Clone)]
+pub struct ApplyRequest<'a> {
+    pub project: &'a str,
+    pub change: &'a Change,
+    /// Stable for this plan and address across retries and crashes: EC2's `ClientToken`,
+    /// GCE's `requestId`. See [`idempotency_token`].
+    pub idempotency_token: &'a str,
+}
+
+pub trait Provider: Send + Sync {
+    /// A short name for messages (`aws`, `gcp`, `kubernetes`).
+    fn name(&self) -> &str;
+
+    /// Whether this provider manages objects of `kind` (on `cloud`, for kinds that exist in
+    /// several clouds: instances and buckets).
+    fn manages(&self, kind: Kind, cloud: Option<&str>) -> bool;
+
+    /// Reads every object of the project this provider manages, in bulk. A region that cannot
+    /// be reached goes into the snapshot's `unreachable` instead of failing the refresh.
+    fn refresh(&self, request: &RefreshRequest<'_>) -> impl Future<Output = Result<Snapshot, ProviderError>> + Send;
+
+    /// Performs one change; returns the object as it now exists, `None` after a delete.
+    /// Creating what already exists (same identity or token) returns the existing object.
+    fn apply(&self, request: &ApplyRequest<'_>)
+    -> impl Future<Output = Result<Option<Observed>, ProviderError>> + Send;
+}
+
+/// The cloud a change's object lives in, when its kind exists in several.
+pub fn cloud_of(change: &Change) -> Option<&str> {
+    let attrs = change.after.as_ref().or(change.before.as_ref())?;
+    match attrs.get("cloud")? {
+        crate::plan::Value::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// A deterministic idempotency token for `address` in the plan identified by `plan_id`:
+/// 32 hexadecimal characters, within EC2's 64-character `ClientToken` and GCE's UUID-like
+/// `requestId` rules (formatted as a UUID there by the provider).
+pub fn idempotency_token(plan_id: &str, address: &str) -> String {
+    let hash = |seed: u64| {
+        let mut h = seed;
+        for b in plan_id.bytes().chain([0u8]).chain(address.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    };
+    format!("{:016x}{:016x}", hash(0xcbf2_9ce4_8422_2325), hash(0x9e37_79b9_7f4a_7c15))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::idempotency_token;
+
+    #[test]
+    fn tokens_are_stable_and_distinct() {
+        let a = idempotency_token("plan-1", "region.us-east-1.compute.nodes[0]");
+        assert_eq!(a, idempotency_token("plan-1", "region.us-east-1.compute.nodes[0]"));
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, idempotency_token("plan-2", "region.us-east-1.compute.nodes[0]"));
+        assert_ne!(a, idempotency_token("plan-1", "region.us-east-1.compute.nodes[1]"));
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(idempotency_token("ab", "c"), idempotency_token("a", "bc"));
+    }
+}

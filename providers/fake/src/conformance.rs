@@ -1,0 +1,118 @@
+//! The provider conformance suite: what the engine relies on from every provider, checked
+//! against a real API (an emulator) by each provider crate and against the fake here.
+
+use drplan_core::plan::resource::{Attrs, Value};
+use drplan_core::plan::{Action, Change, Resource};
+use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, RefreshRequest, idempotency_token};
+
+/// One object the provider manages, and an attribute it can change in place.
+pub struct Fixture {
+    pub project: String,
+    /// The regions to refresh (include the resource's region).
+    pub regions: Vec<String>,
+    pub resource: Resource,
+    pub update: (String, Value),
+}
+
+fn change(r: &Resource, action: Action, before: Option<Attrs>, after: Option<Attrs>, id: Option<String>) -> Change {
+    Change {
+        address: r.address.clone(),
+        kind: r.kind,
+        region: r.region.clone(),
+        action,
+        before,
+        after,
+        id,
+        replace_paths: Vec::new(),
+    }
+}
+
+async fn snapshot<P: Provider>(
+    provider: &P,
+    refresh: &RefreshRequest<'_>,
+    stage: &str,
+) -> Result<drplan_core::plan::Snapshot, String> {
+    provider.refresh(refresh).await.map_err(|e| format!("{stage}: refresh failed: {e}"))
+}
+
+fn req<'a>(f: &'a Fixture, change: &'a Change, token: &'a str) -> ApplyRequest<'a> {
+    ApplyRequest { project: &f.project, change, idempotency_token: token }
+}
+
+/// Runs every check in order; the first broken promise is returned as the error.
+pub async fn check<P: Provider>(provider: &P, f: &Fixture) -> Result<(), String> {
+    let r = &f.resource;
+    let desired = std::slice::from_ref(r);
+    let refresh = RefreshRequest { project: &f.project, regions: &f.regions, desired };
+    let contains = |have: &Attrs, want: &Attrs| want.iter().all(|(k, v)| have.get(k) == Some(v));
+
+    if !provider.manages(r.kind, r.str("cloud")) {
+        return Err(format!("{} says it does not manage the fixture's {}", provider.name(), r.kind));
+    }
+    if snapshot(provider, &refresh, "before create").await?.objects.contains_key(&r.address) {
+        return Err(format!("{} exists before it was created: start from an empty account", r.address));
+    }
+
+    let token = idempotency_token("conformance", &r.address);
+    let create = change(r, Action::Create, None, Some(r.attrs.clone()), None);
+    let created = provider
+        .apply(&req(f, &create, &token))
+        .await
+        .map_err(|e| format!("create failed: {e}"))?
+        .ok_or("create returned no object")?;
+    if created.id.is_empty() {
+        return Err("create returned an object without an id".into());
+    }
+    if !contains(&created.resource.attrs, &r.attrs) {
+        return Err(format!("create returned {:?}, wanted at least {:?}", created.resource.attrs, r.attrs));
+    }
+    let seen = snapshot(provider, &refresh, "after create").await?;
+    let Some(found) = seen.objects.get(&r.address) else {
+        return Err(format!(
+            "refresh does not find {} after creating it (are its tags or labels read back?)",
+            r.address
+        ));
+    };
+    if found.id != created.id || !contains(&found.resource.attrs, &r.attrs) {
+        return Err(format!("refresh reads {found:?}, created {created:?}"));
+    }
+
+    // A retried or crashed create must not make a second object.
+    let again = provider
+        .apply(&req(f, &create, &token))
+        .await
+        .map_err(|e| format!("repeated create failed: {e}"))?
+        .ok_or("repeated create returned no object")?;
+    if again.id != created.id {
+        return Err(format!("a repeated create made a second object ({} besides {})", again.id, created.id));
+    }
+
+    let mut updated = r.attrs.clone();
+    updated.insert(f.update.0.clone(), f.update.1.clone());
+    let update =
+        change(r, Action::Update, Some(found.resource.attrs.clone()), Some(updated.clone()), Some(created.id.clone()));
+    provider.apply(&req(f, &update, &token)).await.map_err(|e| format!("update failed: {e}"))?;
+    let seen = snapshot(provider, &refresh, "after update").await?;
+    match seen.objects.get(&r.address) {
+        Some(o) if o.resource.attrs.get(&f.update.0) == Some(&f.update.1) => {}
+        other => return Err(format!("after updating {} to {}, refresh reads {other:?}", f.update.0, f.update.1)),
+    }
+
+    let delete = change(r, Action::Delete, Some(updated.clone()), None, Some(created.id.clone()));
+    if provider.apply(&req(f, &delete, &token)).await.map_err(|e| format!("delete failed: {e}"))?.is_some() {
+        return Err("delete returned an object".into());
+    }
+    if snapshot(provider, &refresh, "after delete").await?.objects.contains_key(&r.address) {
+        return Err(format!("{} is still there after delete", r.address));
+    }
+    provider
+        .apply(&req(f, &delete, &token))
+        .await
+        .map_err(|e| format!("deleting what is gone must succeed (a retried delete): {e}"))?;
+
+    match provider.apply(&req(f, &update, &token)).await {
+        Err(e) if e.class == ErrorClass::NotFound => Ok(()),
+        Err(e) => Err(format!("updating a deleted object must be classified not found, was {:?}: {e}", e.class)),
+        Ok(o) => Err(format!("updating a deleted object succeeded: {o:?}")),
+    }
+}

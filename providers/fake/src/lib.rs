@@ -1,0 +1,194 @@
+//! An in-memory cloud that implements [`Provider`], for testing the engine without a
+//! network, and [`conformance`], the suite every real provider runs against its emulator.
+
+pub mod conformance;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use drplan_core::plan::resource::Kind;
+use drplan_core::plan::{Action, Observed, Resource, Snapshot};
+use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest, cloud_of};
+
+/// A fake cloud holding objects by address, as a real one finds them by their tags.
+pub struct FakeProvider {
+    name: String,
+    /// What it manages: a kind, and for instances and buckets the cloud.
+    kinds: Vec<(Kind, Option<String>)>,
+    cloud: Mutex<Cloud>,
+}
+
+#[derive(Default)]
+struct Cloud {
+    objects: BTreeMap<String, Observed>,
+    next_id: u64,
+    /// Tokens already used, with the id each created: a retried create returns it.
+    tokens: BTreeMap<String, String>,
+    unreachable: BTreeMap<String, String>,
+    /// Errors to return for an address, consumed one per request.
+    faults: BTreeMap<String, Vec<ErrorClass>>,
+    calls: Vec<String>,
+    ages: BTreeMap<String, u64>,
+}
+
+impl FakeProvider {
+    /// A fake managing every kind on every cloud.
+    pub fn everything() -> FakeProvider {
+        FakeProvider::new("fake", Kind::ALL.iter().map(|k| (*k, None)).collect())
+    }
+
+    pub fn new(name: &str, kinds: Vec<(Kind, Option<String>)>) -> FakeProvider {
+        FakeProvider { name: name.to_string(), kinds, cloud: Mutex::new(Cloud::default()) }
+    }
+
+    fn cloud(&self) -> std::sync::MutexGuard<'_, Cloud> {
+        // A panicking test thread poisons the lock; the data is still the test's to inspect.
+        self.cloud.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `region` unreachable (or reachable again with `None`).
+    pub fn set_unreachable(&self, region: &str, reason: Option<&str>) {
+        let mut c = self.cloud();
+        match reason {
+            Some(r) => c.unreachable.insert(region.to_string(), r.to_string()),
+            None => c.unreachable.remove(region),
+        };
+    }
+
+    /// The next requests about `address` fail with these classes, in order.
+    pub fn inject(&self, address: &str, faults: &[ErrorClass]) {
+        self.cloud().faults.entry(address.to_string()).or_default().extend_from_slice(faults);
+    }
+
+    /// Changes an object behind drplan's back, as a person with a console would.
+    pub fn tamper(&self, address: &str, f: impl FnOnce(&mut Observed)) {
+        if let Some(o) = self.cloud().objects.get_mut(address) {
+            f(o);
+        }
+    }
+
+    pub fn remove(&self, address: &str) -> Option<Observed> {
+        self.cloud().objects.remove(address)
+    }
+
+    pub fn set_backup_age(&self, address: &str, seconds: u64) {
+        self.cloud().ages.insert(address.to_string(), seconds);
+    }
+
+    pub fn objects(&self) -> BTreeMap<String, Observed> {
+        self.cloud().objects.clone()
+    }
+
+    /// Every request so far, as `refresh` or `<action> <address>`.
+    pub fn calls(&self) -> Vec<String> {
+        self.cloud().calls.clone()
+    }
+}
+
+impl Provider for FakeProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn manages(&self, kind: Kind, cloud: Option<&str>) -> bool {
+        self.kinds.iter().any(|(k, c)| *k == kind && (c.is_none() || c.as_deref() == cloud))
+    }
+
+    async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {
+        let mut c = self.cloud();
+        c.calls.push("refresh".into());
+        let in_scope = |o: &Observed| o.resource.region.as_ref().is_none_or(|r| request.regions.contains(r));
+        let objects = c
+            .objects
+            .iter()
+            .filter(|(_, o)| in_scope(o) && self.manages(o.resource.kind, o.resource.str("cloud")))
+            .filter(|(_, o)| o.resource.region.as_ref().is_none_or(|r| !c.unreachable.contains_key(r)))
+            .map(|(a, o)| (a.clone(), o.clone()))
+            .collect();
+        let unreachable = c
+            .unreachable
+            .iter()
+            .filter(|(r, _)| request.regions.contains(r))
+            .map(|(r, w)| (r.clone(), w.clone()))
+            .collect();
+        Ok(Snapshot { objects, unreachable, newest_backup_age: c.ages.clone() })
+    }
+
+    async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+        let change = request.change;
+        let address = change.address.as_str();
+        let mut c = self.cloud();
+        c.calls.push(format!("{} {address}", change.action.as_str()));
+        if !self.manages(change.kind, cloud_of(change)) {
+            return Err(ProviderError::new(
+                ErrorClass::Invalid,
+                format!("{} does not manage {}", self.name, change.kind),
+            )
+            .at(address));
+        }
+        if let Some(region) = change.region.as_ref().filter(|r| c.unreachable.contains_key(*r)) {
+            let why = c.unreachable[region].clone();
+            return Err(ProviderError::new(ErrorClass::Unreachable, format!("region {region}: {why}")).at(address));
+        }
+        if let Some(queue) = c.faults.get_mut(address) {
+            if !queue.is_empty() {
+                let class = queue.remove(0);
+                return Err(ProviderError::new(class, "injected fault").at(address));
+            }
+        }
+        let resource = |attrs: &drplan_core::plan::Attrs| Resource {
+            address: address.to_string(),
+            kind: change.kind,
+            region: change.region.clone(),
+            attrs: attrs.clone(),
+        };
+        match change.action {
+            Action::Create | Action::Replace => {
+                if let Some(id) = c.tokens.get(request.idempotency_token).cloned() {
+                    if let Some(o) = c.objects.get(address).filter(|o| o.id == id) {
+                        return Ok(Some(o.clone()));
+                    }
+                }
+                // Same identity already there (a crashed run made it): adopt, never duplicate.
+                if change.action == Action::Create {
+                    if let Some(o) = c.objects.get(address) {
+                        return Ok(Some(o.clone()));
+                    }
+                }
+                let after = change
+                    .after
+                    .as_ref()
+                    .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "a create needs attributes").at(address))?;
+                c.next_id += 1;
+                let id = format!("fake-{}", c.next_id);
+                let o = Observed { resource: resource(after), id: id.clone() };
+                c.tokens.insert(request.idempotency_token.to_string(), id);
+                c.objects.insert(address.to_string(), o.clone());
+                Ok(Some(o))
+            }
+            Action::Update => {
+                let after = change
+                    .after
+                    .as_ref()
+                    .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "an update needs attributes").at(address))?;
+                let Some(o) = c.objects.get_mut(address) else {
+                    return Err(ProviderError::new(ErrorClass::NotFound, "no such object").at(address));
+                };
+                for (k, v) in after {
+                    o.resource.attrs.insert(k.clone(), v.clone());
+                }
+                Ok(Some(o.clone()))
+            }
+            Action::Delete => {
+                c.objects.remove(address);
+                Ok(None)
+            }
+            Action::Adopt => c
+                .objects
+                .get(address)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| ProviderError::new(ErrorClass::NotFound, "nothing to adopt").at(address)),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The engine against the fake cloud: plan, run the actions in the graph's order, refresh,
+//! plan again: nothing left to do. Also a crashed run adopted instead of duplicated.
+
+use std::path::Path;
+
+use drplan_core::SourceFile;
+use drplan_core::config::{self, Config};
+use drplan_core::plan::{self, Options, Prior, Snapshot, Step, desired};
+use drplan_core::provider::{ApplyRequest, Provider, RefreshRequest, idempotency_token};
+use drplan_provider_fake::FakeProvider;
+
+fn bot_core(edit: impl Fn(String) -> String) -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bot-core/main.hcl");
+    let text = edit(std::fs::read_to_string(path).unwrap());
+    let loaded = config::load(&[SourceFile::new("main.hcl", text)], &|_| None);
+    loaded.config.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+}
+
+fn failed_over(text: String) -> String {
+    text.replacen("role     = \"active\"", "role     = \"PROMOTE\"", 1)
+        .replacen("role     = \"standby\"", "role     = \"active\"", 1)
+        .replacen("PROMOTE", "standby", 1)
+}
+
+async fn refresh(cloud: &FakeProvider, config: &Config) -> Snapshot {
+    let regions: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
+    let want = desired::desired(config);
+    cloud.refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &want }).await.unwrap()
+}
+
+/// Plans against the fake, then runs the first `limit` actions in order, recording each in
+/// `prior` as state would. Returns the number of changes planned.
+async fn converge(cloud: &FakeProvider, config: &Config, prior: &mut Prior, plan_id: &str, limit: usize) -> usize {
+    let live = refresh(cloud, config).await;
+    let plan = plan::plan(config, prior, Some(&live), &Options::default()).unwrap();
+    assert!(plan.can_apply(false), "{:?}", plan.safety);
+    for node in plan.graph.iter().take(limit) {
+        let Step::Change(i) = node.step else { continue }; // the fake is always healthy
+        let change = &plan.changes[i];
+        let token = idempotency_token(plan_id, &change.address);
+        let result =
+            cloud.apply(&ApplyRequest { project: &config.project, change, idempotency_token: &token }).await.unwrap();
+        match result {
+            Some(o) => prior.objects.insert(change.address.clone(), o),
+            None => prior.objects.remove(&change.address),
+        };
+    }
+    for a in &plan.forget {
+        prior.objects.remove(a);
+    }
+    if limit >= plan.graph.len() {
+        prior.roles = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
+    }
+    plan.changes.len()
+}
+
+async fn assert_converged(cloud: &FakeProvider, config: &Config, prior: &Prior) {
+    let live = refresh(cloud, config).await;
+    let plan = plan::plan(config, prior, Some(&live), &Options::default()).unwrap();
+    assert!(!plan.has_changes(), "left over: {:#?}", plan.changes);
+    assert!(plan.drift.is_empty(), "drift: {:#?}", plan.drift);
+}
+
+#[tokio::test]
+async fn fresh_deploy_then_failover_converge() {
+    let cloud = FakeProvider::everything();
+    let mut prior = Prior::default();
+    let config = bot_core(|t| t);
+    let planned = converge(&cloud, &config, &mut prior, "deploy", usize::MAX).await;
+    assert_eq!(planned, desired::desired(&config).len());
+    assert_converged(&cloud, &config, &prior).await;
+    assert_eq!(cloud.objects().len(), desired::desired(&config).len());
+
+    let config = bot_core(failed_over);
+    let calls_before = cloud.calls().len();
+    converge(&cloud, &config, &mut prior, "failover", usize::MAX).await;
+    assert_converged(&cloud, &config, &prior).await;
+    // Capacity came up in the new active region before any came down in the old one.
+    let calls = cloud.calls()[calls_before..].to_vec();
+    let first = |prefix: &str| {
+        calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in {calls:?}"))
+    };
+    assert!(first("create region.eu-west-1.compute") < first("delete region.us-east-1.compute"), "{calls:?}");
+    assert!(first("update dns.api.bot-core.com.primary") < first("delete region.us-east-1.compute"), "{calls:?}");
+}
+
+#[tokio::test]
+async fn drift_made_by_hand_is_repaired() {
+    let cloud = FakeProvider::everything();
+    let mut prior = Prior::default();
+    let config = bot_core(|t| t);
+    converge(&cloud, &config, &mut prior, "deploy", usize::MAX).await;
+    cloud.remove("region.us-east-1.compute.nodes[1]");
+    cloud.tamper("region.us-east-1.workload.ai-service", |o| {
+        o.resource.attrs.insert("replicas".into(), 1i64.into());
+    });
+    let live = refresh(&cloud, &config).await;
+    let plan = plan::plan(&config, &prior, Some(&live), &Options::default()).unwrap();
+    assert_eq!(plan.drift.len(), 2, "{:#?}", plan.drift);
+    converge(&cloud, &config, &mut prior, "repair", usize::MAX).await;
+    assert_converged(&cloud, &config, &prior).await;
+}
+
+#[tokio::test]
+async fn a_crashed_run_is_adopted_not_duplicated() {
+    let cloud = FakeProvider::everything();
+    let config = bot_core(|t| t);
+    // The run creates six objects, then dies before writing any state.
+    let mut lost = Prior::default();
+    converge(&cloud, &config, &mut lost, "crashed", 6).await;
+    assert_eq!(cloud.objects().len(), 6);
+    let mut prior = Prior::default();
+    let live = refresh(&cloud, &config).await;
+    let plan = plan::plan(&config, &prior, Some(&live), &Options::default()).unwrap();
+    let adopted = plan.changes.iter().filter(|c| c.action == plan::Action::Adopt).count();
+    assert_eq!(adopted, 6, "{:#?}", plan.changes);
+    converge(&cloud, &config, &mut prior, "resumed", usize::MAX).await;
+    assert_converged(&cloud, &config, &prior).await;
+    assert_eq!(cloud.objects().len(), desired::desired(&config).len(), "nothing duplicated");
+}
