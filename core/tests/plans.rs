@@ -300,6 +300,10 @@ fn case_assertions_hold() {
         drift: BTreeMap<String, String>,
         #[serde(default)]
         no_changes: bool,
+        #[serde(default)]
+        rto_ok: Option<bool>,
+        #[serde(default)]
+        rpo_ok: Option<bool>,
     }
     for dir in cases() {
         let Ok(text) = std::fs::read_to_string(dir.join("asserts.json")) else { continue };
@@ -339,6 +343,12 @@ fn case_assertions_hold() {
                 .find(|d| &d.address == address)
                 .unwrap_or_else(|| panic!("{name}: no drift for {address}"));
             assert_eq!(&d.change.actions.join(","), action, "{name}: drift {address}");
+        }
+        if let Some(ok) = a.rto_ok {
+            assert_eq!(out.doc.posture.rto.as_ref().map(|r| r.ok), Some(ok), "{name}: RTO");
+        }
+        if let Some(ok) = a.rpo_ok {
+            assert_eq!(out.doc.posture.rpo.iter().all(|r| r.ok), ok, "{name}: RPO");
         }
         if a.no_changes {
             assert!(!out.doc.has_changes(), "{name}: expected no changes");

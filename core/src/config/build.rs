@@ -114,7 +114,19 @@ impl Builder<'_> {
             }
             _ => None,
         });
-        Objectives { rto: self.duration(o, "rto"), rpo: self.duration(o, "rpo"), uptime }
+        let estimates = o
+            .child("estimates")
+            .map(|e| Estimates {
+                instance: self.duration(e, "instance"),
+                workload: self.duration(e, "workload"),
+                health_check: self.duration(e, "health_check"),
+                dns: self.duration(e, "dns"),
+                bucket: self.duration(e, "bucket"),
+                backup_job: self.duration(e, "backup_job"),
+                health_gate: self.duration(e, "health_gate"),
+            })
+            .unwrap_or_default();
+        Objectives { rto: self.duration(o, "rto"), rpo: self.duration(o, "rpo"), uptime, estimates }
     }
 
     fn gcp(&mut self, p: &Node) -> Option<GcpProvider> {

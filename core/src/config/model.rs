@@ -97,6 +97,20 @@ pub struct Objectives {
     pub rto: Option<Duration>,
     pub rpo: Option<Duration>,
     pub uptime: Option<f64>,
+    /// Overrides of the per-action estimates behind the RTO check, by action kind.
+    pub estimates: Estimates,
+}
+
+/// Per-action duration overrides from `objectives.estimates`; unset ones keep defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Estimates {
+    pub instance: Option<Duration>,
+    pub workload: Option<Duration>,
+    pub health_check: Option<Duration>,
+    pub dns: Option<Duration>,
+    pub bucket: Option<Duration>,
+    pub backup_job: Option<Duration>,
+    pub health_gate: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -143,6 +143,24 @@ pub static DRPLAN: Block = Block {
     doc: "project settings",
 };
 
+pub static ESTIMATES: Block = Block {
+    name: "estimates",
+    once: true,
+    labels: &[],
+    attrs: &[
+        opt("instance", Ty::String, "time to launch an instance until it is usable (default `3m`)"),
+        opt("workload", Ty::String, "time for a Deployment to reach its replicas (default `1m30s`)"),
+        opt("health_check", Ty::String, "time to create or change a health check (default `30s`)"),
+        opt("dns", Ty::String, "time for a record change to propagate, before its TTL (default `1m`)"),
+        opt("bucket", Ty::String, "time to create or change a bucket (default `15s`)"),
+        opt("backup_job", Ty::String, "time to create or change the backup CronJob (default `10s`)"),
+        opt("health_gate", Ty::String, "margin added to a health gate's `threshold × interval` (default `30s`)"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "how long each kind of action takes, for the RTO estimate",
+};
+
 pub static OBJECTIVES: Block = Block {
     name: "objectives",
     once: true,
@@ -153,7 +171,7 @@ pub static OBJECTIVES: Block = Block {
         opt("uptime", Ty::Number, "availability target in percent, informational"),
     ],
     variants: &[],
-    blocks: &[],
+    blocks: &[child(&ESTIMATES)],
     doc: "recovery objectives",
 };
 

@@ -49,7 +49,8 @@ pub struct Prior {
 pub struct Options {
     /// Only these addresses (and what they depend on) are planned.
     pub targets: Vec<String>,
-    pub estimates: Estimates,
+    /// Per-action estimates for the RTO; `None` takes them from the configuration.
+    pub estimates: Option<Estimates>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +136,8 @@ pub fn plan(
         .collect();
     let roles: BTreeMap<String, Role> = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
     let safety = safety::check(config, prior, &d.changes, &graph, &desired, !options.targets.is_empty());
-    let posture = posture::assess(config, &desired, prior, live, &d.changes, &graph, &options.estimates)?;
+    let estimates = options.estimates.clone().unwrap_or_else(|| Estimates::from_config(config));
+    let posture = posture::assess(config, &desired, prior, live, &d.changes, &graph, &estimates)?;
     Ok(Plan {
         project: config.project.clone(),
         changes: d.changes,

@@ -22,6 +22,24 @@ pub struct Estimates {
     pub gate: u64,
 }
 
+impl Estimates {
+    /// The defaults with the configuration's `objectives.estimates` applied.
+    pub fn from_config(config: &Config) -> Estimates {
+        let o = &config.objectives.estimates;
+        let d = Estimates::default();
+        let pick = |v: Option<Duration>, default: u64| v.map_or(default, |v| v.as_secs());
+        Estimates {
+            instance: pick(o.instance, d.instance),
+            workload: pick(o.workload, d.workload),
+            health_check: pick(o.health_check, d.health_check),
+            dns: pick(o.dns, d.dns),
+            bucket: pick(o.bucket, d.bucket),
+            backup_job: pick(o.backup_job, d.backup_job),
+            gate: pick(o.health_gate, d.gate),
+        }
+    }
+}
+
 impl Default for Estimates {
     fn default() -> Self {
         Estimates { instance: 180, workload: 90, health_check: 30, dns: 60, bucket: 15, backup_job: 10, gate: 30 }
