@@ -61,7 +61,7 @@ fn refresh_false_on_empty_state_prints_every_create_of_the_reference() {
         "{text}"
     );
     assert!(want.len() >= 18, "the reference asks for {} resources", want.len());
-    assert!(!dir.path().join(".drplan").exists(), "plan must not write state");
+    assert!(!dir.path().join(".drplan/state.json").exists(), "plan must not write state");
 }
 
 #[test]

@@ -87,7 +87,7 @@ fn main() {
     let d = plan::diff::diff(&want, &prior, Some(&live));
     let t_diff = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let g = plan::graph::build(&d.changes, &Default::default()).expect("no cycle");
+    let g = plan::graph::build(&d.changes, &Default::default(), Some("us-east-2")).expect("no cycle");
     let t_graph = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let _ = plan::safety::check(&after, &prior, &d.changes, &g, &want, false);

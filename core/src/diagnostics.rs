@@ -69,6 +69,7 @@ codes! {
     Cycle => "drplan::plan::cycle",
     State => "drplan::state::unreadable",
     StateTooNew => "drplan::state::too_new",
+    Locked => "drplan::state::locked",
     PlanFile => "drplan::plan::file",
     StalePlan => "drplan::plan::stale",
     Refresh => "drplan::refresh::unavailable",

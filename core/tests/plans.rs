@@ -378,3 +378,26 @@ fn markdown_stays_under_the_comment_limit_on_huge_plans() {
         &md[..200]
     );
 }
+
+#[test]
+fn changes_read_back_from_the_document_are_the_planned_ones() {
+    use drplan_core::plan::doc::value_to_json;
+    let json = |a: &Option<drplan_core::plan::Attrs>| {
+        a.as_ref().map(|a| a.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect::<BTreeMap<_, _>>())
+    };
+    for dir in cases() {
+        let out = run_case(&dir);
+        let doc: PlanDoc = serde_json::from_str(&out.json).unwrap();
+        for rc in &doc.resource_changes {
+            let change = rc.to_change().unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            assert_eq!(
+                (change.address.as_str(), change.kind.as_str(), &change.region, &change.id),
+                (rc.address.as_str(), rc.kind.as_str(), &rc.region, &rc.id)
+            );
+            assert_eq!(json(&change.before), rc.change.before, "{}", rc.address);
+            assert_eq!(json(&change.after), rc.change.after, "{}", rc.address);
+            let replace = change.action.as_str() == "replace";
+            assert_eq!(replace, rc.change.actions == ["create", "delete"], "{}", rc.address);
+        }
+    }
+}

@@ -4,6 +4,7 @@ pub(crate) mod fmt;
 mod graph;
 mod plan;
 mod show;
+mod state;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +41,8 @@ enum Command {
     Show(show::Args),
     /// Print the plan's action graph in Graphviz dot.
     Graph(graph::Args),
+    /// Inspect and repair state: list, show, pull, rm, unlock.
+    State(state::Args),
 }
 
 pub fn exec(cli: Cli, out: &mut Output) -> u8 {
@@ -49,5 +52,6 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::Plan(args) => plan::exec(args, out),
         Command::Show(args) => show::exec(args, out),
         Command::Graph(args) => graph::exec(args, out),
+        Command::State(args) => state::exec(args, out),
     }
 }

@@ -44,6 +44,18 @@ pub struct PlanArgs {
     /// Proceed although regions are unreachable, declaring them lost: their actions are skipped.
     #[arg(long)]
     allow_unreachable: bool,
+    /// Wait this long for another drplan holding the state lock (e.g. `30s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    lock_timeout: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if s == "0" || s == "0s" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    drplan_core::config::Duration::parse(s)
+        .map(|d| std::time::Duration::from_secs(d.as_secs()))
+        .map_err(|e| format!("{e}; write e.g. 30s or 5m"))
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
@@ -81,6 +93,17 @@ pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
     let backend = match load::state_backend(&config, &dir) {
         Ok(b) => b,
         Err(d) => return out.report(&[], d).then_none(),
+    };
+    // Held for the whole plan, so no apply changes state underneath it.
+    let _lock = match drplan_state::lock::acquire(
+        backend.path(),
+        "plan",
+        &crate::clock::who(),
+        &crate::clock::now_rfc3339(),
+        args.lock_timeout,
+    ) {
+        Ok(l) => l,
+        Err(e) => return out.report(&[], super::state::lock_diagnostic(&e)).then_none(),
     };
     let state = match backend.read() {
         Ok(s) => s,

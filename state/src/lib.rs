@@ -5,6 +5,7 @@
 //! in-memory view ([`drplan_core::plan::Prior`]) at the edge.
 
 mod local;
+pub mod lock;
 mod schema;
 
 pub use local::LocalBackend;

@@ -90,7 +90,8 @@ pub struct Importing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionNode {
     pub id: String,
-    /// `change` (the resource change of the same address) or `health_gate`.
+    /// `change` (the resource change of the same address), `health_gate`, or `barrier` (no
+    /// work: the serving region has scaled up).
     pub kind: String,
     pub depends_on: Vec<String>,
     /// For a health gate: the region and the health check it waits on.
@@ -230,6 +231,7 @@ impl PlanDoc {
                     Step::HealthGate { region, health_check } => {
                         ("health_gate", Some(region.clone()), Some(health_check.clone()))
                     }
+                    Step::Barrier { region } => ("barrier", Some(region.clone()), None),
                 };
                 ActionNode {
                     id: n.id.clone(),
@@ -336,5 +338,52 @@ impl PlanDoc {
     pub fn to_json(&self) -> String {
         // Serializing plain data with string keys cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+}
+
+fn json_to_value(v: &serde_json::Value) -> Option<Value> {
+    match v {
+        serde_json::Value::String(s) => Some(Value::Str(s.clone())),
+        serde_json::Value::Bool(b) => Some(Value::Bool(*b)),
+        serde_json::Value::Number(n) => n.as_i64().map(Value::Int),
+        _ => None,
+    }
+}
+
+fn attrs_from_json(a: &Option<BTreeMap<String, serde_json::Value>>) -> Result<Option<Attrs>, String> {
+    let Some(a) = a else { return Ok(None) };
+    let mut out = Attrs::new();
+    for (k, v) in a {
+        out.insert(k.clone(), json_to_value(v).ok_or_else(|| format!("attribute `{k}` has an unsupported value {v}"))?);
+    }
+    Ok(Some(out))
+}
+
+impl ResourceChange {
+    /// The change apply performs, read back from the document (a saved plan is applied
+    /// exactly as written, never re-planned).
+    pub fn to_change(&self) -> Result<super::Change, String> {
+        let kind =
+            super::Kind::parse(&self.kind).ok_or_else(|| format!("{}: unknown type `{}`", self.address, self.kind))?;
+        let actions: Vec<&str> = self.change.actions.iter().map(String::as_str).collect();
+        let action = match actions.as_slice() {
+            ["create"] => Action::Create,
+            ["update"] => Action::Update,
+            ["create", "delete"] | ["delete", "create"] => Action::Replace,
+            ["delete"] => Action::Delete,
+            ["no-op"] => Action::Adopt,
+            other => return Err(format!("{}: unknown actions {other:?}", self.address)),
+        };
+        let bad = |e: String| format!("{}: {e}", self.address);
+        Ok(super::Change {
+            address: self.address.clone(),
+            kind,
+            region: self.region.clone(),
+            action,
+            before: attrs_from_json(&self.change.before).map_err(bad)?,
+            after: attrs_from_json(&self.change.after).map_err(bad)?,
+            id: self.id.clone(),
+            replace_paths: self.change.replace_paths.iter().filter_map(|p| p.first().cloned()).collect(),
+        })
     }
 }

@@ -25,6 +25,13 @@ pub enum Step {
     Change(usize),
     /// Wait until the region's Route 53 health check reports healthy.
     HealthGate { region: String, health_check: String },
+    /// Nothing to do: marks that the serving region has scaled up, so capacity elsewhere
+    /// comes down only after it (the ordering a DNS move gives when there is one).
+    Barrier { region: String },
+}
+
+pub fn barrier_id(region: &str) -> String {
+    format!("barrier.scaled-up.{region}")
 }
 
 pub fn gate_id(region: &str) -> String {
@@ -109,8 +116,13 @@ impl Builder<'_> {
     }
 }
 
-/// Builds the graph in a deterministic topological order.
-pub fn build(changes: &[Change], unreachable: &BTreeMap<String, String>) -> Result<Vec<Node>, CycleError> {
+/// Builds the graph in a deterministic topological order. `serving` is the region that is
+/// active once the plan is applied.
+pub fn build(
+    changes: &[Change],
+    unreachable: &BTreeMap<String, String>,
+    serving: Option<&str>,
+) -> Result<Vec<Node>, CycleError> {
     let mut b = Builder {
         changes,
         ids: changes.iter().map(|c| c.address.clone()).collect(),
@@ -161,6 +173,31 @@ pub fn build(changes: &[Change], unreachable: &BTreeMap<String, String>) -> Resu
     // schedule suspended before the new one runs, so two never write at once.
     let down = b.select(|c| direction(c) == Direction::Down && c.kind != Kind::Bucket && c.kind != Kind::HealthCheck);
     b.order(&dns_moves, &down);
+    // Without a DNS move (no failover DNS managed, or none changing) nothing above keeps the
+    // old capacity until the new is up: a barrier node does, in O(n) edges.
+    if let (true, Some(region)) = (dns_moves.is_empty(), serving) {
+        let up_serving = b.select(|c| {
+            c.region.as_deref() == Some(region)
+                && matches!(c.kind, Kind::Instance | Kind::Workload)
+                && direction(c) == Direction::Up
+        });
+        let down_elsewhere = b.select(|c| {
+            c.region.as_deref().is_some_and(|r| r != region)
+                && matches!(c.kind, Kind::Instance | Kind::Workload)
+                && direction(c) == Direction::Down
+        });
+        if !up_serving.is_empty() && !down_elsewhere.is_empty() {
+            b.ids.push(barrier_id(region));
+            b.steps.push(Step::Barrier { region: region.to_string() });
+            b.deps.push(Vec::new());
+            let barrier = (b.ids.len() - 1) as u32;
+            b.order(&up_serving, &[barrier]);
+            b.order(&[barrier], &down_elsewhere);
+            // The backup schedule moves with the serving role, as it does after a DNS move.
+            let jobs = b.select(|c| c.kind == Kind::BackupJob);
+            b.order(&[barrier], &jobs);
+        }
+    }
     let jobs_down = b.select(|c| c.kind == Kind::BackupJob && direction(c) == Direction::Down);
     let jobs_up = b.select(|c| c.kind == Kind::BackupJob && direction(c) == Direction::Up);
     let buckets_up = b.select(|c| c.kind == Kind::Bucket && c.action != Action::Delete);
@@ -181,7 +218,7 @@ pub fn build(changes: &[Change], unreachable: &BTreeMap<String, String>) -> Resu
         d.sort_unstable();
         d.dedup();
     }
-    let ranks: Vec<u8> = b.steps.iter().map(|s| if matches!(s, Step::HealthGate { .. }) { 0 } else { 1 }).collect();
+    let ranks: Vec<u8> = b.steps.iter().map(|s| if matches!(s, Step::Change(_)) { 1 } else { 0 }).collect();
     let order = topological(&b.ids, &ranks, &b.deps)?;
 
     let mut position = vec![0usize; b.ids.len()];
@@ -217,13 +254,13 @@ pub fn build(changes: &[Change], unreachable: &BTreeMap<String, String>) -> Resu
                 .region
                 .as_ref()
                 .and_then(|r| unreachable.get(r).map(|why| format!("region {r} is unreachable: {why}"))),
-            Step::HealthGate { region, .. } => {
+            Step::HealthGate { region, .. } | Step::Barrier { region } => {
                 unreachable.get(region).map(|why| format!("region {region} is unreachable: {why}"))
             }
         };
         let inherited =
             n.depends_on.iter().find(|d| blocked[**d]).map(|d| format!("waits on {}, which cannot pass", out[*d].id));
-        let is_gate = matches!(n.step, Step::HealthGate { .. });
+        let is_gate = !matches!(n.step, Step::Change(_));
         blocked[pos] = inherited.is_some() || (is_gate && own.is_some());
         out[pos].skipped = own.or(inherited);
     }

@@ -122,7 +122,8 @@ pub fn plan(
         d.forget.retain(|a| options.targets.iter().any(|t| targets(t, a)));
     }
     let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();
-    let graph = graph::build(&d.changes, &unreachable)?;
+    let serving = config.active_region().map(|r| r.name.as_str());
+    let graph = graph::build(&d.changes, &unreachable, serving)?;
     let transitions: Vec<RoleTransition> = config
         .regions
         .iter()

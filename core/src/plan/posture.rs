@@ -285,7 +285,7 @@ fn rto_check(
         roles: BTreeMap::new(),
     };
     let hypothetical = diff::diff(&desired::desired(&promoted), &converged, None);
-    let hgraph = graph::build(&hypothetical.changes, &BTreeMap::new())?;
+    let hgraph = graph::build(&hypothetical.changes, &BTreeMap::new(), Some(next.name.as_str()))?;
     let primary = hypothetical.changes.iter().find(|c| {
         c.kind == Kind::DnsRecord
             && c.after.as_ref().and_then(|a| a.get("failover")) == Some(&Value::Str("PRIMARY".into()))
@@ -317,6 +317,7 @@ fn critical_path(
     let weight = |n: &Node| -> u64 {
         match &n.step {
             Step::HealthGate { .. } => hc.map_or(0, |h| h.interval.as_secs() * u64::from(h.threshold)) + e.gate,
+            Step::Barrier { .. } => 0,
             Step::Change(i) => {
                 let c = &changes[*i];
                 match (c.kind, c.action) {

@@ -101,6 +101,7 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
         for (i, a) in doc.actions.iter().enumerate() {
             let what = match (&a.kind[..], &a.health_check) {
                 ("health_gate", Some(check)) => format!("{} (wait until {check} is healthy)", a.id),
+                ("barrier", _) => format!("{} (the serving region has scaled up)", a.id),
                 _ => a.id.clone(),
             };
             let mut after: Vec<usize> = a.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();

@@ -92,7 +92,11 @@ pub fn dot(doc: &PlanDoc) -> String {
         }
     };
     for a in &doc.actions {
-        let shape = if a.kind == "health_gate" { ", shape = diamond" } else { "" };
+        let shape = match a.kind.as_str() {
+            "health_gate" => ", shape = diamond",
+            "barrier" => ", shape = point",
+            _ => "",
+        };
         let style = if a.skipped.is_some() { ", style = dashed" } else { "" };
         out.push_str(&format!("  {:?} [label = {:?}{shape}{style}];\n", a.id, label(&a.id)));
     }

@@ -24,12 +24,18 @@ pub fn install_crypto_provider() {
 /// Without a path, the usual kubeconfig is used: `KUBECONFIG` (all its files
 /// merged) or `~/.kube/config`.
 pub async fn client_for_context(kubeconfig: Option<&Path>, context: &str) -> Result<kube::Client, kube::Error> {
+    let config = config_for_context(kubeconfig, context).await?;
+    kube::Client::try_from(config)
+}
+
+/// The client configuration of `context`, with the same kubeconfig lookup as
+/// [`client_for_context`], for callers that adjust it (timeouts) before building a client.
+pub async fn config_for_context(kubeconfig: Option<&Path>, context: &str) -> Result<kube::Config, kube::Error> {
     install_crypto_provider();
     let kubeconfig = match kubeconfig {
         Some(path) => Kubeconfig::read_from(path)?,
         None => Kubeconfig::read()?,
     };
     let options = KubeConfigOptions { context: Some(context.to_owned()), ..KubeConfigOptions::default() };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
-    kube::Client::try_from(config)
+    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?)
 }

@@ -1,5 +1,349 @@
-//! Kubernetes provider: Deployments scaled across clusters.
+//! Kubernetes provider: Deployments scaled across clusters, and the backup CronJobs.
+//!
+//! drplan never authors Deployments: the application's deploy pipeline creates them and
+//! drplan only sets `spec.replicas`. The backup CronJobs (`drplan-backup-<name>`) are
+//! drplan's own, labelled with the project so a refresh finds them with one list.
 
 pub mod client;
+mod error;
+mod objects;
 
-pub use client::{client_for_context, install_crypto_provider};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use drplan_core::config::Config;
+use drplan_core::plan::resource::{Attrs, Kind, Resource, Value, address};
+use drplan_core::plan::{Action, Change, Observed, Snapshot};
+use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+
+pub use client::{client_for_context, config_for_context, install_crypto_provider};
+
+/// The CronJob drplan makes for a backup job's attributes (`Err` names a missing one).
+pub fn backup_cronjob(project: &str, namespace: &str, attrs: &Attrs) -> Result<CronJob, ProviderError> {
+    objects::cronjob(project, namespace, attrs)
+        .map_err(|a| ProviderError::new(ErrorClass::Invalid, format!("the backup job has no `{a}` attribute")))
+}
+
+/// How long to wait for a cluster to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for an answer: a cluster that hangs is as unreachable as one that is down.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One region's cluster.
+struct Cluster {
+    region: String,
+    context: String,
+    namespace: String,
+    /// The client, or why none could be built (unknown context, unreadable kubeconfig).
+    client: Result<kube::Client, String>,
+}
+
+impl Cluster {
+    fn client(&self) -> Result<&kube::Client, ProviderError> {
+        self.client.as_ref().map_err(|why| ProviderError::new(ErrorClass::Unreachable, why.clone()))
+    }
+
+    fn describe(&self, kind: &str, name: &str, namespace: &str) -> String {
+        format!("{kind} `{name}` in namespace `{namespace}` of context `{}`", self.context)
+    }
+}
+
+/// Manages [`Kind::Workload`] (the replica count of the pipeline's Deployments) and
+/// [`Kind::BackupJob`] (drplan's backup CronJobs) in every region with a `kubernetes` block.
+pub struct KubernetesProvider {
+    clusters: Vec<Cluster>,
+}
+
+impl KubernetesProvider {
+    /// One client per region with a `kubernetes` block, for its context of the kubeconfig at
+    /// `kubeconfig` (default: `KUBECONFIG`, then `~/.kube/config`). A context that cannot be
+    /// loaded does not fail construction: its region reports unreachable, with the reason.
+    pub async fn new(config: &Config, kubeconfig: Option<&Path>) -> Result<KubernetesProvider, ProviderError> {
+        install_crypto_provider();
+        let mut clusters = Vec::new();
+        for region in &config.regions {
+            let Some(k8s) = &region.kubernetes else { continue };
+            let client = match config_for_context(kubeconfig, &k8s.context).await {
+                Ok(mut c) => {
+                    c.connect_timeout = Some(CONNECT_TIMEOUT);
+                    c.read_timeout = Some(READ_TIMEOUT);
+                    kube::Client::try_from(c)
+                        .map_err(|e| format!("context `{}`: {}", k8s.context, error::classify(&e).1))
+                }
+                Err(e) => Err(format!("context `{}`: {}", k8s.context, error::classify(&e).1)),
+            };
+            clusters.push(Cluster {
+                region: region.name.clone(),
+                context: k8s.context.clone(),
+                namespace: k8s.namespace.clone(),
+                client,
+            });
+        }
+        Ok(KubernetesProvider { clusters })
+    }
+
+    /// The regions this provider serves, in configuration order.
+    pub fn regions(&self) -> Vec<&str> {
+        self.clusters.iter().map(|c| c.region.as_str()).collect()
+    }
+
+    fn cluster(&self, region: Option<&str>, address: &str) -> Result<&Cluster, ProviderError> {
+        let region =
+            region.ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "the change names no region").at(address))?;
+        self.clusters.iter().find(|c| c.region == region).ok_or_else(|| {
+            ProviderError::new(ErrorClass::Invalid, format!("region {region} has no kubernetes block")).at(address)
+        })
+    }
+
+    /// Reads one cluster: one list of Deployments, one list of the project's CronJobs.
+    async fn refresh_cluster(
+        &self,
+        cluster: &Cluster,
+        request: &RefreshRequest<'_>,
+    ) -> Result<Vec<Observed>, ProviderError> {
+        let client = cluster.client()?;
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &cluster.namespace);
+        let jobs: Api<CronJob> = Api::namespaced(client.clone(), &cluster.namespace);
+        let labelled = ListParams::default().labels(&objects::selector(request.project));
+        let (deployments, jobs) =
+            futures::future::join(deployments.list(&ListParams::default()), jobs.list(&labelled)).await;
+        let list_error = |e: kube::Error, kind: &str| match error::unreachable_reason(&e, &cluster.context) {
+            Some(reason) => ProviderError::new(ErrorClass::Unreachable, reason),
+            None => {
+                let (class, cause) = error::classify(&e);
+                let place = format!("namespace `{}` of context `{}`", cluster.namespace, cluster.context);
+                ProviderError::new(class, format!("listing {kind} in {place}: {cause}"))
+            }
+        };
+        let deployments = deployments.map_err(|e| list_error(e, "Deployments"))?;
+        let jobs = jobs.map_err(|e| list_error(e, "CronJobs"))?;
+
+        let mut out = Vec::new();
+        let by_name: BTreeMap<&str, &Deployment> =
+            deployments.items.iter().filter_map(|d| d.metadata.name.as_deref().map(|n| (n, d))).collect();
+        let wanted = request
+            .desired
+            .iter()
+            .filter(|r| r.kind == Kind::Workload && r.region.as_deref() == Some(cluster.region.as_str()));
+        for r in wanted {
+            let Some(d) = r.str("deployment").and_then(|name| by_name.get(name)) else { continue };
+            out.push(Observed {
+                resource: Resource {
+                    address: r.address.clone(),
+                    kind: Kind::Workload,
+                    region: Some(cluster.region.clone()),
+                    attrs: objects::deployment_attrs(&cluster.context, d),
+                },
+                id: objects::object_id(&cluster.context, "deployment", &d.metadata),
+            });
+        }
+        for job in jobs.items.iter().filter(|j| objects::is_ours(&j.metadata, request.project)) {
+            let Some(backup) = objects::backup_name(job) else { continue };
+            out.push(self.observe_job(cluster, &address::backup_job(&cluster.region, backup), job));
+        }
+        Ok(out)
+    }
+
+    fn observe_job(&self, cluster: &Cluster, address: &str, job: &CronJob) -> Observed {
+        Observed {
+            resource: Resource {
+                address: address.to_owned(),
+                kind: Kind::BackupJob,
+                region: Some(cluster.region.clone()),
+                attrs: objects::cronjob_attrs(&cluster.context, job),
+            },
+            id: objects::object_id(&cluster.context, "cronjob", &job.metadata),
+        }
+    }
+
+    async fn apply_workload(&self, cluster: &Cluster, change: &Change) -> Result<Option<Observed>, ProviderError> {
+        let address = change.address.as_str();
+        // drplan stops managing a Deployment it no longer wants; it is someone else's object.
+        if change.action == Action::Delete {
+            return Ok(None);
+        }
+        let attrs = attrs_of(change)?;
+        let name = required_str(attrs, "deployment", address)?;
+        let namespace = str_or(attrs, "namespace", &cluster.namespace);
+        let api: Api<Deployment> = Api::namespaced(cluster.client().map_err(|e| e.at(address))?.clone(), namespace);
+        let not_found = || {
+            ProviderError::new(
+                ErrorClass::NotFound,
+                format!(
+                    "deployment `{name}` not found in namespace `{namespace}` of context `{}`; drplan scales \
+                     Deployments that your deploy pipeline creates",
+                    cluster.context
+                ),
+            )
+            .at(address)
+        };
+        let fail = |e: kube::Error| {
+            if error::status_code(&e) == Some(404) {
+                not_found()
+            } else {
+                error::provider_error(&e, &cluster.describe("deployment", name, namespace)).at(address)
+            }
+        };
+        let deployment = match change.action {
+            Action::Adopt => api.get(name).await.map_err(fail)?,
+            _ => {
+                let replicas = match attrs.get("replicas") {
+                    Some(Value::Int(n)) => i32::try_from(*n).map_err(|_| {
+                        ProviderError::new(ErrorClass::Invalid, format!("replicas {n} is out of range")).at(address)
+                    })?,
+                    _ => return Err(missing("replicas", address)),
+                };
+                let patch = serde_json::json!({ "spec": { "replicas": replicas } });
+                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(fail)?
+            }
+        };
+        Ok(Some(Observed {
+            resource: Resource {
+                address: address.to_owned(),
+                kind: Kind::Workload,
+                region: Some(cluster.region.clone()),
+                attrs: objects::deployment_attrs(&cluster.context, &deployment),
+            },
+            id: objects::object_id(&cluster.context, "deployment", &deployment.metadata),
+        }))
+    }
+
+    async fn apply_backup_job(
+        &self,
+        cluster: &Cluster,
+        project: &str,
+        change: &Change,
+    ) -> Result<Option<Observed>, ProviderError> {
+        let address = change.address.as_str();
+        let attrs = attrs_of(change)?;
+        let name = required_str(attrs, "name", address)?;
+        let namespace = str_or(attrs, "namespace", &cluster.namespace);
+        let what = cluster.describe("cronjob", name, namespace);
+        let api: Api<CronJob> = Api::namespaced(cluster.client().map_err(|e| e.at(address))?.clone(), namespace);
+        let fail = |e: kube::Error| error::provider_error(&e, &what).at(address);
+        let job = match change.action {
+            Action::Delete => {
+                return match api.delete(name, &DeleteParams::default()).await {
+                    Ok(_) => Ok(None),
+                    // Already gone: a retried delete.
+                    Err(e) if error::status_code(&e) == Some(404) => Ok(None),
+                    Err(e) => Err(fail(e)),
+                };
+            }
+            Action::Adopt => api.get(name).await.map_err(fail)?,
+            Action::Create | Action::Replace | Action::Update => {
+                let wanted = objects::cronjob(project, namespace, attrs).map_err(|a| missing(a, address))?;
+                let create = matches!(change.action, Action::Create | Action::Replace);
+                let created = if create {
+                    match api.create(&PostParams::default(), &wanted).await {
+                        Ok(job) => Some(job),
+                        // There already: a crashed run made it, so adopt it, brought up to date;
+                        // unless the name belongs to an object that is not this project's.
+                        Err(e) if error::status_code(&e) == Some(409) => {
+                            let existing = api.get(name).await.map_err(fail)?;
+                            if !objects::is_ours(&existing.metadata, project) {
+                                return Err(ProviderError::new(
+                                    ErrorClass::Conflict,
+                                    format!("{what} already exists and is not drplan's for project `{project}`"),
+                                )
+                                .at(address));
+                            }
+                            None
+                        }
+                        Err(e) => return Err(fail(e)),
+                    }
+                } else {
+                    None
+                };
+                match created {
+                    Some(job) => job,
+                    None => {
+                        // A merge patch replaces lists whole: the container list becomes exactly ours.
+                        let patch = serde_json::json!({
+                            "metadata": { "labels": wanted.metadata.labels },
+                            "spec": wanted.spec,
+                        });
+                        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(fail)?
+                    }
+                }
+            }
+        };
+        Ok(Some(self.observe_job(cluster, address, &job)))
+    }
+}
+
+fn attrs_of(change: &Change) -> Result<&Attrs, ProviderError> {
+    change
+        .after
+        .as_ref()
+        .or(change.before.as_ref())
+        .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "the change carries no attributes").at(&change.address))
+}
+
+fn required_str<'a>(attrs: &'a Attrs, name: &str, address: &str) -> Result<&'a str, ProviderError> {
+    match attrs.get(name) {
+        Some(Value::Str(s)) if !s.is_empty() => Ok(s),
+        _ => Err(missing(name, address)),
+    }
+}
+
+fn str_or<'a>(attrs: &'a Attrs, name: &str, default: &'a str) -> &'a str {
+    match attrs.get(name) {
+        Some(Value::Str(s)) if !s.is_empty() => s,
+        _ => default,
+    }
+}
+
+fn missing(attr: &str, address: &str) -> ProviderError {
+    ProviderError::new(ErrorClass::Invalid, format!("the change has no `{attr}` attribute")).at(address)
+}
+
+impl Provider for KubernetesProvider {
+    fn name(&self) -> &str {
+        "kubernetes"
+    }
+
+    fn manages(&self, kind: Kind, _cloud: Option<&str>) -> bool {
+        matches!(kind, Kind::Workload | Kind::BackupJob)
+    }
+
+    async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {
+        let clusters = self.clusters.iter().filter(|c| request.regions.contains(&c.region));
+        let results = futures::future::join_all(clusters.map(|c| async move {
+            let result = self.refresh_cluster(c, request).await;
+            (c, result)
+        }))
+        .await;
+        let mut snapshot = Snapshot::default();
+        for (cluster, result) in results {
+            match result {
+                Ok(observed) => {
+                    for o in observed {
+                        snapshot.objects.insert(o.resource.address.clone(), o);
+                    }
+                }
+                Err(e) if e.class == ErrorClass::Unreachable => {
+                    snapshot.unreachable.insert(cluster.region.clone(), e.message);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(snapshot)
+    }
+
+    async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+        let change = request.change;
+        let cluster = self.cluster(change.region.as_deref(), &change.address)?;
+        match change.kind {
+            Kind::Workload => self.apply_workload(cluster, change).await,
+            Kind::BackupJob => self.apply_backup_job(cluster, request.project, change).await,
+            other => Err(ProviderError::new(ErrorClass::Invalid, format!("kubernetes does not manage {other}"))
+                .at(&change.address)),
+        }
+    }
+}

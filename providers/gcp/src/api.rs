@@ -1,0 +1,240 @@
+//! The JSON/REST transport shared by Compute Engine and Cloud Storage: authentication,
+//! bounded retries of throttled calls, and the classification of Google API errors.
+//!
+//! Both APIs report failures the same way (`{"error": {"code", "message", "status",
+//! "errors": [{"reason"}]}}`), and the `reason` is what separates a rate limit from a
+//! permission problem behind the same 403, so one transport reads it for both.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use drplan_core::provider::{ErrorClass, ProviderError};
+use google_cloud_auth::credentials::{CacheableResource, Credentials};
+use reqwest::Method;
+use serde_json::Value as Json;
+
+/// How a request is retried and how long an operation may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Total time spent retrying throttled or transiently failing calls.
+    pub retry_budget: Duration,
+    /// First pause between retries; doubles each time.
+    pub first_backoff: Duration,
+    /// How long a zone operation may run before apply gives up on it.
+    pub operation_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            retry_budget: Duration::from_secs(60),
+            first_backoff: Duration::from_millis(500),
+            operation_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+pub struct Api {
+    http: reqwest::Client,
+    credentials: Credentials,
+    pub limits: Limits,
+    /// HTTP requests sent, retries included, so the cost of a refresh can be measured.
+    calls: AtomicU64,
+}
+
+/// A successful answer's JSON body (`Null` when empty).
+pub struct Reply {
+    pub body: Json,
+}
+
+impl Api {
+    pub fn new(credentials: Credentials, limits: Limits) -> Result<Api, ProviderError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ProviderError::new(ErrorClass::Failed, format!("cannot build the HTTP client: {e}")))?;
+        Ok(Api { http, credentials, limits, calls: AtomicU64::new(0) })
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    async fn auth_headers(&self) -> Result<http::HeaderMap, ProviderError> {
+        match self.credentials.headers(http::Extensions::new()).await {
+            Ok(CacheableResource::New { data, .. }) => Ok(data),
+            // Only returned when an entity tag is passed in, which this never does.
+            Ok(CacheableResource::NotModified) => Ok(http::HeaderMap::new()),
+            Err(e) => {
+                Err(ProviderError::new(ErrorClass::Denied, format!("cannot obtain Google Cloud credentials: {e}")))
+            }
+        }
+    }
+
+    /// Sends one request, retrying throttled and transient failures within the retry budget.
+    /// `what` names the object for error messages.
+    pub async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Json>,
+        what: &str,
+    ) -> Result<Reply, ProviderError> {
+        let started = Instant::now();
+        let mut backoff = self.limits.first_backoff;
+        loop {
+            let result = self.once(method.clone(), url, query, body, what).await;
+            match result {
+                Err(e) if retryable(&e) && started.elapsed() + backoff <= self.limits.retry_budget => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(mut e) if retryable(&e) => {
+                    e.message = format!("{} (still failing after retrying for {:?})", e.message, started.elapsed());
+                    return Err(e);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn once(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Json>,
+        what: &str,
+    ) -> Result<Reply, ProviderError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let mut request = self.http.request(method.clone(), url).headers(self.auth_headers().await?);
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| transport_error(&e, &method, url, what))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| transport_error(&e, &method, url, what))?;
+        let body: Json =
+            if bytes.is_empty() { Json::Null } else { serde_json::from_slice(&bytes).unwrap_or(Json::Null) };
+        if (200..300).contains(&status) {
+            return Ok(Reply { body });
+        }
+        Err(classify(status, &body, &bytes, what))
+    }
+}
+
+/// Marker put on transient server errors so [`Api::call`] retries them; they still surface
+/// as `Failed` when the budget runs out.
+const TRANSIENT: &str = "transient server error";
+
+fn retryable(e: &ProviderError) -> bool {
+    e.class == ErrorClass::Throttled || (e.class == ErrorClass::Failed && e.message.starts_with(TRANSIENT))
+}
+
+fn transport_error(e: &reqwest::Error, method: &Method, url: &str, what: &str) -> ProviderError {
+    // The error's Display stops at the first layer; its sources say "connection refused".
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = format!("{cause}: {s}");
+        source = s.source();
+    }
+    let class =
+        if e.is_connect() || e.is_timeout() || e.is_request() { ErrorClass::Unreachable } else { ErrorClass::Failed };
+    let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+    ProviderError::new(class, format!("{what}: {method} to {host} failed: {cause}"))
+}
+
+/// The `error` object's code, message and first reason.
+fn error_parts(body: &Json) -> (String, Option<String>, Option<String>) {
+    let err = &body["error"];
+    let message = err["message"].as_str().map(str::to_string).unwrap_or_default();
+    let reason = err["errors"][0]["reason"].as_str().map(str::to_string);
+    let status = err["status"].as_str().map(str::to_string);
+    (message, reason, status)
+}
+
+/// Turns an HTTP error answer into the engine's terms.
+pub fn classify(status: u16, body: &Json, raw: &[u8], what: &str) -> ProviderError {
+    let (message, reason, api_status) = error_parts(body);
+    let message = if message.is_empty() {
+        String::from_utf8_lossy(&raw[..raw.len().min(200)]).trim().to_string()
+    } else {
+        message
+    };
+    let reason_str = reason.as_deref().unwrap_or("");
+    let class = match (status, reason_str) {
+        (429, _) => ErrorClass::Throttled,
+        (403, "rateLimitExceeded" | "userRateLimitExceeded") => ErrorClass::Throttled,
+        // A project quota does not lift by waiting a few seconds: the request must change.
+        (403, "quotaExceeded") => ErrorClass::Invalid,
+        (403, _) if api_status.as_deref() == Some("RESOURCE_EXHAUSTED") => ErrorClass::Throttled,
+        (403, _) => ErrorClass::Denied,
+        (401, _) => ErrorClass::Denied,
+        (404, _) => ErrorClass::NotFound,
+        (409, _) => ErrorClass::Conflict,
+        (400 | 412 | 422, _) => ErrorClass::Invalid,
+        _ => ErrorClass::Failed,
+    };
+    let detail = match &reason {
+        Some(r) => format!("{r}: {message}"),
+        None => message,
+    };
+    if class == ErrorClass::Failed && status >= 500 {
+        // The marker goes first so `retryable` sees it.
+        return ProviderError::new(class, format!("{TRANSIENT} ({what}: HTTP {status}: {detail})"));
+    }
+    ProviderError::new(class, format!("{what}: HTTP {status}: {detail}"))
+}
+
+/// Classifies the error of a finished Compute Engine operation.
+pub fn operation_error(op: &Json, what: &str) -> Option<ProviderError> {
+    let errors = op["error"]["errors"].as_array()?;
+    let first = errors.first()?;
+    let code = first["code"].as_str().unwrap_or("UNKNOWN");
+    let message = first["message"].as_str().unwrap_or("");
+    let class = match code {
+        "QUOTA_EXCEEDED"
+        | "ZONE_RESOURCE_POOL_EXHAUSTED"
+        | "INVALID_ARGUMENT"
+        | "INVALID_FIELD_VALUE"
+        | "RESOURCE_NOT_READY" => ErrorClass::Invalid,
+        "RESOURCE_NOT_FOUND" => ErrorClass::Invalid,
+        "RESOURCE_ALREADY_EXISTS" => ErrorClass::Conflict,
+        "PERMISSION_DENIED" | "FORBIDDEN" => ErrorClass::Denied,
+        "RATE_LIMIT_EXCEEDED" => ErrorClass::Throttled,
+        _ => ErrorClass::Failed,
+    };
+    Some(ProviderError::new(class, format!("{what}: operation failed with {code}: {message}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(code: u16, reason: &str, status: &str) -> Json {
+        serde_json::json!({"error": {"code": code, "message": "m", "status": status, "errors": [{"reason": reason}]}})
+    }
+
+    #[test]
+    fn google_errors_are_classified_by_reason() {
+        let c = |s, b: Json| classify(s, &b, b"", "x").class;
+        assert_eq!(c(403, err(403, "rateLimitExceeded", "")), ErrorClass::Throttled);
+        assert_eq!(c(403, err(403, "userRateLimitExceeded", "")), ErrorClass::Throttled);
+        assert_eq!(c(429, err(429, "rateLimitExceeded", "RESOURCE_EXHAUSTED")), ErrorClass::Throttled);
+        assert_eq!(c(403, err(403, "forbidden", "PERMISSION_DENIED")), ErrorClass::Denied);
+        assert_eq!(c(400, err(400, "invalid", "INVALID_ARGUMENT")), ErrorClass::Invalid);
+        assert_eq!(c(404, err(404, "notFound", "NOT_FOUND")), ErrorClass::NotFound);
+        assert_eq!(c(409, err(409, "alreadyExists", "ALREADY_EXISTS")), ErrorClass::Conflict);
+        let e = classify(403, &err(403, "forbidden", ""), b"", "bucket b");
+        assert_eq!(e.message, "bucket b: HTTP 403: forbidden: m");
+        let q = serde_json::json!({"error": {"errors": [{"code": "QUOTA_EXCEEDED", "message": "CPUS"}]}});
+        let q = operation_error(&q, "instance i").map(|e| (e.class, e.message));
+        assert_eq!(q, Some((ErrorClass::Invalid, "instance i: operation failed with QUOTA_EXCEEDED: CPUS".into())));
+    }
+}

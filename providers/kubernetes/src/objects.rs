@@ -1,0 +1,221 @@
+//! The mapping between drplan attributes and Kubernetes objects: the CronJob drplan
+//! authors for a backup, and what is read back from it and from a Deployment.
+
+use std::collections::BTreeMap;
+
+use drplan_core::plan::resource::{Attrs, Value};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "drplan";
+pub const PROJECT_LABEL: &str = "drplan.io/project";
+pub const BACKUP_LABEL: &str = "drplan.io/backup";
+/// Every backup CronJob is named with this prefix and the backup's name.
+pub const CRONJOB_PREFIX: &str = "drplan-backup-";
+const CONTAINER: &str = "backup";
+
+/// The backup settings that the CronJob's container carries as environment variables,
+/// with the attribute each one is read back into.
+pub const ENV_ATTRS: [(&str, &str); 4] = [
+    ("DRPLAN_BACKUP_TYPE", "type"),
+    ("DRPLAN_RETENTION", "retention"),
+    ("DRPLAN_DESTINATIONS", "destinations"),
+    ("DRPLAN_GPG_RECIPIENT", "gpg_recipient"),
+];
+
+/// The label selector of this project's objects.
+pub fn selector(project: &str) -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY},{PROJECT_LABEL}={project}")
+}
+
+/// Whether `meta` carries this project's labels. Checked on every listed object as well as
+/// in the list's selector: a server that ignores selectors must not leak other objects in.
+pub fn is_ours(meta: &ObjectMeta, project: &str) -> bool {
+    let labels = meta.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    label(MANAGED_BY_LABEL) == Some(MANAGED_BY) && label(PROJECT_LABEL) == Some(project)
+}
+
+fn str_attr<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {
+    match attrs.get(name) {
+        Some(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The CronJob for a backup job's attributes, or the name of the attribute missing.
+pub fn cronjob(project: &str, namespace: &str, attrs: &Attrs) -> Result<CronJob, &'static str> {
+    let name = str_attr(attrs, "name").ok_or("name")?;
+    let schedule = str_attr(attrs, "schedule").ok_or("schedule")?;
+    let image = str_attr(attrs, "image").ok_or("image")?;
+    let suspend = match attrs.get("suspend") {
+        Some(Value::Bool(b)) => *b,
+        _ => return Err("suspend"),
+    };
+    let env: Vec<EnvVar> = ENV_ATTRS
+        .iter()
+        .filter_map(|(var, attr)| {
+            str_attr(attrs, attr).map(|v| EnvVar {
+                name: (*var).to_owned(),
+                value: Some(v.to_owned()),
+                ..EnvVar::default()
+            })
+        })
+        .collect();
+    let mut labels = BTreeMap::from([
+        (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+        (PROJECT_LABEL.to_owned(), project.to_owned()),
+    ]);
+    if let Some(backup) = name.strip_prefix(CRONJOB_PREFIX) {
+        labels.insert(BACKUP_LABEL.to_owned(), backup.to_owned());
+    }
+    Ok(CronJob {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(labels.clone()),
+            ..ObjectMeta::default()
+        },
+        spec: CronJobSpec {
+            schedule: schedule.to_owned(),
+            suspend: Some(suspend),
+            // Two backups of the same database must never run at once.
+            concurrency_policy: Some("Forbid".to_owned()),
+            job_template: JobTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(labels), ..ObjectMeta::default() }),
+                spec: Some(JobSpec {
+                    template: PodTemplateSpec {
+                        metadata: None,
+                        spec: Some(PodSpec {
+                            containers: vec![Container {
+                                name: CONTAINER.to_owned(),
+                                image: Some(image.to_owned()),
+                                env: Some(env),
+                                ..Container::default()
+                            }],
+                            restart_policy: Some("OnFailure".to_owned()),
+                            ..PodSpec::default()
+                        }),
+                    },
+                    ..JobSpec::default()
+                }),
+            },
+            ..CronJobSpec::default()
+        },
+        status: None,
+    })
+}
+
+/// The backup's name (the address part) of a CronJob drplan made.
+pub fn backup_name(job: &CronJob) -> Option<&str> {
+    job.metadata.name.as_deref()?.strip_prefix(CRONJOB_PREFIX).filter(|n| !n.is_empty())
+}
+
+/// The attributes of a backup CronJob, read from the object. Settings missing from it
+/// are left out, so the diff sees them as changed and puts them back.
+pub fn cronjob_attrs(context: &str, job: &CronJob) -> Attrs {
+    let mut a = Attrs::new();
+    a.insert("context".into(), context.into());
+    if let Some(ns) = &job.metadata.namespace {
+        a.insert("namespace".into(), ns.as_str().into());
+    }
+    if let Some(name) = &job.metadata.name {
+        a.insert("name".into(), name.as_str().into());
+    }
+    a.insert("schedule".into(), job.spec.schedule.as_str().into());
+    // The API server's default for an absent `suspend` is false.
+    a.insert("suspend".into(), job.spec.suspend.unwrap_or(false).into());
+    let container = job
+        .spec
+        .job_template
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.iter().find(|c| c.name == CONTAINER).or(p.containers.first()));
+    if let Some(c) = container {
+        if let Some(image) = &c.image {
+            a.insert("image".into(), image.as_str().into());
+        }
+        for var in c.env.iter().flatten() {
+            if let (Some((_, attr)), Some(value)) = (ENV_ATTRS.iter().find(|(n, _)| *n == var.name), &var.value) {
+                a.insert((*attr).into(), value.as_str().into());
+            }
+        }
+    }
+    a
+}
+
+/// The attributes of a scaled Deployment, read from the object.
+pub fn deployment_attrs(context: &str, d: &Deployment) -> Attrs {
+    let mut a = Attrs::new();
+    a.insert("context".into(), context.into());
+    if let Some(ns) = &d.metadata.namespace {
+        a.insert("namespace".into(), ns.as_str().into());
+    }
+    if let Some(name) = &d.metadata.name {
+        a.insert("deployment".into(), name.as_str().into());
+    }
+    // The API server's default for an absent `replicas` is 1.
+    a.insert("replicas".into(), i64::from(d.spec.replicas.unwrap_or(1)).into());
+    a
+}
+
+/// The cloud id: the object's uid, or its coordinates when the server assigns none.
+pub fn object_id(context: &str, kind: &str, meta: &ObjectMeta) -> String {
+    match &meta.uid {
+        Some(uid) if !uid.is_empty() => uid.clone(),
+        _ => format!(
+            "{context}/{}/{kind}/{}",
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drplan_core::plan::resource::attrs;
+
+    fn backup_attrs() -> Attrs {
+        attrs([
+            ("context", "use1".into()),
+            ("namespace", "bot-core".into()),
+            ("name", "drplan-backup-database".into()),
+            ("schedule", "0 */1 * * *".into()),
+            ("image", "bot-core/backup-tool:latest".into()),
+            ("type", "full".into()),
+            ("retention", "30d".into()),
+            ("destinations", "s3://b/dr/,file:///mnt/nas".into()),
+            ("suspend", true.into()),
+            ("gpg_recipient", "dr@bot-core.com".into()),
+        ])
+    }
+
+    #[test]
+    fn a_cronjob_reads_back_the_attributes_it_was_built_from() {
+        let job = cronjob("bot-core", "bot-core", &backup_attrs()).expect("complete attributes");
+        assert_eq!(cronjob_attrs("use1", &job), backup_attrs());
+        assert_eq!(backup_name(&job), Some("database"));
+        assert!(is_ours(&job.metadata, "bot-core"));
+        assert!(!is_ours(&job.metadata, "other"));
+    }
+
+    #[test]
+    fn a_cronjob_without_gpg_has_no_gpg_attribute() {
+        let mut want = backup_attrs();
+        want.remove("gpg_recipient");
+        let job = cronjob("bot-core", "bot-core", &want).expect("complete attributes");
+        assert_eq!(cronjob_attrs("use1", &job), want);
+    }
+
+    #[test]
+    fn missing_attributes_are_named() {
+        let mut want = backup_attrs();
+        want.remove("schedule");
+        assert_eq!(cronjob("bot-core", "bot-core", &want).err(), Some("schedule"));
+    }
+}

@@ -1,0 +1,378 @@
+//! Executing a plan: the document's action graph run with bounded parallelism, in
+//! dependency order, each finished action recorded in state at once, so a crash loses at
+//! most the actions in flight (and those are adopted on the next run).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use drplan_core::plan::doc::PlanDoc;
+use drplan_core::plan::{Change, Observed};
+use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, idempotency_token};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+/// Waits until a region's health check reports healthy (the gate before DNS moves).
+pub trait Gate: Sync {
+    fn wait(&self, region: &str, health_check: &str) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Receives every finished change, to write it to state before anything else happens.
+pub trait Recorder {
+    fn record(&mut self, change: &Change, object: Option<Observed>) -> Result<(), String>;
+}
+
+pub struct Settings {
+    pub project: String,
+    /// Identifies the plan for idempotency tokens: the same saved plan applied again after a
+    /// crash sends the same tokens, so a create that already happened is not repeated.
+    pub plan_id: String,
+    pub parallelism: usize,
+    pub skip_health_gate: bool,
+    /// Throttled requests are retried with backoff until this much time has passed.
+    pub retry_budget: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Started { id: String },
+    Finished { id: String, elapsed: Duration },
+    Failed { id: String, error: String },
+    Skipped { id: String, why: String },
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub succeeded: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<(String, String)>,
+    /// Not started because the run was interrupted.
+    pub not_started: Vec<String>,
+    pub interrupted: bool,
+}
+
+impl Summary {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && !self.interrupted
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// Runs the plan. Stops scheduling when `stop` is set (Ctrl-C) and lets running actions
+/// finish. Returns what happened; never panics on provider errors.
+pub async fn execute<P: Provider, G: Gate>(
+    doc: &PlanDoc,
+    provider: &P,
+    gate: &G,
+    settings: &Settings,
+    recorder: &mut impl Recorder,
+    stop: &AtomicBool,
+    mut on_event: impl FnMut(&Event),
+) -> Result<Summary, String> {
+    let changes: std::collections::HashMap<&str, Change> = doc
+        .resource_changes
+        .iter()
+        .map(|rc| rc.to_change().map(|c| (rc.address.as_str(), c)))
+        .collect::<Result<_, _>>()?;
+    let position: std::collections::HashMap<&str, usize> =
+        doc.actions.iter().enumerate().map(|(i, a)| (a.id.as_str(), i)).collect();
+    let n = doc.actions.len();
+    let mut deps_left = vec![0usize; n];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, a) in doc.actions.iter().enumerate() {
+        for d in &a.depends_on {
+            let d = *position.get(d.as_str()).ok_or_else(|| format!("{} depends on unknown action {d}", a.id))?;
+            deps_left[i] += 1;
+            dependents[d].push(i);
+        }
+    }
+
+    let mut status = vec![Status::Waiting; n];
+    let mut summary = Summary::default();
+    let mut emit = |e: Event, summary: &mut Summary| {
+        match &e {
+            Event::Finished { id, .. } => summary.succeeded.push(id.clone()),
+            Event::Failed { id, error } => summary.failed.push((id.clone(), error.clone())),
+            Event::Skipped { id, why } => summary.skipped.push((id.clone(), why.clone())),
+            Event::Started { .. } => {}
+        }
+        on_event(&e);
+    };
+    // Actions the plan itself skips (an unreachable region, declared lost) count as settled:
+    // the plan already skipped whatever must not run after them.
+    let mut settled: Vec<usize> = Vec::new();
+    for (i, a) in doc.actions.iter().enumerate() {
+        if let Some(why) = &a.skipped {
+            status[i] = Status::Skipped;
+            emit(Event::Skipped { id: a.id.clone(), why: why.clone() }, &mut summary);
+            settled.push(i);
+        }
+    }
+    for i in settled {
+        for &d in &dependents[i] {
+            deps_left[d] -= 1;
+        }
+    }
+
+    let mut running = FuturesUnordered::new();
+    let parallelism = settings.parallelism.max(1);
+    loop {
+        if !stop.load(Ordering::SeqCst) {
+            // Start what is ready, in plan order, up to the parallelism.
+            for i in 0..n {
+                if running.len() >= parallelism {
+                    break;
+                }
+                if status[i] != Status::Waiting || deps_left[i] > 0 {
+                    continue;
+                }
+                status[i] = Status::Running;
+                let a = &doc.actions[i];
+                emit(Event::Started { id: a.id.clone() }, &mut summary);
+                let change = changes.get(a.id.as_str());
+                running.push(run_one(i, a, change, provider, gate, settings));
+            }
+        }
+        let Some((i, result, elapsed)) = running.next().await else { break };
+        let id = doc.actions[i].id.clone();
+        let result = match (result, changes.get(id.as_str())) {
+            (Ok(object), Some(change)) => recorder
+                .record(change, object)
+                .map_err(|e| format!("the change was made but state could not be written: {e}")),
+            (Ok(_), None) => Ok(()),
+            (Err(e), _) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                status[i] = Status::Done;
+                emit(Event::Finished { id, elapsed }, &mut summary);
+                for &d in &dependents[i] {
+                    deps_left[d] -= 1;
+                }
+            }
+            Err(error) => {
+                status[i] = Status::Failed;
+                emit(Event::Failed { id: id.clone(), error }, &mut summary);
+                // Everything that needed it is skipped; independent actions go on.
+                let mut stack = dependents[i].clone();
+                while let Some(d) = stack.pop() {
+                    if status[d] == Status::Waiting {
+                        status[d] = Status::Skipped;
+                        emit(
+                            Event::Skipped { id: doc.actions[d].id.clone(), why: format!("needs {id}, which failed") },
+                            &mut summary,
+                        );
+                        stack.extend(dependents[d].iter().copied());
+                    }
+                }
+            }
+        }
+    }
+    summary.interrupted = stop.load(Ordering::SeqCst);
+    summary.not_started = (0..n).filter(|i| status[*i] == Status::Waiting).map(|i| doc.actions[i].id.clone()).collect();
+    Ok(summary)
+}
+
+async fn run_one<P: Provider, G: Gate>(
+    i: usize,
+    action: &drplan_core::plan::doc::ActionNode,
+    change: Option<&Change>,
+    provider: &P,
+    gate: &G,
+    settings: &Settings,
+) -> (usize, Result<Option<Observed>, String>, Duration) {
+    let start = Instant::now();
+    let result = match (change, &action.region, &action.health_check) {
+        (Some(change), _, _) => apply_with_retry(change, provider, settings).await,
+        (None, Some(_), None) if action.kind == "barrier" => Ok(None),
+        (None, Some(region), Some(check)) if action.kind == "health_gate" => {
+            if settings.skip_health_gate {
+                Ok(None)
+            } else {
+                gate.wait(region, check).await.map(|()| None)
+            }
+        }
+        _ => Err(format!("{} is neither a change nor a health gate of this plan", action.id)),
+    };
+    (i, result, start.elapsed())
+}
+
+async fn apply_with_retry<P: Provider>(
+    change: &Change,
+    provider: &P,
+    settings: &Settings,
+) -> Result<Option<Observed>, String> {
+    let token = idempotency_token(&settings.plan_id, &change.address);
+    let request = ApplyRequest { project: &settings.project, change, idempotency_token: &token };
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(200);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match provider.apply(&request).await {
+            Ok(o) => return Ok(o),
+            Err(e) if e.class == ErrorClass::Throttled && start.elapsed() + pause < settings.retry_budget => {
+                // Full jitter would need a random source; a deterministic spread by address
+                // keeps concurrent retries apart just as well here.
+                let spread = (change.address.len() as u64 * 37 + u64::from(attempts) * 13) % 100;
+                tokio::time::sleep(pause + pause * spread as u32 / 200).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            Err(e) if e.class == ErrorClass::Throttled => {
+                return Err(format!("{e} (still throttled after {attempts} attempts in {:.0?})", start.elapsed()));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use drplan_core::SourceFile;
+    use drplan_core::config;
+    use drplan_core::plan::doc::{Origin, PlanDoc};
+    use drplan_core::plan::{self, Options, Prior};
+    use drplan_core::provider::ErrorClass;
+    use drplan_provider_fake::FakeProvider;
+
+    use super::*;
+
+    struct Healthy;
+
+    impl Gate for Healthy {
+        async fn wait(&self, _: &str, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Log {
+        objects: BTreeMap<String, Observed>,
+        writes: usize,
+    }
+
+    impl Recorder for Log {
+        fn record(&mut self, change: &Change, object: Option<Observed>) -> Result<(), String> {
+            self.writes += 1;
+            match object {
+                Some(o) => self.objects.insert(change.address.clone(), o),
+                None => self.objects.remove(&change.address),
+            };
+            Ok(())
+        }
+    }
+
+    fn bot_core_doc() -> PlanDoc {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bot-core/main.hcl")).unwrap();
+        let config = config::load(&[SourceFile::new("main.hcl", text)], &|_| None).config.unwrap();
+        let plan = plan::plan(&config, &Prior::default(), None, &Options::default()).unwrap();
+        PlanDoc::new(
+            &plan,
+            Origin { drplan_version: "t".into(), configuration_hash: "h".into(), prior_state: None },
+            false,
+        )
+    }
+
+    fn settings(parallelism: usize) -> Settings {
+        Settings {
+            project: "bot-core".into(),
+            plan_id: "p".into(),
+            parallelism,
+            skip_health_gate: false,
+            retry_budget: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_every_action_in_dependency_order_and_records_each() {
+        let doc = bot_core_doc();
+        let cloud = FakeProvider::everything();
+        let mut log = Log::default();
+        let mut order = Vec::new();
+        let summary = execute(&doc, &cloud, &Healthy, &settings(4), &mut log, &AtomicBool::new(false), |e| {
+            if let Event::Finished { id, .. } = e {
+                order.push(id.clone());
+            }
+        })
+        .await
+        .unwrap();
+        assert!(summary.ok(), "{summary:?}");
+        assert_eq!(summary.succeeded.len(), doc.actions.len());
+        assert_eq!(log.writes, doc.resource_changes.len(), "one state write per change");
+        assert_eq!(log.objects.len(), doc.resource_changes.len());
+        for a in &doc.actions {
+            let at = order.iter().position(|o| *o == a.id).unwrap();
+            for d in &a.depends_on {
+                assert!(
+                    order.iter().position(|o| o == d).unwrap() < at,
+                    "{} finished before its prerequisite {d}",
+                    a.id
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_skips_its_dependents_and_the_rest_finishes() {
+        let doc = bot_core_doc();
+        let cloud = FakeProvider::everything();
+        cloud.inject("region.us-east-1.compute.nodes[1]", &[ErrorClass::Invalid]);
+        let mut log = Log::default();
+        let summary =
+            execute(&doc, &cloud, &Healthy, &settings(10), &mut log, &AtomicBool::new(false), |_| {}).await.unwrap();
+        assert_eq!(summary.failed.len(), 1, "{summary:?}");
+        assert!(summary.failed[0].1.contains("injected fault"));
+        let skipped: Vec<&str> = summary.skipped.iter().map(|(id, _)| id.as_str()).collect();
+        // The workloads on those machines, the gate, and DNS wait on it; eu-west-1 does not.
+        for needs in ["region.us-east-1.workload.ai-service", "gate.health.us-east-1", "dns.api.bot-core.com.primary"] {
+            assert!(skipped.contains(&needs), "{needs} should be skipped: {skipped:?}");
+        }
+        assert!(summary.succeeded.iter().any(|s| s == "region.eu-west-1.compute.nodes[0]"));
+        assert!(log.objects.contains_key("region.us-east-1.compute.nodes[0]"), "finished work is recorded");
+        assert!(!summary.ok());
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_within_the_budget() {
+        let doc = bot_core_doc();
+        let cloud = FakeProvider::everything();
+        cloud.inject("health_check.us-east-1", &[ErrorClass::Throttled, ErrorClass::Throttled]);
+        let summary =
+            execute(&doc, &cloud, &Healthy, &settings(10), &mut Log::default(), &AtomicBool::new(false), |_| {})
+                .await
+                .unwrap();
+        assert!(summary.ok(), "{summary:?}");
+        let tries = cloud.calls().iter().filter(|c| *c == "create health_check.us-east-1").count();
+        assert_eq!(tries, 3);
+    }
+
+    #[tokio::test]
+    async fn stopping_lets_running_actions_finish_and_starts_nothing_new() {
+        let doc = bot_core_doc();
+        let cloud = FakeProvider::everything();
+        let stop = AtomicBool::new(false);
+        let mut started = 0;
+        let summary = execute(&doc, &cloud, &Healthy, &settings(2), &mut Log::default(), &stop, |e| {
+            if let Event::Started { .. } = e {
+                started += 1;
+                if started == 3 {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert!(summary.interrupted);
+        assert_eq!(summary.succeeded.len(), 3, "{summary:?}");
+        assert_eq!(summary.succeeded.len() + summary.not_started.len(), doc.actions.len());
+    }
+}

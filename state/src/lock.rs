@@ -1,0 +1,172 @@
+//! Locking the local state for a whole plan or apply: an OS file lock, which the system
+//! releases if the process dies, plus a lock-info file that names the holder for others.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// Who holds a lock, shown to whoever waits for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub id: String,
+    pub who: String,
+    pub operation: String,
+    /// When it was taken, as the holder's clock said (RFC 3339 UTC).
+    pub created: String,
+    pub pid: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("the state is locked by {} ({}, since {}, lock id {})", .0.who, .0.operation, .0.created, .0.id)]
+    Held(LockInfo),
+    #[error("the state is locked by another process (no lock information was left)")]
+    HeldUnknown,
+    #[error("cannot lock the state at {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("no lock with id {0} is held")]
+    NoSuchLock(String),
+}
+
+/// Holds the lock until dropped.
+#[derive(Debug)]
+pub struct LockGuard {
+    file: File,
+    info_path: PathBuf,
+    pub info: LockInfo,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.info_path);
+        let _ = self.file.unlock();
+    }
+}
+
+fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    state.with_file_name(name)
+}
+
+fn info_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock.json");
+    state.with_file_name(name)
+}
+
+pub fn read_info(state: &Path) -> Option<LockInfo> {
+    serde_json::from_slice(&std::fs::read(info_path(state)).ok()?).ok()
+}
+
+/// Takes the lock of the state at `state`, waiting up to `timeout` for another holder.
+/// `now` is the caller's clock in RFC 3339, recorded for whoever waits next.
+pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Duration) -> Result<LockGuard, LockError> {
+    let path = lock_path(state);
+    let io = |e: std::io::Error| LockError::Io { path: path.clone(), reason: e.to_string() };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(read_info(state).map_or(LockError::HeldUnknown, LockError::Held));
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+    }
+    let info = LockInfo {
+        id: uuid::Uuid::new_v4().to_string(),
+        who: who.to_string(),
+        operation: operation.to_string(),
+        created: now.to_string(),
+        pid: std::process::id(),
+    };
+    let info_path = info_path(state);
+    let text = serde_json::to_string_pretty(&info).map_err(|e| io(std::io::Error::other(e)))?;
+    std::fs::write(&info_path, text).map_err(io)?;
+    Ok(LockGuard { file, info_path, info })
+}
+
+/// Breaks a lock left behind, only with its id. An OS lock still held by a live process
+/// cannot be broken: that process is still working.
+pub fn force_unlock(state: &Path, id: &str) -> Result<LockInfo, LockError> {
+    let info = read_info(state).filter(|i| i.id == id).ok_or_else(|| LockError::NoSuchLock(id.to_string()))?;
+    let path = lock_path(state);
+    let io = |e: std::io::Error| LockError::Io { path: path.clone(), reason: e.to_string() };
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            std::fs::remove_file(info_path(state)).map_err(io)?;
+            let _ = file.unlock();
+            Ok(info)
+        }
+        Err(TryLockError::WouldBlock) => Err(LockError::Held(info)),
+        Err(TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(".drplan/state.json");
+        let first = acquire(&state, "apply", "ana@laptop", "2026-11-27T10:00:00Z", Duration::ZERO).unwrap();
+        match acquire(&state, "plan", "bo@ci", "2026-11-27T10:00:01Z", Duration::from_millis(300)) {
+            Err(LockError::Held(info)) => {
+                assert_eq!(info, first.info);
+                let message = LockError::Held(info).to_string();
+                assert!(
+                    message.contains("ana@laptop") && message.contains("apply") && message.contains(&first.info.id),
+                    "{message}"
+                );
+            }
+            other => panic!("expected the lock to be held, got {other:?}"),
+        }
+        drop(first);
+        let again = acquire(&state, "plan", "bo@ci", "2026-11-27T10:00:02Z", Duration::ZERO).unwrap();
+        assert_eq!(read_info(&state).unwrap(), again.info);
+    }
+
+    #[test]
+    fn waiting_gets_the_lock_once_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let first = acquire(&state, "apply", "a", "t", Duration::ZERO).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(first);
+        });
+        let second = acquire(&state, "apply", "b", "t", Duration::from_secs(5));
+        releaser.join().unwrap();
+        assert!(second.is_ok(), "{second:?}");
+    }
+
+    #[test]
+    fn unlock_needs_the_matching_id_and_a_dead_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let held = acquire(&state, "apply", "a", "t", Duration::ZERO).unwrap();
+        let id = held.info.id.clone();
+        assert!(matches!(force_unlock(&state, "wrong-id"), Err(LockError::NoSuchLock(_))));
+        assert!(matches!(force_unlock(&state, &id), Err(LockError::Held(_))), "a live holder keeps its lock");
+        // A crashed holder leaves its info behind; the OS lock is gone with the process.
+        let info_file = info_path(&state);
+        let text = std::fs::read(&info_file).unwrap();
+        drop(held);
+        std::fs::write(&info_file, text).unwrap();
+        assert_eq!(force_unlock(&state, &id).unwrap().id, id);
+        assert!(read_info(&state).is_none());
+    }
+}
