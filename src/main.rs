@@ -1,9 +1,9 @@
 //! The `drplan` binary: command-line parsing and dispatch. Everything it does is in the
 //! command modules; everything they compute comes from the workspace crates.
 
-#[cfg_attr(not(test), expect(dead_code, reason = "driven by `drplan apply` once the cloud providers are wired in"))]
 mod apply;
 mod clock;
+mod clouds;
 mod commands;
 mod load;
 mod output;

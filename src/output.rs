@@ -7,7 +7,10 @@ use drplan_core::{Diagnostics, SourceFile};
 
 use crate::render;
 
+#[derive(Clone)]
 pub struct Output {
+    /// Say nothing (diagnostics included): for work whose result is reported otherwise.
+    pub quiet: bool,
     /// Colour and Unicode art on stderr.
     pub fancy: bool,
     /// Colour in results on stdout.
@@ -26,7 +29,7 @@ impl Output {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let width = if tty { terminal_width().unwrap_or(PLAIN_WIDTH) } else { PLAIN_WIDTH };
         let stdout_color = std::io::stdout().is_terminal() && !no_color;
-        Output { fancy: tty && !no_color, stdout_color, width }
+        Output { quiet: false, fancy: tty && !no_color, stdout_color, width }
     }
 
     /// A result line on stdout.
@@ -43,6 +46,9 @@ impl Output {
 
     /// A message for the person at the terminal, on stderr.
     pub fn note(&mut self, text: &str) {
+        if self.quiet {
+            return;
+        }
         let _ = writeln!(std::io::stderr().lock(), "{text}");
     }
 
@@ -67,7 +73,7 @@ impl Output {
     }
 
     pub fn diagnostics(&mut self, sources: &[SourceFile], diagnostics: &Diagnostics) {
-        if diagnostics.is_empty() {
+        if diagnostics.is_empty() || (self.quiet && !diagnostics.has_errors()) {
             return;
         }
         let text = render::diagnostics(sources, diagnostics, self.fancy, self.width);

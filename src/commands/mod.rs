@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand, each an `Args` struct and an `exec`.
 
+mod apply;
 pub(crate) mod fmt;
 mod graph;
 mod plan;
@@ -37,6 +38,8 @@ enum Command {
     Fmt(fmt::Args),
     /// Show what apply would change: roles, ordered actions, drift, safety and DR posture.
     Plan(plan::Args),
+    /// Carry out a plan: the configuration's, or one saved with `plan --out`.
+    Apply(apply::Args),
     /// Render a plan saved with `drplan plan --out FILE`.
     Show(show::Args),
     /// Print the plan's action graph in Graphviz dot.
@@ -50,6 +53,7 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::Validate(args) => validate::exec(args, out),
         Command::Fmt(args) => fmt::exec(args, out),
         Command::Plan(args) => plan::exec(args, out),
+        Command::Apply(args) => apply::exec(args, out),
         Command::Show(args) => show::exec(args, out),
         Command::Graph(args) => graph::exec(args, out),
         Command::State(args) => state::exec(args, out),

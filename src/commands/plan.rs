@@ -30,23 +30,23 @@ pub struct Args {
 }
 
 /// Options shared by the commands that plan.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
     /// A configuration directory (its *.hcl files are merged) or a single file.
     #[arg(default_value = ".")]
-    path: PathBuf,
+    pub path: PathBuf,
     /// Read the live clouds first (`--refresh=false`: plan from state alone, no API calls).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    refresh: bool,
+    pub refresh: bool,
     /// Plan only this address and what is under it (repeatable), e.g. `region.us-east-1`.
     #[arg(long, value_name = "ADDR")]
-    target: Vec<String>,
+    pub target: Vec<String>,
     /// Proceed although regions are unreachable, declaring them lost: their actions are skipped.
     #[arg(long)]
-    allow_unreachable: bool,
+    pub allow_unreachable: bool,
     /// Wait this long for another drplan holding the state lock (e.g. `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
-    lock_timeout: std::time::Duration,
+    pub lock_timeout: std::time::Duration,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -83,7 +83,24 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
 }
 
 /// Loads, reads state, refreshes (or not) and plans. Diagnostics are printed; `None` on error.
+/// A plan with everything apply needs to carry it out under the same lock.
+pub struct Planned {
+    pub doc: PlanDoc,
+    pub config: drplan_core::config::Config,
+    pub sources: Vec<drplan_core::SourceFile>,
+    pub backend: drplan_state::LocalBackend,
+    pub state: Option<drplan_state::StateFile>,
+    pub prior: Prior,
+    pub lock: drplan_state::lock::LockGuard,
+}
+
 pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
+    make_planned(args, "plan", out).map(|p| p.doc)
+}
+
+/// Loads, locks state (held until the result is dropped), refreshes (or not) and plans.
+/// Diagnostics are printed; `None` on error.
+pub fn make_planned(args: &PlanArgs, operation: &str, out: &mut Output) -> Option<Planned> {
     let path = args.path.as_path();
     let loaded = load::configuration(path);
     out.diagnostics(&loaded.sources, &loaded.diagnostics);
@@ -95,9 +112,9 @@ pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
         Err(d) => return out.report(&[], d).then_none(),
     };
     // Held for the whole plan, so no apply changes state underneath it.
-    let _lock = match drplan_state::lock::acquire(
+    let lock = match drplan_state::lock::acquire(
         backend.path(),
-        "plan",
+        operation,
         &crate::clock::who(),
         &crate::clock::now_rfc3339(),
         args.lock_timeout,
@@ -118,15 +135,14 @@ pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
         }
     };
 
-    if args.refresh {
-        return out
-            .report(
-                &[],
-                Diagnostic::error(Code::Refresh, "cannot read the live clouds yet")
-                    .help("this build of drplan plans from state alone: run `drplan plan --refresh=false`"),
-            )
-            .then_none();
-    }
+    let live = if args.refresh {
+        match refresh(&config, out) {
+            Some(s) => Some(s),
+            None => return None,
+        }
+    } else {
+        None
+    };
 
     let known = plan::known_addresses(&config, &prior);
     let mut unknown = Diagnostics::default();
@@ -147,7 +163,7 @@ pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
     }
 
     let options = Options { targets: args.target.clone(), ..Options::default() };
-    let plan = match plan::plan(&config, &prior, None, &options) {
+    let plan = match plan::plan(&config, &prior, live.as_ref(), &options) {
         Ok(p) => p,
         Err(e) => {
             return out
@@ -162,9 +178,44 @@ pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
     let origin = Origin {
         drplan_version: env!("CARGO_PKG_VERSION").to_string(),
         configuration_hash: configuration_hash(&loaded.sources),
-        prior_state: state.map(|s| StateRef { lineage: s.lineage, serial: s.serial }),
+        prior_state: state.as_ref().map(|s| StateRef { lineage: s.lineage.clone(), serial: s.serial }),
     };
-    Some(PlanDoc::new(&plan, origin, args.allow_unreachable))
+    let doc = PlanDoc::new(&plan, origin, args.allow_unreachable);
+    Some(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock })
+}
+
+/// Reads the live clouds the configuration uses, with progress on stderr.
+fn refresh(config: &drplan_core::config::Config, out: &mut Output) -> Option<drplan_core::plan::Snapshot> {
+    use drplan_core::provider::{Provider, RefreshRequest};
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            return out
+                .report(&[], Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")))
+                .then_none();
+        }
+    };
+    let regions: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
+    let desired = plan::desired::desired(config);
+    let started = std::time::Instant::now();
+    out.note("Reading the live state of the clouds...");
+    let result = runtime.block_on(async {
+        let clouds = crate::clouds::Clouds::connect(config).await?;
+        clouds
+            .refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &desired })
+            .await
+            .map_err(|e| {
+                Diagnostic::error(Code::Refresh, format!("refresh failed: {e}"))
+                    .help("nothing was changed; check connectivity and credentials, then plan again")
+            })
+    });
+    match result {
+        Ok(snapshot) => {
+            out.note(&format!("Read {} objects in {:.1}s.", snapshot.objects.len(), started.elapsed().as_secs_f64()));
+            Some(snapshot)
+        }
+        Err(d) => out.report(&[], d).then_none(),
+    }
 }
 
 /// A hash of every configuration file's name and text, so a saved plan knows what it was made from.

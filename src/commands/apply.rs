@@ -1,0 +1,353 @@
+//! `drplan apply [PATH|PLANFILE]`: carry a plan out, recording every finished action in
+//! state at once. A saved plan is applied exactly as written, or refused when stale.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use drplan_core::plan::doc::PlanDoc;
+use drplan_core::plan::{Change, Observed, Prior};
+use drplan_core::{Code, Diagnostic};
+
+use super::plan::{PlanArgs, configuration_hash, make_planned};
+use super::{EXIT_ERROR, EXIT_OK};
+use crate::apply::{self, Event, Gate, Recorder, Settings};
+use crate::output::Output;
+
+/// Exit code after an interrupt, as shells report SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// With a saved plan: the configuration it was made from.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    config: PathBuf,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Report progress as JSON lines on stdout.
+    #[arg(long)]
+    json: bool,
+    /// How many actions may run at once.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    parallelism: usize,
+    /// Move DNS without waiting for the new region's health check (a declared emergency).
+    #[arg(long)]
+    skip_health_gate: bool,
+}
+
+pub fn exec(args: Args, out: &mut Output) -> u8 {
+    let saved = args.plan.path.is_file() && args.plan.path.extension().is_none_or(|e| e != "hcl");
+    let prepared = if saved { prepare_saved(&args, out) } else { prepare_fresh(&args, out) };
+    let Some(mut run) = prepared else { return EXIT_ERROR };
+    if !run.doc.has_changes() {
+        out.note("No changes. Nothing to apply.");
+        return EXIT_OK;
+    }
+    if !run.doc.applyable {
+        return out.report(&[], Diagnostic::error(Code::PlanFile, "this plan cannot be applied").help(
+            "it breaks a safety rule or skips actions in unreachable regions (see the plan); fix the configuration, or pass --allow-unreachable once those regions are known to be lost",
+        ));
+    }
+    if !args.auto_approve && !confirm(&run.doc, out) {
+        return EXIT_ERROR;
+    }
+    execute(&args, &mut run, out)
+}
+
+/// What apply carries out, with the lock and state it runs under.
+struct Run {
+    doc: PlanDoc,
+    config: drplan_core::config::Config,
+    backend: drplan_state::LocalBackend,
+    state: Option<drplan_state::StateFile>,
+    prior: Prior,
+    _lock: drplan_state::lock::LockGuard,
+}
+
+fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
+    let planned = make_planned(&args.plan, "apply", out)?;
+    show_plan(&planned.doc, args.json, out);
+    Some(Run {
+        doc: planned.doc,
+        config: planned.config,
+        backend: planned.backend,
+        state: planned.state,
+        prior: planned.prior,
+        _lock: planned.lock,
+    })
+}
+
+fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
+    let doc = match super::show::read_plan(&args.plan.path) {
+        Ok(d) => d,
+        Err(d) => return out.report(&[], d).then_none(),
+    };
+    let planned_args = PlanArgs { path: args.config.clone(), refresh: false, ..args.plan.clone() };
+    // Plan again from state alone: only to load, lock and compare; the saved plan is what runs.
+    let current = make_planned(&planned_args, "apply", &mut Output { quiet: true, ..out.clone() })?;
+    let stale = |why: String| {
+        Diagnostic::error(Code::StalePlan, "saved plan is stale")
+            .help(format!("{why}; nothing was changed. Make a new plan with `drplan plan --out FILE` and review it"))
+    };
+    let now_ref = current.state.as_ref().map(|s| (s.lineage.as_str(), s.serial));
+    let then_ref = doc.prior_state.as_ref().map(|s| (s.lineage.as_str(), s.serial));
+    let problem = if doc.configuration_hash != configuration_hash(&current.sources) {
+        Some("the configuration changed since the plan was made".to_string())
+    } else if now_ref.map(|r| r.0) != then_ref.map(|r| r.0) {
+        Some("the state belongs to another lineage than the plan's".to_string())
+    } else if now_ref.map(|r| r.1) != then_ref.map(|r| r.1) {
+        Some(format!(
+            "the state changed since the plan was made (serial {} then, {} now)",
+            then_ref.map_or(0, |r| r.1),
+            now_ref.map_or(0, |r| r.1)
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = problem {
+        return out.report(&[], stale(why)).then_none();
+    }
+    show_plan(&doc, args.json, out);
+    Some(Run {
+        doc,
+        config: current.config,
+        backend: current.backend,
+        state: current.state,
+        prior: current.prior,
+        _lock: current.lock,
+    })
+}
+
+/// The plan about to run: for people, the usual rendering; with --json, a first event line
+/// (stdout then carries JSON lines only).
+fn show_plan(doc: &PlanDoc, json: bool, out: &mut Output) {
+    if json {
+        let c = drplan_core::render::counts(doc);
+        let counts: serde_json::Map<String, serde_json::Value> =
+            c.iter().map(|(k, n)| (k.to_string(), (*n).into())).collect();
+        out.raw(&format!("{}\n", serde_json::json!({"type": "plan", "project": doc.project, "changes": counts, "actions": doc.actions.len(), "applyable": doc.applyable})));
+    } else {
+        out.plan(doc, false, false);
+    }
+}
+
+fn confirm(doc: &PlanDoc, out: &mut Output) -> bool {
+    if !std::io::stdin().is_terminal() {
+        out.report(&[], Diagnostic::error(Code::PlanFile, "apply needs confirmation").help(
+            "no terminal to ask on: review the plan and pass --auto-approve (for CI, apply a saved plan: `drplan plan --out FILE`, then `drplan apply FILE --auto-approve`)",
+        ));
+        return false;
+    }
+    let n = doc.resource_changes.len();
+    eprint!("\nApply these {n} changes? Only 'yes' continues: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        return true;
+    }
+    out.note("Apply cancelled; nothing was changed.");
+    false
+}
+
+/// Writes each finished change to state at once (serial + 1 each time).
+struct StateRecorder<'a> {
+    backend: &'a drplan_state::LocalBackend,
+    file: drplan_state::StateFile,
+    prior: Prior,
+}
+
+impl Recorder for StateRecorder<'_> {
+    fn record(&mut self, change: &Change, object: Option<Observed>) -> Result<(), String> {
+        match object {
+            Some(o) => self.prior.objects.insert(change.address.clone(), o),
+            None => self.prior.objects.remove(&change.address),
+        };
+        self.save()
+    }
+}
+
+impl StateRecorder<'_> {
+    fn save(&mut self) -> Result<(), String> {
+        self.file.set_content(&self.prior);
+        self.file.serial += 1;
+        self.file.drplan_version = env!("CARGO_PKG_VERSION").to_string();
+        self.backend.write(&self.file).map_err(|e| e.to_string())
+    }
+}
+
+/// Health gates need Route 53; without the AWS provider they cannot pass.
+struct NoGate;
+
+impl Gate for NoGate {
+    async fn wait(&self, region: &str, _: &str) -> Result<(), String> {
+        Err(format!(
+            "cannot check the health of {region}: health gates need the AWS provider; pass --skip-health-gate in a declared emergency"
+        ))
+    }
+}
+
+fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            return out.report(&[], Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")));
+        }
+    };
+    let file = run
+        .state
+        .clone()
+        .unwrap_or_else(|| drplan_state::StateFile::new(&run.config.project, env!("CARGO_PKG_VERSION")));
+    let mut recorder = StateRecorder { backend: &run.backend, file, prior: run.prior.clone() };
+    let plan_id = format!(
+        "{}:{}:{}",
+        run.doc.configuration_hash,
+        run.doc.prior_state.as_ref().map_or("new", |s| s.lineage.as_str()),
+        run.doc.prior_state.as_ref().map_or(0, |s| s.serial)
+    );
+    let settings = Settings {
+        project: run.config.project.clone(),
+        plan_id,
+        parallelism: args.parallelism,
+        skip_health_gate: args.skip_health_gate,
+        retry_budget: Duration::from_secs(120),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let total = run.doc.actions.len();
+    let json = args.json;
+    let mut finished = 0usize;
+    let result = runtime.block_on(async {
+        watch_interrupts(stop.clone());
+        let clouds = crate::clouds::Clouds::connect(&run.config).await?;
+        apply::execute(&run.doc, &clouds, &NoGate, &settings, &mut recorder, &stop, |e| {
+            if !matches!(e, Event::Started { .. }) {
+                finished += 1;
+            }
+            report_event(e, json, started, finished, total);
+        })
+        .await
+        .map_err(|e| Diagnostic::error(Code::PlanFile, format!("the plan cannot be executed: {e}")))
+    });
+    let summary = match result {
+        Ok(s) => s,
+        Err(d) => return out.report(&[], d),
+    };
+    if summary.ok() && summary.not_started.is_empty() {
+        // Everything is done: record the roles and drop what the plan forgets.
+        for a in &run.doc.forget {
+            recorder.prior.objects.remove(a);
+        }
+        recorder.prior.roles = run.config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
+        if let Err(e) = recorder.save() {
+            return out.report(
+                &[],
+                Diagnostic::error(
+                    Code::State,
+                    format!("the changes were made but the final state could not be written: {e}"),
+                ),
+            );
+        }
+    }
+    let line = format!(
+        "Apply {}: {} succeeded, {} failed, {} skipped, {} not started, in {:.1}s. State serial {}.",
+        if summary.interrupted {
+            "interrupted"
+        } else if summary.ok() {
+            "complete"
+        } else {
+            "failed"
+        },
+        summary.succeeded.len(),
+        summary.failed.len(),
+        summary.skipped.len(),
+        summary.not_started.len(),
+        started.elapsed().as_secs_f64(),
+        recorder.file.serial,
+    );
+    if json {
+        out.raw(&format!("{}\n", serde_json::json!({"type": "summary", "succeeded": summary.succeeded, "failed": summary.failed, "skipped": summary.skipped, "not_started": summary.not_started, "interrupted": summary.interrupted, "serial": recorder.file.serial})));
+    }
+    out.note(&format!("\n{line}"));
+    for (id, e) in &summary.failed {
+        out.note(&format!("  failed:  {id}: {e}"));
+    }
+    if !summary.not_started.is_empty() {
+        out.note("Run `drplan apply` again to finish: what was done is in state, and anything created but not recorded is adopted.");
+    }
+    if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.ok() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    }
+}
+
+fn report_event(e: &Event, json: bool, started: Instant, finished: usize, total: usize) {
+    let at = started.elapsed().as_secs_f64();
+    if json {
+        let v = match e {
+            Event::Started { id } => serde_json::json!({"type": "started", "id": id, "at": at}),
+            Event::Finished { id, elapsed } => {
+                serde_json::json!({"type": "done", "id": id, "seconds": elapsed.as_secs_f64(), "at": at})
+            }
+            Event::Failed { id, error } => serde_json::json!({"type": "failed", "id": id, "error": error, "at": at}),
+            Event::Skipped { id, why } => serde_json::json!({"type": "skipped", "id": id, "reason": why, "at": at}),
+        };
+        println!("{v}");
+        return;
+    }
+    let line = match e {
+        Event::Started { id } => format!("  started  {id}"),
+        Event::Finished { id, elapsed } => {
+            format!("  done     {id} ({:.1}s) [{finished}/{total}]", elapsed.as_secs_f64())
+        }
+        Event::Failed { id, error } => format!("  FAILED   {id}: {error} [{finished}/{total}]"),
+        Event::Skipped { id, why } => format!("  skipped  {id}: {why} [{finished}/{total}]"),
+    };
+    eprintln!("{line}");
+}
+
+/// First Ctrl-C (or SIGTERM): stop scheduling, let running actions finish. Second: exit now.
+fn watch_interrupts(stop: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        for round in 0..2 {
+            match term.as_mut() {
+                Some(t) => {
+                    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = t.recv() => {} }
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            if round == 0 {
+                stop.store(true, Ordering::SeqCst);
+                eprintln!(
+                    "\nStopping: no new actions start; waiting for the running ones to finish and be recorded. Interrupt again to exit at once."
+                );
+            } else {
+                eprintln!(
+                    "Exiting at once: actions still running may have completed without being recorded; the next plan adopts them."
+                );
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    });
+}
+
+trait ThenNone {
+    fn then_none<T>(self) -> Option<T>;
+}
+
+impl ThenNone for u8 {
+    fn then_none<T>(self) -> Option<T> {
+        None
+    }
+}

@@ -1,0 +1,222 @@
+//! `drplan plan` and `drplan apply` end to end through the real binary, against gcplocal
+//! and two kmock clusters: deploy, converge, fail over with a saved plan, refuse a stale one.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+
+use drplan_harness::{Emulator, Running, write_kubeconfig};
+use support::drplan;
+
+struct World {
+    _gcp: Running,
+    clusters: Vec<(String, Running)>,
+    dir: tempfile::TempDir,
+}
+
+/// A plain HTTP/1.1 request, as a deploy pipeline's `kubectl apply` would send.
+fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let addr = url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).expect("emulator is listening");
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
+}
+
+fn deploy_pipeline(cluster: &str) {
+    let body = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"app"},"spec":{"replicas":1,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"web","image":"nginx:1.27"}]}}}}"#;
+    let (code, text) = http(cluster, "POST", "/apis/apps/v1/namespaces/app/deployments", body);
+    assert!((200..300).contains(&code), "creating the Deployment: {code} {text}");
+}
+
+fn replicas(cluster: &str) -> i64 {
+    let (_, body) = http(cluster, "GET", "/apis/apps/v1/namespaces/app/deployments/web", "");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["spec"]["replicas"].as_i64().unwrap_or(-1)
+}
+
+fn configuration(gcp: &str, main_role: &str, dr_role: &str) -> String {
+    format!(
+        r#"drplan {{
+  project = "shop"
+}}
+
+objectives {{
+  rpo = "1h"
+  rto = "1h"
+}}
+
+provider "gcp" {{
+  project     = "shop-dr"
+  endpoint    = "{gcp}"
+  credentials = "anonymous"
+}}
+
+component "web" {{
+  replicas = {{ active = 2, standby = 1, cold = 0 }}
+}}
+
+region "gcp-main" {{
+  cloud    = "gcp"
+  role     = "{main_role}"
+  location = "us-central1-a"
+
+  compute "app" {{
+    instance_type = "e2-standard-4"
+    image         = "projects/shop-dr/global/images/app"
+    count         = {{ active = 2, standby = 1, cold = 0 }}
+  }}
+
+  kubernetes {{
+    context   = "main"
+    namespace = "app"
+  }}
+}}
+
+region "gcp-dr" {{
+  cloud    = "gcp"
+  role     = "{dr_role}"
+  location = "europe-west1-b"
+
+  compute "app" {{
+    instance_type = "e2-standard-4"
+    image         = "projects/shop-dr/global/images/app"
+    count         = {{ active = 2, standby = 1, cold = 0 }}
+  }}
+
+  kubernetes {{
+    context   = "dr"
+    namespace = "app"
+  }}
+}}
+
+backup "db" {{
+  schedule  = "*/30 * * * *"
+  retention = "7d"
+  image     = "shop/backup:1"
+
+  destination "bucket" {{
+    gcs {{
+      bucket   = "shop-dr-backups"
+      prefix   = "db/"
+      location = "europe-west1"
+    }}
+  }}
+
+  destination "onprem" {{
+    nas {{
+      path = "/mnt/nas/shop"
+    }}
+  }}
+}}
+"#
+    )
+}
+
+fn world() -> World {
+    let gcp = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
+    let clusters: Vec<(String, Running)> = ["main", "dr"]
+        .iter()
+        .map(|c| (c.to_string(), Running::start(Emulator::Kmock).expect("kmock starts")))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let contexts: Vec<(&str, &str)> = clusters.iter().map(|(c, r)| (c.as_str(), r.url())).collect();
+    write_kubeconfig(&dir.path().join("kubeconfig"), &contexts).unwrap();
+    for (_, k) in &clusters {
+        deploy_pipeline(k.url());
+    }
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(dir.path().join("config/main.hcl"), configuration(gcp.url(), "active", "standby")).unwrap();
+    World { _gcp: gcp, clusters, dir }
+}
+
+fn run(w: &World, args: &[&str]) -> std::process::Output {
+    drplan().args(args).env("KUBECONFIG", w.dir.path().join("kubeconfig")).current_dir(w.dir.path()).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn serial(dir: &Path) -> u64 {
+    drplan_state::LocalBackend::new(dir.join("config/.drplan/state.json")).read().unwrap().map_or(0, |s| s.serial)
+}
+
+#[test]
+fn deploy_converge_fail_over_with_a_saved_plan() {
+    let w = world();
+    let cluster = |name: &str| w.clusters.iter().find(|(c, _)| c == name).unwrap().1.url().to_string();
+
+    let out = run(&w, &["plan", "config", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    for create in [
+        "+ region.gcp-main.compute.app[1]",
+        "+ region.gcp-dr.compute.app[0]",
+        "+ backup.db.destination.bucket",
+        "+ region.gcp-main.backup_job.db",
+    ] {
+        assert!(plan.contains(create), "{create} missing:\n{plan}");
+    }
+    assert!(
+        plan.contains("~ region.gcp-main.workload.web"),
+        "the pipeline's Deployment is scaled, not created:\n{plan}"
+    );
+
+    let out = run(&w, &["apply", "config"]);
+    assert_eq!(out.status.code(), Some(1), "without a terminal, apply asks for --auto-approve");
+    assert!(text(&out.stderr).contains("--auto-approve"));
+    assert_eq!(serial(w.dir.path()), 0, "nothing was applied");
+
+    let out = run(&w, &["apply", "config", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stderr).contains("Apply complete"), "{}", text(&out.stderr));
+    assert_eq!((replicas(&cluster("main")), replicas(&cluster("dr"))), (2, 1));
+    let after_deploy = serial(w.dir.path());
+    assert!(after_deploy > 5, "one state write per change, got serial {after_deploy}");
+
+    let out = run(&w, &["plan", "config", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged:\n{}{}", text(&out.stdout), text(&out.stderr));
+
+    // Fail over through a reviewed, saved plan.
+    std::fs::write(w.dir.path().join("config/main.hcl"), configuration(w._gcp.url(), "standby", "active")).unwrap();
+    let out = run(&w, &["plan", "config", "--out", "failover.plan"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("gcp-dr: standby → active (promote)"));
+    let out = run(&w, &["apply", "failover.plan", "--config", "config", "--auto-approve", "--json"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let events: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let done = |id: &str| {
+        events
+            .iter()
+            .position(|e| e["type"] == "done" && e["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not done: {events:?}"))
+    };
+    assert!(
+        done("region.gcp-dr.workload.web") < done("region.gcp-main.workload.web"),
+        "scale up the new active before scaling down the old"
+    );
+    assert_eq!((replicas(&cluster("main")), replicas(&cluster("dr"))), (1, 2));
+    let out = run(&w, &["plan", "config", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged after failover:\n{}", text(&out.stdout));
+
+    // A saved plan whose configuration changed since is refused, and nothing changes.
+    let out = run(&w, &["plan", "config", "--out", "old.plan"]);
+    assert!(out.status.success());
+    std::fs::write(w.dir.path().join("config/main.hcl"), configuration(w._gcp.url(), "active", "standby")).unwrap();
+    let before = serial(w.dir.path());
+    let out = run(&w, &["apply", "old.plan", "--config", "config", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("saved plan is stale") && text(&out.stderr).contains("configuration changed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(serial(w.dir.path()), before);
+    assert_eq!((replicas(&cluster("main")), replicas(&cluster("dr"))), (1, 2));
+}
