@@ -7,10 +7,12 @@ use drplan_core::plan::resource::Kind;
 use drplan_core::plan::{Observed, Snapshot};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest, cloud_of};
 use drplan_core::{Code, Diagnostic};
+use drplan_provider_aws::AwsProvider;
 use drplan_provider_gcp::GcpProvider;
 use drplan_provider_kubernetes::KubernetesProvider;
 
 pub struct Clouds {
+    aws: Option<AwsProvider>,
     gcp: Option<GcpProvider>,
     kubernetes: Option<KubernetesProvider>,
 }
@@ -31,10 +33,10 @@ impl Clouds {
     /// Connects to what the configuration uses. Credentials come from the standard chains.
     pub async fn connect(config: &Config) -> Result<Clouds, Diagnostic> {
         let (aws, gcp, kubernetes) = needs(config);
-        if aws {
-            return Err(Diagnostic::error(Code::Refresh, "cannot read AWS yet")
-                .help("this build reads GCP and Kubernetes; plan AWS from state with `drplan plan --refresh=false`"));
-        }
+        let aws = match aws {
+            true => Some(AwsProvider::new(config).await),
+            false => None,
+        };
         let failed = |what: &str, e: ProviderError| {
             Diagnostic::error(Code::Refresh, format!("cannot set up the {what} provider: {e}"))
                 .help("check the provider block and the credentials the standard chain finds")
@@ -47,7 +49,7 @@ impl Clouds {
             true => Some(KubernetesProvider::new(config, None).await.map_err(|e| failed("kubernetes", e))?),
             false => None,
         };
-        Ok(Clouds { gcp, kubernetes })
+        Ok(Clouds { aws, gcp, kubernetes })
     }
 }
 
@@ -63,11 +65,18 @@ impl Provider for Clouds {
     }
 
     fn manages(&self, kind: Kind, cloud: Option<&str>) -> bool {
-        self.gcp.as_ref().is_some_and(|p| p.manages(kind, cloud))
+        self.aws.as_ref().is_some_and(|p| p.manages(kind, cloud))
+            || self.gcp.as_ref().is_some_and(|p| p.manages(kind, cloud))
             || self.kubernetes.as_ref().is_some_and(|p| p.manages(kind, cloud))
     }
 
     async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {
+        let aws = async {
+            match &self.aws {
+                Some(p) => p.refresh(request).await.map(Some),
+                None => Ok(None),
+            }
+        };
         let gcp = async {
             match &self.gcp {
                 Some(p) => p.refresh(request).await.map(Some),
@@ -80,9 +89,9 @@ impl Provider for Clouds {
                 None => Ok(None),
             }
         };
-        let (gcp, kubernetes) = futures_util::join!(gcp, kubernetes);
+        let (aws, gcp, kubernetes) = futures_util::join!(aws, gcp, kubernetes);
         let mut snapshot = Snapshot::default();
-        for part in [gcp?, kubernetes?].into_iter().flatten() {
+        for part in [aws?, gcp?, kubernetes?].into_iter().flatten() {
             merge(&mut snapshot, part);
         }
         Ok(snapshot)
@@ -90,6 +99,9 @@ impl Provider for Clouds {
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         let (kind, cloud) = (request.change.kind, cloud_of(request.change));
+        if let Some(p) = self.aws.as_ref().filter(|p| p.manages(kind, cloud)) {
+            return p.apply(request).await;
+        }
         if let Some(p) = self.gcp.as_ref().filter(|p| p.manages(kind, cloud)) {
             return p.apply(request).await;
         }
@@ -104,5 +116,23 @@ impl Provider for Clouds {
             ),
         )
         .at(&request.change.address))
+    }
+}
+
+/// The health gate: Route 53's view of the new serving region, through the AWS provider.
+pub struct HealthGate<'a> {
+    pub clouds: &'a Clouds,
+    pub project: String,
+    pub threshold: u32,
+    pub every: std::time::Duration,
+    pub timeout: std::time::Duration,
+}
+
+impl crate::apply::Gate for HealthGate<'_> {
+    async fn wait(&self, region: &str, _health_check: &str) -> Result<(), String> {
+        let Some(aws) = &self.clouds.aws else {
+            return Err(format!("cannot check the health of {region}: Route 53 health checks need the AWS provider"));
+        };
+        aws.wait_healthy(&self.project, region, self.threshold, self.every, self.timeout).await
     }
 }

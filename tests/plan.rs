@@ -185,11 +185,35 @@ fn unreadable_state_is_a_clear_error_and_left_untouched() {
 }
 
 #[test]
-fn refresh_needs_a_provider_and_says_how_to_plan_without() {
-    let dir = bot_core();
-    let out = drplan().args(["plan", dir.path().to_str().unwrap()]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--refresh=false"), "{}", stderr(&out));
+fn clouds_that_cannot_be_reached_fail_the_refresh_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every API address points at a closed port.
+    let text = std::fs::read_to_string(root().join("examples/bot-core/main.hcl"))
+        .unwrap()
+        .replace("# endpoint = \"http://127.0.0.1:5000\"", "endpoint = \"http://127.0.0.1:9\"")
+        .replace("# endpoint    = \"http://127.0.0.1:8400\"", "endpoint    = \"http://127.0.0.1:9\"")
+        .replace("# credentials = \"anonymous\"", "credentials = \"anonymous\"");
+    std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    drplan_harness::write_kubeconfig(&kubeconfig, &[("use1", "http://127.0.0.1:9"), ("euw1", "http://127.0.0.1:9")])
+        .unwrap();
+    let out = drplan()
+        .args(["plan", dir.path().to_str().unwrap(), "--detailed-exitcode"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "an error, never 'changes present'");
+    let err = stderr(&out);
+    assert!(
+        err.contains("drplan::refresh::unavailable")
+            && err.contains("Connection refused")
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no plan is printed from a failed refresh");
+    assert!(!dir.path().join(".drplan/state.json").exists());
 }
 
 #[test]

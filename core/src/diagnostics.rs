@@ -62,6 +62,7 @@ codes! {
     Write => "drplan::io::write",
     NotUtf8 => "drplan::io::not_utf8",
     ZeroActive => "drplan::plan::zero_active",
+    MissingDeployment => "drplan::plan::missing_deployment",
     SplitBrain => "drplan::plan::split_brain",
     LastBackupDestination => "drplan::plan::last_backup_destination",
     ActiveCapacityDestroyed => "drplan::plan::active_capacity_destroyed",

@@ -13,7 +13,7 @@ use drplan_core::{Code, Diagnostic};
 
 use super::plan::{PlanArgs, configuration_hash, make_planned};
 use super::{EXIT_ERROR, EXIT_OK};
-use crate::apply::{self, Event, Gate, Recorder, Settings};
+use crate::apply::{self, Event, Recorder, Settings};
 use crate::output::Output;
 
 /// Exit code after an interrupt, as shells report SIGINT.
@@ -38,6 +38,9 @@ pub struct Args {
     /// Move DNS without waiting for the new region's health check (a declared emergency).
     #[arg(long)]
     skip_health_gate: bool,
+    /// How long the health gate waits for the new serving region to be healthy.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::plan::parse_duration)]
+    health_timeout: Duration,
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
@@ -181,17 +184,6 @@ impl StateRecorder<'_> {
     }
 }
 
-/// Health gates need Route 53; without the AWS provider they cannot pass.
-struct NoGate;
-
-impl Gate for NoGate {
-    async fn wait(&self, region: &str, _: &str) -> Result<(), String> {
-        Err(format!(
-            "cannot check the health of {region}: health gates need the AWS provider; pass --skip-health-gate in a declared emergency"
-        ))
-    }
-}
-
 fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -225,7 +217,15 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
     let result = runtime.block_on(async {
         watch_interrupts(stop.clone());
         let clouds = crate::clouds::Clouds::connect(&run.config).await?;
-        apply::execute(&run.doc, &clouds, &NoGate, &settings, &mut recorder, &stop, |e| {
+        let policy = run.config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
+        let gate = crate::clouds::HealthGate {
+            clouds: &clouds,
+            project: run.config.project.clone(),
+            threshold: policy.threshold,
+            every: Duration::from_secs(policy.interval.as_secs().clamp(1, 10)),
+            timeout: args.health_timeout,
+        };
+        apply::execute(&run.doc, &clouds, &gate, &settings, &mut recorder, &stop, |e| {
             if !matches!(e, Event::Started { .. }) {
                 finished += 1;
             }

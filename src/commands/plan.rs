@@ -49,7 +49,7 @@ pub struct PlanArgs {
     pub lock_timeout: std::time::Duration,
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     if s == "0" || s == "0s" {
         return Ok(std::time::Duration::ZERO);
     }

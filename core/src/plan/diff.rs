@@ -139,7 +139,9 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
                     before: Some(s.resource.attrs.clone()),
                     after: None,
                 }),
-                (None, Some(l)) => out.drift.push(Drift {
+                // A Deployment is found by name, not by drplan's tags: meeting the pipeline's
+                // Deployment for the first time is normal, not an untracked object.
+                (None, Some(l)) if l.resource.kind != Kind::Workload => out.drift.push(Drift {
                     address: address.to_string(),
                     kind: l.resource.kind,
                     drift: DriftKind::Untracked,
@@ -227,4 +229,49 @@ pub fn attr_diff<'a>(
         .map(|k| (k, before.and_then(|b| b.get(k)), after.and_then(|a| a.get(k))))
         .filter(|(_, b, a)| b != a)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::resource::attrs;
+
+    fn workload(replicas: i64) -> Resource {
+        Resource {
+            address: "region.r.workload.web".into(),
+            kind: Kind::Workload,
+            region: Some("r".into()),
+            attrs: attrs([("deployment", "web".into()), ("replicas", replicas.into())]),
+        }
+    }
+
+    #[test]
+    fn a_pipelines_deployment_met_for_the_first_time_is_not_drift() {
+        let live = Snapshot {
+            objects: [("region.r.workload.web".to_string(), Observed { resource: workload(1), id: "d".into() })].into(),
+            ..Snapshot::default()
+        };
+        let d = diff(&[workload(3)], &Prior::default(), Some(&live));
+        assert!(d.drift.is_empty(), "{:?}", d.drift);
+        assert_eq!(d.changes.len(), 1);
+        assert_eq!(d.changes[0].action, Action::Update);
+    }
+
+    #[test]
+    fn a_tagged_instance_unknown_to_state_is_untracked_drift_and_adopted() {
+        let instance = Resource {
+            address: "region.r.compute.p[0]".into(),
+            kind: Kind::Instance,
+            region: Some("r".into()),
+            attrs: attrs([("image", "a".into())]),
+        };
+        let live = Snapshot {
+            objects: [(instance.address.clone(), Observed { resource: instance.clone(), id: "i-1".into() })].into(),
+            ..Snapshot::default()
+        };
+        let d = diff(std::slice::from_ref(&instance), &Prior::default(), Some(&live));
+        assert_eq!(d.drift.len(), 1);
+        assert_eq!(d.drift[0].drift, DriftKind::Untracked);
+        assert_eq!(d.changes[0].action, Action::Adopt);
+    }
 }

@@ -122,6 +122,22 @@ pub fn plan(
         d.forget.retain(|a| options.targets.iter().any(|t| targets(t, a)));
     }
     let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();
+    // drplan scales Deployments, it never authors them: one the clusters were read for and
+    // did not have is either nothing to do (wanted at zero) or a problem to say up front.
+    let mut missing = Vec::new();
+    if live.is_some() {
+        d.changes.retain(|c| {
+            let absent = c.kind == Kind::Workload && c.action == Action::Create;
+            let reachable = c.region.as_ref().is_some_and(|r| !unreachable.contains_key(r));
+            if !(absent && reachable) {
+                return true;
+            }
+            if c.after.as_ref().and_then(|a| a.get("replicas")) != Some(&Value::Int(0)) {
+                missing.push(c.clone());
+            }
+            false
+        });
+    }
     let serving = config.active_region().map(|r| r.name.as_str());
     let graph = graph::build(&d.changes, &unreachable, serving)?;
     let transitions: Vec<RoleTransition> = config
@@ -136,7 +152,24 @@ pub fn plan(
         })
         .collect();
     let roles: BTreeMap<String, Role> = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
-    let safety = safety::check(config, prior, &d.changes, &graph, &desired, !options.targets.is_empty());
+    let mut safety = safety::check(config, prior, &d.changes, &graph, &desired, !options.targets.is_empty());
+    for c in missing {
+        let attr = |k: &str| match c.after.as_ref().and_then(|a| a.get(k)) {
+            Some(Value::Str(s)) => s.clone(),
+            _ => String::new(),
+        };
+        safety.push(Diagnostic::error(crate::Code::MissingDeployment, format!(
+            "deployment `{}` not found in namespace `{}` of context `{}`",
+            attr("deployment"),
+            attr("namespace"),
+            attr("context")
+        )).help(format!(
+            "drplan scales Deployments that your deploy pipeline creates; deploy `{}` to that cluster first ({} wants {} replicas)",
+            attr("deployment"),
+            c.address,
+            c.after.as_ref().and_then(|a| a.get("replicas")).map(ToString::to_string).unwrap_or_default()
+        )));
+    }
     let estimates = options.estimates.clone().unwrap_or_else(|| Estimates::from_config(config));
     let posture = posture::assess(config, &desired, prior, live, &d.changes, &graph, &estimates)?;
     Ok(Plan {

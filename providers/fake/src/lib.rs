@@ -67,6 +67,12 @@ impl FakeProvider {
         }
     }
 
+    /// Puts an object in place directly, as something other than drplan would (a deploy
+    /// pipeline creating the Deployments drplan later scales).
+    pub fn put(&self, object: Observed) {
+        self.cloud().objects.insert(object.resource.address.clone(), object);
+    }
+
     pub fn remove(&self, address: &str) -> Option<Observed> {
         self.cloud().objects.remove(address)
     }

@@ -1,0 +1,568 @@
+//! Route 53: the failover record sets of the configured record, and the health checks
+//! drplan tagged, read in a handful of list calls whatever the size of the topology.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_route53::Client;
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, HealthCheck, HealthCheckConfig, HealthCheckType, ResourceRecord,
+    ResourceRecordSet, ResourceRecordSetFailover, RrType, Tag, TagResourceType,
+};
+use drplan_core::plan::resource::{Kind, address, attrs};
+use drplan_core::plan::{Action, Attrs, Observed, Resource, Value};
+use drplan_core::provider::{ApplyRequest, ErrorClass, ProviderError};
+
+use crate::error::sdk_error;
+use crate::{TAG_PROJECT, TAG_SERVES};
+
+/// How long a record change may take to reach every Route 53 server.
+const INSYNC_TIMEOUT: Duration = Duration::from_secs(60);
+const INSYNC_POLL: Duration = Duration::from_secs(2);
+/// ListTagsForResources takes at most ten ids.
+const TAG_BATCH: usize = 10;
+
+/// A health check of this project, with the tags that say what it serves.
+#[derive(Debug, Clone)]
+struct Check {
+    id: String,
+    caller_reference: String,
+    serves: String,
+    observed: Observed,
+}
+
+pub async fn refresh(client: &Client, project: &str, desired: &[Resource]) -> Result<Vec<Observed>, ProviderError> {
+    let checks = health_checks(client, project).await?;
+    let mut out: Vec<Observed> = checks.iter().map(|c| c.observed.clone()).collect();
+    // Records: only the names the configuration uses, each in its zone.
+    let mut wanted: BTreeMap<(String, String), ()> = BTreeMap::new();
+    for r in desired.iter().filter(|r| r.kind == Kind::DnsRecord) {
+        if let (Some(zone), Some(name)) = (r.str("zone"), r.str("name")) {
+            wanted.insert((zone.to_owned(), name.to_owned()), ());
+        }
+    }
+    let mut zones: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (zone, name) in wanted.keys() {
+        if !zones.contains_key(zone) {
+            zones.insert(zone.clone(), find_zone(client, zone).await?);
+        }
+        // A missing zone means no records yet; applying says what to do about it.
+        let Some(Some(zone_id)) = zones.get(zone) else { continue };
+        for set in record_sets(client, zone_id, name).await? {
+            if let Some(o) = observe_record(&set, zone, zone_id, project, &checks, desired) {
+                out.push(o);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn dotted(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+fn undotted(name: &str) -> String {
+    name.trim_end_matches('.').to_owned()
+}
+
+/// The id of the hosted zone named `zone`, if it exists.
+async fn find_zone(client: &Client, zone: &str) -> Result<Option<String>, ProviderError> {
+    let out = client
+        .list_hosted_zones_by_name()
+        .dns_name(dotted(zone))
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("ListHostedZonesByName {zone}"), &e))?;
+    Ok(out
+        .hosted_zones()
+        .iter()
+        .find(|z| z.name().eq_ignore_ascii_case(&dotted(zone)))
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_owned()))
+}
+
+async fn zone_or_invalid(client: &Client, zone: &str) -> Result<String, ProviderError> {
+    find_zone(client, zone).await?.ok_or_else(|| {
+        ProviderError::new(
+            ErrorClass::Invalid,
+            format!("hosted zone `{zone}` not found; drplan manages records, not zones: create the zone first"),
+        )
+    })
+}
+
+/// The record sets named `name`, starting the listing there so a large zone is not read whole.
+async fn record_sets(client: &Client, zone_id: &str, name: &str) -> Result<Vec<ResourceRecordSet>, ProviderError> {
+    let want = dotted(name);
+    let mut out = Vec::new();
+    let mut start: Option<(String, RrType, Option<String>)> = Some((want.clone(), RrType::Cname, None));
+    while let Some((start_name, start_type, start_id)) = start.take() {
+        let page = client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .start_record_name(start_name)
+            .start_record_type(start_type)
+            .set_start_record_identifier(start_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("ListResourceRecordSets {name}"), &e))?;
+        let mut past = false;
+        for set in page.resource_record_sets() {
+            if set.name().eq_ignore_ascii_case(&want) {
+                out.push(set.clone());
+            } else if !out.is_empty() {
+                past = true;
+            }
+        }
+        if page.is_truncated()
+            && !past
+            && let (Some(n), Some(t)) = (page.next_record_name(), page.next_record_type())
+            && n.eq_ignore_ascii_case(&want)
+        {
+            start = Some((n.to_owned(), t.clone(), page.next_record_identifier().map(str::to_owned)));
+        }
+    }
+    Ok(out)
+}
+
+fn observe_record(
+    set: &ResourceRecordSet,
+    zone: &str,
+    zone_id: &str,
+    project: &str,
+    checks: &[Check],
+    desired: &[Resource],
+) -> Option<Observed> {
+    if set.r#type() != &RrType::Cname {
+        return None;
+    }
+    let failover = set.failover()?.as_str().to_owned();
+    let set_id = set.set_identifier()?;
+    // Other failover sets under the same name are someone else's.
+    if !set_id.starts_with(&format!("{project}-")) {
+        return None;
+    }
+    let name = undotted(set.name());
+    let target = set.resource_records().first().map(|r| undotted(r.value())).unwrap_or_default();
+    let check = set.health_check_id().and_then(|id| checks.iter().find(|c| c.id == id));
+    let serves = match check {
+        Some(c) => c.serves.clone(),
+        None => desired
+            .iter()
+            .find(|r| r.kind == Kind::HealthCheck && r.str("fqdn") == Some(target.as_str()))
+            .and_then(|r| r.str("serves"))
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let health_check = check.map(|c| address::health_check(&c.serves)).unwrap_or_default();
+    let a = attrs([
+        ("zone", undotted(zone).into()),
+        ("name", name.as_str().into()),
+        ("type", "CNAME".into()),
+        ("ttl", set.ttl().unwrap_or_default().into()),
+        ("failover", failover.as_str().into()),
+        ("set_identifier", set_id.into()),
+        ("target", target.into()),
+        ("serves", serves.into()),
+        ("health_check", health_check.into()),
+    ]);
+    Some(Observed {
+        resource: Resource {
+            address: address::dns_record(&name, &failover),
+            kind: Kind::DnsRecord,
+            region: None,
+            attrs: a,
+        },
+        id: format!("{zone_id}/{name}/{set_id}"),
+    })
+}
+
+/// Every health check tagged with this project: one listing, and one tag read per ten checks.
+async fn health_checks(client: &Client, project: &str) -> Result<Vec<Check>, ProviderError> {
+    let mut all: Vec<HealthCheck> = Vec::new();
+    let mut pages = client.list_health_checks().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error("ListHealthChecks", &e))?;
+        all.extend(page.health_checks);
+    }
+    let mut tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let ids: Vec<String> = all.iter().map(|h| h.id().to_owned()).collect();
+    for batch in ids.chunks(TAG_BATCH) {
+        let out = client
+            .list_tags_for_resources()
+            .resource_type(TagResourceType::Healthcheck)
+            .set_resource_ids(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListTagsForResources", &e))?;
+        for set in out.resource_tag_sets() {
+            let Some(id) = set.resource_id() else { continue };
+            let map = tags.entry(id.to_owned()).or_default();
+            for t in set.tags() {
+                if let (Some(k), Some(v)) = (t.key(), t.value()) {
+                    map.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for h in &all {
+        let Some(t) = tags.get(h.id()) else { continue };
+        if t.get(TAG_PROJECT).map(String::as_str) != Some(project) {
+            continue;
+        }
+        let Some(serves) = t.get(TAG_SERVES) else { continue };
+        let Some(config) = h.health_check_config() else { continue };
+        out.push(Check {
+            id: h.id().to_owned(),
+            caller_reference: h.caller_reference().to_owned(),
+            serves: serves.clone(),
+            observed: observe_check(h.id(), serves, config),
+        });
+    }
+    Ok(out)
+}
+
+fn observe_check(id: &str, serves: &str, config: &HealthCheckConfig) -> Observed {
+    let protocol = config.r#type().as_str().to_owned();
+    let path = if config.r#type() == &HealthCheckType::Tcp { "" } else { config.resource_path().unwrap_or_default() };
+    let a = attrs([
+        ("serves", serves.into()),
+        ("fqdn", config.fully_qualified_domain_name().unwrap_or_default().into()),
+        ("protocol", protocol.into()),
+        ("port", i64::from(config.port().unwrap_or_default()).into()),
+        ("path", path.into()),
+        ("interval", i64::from(config.request_interval().unwrap_or(30)).into()),
+        ("threshold", i64::from(config.failure_threshold().unwrap_or(3)).into()),
+    ]);
+    Observed {
+        resource: Resource { address: address::health_check(serves), kind: Kind::HealthCheck, region: None, attrs: a },
+        id: id.to_owned(),
+    }
+}
+
+fn text<'a>(a: &'a Attrs, name: &str) -> Result<&'a str, ProviderError> {
+    match a.get(name) {
+        Some(Value::Str(s)) => Ok(s),
+        _ => Err(ProviderError::new(ErrorClass::Invalid, format!("`{name}` is missing"))),
+    }
+}
+
+fn int(a: &Attrs, name: &str) -> Result<i32, ProviderError> {
+    match a.get(name) {
+        Some(Value::Int(i)) => {
+            i32::try_from(*i).map_err(|_| ProviderError::new(ErrorClass::Invalid, format!("`{name}` is out of range")))
+        }
+        _ => Err(ProviderError::new(ErrorClass::Invalid, format!("`{name}` is missing"))),
+    }
+}
+
+fn check_config(a: &Attrs) -> Result<HealthCheckConfig, ProviderError> {
+    let protocol = HealthCheckType::from(text(a, "protocol")?);
+    let tcp = protocol == HealthCheckType::Tcp;
+    let mut b = HealthCheckConfig::builder()
+        .r#type(protocol)
+        .fully_qualified_domain_name(text(a, "fqdn")?)
+        .port(int(a, "port")?)
+        .request_interval(int(a, "interval")?)
+        .failure_threshold(int(a, "threshold")?);
+    if !tcp {
+        b = b.resource_path(text(a, "path")?);
+    }
+    b.build().map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("health check configuration: {e}")))
+}
+
+async fn get_check(client: &Client, id: &str, serves: &str) -> Result<Option<Observed>, ProviderError> {
+    match client.get_health_check().health_check_id(id).send().await {
+        Ok(out) => Ok(out.health_check().and_then(|h| h.health_check_config()).map(|c| observe_check(id, serves, c))),
+        Err(e) => {
+            let err = sdk_error(&format!("GetHealthCheck {id}"), &e);
+            if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) }
+        }
+    }
+}
+
+pub async fn apply_health_check(
+    client: &Client,
+    request: &ApplyRequest<'_>,
+) -> Result<Option<Observed>, ProviderError> {
+    let change = request.change;
+    let project = request.project;
+    let id_or_not_found =
+        || change.id.clone().ok_or_else(|| ProviderError::new(ErrorClass::NotFound, "the health check has no id"));
+    match change.action {
+        Action::Create | Action::Replace => {
+            let after = change
+                .after
+                .as_ref()
+                .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "a create needs attributes"))?;
+            let serves = text(after, "serves")?;
+            let existing = health_checks(client, project).await?;
+            // Same token: a retried create. Same serves tag: made by a run that crashed
+            // before recording it (a replacement must not adopt the check it replaces).
+            let found = existing.iter().find(|c| c.caller_reference == request.idempotency_token).or_else(|| {
+                (change.action == Action::Create).then(|| existing.iter().find(|c| c.serves == serves)).flatten()
+            });
+            let created = match found {
+                Some(c) => c.observed.clone(),
+                None => {
+                    let out = client
+                        .create_health_check()
+                        .caller_reference(request.idempotency_token)
+                        .health_check_config(check_config(after)?)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("CreateHealthCheck", &e))?;
+                    let h = out.health_check().ok_or_else(|| {
+                        ProviderError::new(ErrorClass::Failed, "CreateHealthCheck answered without the health check")
+                    })?;
+                    let config = h.health_check_config().ok_or_else(|| {
+                        ProviderError::new(ErrorClass::Failed, "CreateHealthCheck answered without a configuration")
+                    })?;
+                    tag_check(client, h.id(), project, serves).await?;
+                    observe_check(h.id(), serves, config)
+                }
+            };
+            if change.action == Action::Replace
+                && let Some(old) = change.id.as_deref().filter(|old| *old != created.id)
+            {
+                delete_check(client, old).await?;
+            }
+            Ok(Some(created))
+        }
+        Action::Update => {
+            let id = id_or_not_found()?;
+            let after = change
+                .after
+                .as_ref()
+                .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "an update needs attributes"))?;
+            let mut update = client
+                .update_health_check()
+                .health_check_id(&id)
+                .fully_qualified_domain_name(text(after, "fqdn")?)
+                .port(int(after, "port")?)
+                .failure_threshold(int(after, "threshold")?);
+            if text(after, "protocol")? != "TCP" {
+                update = update.resource_path(text(after, "path")?);
+            }
+            update.send().await.map_err(|e| sdk_error(&format!("UpdateHealthCheck {id}"), &e))?;
+            let serves = text(after, "serves")?;
+            tag_check(client, &id, project, serves).await?;
+            get_check(client, &id, serves)
+                .await?
+                .ok_or_else(|| ProviderError::new(ErrorClass::NotFound, format!("health check {id} does not exist")))
+                .map(Some)
+        }
+        Action::Delete => {
+            if let Some(id) = change.id.as_deref() {
+                delete_check(client, id).await?;
+            }
+            Ok(None)
+        }
+        Action::Adopt => {
+            let id = id_or_not_found()?;
+            let serves = change.after.as_ref().map(|a| text(a, "serves")).transpose()?.unwrap_or_default();
+            get_check(client, &id, serves)
+                .await?
+                .ok_or_else(|| ProviderError::new(ErrorClass::NotFound, format!("health check {id} does not exist")))
+                .map(Some)
+        }
+    }
+}
+
+async fn tag_check(client: &Client, id: &str, project: &str, serves: &str) -> Result<(), ProviderError> {
+    client
+        .change_tags_for_resource()
+        .resource_type(TagResourceType::Healthcheck)
+        .resource_id(id)
+        .add_tags(Tag::builder().key(TAG_PROJECT).value(project).build())
+        .add_tags(Tag::builder().key(TAG_SERVES).value(serves).build())
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("ChangeTagsForResource {id}"), &e))?;
+    Ok(())
+}
+
+async fn delete_check(client: &Client, id: &str) -> Result<(), ProviderError> {
+    match client.delete_health_check().health_check_id(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = sdk_error(&format!("DeleteHealthCheck {id}"), &e);
+            if err.class == ErrorClass::NotFound { Ok(()) } else { Err(err) }
+        }
+    }
+}
+
+pub async fn apply_record(client: &Client, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+    let change = request.change;
+    let project = request.project;
+    let attrs = change
+        .after
+        .as_ref()
+        .or(change.before.as_ref())
+        .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "a record change needs attributes"))?;
+    let zone = text(attrs, "zone")?;
+    let name = text(attrs, "name")?;
+    let set_id = text(attrs, "set_identifier")?;
+    let zone_id = zone_or_invalid(client, zone).await?;
+    let current = |sets: Vec<ResourceRecordSet>| {
+        sets.into_iter().find(|s| s.r#type() == &RrType::Cname && s.set_identifier() == Some(set_id))
+    };
+    match change.action {
+        Action::Delete => {
+            // Route 53 deletes only an exact match: send the record as it is now.
+            let Some(set) = current(record_sets(client, &zone_id, name).await?) else { return Ok(None) };
+            submit(client, &zone_id, ChangeAction::Delete, set, name).await?;
+            Ok(None)
+        }
+        Action::Adopt => {
+            let checks = health_checks(client, project).await?;
+            let set = current(record_sets(client, &zone_id, name).await?).ok_or_else(|| {
+                ProviderError::new(ErrorClass::NotFound, format!("record {name} ({set_id}) does not exist"))
+            })?;
+            Ok(observe_record(&set, zone, &zone_id, project, &checks, &[]))
+        }
+        Action::Create | Action::Update | Action::Replace => {
+            let checks = health_checks(client, project).await?;
+            let check_address = text(attrs, "health_check").unwrap_or_default();
+            let check_id = if check_address.is_empty() {
+                None
+            } else {
+                let c = checks.iter().find(|c| address::health_check(&c.serves) == check_address).ok_or_else(|| {
+                    ProviderError::new(ErrorClass::Invalid, format!("health check {check_address} does not exist yet"))
+                })?;
+                Some(c.id.clone())
+            };
+            let failover = ResourceRecordSetFailover::from(text(attrs, "failover")?);
+            let target = text(attrs, "target")?;
+            let record = ResourceRecord::builder()
+                .value(target)
+                .build()
+                .map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("record value: {e}")))?;
+            let set = ResourceRecordSet::builder()
+                .name(dotted(name))
+                .r#type(RrType::Cname)
+                .ttl(i64::from(int(attrs, "ttl")?))
+                .set_identifier(set_id)
+                .failover(failover)
+                .set_health_check_id(check_id)
+                .resource_records(record)
+                .build()
+                .map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("record set: {e}")))?;
+            submit(client, &zone_id, ChangeAction::Upsert, set, name).await?;
+            let set = current(record_sets(client, &zone_id, name).await?).ok_or_else(|| {
+                ProviderError::new(ErrorClass::Failed, format!("record {name} ({set_id}) is missing after UPSERT"))
+            })?;
+            Ok(observe_record(&set, zone, &zone_id, project, &checks, &[]))
+        }
+    }
+}
+
+/// Sends one change and waits until Route 53 reports it in sync everywhere.
+async fn submit(
+    client: &Client,
+    zone_id: &str,
+    action: ChangeAction,
+    set: ResourceRecordSet,
+    name: &str,
+) -> Result<(), ProviderError> {
+    let op = format!("ChangeResourceRecordSets {} {name}", action.as_str());
+    let change = Change::builder()
+        .action(action)
+        .resource_record_set(set)
+        .build()
+        .map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("{op}: {e}")))?;
+    let batch = ChangeBatch::builder()
+        .changes(change)
+        .build()
+        .map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("{op}: {e}")))?;
+    let out = client
+        .change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(batch)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&op, &e))?;
+    let Some(info) = out.change_info() else { return Ok(()) };
+    let id = info.id().to_owned();
+    let mut status = info.status().clone();
+    let deadline = Instant::now() + INSYNC_TIMEOUT;
+    while status != ChangeStatus::Insync {
+        if Instant::now() >= deadline {
+            return Err(ProviderError::new(
+                ErrorClass::Failed,
+                format!(
+                    "{op}: change {id} was not INSYNC after {}s; Route 53 may still apply it",
+                    INSYNC_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(INSYNC_POLL).await;
+        let got = client.get_change().id(&id).send().await.map_err(|e| sdk_error(&format!("GetChange {id}"), &e))?;
+        status = got.change_info().map(|c| c.status().clone()).unwrap_or(ChangeStatus::Insync);
+    }
+    Ok(())
+}
+
+/// How a health check looks right now: healthy when most Route 53 checkers report success.
+async fn healthy_now(client: &Client, id: &str) -> Result<bool, ProviderError> {
+    let out = client
+        .get_health_check_status()
+        .health_check_id(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetHealthCheckStatus", &e))?;
+    let observations = out.health_check_observations();
+    let good = observations
+        .iter()
+        .filter(|o| o.status_report().and_then(|r| r.status()).is_some_and(|s| s.starts_with("Success")))
+        .count();
+    Ok(!observations.is_empty() && good * 2 > observations.len())
+}
+
+/// The health gate in front of a DNS move: waits until `region`'s health check has been
+/// healthy on `threshold` polls in a row, polling every `every`, for at most `timeout`.
+pub async fn wait_healthy(
+    client: &Client,
+    project: &str,
+    region: &str,
+    threshold: u32,
+    every: std::time::Duration,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    let start = std::time::Instant::now();
+    let check = health_checks(client, project)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|c| c.serves == region)
+        .ok_or_else(|| {
+            format!("no health check of project `{project}` serves {region}; it is created earlier in the plan")
+        })?;
+    let mut streak = 0u32;
+    let mut last = String::from("no observation yet");
+    loop {
+        match healthy_now(client, &check.id).await {
+            Ok(true) => {
+                streak += 1;
+                if streak >= threshold.max(1) {
+                    return Ok(());
+                }
+            }
+            Ok(false) => {
+                streak = 0;
+                last = "most Route 53 checkers report it failing".into();
+            }
+            Err(e) => {
+                streak = 0;
+                last = e.to_string();
+            }
+        }
+        if start.elapsed() + every > timeout {
+            return Err(format!(
+                "{region} did not pass its health check ({}) within {:.0?}: {last}. DNS was not moved; fix the region, or pass --skip-health-gate in a declared emergency",
+                check.id, timeout
+            ));
+        }
+        tokio::time::sleep(every).await;
+    }
+}

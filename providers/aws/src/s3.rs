@@ -1,0 +1,262 @@
+//! S3 backup buckets: existence, versioning, drplan's lifecycle rule, and the age of the
+//! newest backup under the prefix.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, Transition, TransitionStorageClass,
+    VersioningConfiguration,
+};
+use drplan_core::plan::resource::Kind;
+use drplan_core::plan::{Action, Attrs, Observed, Resource, Value};
+use drplan_core::provider::{ApplyRequest, ErrorClass, ProviderError};
+
+use crate::LIFECYCLE_RULE_ID;
+use crate::error::sdk_error;
+
+/// Reads each desired AWS bucket; returns the buckets found and, per bucket address, the age
+/// in seconds of its newest object under the prefix.
+pub async fn refresh(
+    client_for: impl Fn(&str) -> Client,
+    desired: &[Resource],
+) -> Result<(Vec<Observed>, BTreeMap<String, u64>), ProviderError> {
+    let mut objects = Vec::new();
+    let mut ages = BTreeMap::new();
+    for r in desired.iter().filter(|r| r.kind == Kind::Bucket && r.str("cloud") == Some("aws")) {
+        let (Some(bucket), Some(location)) = (r.str("bucket"), r.str("location")) else { continue };
+        let client = client_for(location);
+        let Some(o) = read(&client, &r.address, bucket).await.map_err(|e| e.at(&r.address))? else { continue };
+        let prefix = o.resource.str("prefix").unwrap_or_default().to_owned();
+        objects.push(o);
+        if let Some(age) = newest_age(&client, bucket, &prefix).await.map_err(|e| e.at(&r.address))? {
+            ages.insert(r.address.clone(), age);
+        }
+    }
+    Ok((objects, ages))
+}
+
+/// The bucket as it is, under `address`; `None` when it does not exist.
+pub async fn read(client: &Client, address: &str, bucket: &str) -> Result<Option<Observed>, ProviderError> {
+    let head = match client.head_bucket().bucket(bucket).send().await {
+        Ok(h) => h,
+        Err(e) => {
+            let err = sdk_error(&format!("HeadBucket {bucket}"), &e);
+            return if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) };
+        }
+    };
+    let location = match head.bucket_region() {
+        Some(r) => r.to_owned(),
+        None => {
+            let out = client
+                .get_bucket_location()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("GetBucketLocation {bucket}"), &e))?;
+            match out.location_constraint().map(|c| c.as_str()) {
+                None | Some("") => "us-east-1".to_owned(),
+                Some("EU") => "eu-west-1".to_owned(),
+                Some(c) => c.to_owned(),
+            }
+        }
+    };
+    let versioning = client
+        .get_bucket_versioning()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("GetBucketVersioning {bucket}"), &e))?;
+    let mut a: Attrs = [
+        ("cloud", Value::from("aws")),
+        ("bucket", bucket.into()),
+        ("location", location.into()),
+        ("versioning", (versioning.status() == Some(&BucketVersioningStatus::Enabled)).into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let rules = match client.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+        Ok(out) => out.rules.unwrap_or_default(),
+        Err(e) => {
+            let err = sdk_error(&format!("GetBucketLifecycleConfiguration {bucket}"), &e);
+            // NoSuchLifecycleConfiguration: a bucket without rules.
+            if err.class != ErrorClass::NotFound {
+                return Err(err);
+            }
+            Vec::new()
+        }
+    };
+    if let Some(rule) = rules.iter().find(|r| r.id() == Some(LIFECYCLE_RULE_ID)) {
+        #[allow(deprecated)]
+        let prefix = rule.filter().and_then(|f| f.prefix()).or(rule.prefix()).unwrap_or_default();
+        a.insert("prefix".into(), prefix.into());
+        if let Some(days) = rule.expiration().and_then(|e| e.days()) {
+            a.insert("expire_days".into(), i64::from(days).into());
+        }
+        if let Some(class) = rule.transitions().first().and_then(|t| t.storage_class()) {
+            a.insert("storage_class".into(), class.as_str().into());
+        }
+    }
+    Ok(Some(Observed {
+        resource: Resource { address: address.to_owned(), kind: Kind::Bucket, region: None, attrs: a },
+        id: bucket.to_owned(),
+    }))
+}
+
+/// Seconds since the newest object under `prefix` was written, from one listing page.
+async fn newest_age(client: &Client, bucket: &str, prefix: &str) -> Result<Option<u64>, ProviderError> {
+    let out = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("ListObjectsV2 {bucket}"), &e))?;
+    let newest = out.contents().iter().filter_map(|o| o.last_modified()).map(|t| t.secs()).max();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
+    Ok(newest.map(|t| now.saturating_sub(t).max(0) as u64))
+}
+
+fn text<'a>(a: &'a Attrs, name: &str) -> Result<&'a str, ProviderError> {
+    match a.get(name) {
+        Some(Value::Str(s)) => Ok(s),
+        _ => Err(ProviderError::new(ErrorClass::Invalid, format!("the bucket has no `{name}`"))),
+    }
+}
+
+/// Days before objects move to `class`: the infrequent-access classes take objects only
+/// after 30 days; the archive classes at once.
+fn transition_days(class: &str) -> i32 {
+    match class {
+        "STANDARD_IA" | "ONEZONE_IA" => 30,
+        _ => 0,
+    }
+}
+
+/// The lifecycle rule drplan owns, from the desired attributes.
+pub fn lifecycle_rule(a: &Attrs) -> Result<LifecycleRule, ProviderError> {
+    let days = match a.get("expire_days") {
+        Some(Value::Int(d)) => i32::try_from(*d).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "the bucket has no valid `expire_days`"))?;
+    let mut rule = LifecycleRule::builder()
+        .id(LIFECYCLE_RULE_ID)
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix(text(a, "prefix")?).build())
+        .expiration(LifecycleExpiration::builder().days(days).build());
+    if let Some(Value::Str(class)) = a.get("storage_class") {
+        rule = rule.transitions(
+            Transition::builder()
+                .days(transition_days(class))
+                .storage_class(TransitionStorageClass::from(class.as_str()))
+                .build(),
+        );
+    }
+    rule.build().map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("lifecycle rule: {e}")))
+}
+
+/// Versioning on, and drplan's rule in place beside any other rules the bucket has.
+async fn configure(client: &Client, bucket: &str, a: &Attrs) -> Result<(), ProviderError> {
+    let status = if a.get("versioning") == Some(&Value::Bool(false)) {
+        BucketVersioningStatus::Suspended
+    } else {
+        BucketVersioningStatus::Enabled
+    };
+    client
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("PutBucketVersioning {bucket}"), &e))?;
+    let mut rules = match client.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+        Ok(out) => out.rules.unwrap_or_default(),
+        Err(e) => {
+            let err = sdk_error(&format!("GetBucketLifecycleConfiguration {bucket}"), &e);
+            if err.class != ErrorClass::NotFound {
+                return Err(err);
+            }
+            Vec::new()
+        }
+    };
+    rules.retain(|r| r.id() != Some(LIFECYCLE_RULE_ID));
+    rules.push(lifecycle_rule(a)?);
+    let config = BucketLifecycleConfiguration::builder()
+        .set_rules(Some(rules))
+        .build()
+        .map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("lifecycle configuration: {e}")))?;
+    client
+        .put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(config)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("PutBucketLifecycleConfiguration {bucket}"), &e))?;
+    Ok(())
+}
+
+pub async fn apply(
+    client: &Client,
+    location: &str,
+    request: &ApplyRequest<'_>,
+) -> Result<Option<Observed>, ProviderError> {
+    let change = request.change;
+    let address = change.address.as_str();
+    let attrs = change
+        .after
+        .as_ref()
+        .or(change.before.as_ref())
+        .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "a bucket change needs attributes"))?;
+    let bucket = text(attrs, "bucket")?;
+    let gone = || ProviderError::new(ErrorClass::NotFound, format!("bucket {bucket} does not exist"));
+    match change.action {
+        Action::Create => {
+            let mut create = client.create_bucket().bucket(bucket);
+            // us-east-1 is the default location and rejects being named.
+            if location != "us-east-1" {
+                create = create.create_bucket_configuration(
+                    CreateBucketConfiguration::builder()
+                        .location_constraint(BucketLocationConstraint::from(location))
+                        .build(),
+                );
+            }
+            if let Err(e) = create.send().await {
+                let err = sdk_error(&format!("CreateBucket {bucket}"), &e);
+                // Ours already (a retried create): configure it like a new one.
+                if e.as_service_error().and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s))
+                    != Some("BucketAlreadyOwnedByYou")
+                {
+                    return Err(err);
+                }
+            }
+            configure(client, bucket, attrs).await?;
+            read(client, address, bucket).await?.ok_or_else(gone).map(Some)
+        }
+        Action::Update => {
+            if read(client, address, bucket).await?.is_none() {
+                return Err(gone());
+            }
+            configure(client, bucket, attrs).await?;
+            read(client, address, bucket).await?.ok_or_else(gone).map(Some)
+        }
+        Action::Adopt => read(client, address, bucket).await?.ok_or_else(gone).map(Some),
+        Action::Replace => Err(ProviderError::new(
+            ErrorClass::Invalid,
+            format!(
+                "bucket {bucket} cannot move to {location} in place: its backups would have to be copied; \
+                 create a new destination instead"
+            ),
+        )),
+        Action::Delete => match client.delete_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(None),
+            Err(e) => {
+                let err = sdk_error(&format!("DeleteBucket {bucket}"), &e);
+                if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) }
+            }
+        },
+    }
+}

@@ -1,0 +1,286 @@
+//! Shared by the moto tests: an emulator, an AWS-only configuration, and an interceptor
+//! that records every request the provider sends.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use aws_sdk_ec2::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterceptor};
+use aws_sdk_ec2::error::BoxError;
+use aws_sdk_ec2::operation::run_instances::RunInstancesInput;
+use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use drplan_core::SourceFile;
+use drplan_core::config::{self, Config};
+use drplan_core::plan::{self, Options, Prior, Snapshot, Step, desired};
+use drplan_core::provider::{ApplyRequest, Provider, RefreshRequest, idempotency_token};
+use drplan_harness::{Emulator, Running};
+use drplan_provider_aws::{AwsProvider, sdk_config};
+
+/// One of the AMIs moto ships in every region.
+pub const AMI: &str = "ami-12c6146b";
+pub const ZONE: &str = "shop.example.com";
+
+/// Every request sent (one line each: the EC2 action or the HTTP method and path), and the
+/// ClientToken of every RunInstances.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub requests: Mutex<Vec<String>>,
+    pub run_tokens: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    pub fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
+    pub fn since(&self, start: usize) -> Vec<String> {
+        self.requests.lock().unwrap()[start..].to_vec()
+    }
+
+    pub fn tokens(&self) -> Vec<String> {
+        self.run_tokens.lock().unwrap().clone()
+    }
+}
+
+#[derive(Debug)]
+struct Recording(Arc<Recorder>);
+
+impl Intercept for Recording {
+    fn name(&self) -> &'static str {
+        "drplan-test-recorder"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(run) = context.input().downcast_ref::<RunInstancesInput>() {
+            self.0.run_tokens.lock().unwrap().push(run.client_token().unwrap_or_default().to_owned());
+        }
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        let action = body.split('&').find_map(|p| p.strip_prefix("Action=")).map(str::to_owned);
+        let line = action.unwrap_or_else(|| format!("{} {}", request.method(), request.uri()));
+        self.0.requests.lock().unwrap().push(line);
+        Ok(())
+    }
+}
+
+pub struct Env {
+    pub moto: Running,
+    pub sdk: SdkConfig,
+}
+
+pub async fn moto() -> Env {
+    let moto = Running::start(Emulator::Moto).expect("moto should start");
+    let cfg = sdk_config(Some(moto.url()), "us-east-1").await;
+    // Static credentials on the config, not in the environment parallel tests share.
+    // Plain HTTP: moto listens on loopback without TLS.
+    let inner = aws_smithy_http_client::Builder::new().build_http();
+    let sdk = cfg
+        .to_builder()
+        .http_client(inner)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "drplan-test",
+        )))
+        .build();
+    Env { moto, sdk }
+}
+
+impl Env {
+    pub fn provider(&self, config: &Config) -> (AwsProvider, Arc<Recorder>) {
+        let recorder = Arc::new(Recorder::default());
+        let interceptor = SharedInterceptor::new(Recording(Arc::clone(&recorder)));
+        (AwsProvider::with_sdk_config(config, &self.sdk, vec![interceptor]), recorder)
+    }
+
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        let conf = aws_sdk_ec2::config::Builder::from(&self.sdk).region(aws_config::Region::new(region.to_owned()));
+        aws_sdk_ec2::Client::from_conf(conf.build())
+    }
+
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(&self.sdk)
+    }
+
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .region(aws_config::Region::new(region.to_owned()))
+            .force_path_style(true);
+        aws_sdk_s3::Client::from_conf(conf.build())
+    }
+
+    /// The hosted zone, as the pipeline that owns the domain would create it.
+    pub async fn create_zone(&self, zone: &str) -> String {
+        let out = self
+            .route53()
+            .create_hosted_zone()
+            .name(zone)
+            .caller_reference(format!("test-{zone}"))
+            .send()
+            .await
+            .expect("CreateHostedZone");
+        out.hosted_zone().expect("zone").id().trim_start_matches("/hostedzone/").to_owned()
+    }
+
+    /// `config(active, standby)` with this emulator's endpoint.
+    pub fn config(&self, active: &str, standby: &str) -> Config {
+        load(&shop_hcl(self.moto.url(), active, standby))
+    }
+}
+
+pub fn load(text: &str) -> Config {
+    let loaded = config::load(&[SourceFile::new("main.hcl", text.to_owned())], &|_| None);
+    loaded.config.unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics))
+}
+
+/// An AWS-only topology: two regions with compute pools, failover DNS with health checks,
+/// an S3 backup destination. No Kubernetes, no GCP.
+pub fn shop_hcl(endpoint: &str, active: &str, standby: &str) -> String {
+    let region = |name: &str, role: &str, short: &str| {
+        format!(
+            r#"
+region "{name}" {{
+  cloud    = "aws"
+  role     = "{role}"
+  endpoint = "{short}.{ZONE}"
+
+  compute "nodes" {{
+    instance_type = "t3.micro"
+    image         = "{AMI}"
+    count         = {{ active = 2, standby = 1, cold = 0 }}
+  }}
+}}
+"#
+        )
+    };
+    let short = |name: &str| if name == "us-east-1" { "use1" } else { "euw1" };
+    let (first, second) = if active == "us-east-1" { (active, standby) } else { (standby, active) };
+    let role = |name: &str| if name == active { "active" } else { "standby" };
+    format!(
+        r#"
+drplan {{
+  project = "shop"
+}}
+
+provider "aws" {{
+  endpoint = "{endpoint}"
+}}
+
+component "web" {{
+  priority = 1
+  replicas = {{ active = 2, standby = 1, cold = 0 }}
+}}
+{r1}{r2}
+backup "database" {{
+  schedule  = "0 */1 * * *"
+  type      = "full"
+  retention = "30d"
+  image     = "shop/backup-tool:1"
+
+  destination "primary" {{
+    s3 {{
+      bucket        = "shop-backups"
+      prefix        = "dr/"
+      region        = "eu-west-1"
+      storage_class = "GLACIER"
+    }}
+  }}
+}}
+
+failover {{
+  mode  = "manual"
+  order = ["{standby}"]
+
+  dns {{
+    zone   = "{ZONE}"
+    record = "api.{ZONE}"
+    ttl    = 60
+  }}
+
+  health_check {{
+    protocol  = "HTTPS"
+    port      = 443
+    path      = "/health"
+    interval  = "30s"
+    threshold = 2
+  }}
+}}
+"#,
+        r1 = region(first, role(first), short(first)),
+        r2 = region(second, role(second), short(second)),
+    )
+}
+
+pub async fn refresh(provider: &AwsProvider, config: &Config) -> Snapshot {
+    let regions: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
+    let want = desired::desired(config);
+    provider
+        .refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &want })
+        .await
+        .unwrap_or_else(|e| panic!("refresh failed: {e}"))
+}
+
+/// Plans against moto and runs the first `limit` changes in graph order (health gates
+/// skipped), recording results in `prior` as state would. Returns the plan's changes.
+pub async fn converge(
+    provider: &AwsProvider,
+    config: &Config,
+    prior: &mut Prior,
+    plan_id: &str,
+    limit: usize,
+) -> Vec<plan::Change> {
+    let live = refresh(provider, config).await;
+    let plan = plan::plan(config, prior, Some(&live), &Options::default()).expect("plan");
+    assert!(plan.can_apply(false), "{:#?}", plan.safety);
+    let mut done = 0;
+    for node in &plan.graph {
+        let Step::Change(i) = node.step else { continue };
+        if done == limit {
+            break;
+        }
+        done += 1;
+        let change = &plan.changes[i];
+        let token = idempotency_token(plan_id, &change.address);
+        let result = provider
+            .apply(&ApplyRequest { project: &config.project, change, idempotency_token: &token })
+            .await
+            .unwrap_or_else(|e| panic!("{} {}: {e}", change.action.as_str(), change.address));
+        match result {
+            Some(o) => prior.objects.insert(change.address.clone(), o),
+            None => prior.objects.remove(&change.address),
+        };
+    }
+    for a in &plan.forget {
+        prior.objects.remove(a);
+    }
+    if limit == usize::MAX {
+        prior.roles = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
+    }
+    plan.changes
+}
+
+pub async fn assert_converged(provider: &AwsProvider, config: &Config, prior: &Prior) {
+    let live = refresh(provider, config).await;
+    let plan = plan::plan(config, prior, Some(&live), &Options::default()).expect("plan");
+    assert!(!plan.has_changes(), "left over: {:#?}", plan.changes);
+    assert!(plan.drift.is_empty(), "drift: {:#?}", plan.drift);
+}

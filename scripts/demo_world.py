@@ -1,0 +1,106 @@
+"""The world scripts/demo runs in: the API emulators, plus what a team's own pipeline
+would have made before drplan (the Route 53 hosted zone, the application's Deployments).
+
+Usage: demo_world.py WORKDIR. Writes WORKDIR/env (shell exports), WORKDIR/kubeconfig and
+WORKDIR/bot-core/main.hcl (examples/bot-core pointed at the emulators), then WORKDIR/ready,
+and keeps the emulators running until its stdin closes.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCHERS = ROOT / "tests" / "harness" / "launchers"
+COMPONENTS = ["trading-engine", "ai-service", "dashboard"]
+
+
+def start(name: str) -> tuple[subprocess.Popen, str]:
+    p = subprocess.Popen(
+        [sys.executable, str(LAUNCHERS / f"{name}_server.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = p.stdout.readline().strip() if p.stdout else ""
+    if not line.startswith("READY "):
+        raise SystemExit(f"{name} did not start: {line!r}")
+    return p, line.split(" ", 1)[1]
+
+
+def deployment(name: str) -> bytes:
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "bot-core"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": name, "image": f"bot-core/{name}:1.0"}]},
+                },
+            },
+        }
+    ).encode()
+
+
+def main() -> None:
+    work = Path(sys.argv[1])
+    children = []
+    moto, moto_url = start("moto")
+    gcp, gcp_url = start("gcplocal")
+    use1, use1_url = start("kmock")
+    euw1, euw1_url = start("kmock")
+    children += [moto, gcp, use1, euw1]
+
+    os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1")
+    import boto3  # installed with moto
+
+    route53 = boto3.client("route53", endpoint_url=moto_url)
+    route53.create_hosted_zone(Name="bot-core.com", CallerReference="bot-core-zone")
+
+    for url in (use1_url, euw1_url):
+        for name in COMPONENTS:
+            req = urllib.request.Request(
+                f"{url}/apis/apps/v1/namespaces/bot-core/deployments",
+                data=deployment(name),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            urllib.request.urlopen(req).read()
+
+    (work / "kubeconfig").write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: use1\n"
+        f"clusters:\n- name: use1\n  cluster:\n    server: {use1_url}\n- name: euw1\n  cluster:\n    server: {euw1_url}\n"
+        "users:\n- name: demo\n  user:\n    token: demo\n"
+        "contexts:\n- name: use1\n  context:\n    cluster: use1\n    user: demo\n- name: euw1\n  context:\n    cluster: euw1\n    user: demo\n"
+    )
+    config = (ROOT / "examples" / "bot-core" / "main.hcl").read_text()
+    config = config.replace('# endpoint = "http://127.0.0.1:5000"', f'endpoint = "{moto_url}"', 1)
+    config = config.replace('# endpoint    = "http://127.0.0.1:8400"', f'endpoint    = "{gcp_url}"', 1)
+    config = config.replace('# credentials = "anonymous"', 'credentials = "anonymous"', 1)
+    (work / "bot-core").mkdir()
+    (work / "bot-core" / "main.hcl").write_text(config)
+    (work / "env").write_text(
+        f"export KUBECONFIG={work / 'kubeconfig'}\n"
+        "export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1\n"
+        f"export DEMO_MOTO={moto_url} DEMO_USE1={use1_url} DEMO_EUW1={euw1_url}\n"
+    )
+    (work / "ready").write_text("ready\n")
+
+    sys.stdin.read()  # until the demo is done with us
+    for c in children:
+        if c.stdin:
+            c.stdin.close()
+    for c in children:
+        c.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
