@@ -66,6 +66,11 @@ pub fn configuration(path: &Path) -> Loaded {
     if diagnostics.has_errors() {
         return Loaded { sources, config: None, diagnostics };
     }
+    from_sources(sources)
+}
+
+/// Lowers configuration text already in memory (an edit not yet written, for instance).
+pub fn from_sources(sources: Vec<SourceFile>) -> Loaded {
     let env = |name: &str| std::env::var(name).ok();
     let loaded = config::load(&sources, &env);
     Loaded { sources, config: loaded.config, diagnostics: loaded.diagnostics }

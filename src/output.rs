@@ -60,6 +60,28 @@ impl Output {
         crate::commands::EXIT_ERROR
     }
 
+    /// A unified diff of one file's edit on stdout, coloured on a terminal.
+    pub fn diff(&mut self, name: &str, before: &str, after: &str) {
+        let diff = similar::TextDiff::from_lines(before, after);
+        let text = diff.unified_diff().context_radius(3).header(name, name).to_string();
+        let text = if self.stdout_color {
+            text.lines()
+                .map(|l| match l.as_bytes().first() {
+                    Some(b'+') if !l.starts_with("+++") => format!("\u{1b}[32m{l}\u{1b}[0m"),
+                    Some(b'-') if !l.starts_with("---") => format!("\u{1b}[31m{l}\u{1b}[0m"),
+                    Some(b'@') => format!("\u{1b}[36m{l}\u{1b}[0m"),
+                    _ => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        } else {
+            text
+        };
+        self.raw(&text);
+        self.raw("\n");
+    }
+
     /// A plan in the chosen rendering, on stdout.
     pub fn plan(&mut self, doc: &drplan_core::plan::doc::PlanDoc, json: bool, markdown: bool) {
         let text = if json {

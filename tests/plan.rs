@@ -6,7 +6,7 @@ use std::path::Path;
 
 use drplan_core::SourceFile;
 use drplan_core::config;
-use drplan_core::plan::{Observed, Prior, desired};
+use drplan_core::plan::desired;
 use support::{drplan, root, run};
 
 /// A copy of examples/bot-core in a fresh directory.
@@ -16,22 +16,8 @@ fn bot_core() -> tempfile::TempDir {
     dir
 }
 
-/// Writes the state drplan would have after applying the configuration in `dir`.
 fn write_converged_state(dir: &Path) -> drplan_state::StateFile {
-    let text = std::fs::read_to_string(dir.join("main.hcl")).unwrap();
-    let config = config::load(&[SourceFile::new("main.hcl", text)], &|_| None).config.unwrap();
-    let prior = Prior {
-        objects: desired::desired(&config)
-            .into_iter()
-            .map(|r| (r.address.clone(), Observed { id: format!("id-{}", r.address), resource: r }))
-            .collect(),
-        roles: config.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
-    };
-    let mut state = drplan_state::StateFile::new("bot-core", "test");
-    state.serial = 4;
-    state.set_content(&prior);
-    drplan_state::LocalBackend::new(dir.join(".drplan/state.json")).write(&state).unwrap();
-    state
+    support::write_converged_state(dir, "main.hcl")
 }
 
 fn stdout(o: &std::process::Output) -> String {

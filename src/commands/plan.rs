@@ -95,14 +95,23 @@ pub struct Planned {
 }
 
 pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
-    make_planned(args, "plan", out).map(|p| p.doc)
+    make_planned(args, "plan", None, out).map(|p| p.doc)
 }
 
 /// Loads, locks state (held until the result is dropped), refreshes (or not) and plans.
 /// Diagnostics are printed; `None` on error.
-pub fn make_planned(args: &PlanArgs, operation: &str, out: &mut Output) -> Option<Planned> {
+/// `sources`, when given, replace the files at `args.path` (an edit shown before it is written).
+pub fn make_planned(
+    args: &PlanArgs,
+    operation: &str,
+    sources: Option<Vec<drplan_core::SourceFile>>,
+    out: &mut Output,
+) -> Option<Planned> {
     let path = args.path.as_path();
-    let loaded = load::configuration(path);
+    let loaded = match sources {
+        Some(s) => load::from_sources(s),
+        None => load::configuration(path),
+    };
     out.diagnostics(&loaded.sources, &loaded.diagnostics);
     let config = loaded.config?;
     let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };

@@ -39,3 +39,24 @@ pub fn check_golden(path: &Path, actual: &str) -> Option<String> {
         diff.unified_diff().context_radius(2).header("expected", "actual")
     ))
 }
+
+/// Writes the state drplan would have after applying the configuration `file` in `dir`.
+pub fn write_converged_state(dir: &Path, file: &str) -> drplan_state::StateFile {
+    use drplan_core::plan::{Observed, Prior, desired};
+    let text = std::fs::read_to_string(dir.join(file)).unwrap();
+    let config = drplan_core::config::load(&[drplan_core::SourceFile::new(file, text)], &|_| None)
+        .config
+        .expect("valid configuration");
+    let prior = Prior {
+        objects: desired::desired(&config)
+            .into_iter()
+            .map(|r| (r.address.clone(), Observed { id: format!("id-{}", r.address), resource: r }))
+            .collect(),
+        roles: config.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
+    };
+    let mut state = drplan_state::StateFile::new(&config.project, "test");
+    state.serial = 4;
+    state.set_content(&prior);
+    drplan_state::LocalBackend::new(dir.join(".drplan/state.json")).write(&state).unwrap();
+    state
+}

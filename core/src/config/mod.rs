@@ -3,6 +3,7 @@
 mod build;
 pub mod cron;
 pub mod duration;
+pub mod edit;
 pub mod model;
 pub mod schema;
 mod tree;

@@ -1,0 +1,91 @@
+//! `drplan failover --to REGION [PATH] [--write]`: failover as a reviewable edit. REGION
+//! becomes active and the old active standby in the HCL (every comment, blank line and
+//! attribute order kept); the diff of the files and the plan that follows are printed, and
+//! `--write` saves the edit so it can be committed, reviewed and applied.
+
+use drplan_core::config::{Role, edit};
+use drplan_core::{Code, Diagnostic, SourceFile};
+
+use super::plan::{PlanArgs, make_planned};
+use super::{EXIT_ERROR, EXIT_OK};
+use crate::load;
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The region to make active.
+    #[arg(long, value_name = "REGION")]
+    to: String,
+    /// Save the edited configuration files (otherwise only show the diff and the plan).
+    #[arg(long)]
+    write: bool,
+    #[command(flatten)]
+    plan: PlanArgs,
+}
+
+pub fn exec(args: Args, out: &mut Output) -> u8 {
+    let paths = match load::files(&args.plan.path) {
+        Ok(p) => p,
+        Err(d) => return out.report(&[], d),
+    };
+    let loaded = load::configuration(&args.plan.path);
+    out.diagnostics(&loaded.sources, &loaded.diagnostics);
+    let Some(config) = loaded.config else { return EXIT_ERROR };
+
+    let Some(target) = config.region(&args.to) else {
+        let names = config.regions.iter().map(|r| r.name.as_str());
+        let hint = drplan_core::suggest::closest(&args.to, names.clone())
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        let all: Vec<&str> = names.collect();
+        return out.report(
+            &[],
+            Diagnostic::error(Code::UnknownRegion, format!("no region is named `{}`", args.to))
+                .help(format!("{hint}regions of this configuration: {}", all.join(", "))),
+        );
+    };
+    let Some(active) = config.active_region() else { return EXIT_ERROR };
+    if target.name == active.name {
+        return out.report(
+            &loaded.sources,
+            Diagnostic::error(Code::InvalidValue, format!("`{}` is already the active region", target.name))
+                .label(target.role_span.clone(), "already active here")
+                .help("failover moves the active role to another region: name a standby or cold region"),
+        );
+    }
+
+    let edits = match edit::set_roles(
+        &loaded.sources,
+        &[(target.name.as_str(), Role::Active), (active.name.as_str(), Role::Standby)],
+    ) {
+        Ok(e) => e,
+        Err(why) => {
+            return out
+                .report(&[], Diagnostic::error(Code::InvalidValue, format!("cannot edit the configuration: {why}")));
+        }
+    };
+    out.note(&format!("Failover: {} {} → active, {} active → standby.", target.name, target.role, active.name));
+    let mut edited: Vec<SourceFile> = loaded.sources.clone();
+    for (i, text) in &edits {
+        let name = &loaded.sources[*i].name;
+        out.diff(name, &loaded.sources[*i].text, text);
+        edited[*i].text = text.clone();
+    }
+
+    if args.write {
+        for (i, text) in &edits {
+            if let Err(d) = super::fmt::write_atomically(&paths[*i], text) {
+                return out.report(&[], d);
+            }
+            out.note(&format!("Wrote {}.", paths[*i].display()));
+        }
+    }
+
+    // The plan that follows from the edited configuration (nothing is applied).
+    let Some(planned) = make_planned(&args.plan, "plan", Some(edited), out) else { return EXIT_ERROR };
+    out.plan(&planned.doc, false, false);
+    if !args.write {
+        out.note("The configuration files were not changed: pass --write to save the edit, then review and apply it.");
+    }
+    EXIT_OK
+}
