@@ -220,3 +220,83 @@ fn deploy_converge_fail_over_with_a_saved_plan() {
     assert_eq!(serial(w.dir.path()), before);
     assert_eq!((replicas(&cluster("main")), replicas(&cluster("dr"))), (1, 2));
 }
+
+/// A webhook receiver on a free loopback port: counts POSTs and keeps their bodies.
+fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/drplan", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read headers, then exactly Content-Length bytes of body.
+            let body = loop {
+                let n = s.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break String::new();
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break body.to_string();
+                    }
+                }
+            };
+            seen.lock().unwrap().push(body);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (url, bodies)
+}
+
+#[test]
+fn drift_is_clean_when_converged_then_names_a_hand_made_change_and_notifies_once() {
+    let w = world();
+    let main = w.clusters.iter().find(|(c, _)| c == "main").unwrap().1.url().to_string();
+    let out = run(&w, &["apply", "config", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (hook, received) = webhook();
+
+    let out = run(&w, &["drift", "config", "--notify", &hook]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(received.lock().unwrap().is_empty(), "no notification when clean");
+
+    // Someone scales the Deployment by hand.
+    let (code, _) = http(&main, "PATCH", "/apis/apps/v1/namespaces/app/deployments/web", r#"{"spec":{"replicas":5}}"#);
+    assert_eq!(code, 200);
+    let before = serial(w.dir.path());
+    let out = run(&w, &["drift", "config", "--json", "--notify", &hook]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["clean"], false);
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["kind"] == "changed"
+            && f["subject"] == "region.gcp-main.workload.web"
+            && f["detail"].as_str().unwrap().contains("replicas: 2 → 5")),
+        "{findings:?}"
+    );
+    let bodies = received.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "exactly one notification");
+    let sent: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert!(sent["text"].as_str().unwrap().contains("region.gcp-main.workload.web"), "{sent}");
+    assert_eq!(serial(w.dir.path()), before, "drift changes nothing");
+    assert_eq!(replicas(&main), 5, "drift repairs nothing either");
+
+    // A webhook that cannot be reached is reported; the exit code still says drift.
+    let out = run(&w, &["drift", "config", "--notify", "http://127.0.0.1:9/down"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("notification to http://127.0.0.1:9/down failed"), "{}", text(&out.stderr));
+}

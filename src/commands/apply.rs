@@ -69,11 +69,11 @@ struct Run {
     backend: drplan_state::LocalBackend,
     state: Option<drplan_state::StateFile>,
     prior: Prior,
-    _lock: drplan_state::lock::LockGuard,
+    _lock: Option<drplan_state::lock::LockGuard>,
 }
 
 fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
-    let planned = make_planned(&args.plan, "apply", None, out)?;
+    let planned = make_planned(&args.plan, Some("apply"), None, out)?;
     show_plan(&planned.doc, args.json, out);
     Some(Run {
         doc: planned.doc,
@@ -92,7 +92,7 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
     };
     let planned_args = PlanArgs { path: args.config.clone(), refresh: false, ..args.plan.clone() };
     // Plan again from state alone: only to load, lock and compare; the saved plan is what runs.
-    let current = make_planned(&planned_args, "apply", None, &mut Output { quiet: true, ..out.clone() })?;
+    let current = make_planned(&planned_args, Some("apply"), None, &mut Output { quiet: true, ..out.clone() })?;
     let stale = |why: String| {
         Diagnostic::error(Code::StalePlan, "saved plan is stale")
             .help(format!("{why}; nothing was changed. Make a new plan with `drplan plan --out FILE` and review it"))

@@ -82,7 +82,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     }
 
     // The plan that follows from the edited configuration (nothing is applied).
-    let Some(planned) = make_planned(&args.plan, "plan", Some(edited), out) else { return EXIT_ERROR };
+    let Some(planned) = make_planned(&args.plan, Some("plan"), Some(edited), out) else { return EXIT_ERROR };
     out.plan(&planned.doc, false, false);
     if !args.write {
         out.note("The configuration files were not changed: pass --write to save the edit, then review and apply it.");

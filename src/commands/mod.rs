@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand, each an `Args` struct and an `exec`.
 
 mod apply;
+mod drift;
 mod failover;
 pub(crate) mod fmt;
 mod graph;
@@ -41,6 +42,8 @@ enum Command {
     Plan(plan::Args),
     /// Carry out a plan: the configuration's, or one saved with `plan --out`.
     Apply(apply::Args),
+    /// Report drift and DR posture violations (read-only): exit 0 clean, 2 drift, 1 error.
+    Drift(drift::Args),
     /// Make another region active by editing the HCL; show the diff and the plan that follows.
     Failover(failover::Args),
     /// Render a plan saved with `drplan plan --out FILE`.
@@ -58,6 +61,7 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::Plan(args) => plan::exec(args, out),
         Command::Apply(args) => apply::exec(args, out),
         Command::Failover(args) => failover::exec(args, out),
+        Command::Drift(args) => drift::exec(args, out),
         Command::Show(args) => show::exec(args, out),
         Command::Graph(args) => graph::exec(args, out),
         Command::State(args) => state::exec(args, out),

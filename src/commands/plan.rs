@@ -91,19 +91,21 @@ pub struct Planned {
     pub backend: drplan_state::LocalBackend,
     pub state: Option<drplan_state::StateFile>,
     pub prior: Prior,
-    pub lock: drplan_state::lock::LockGuard,
+    /// Held until dropped; `None` for read-only work (drift detection).
+    pub lock: Option<drplan_state::lock::LockGuard>,
 }
 
 pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
-    make_planned(args, "plan", None, out).map(|p| p.doc)
+    make_planned(args, Some("plan"), None, out).map(|p| p.doc)
 }
 
 /// Loads, locks state (held until the result is dropped), refreshes (or not) and plans.
 /// Diagnostics are printed; `None` on error.
 /// `sources`, when given, replace the files at `args.path` (an edit shown before it is written).
+/// `operation` names the state lock taken for the duration; `None` takes none (read-only).
 pub fn make_planned(
     args: &PlanArgs,
-    operation: &str,
+    operation: Option<&str>,
     sources: Option<Vec<drplan_core::SourceFile>>,
     out: &mut Output,
 ) -> Option<Planned> {
@@ -121,15 +123,18 @@ pub fn make_planned(
         Err(d) => return out.report(&[], d).then_none(),
     };
     // Held for the whole plan, so no apply changes state underneath it.
-    let lock = match drplan_state::lock::acquire(
-        backend.path(),
-        operation,
-        &crate::clock::who(),
-        &crate::clock::now_rfc3339(),
-        args.lock_timeout,
-    ) {
-        Ok(l) => l,
-        Err(e) => return out.report(&[], super::state::lock_diagnostic(&e)).then_none(),
+    let lock = match operation {
+        None => None,
+        Some(operation) => match drplan_state::lock::acquire(
+            backend.path(),
+            operation,
+            &crate::clock::who(),
+            &crate::clock::now_rfc3339(),
+            args.lock_timeout,
+        ) {
+            Ok(l) => Some(l),
+            Err(e) => return out.report(&[], super::state::lock_diagnostic(&e)).then_none(),
+        },
     };
     let state = match backend.read() {
         Ok(s) => s,

@@ -1,0 +1,218 @@
+//! `drplan drift [PATH] [--json|--markdown] [--notify URL]`: read-only drift and posture
+//! detection for cron jobs and Kubernetes CronJobs. Exit 0 clean, 2 drift, 1 error.
+
+use drplan_core::plan::doc::PlanDoc;
+use serde::Serialize;
+
+use super::plan::{PlanArgs, make_planned};
+use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use crate::output::Output;
+
+/// The version of the `--json` report and the webhook payload.
+const FORMAT_VERSION: &str = "1.0";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Print the report as JSON.
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
+    /// Print the report as Markdown (for an issue or a chat message).
+    #[arg(long)]
+    markdown: bool,
+    /// POST a JSON summary (with a Slack-compatible `text`) to this URL when drift is found.
+    #[arg(long, value_name = "URL")]
+    notify: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    format_version: &'static str,
+    project: String,
+    clean: bool,
+    /// One line a finding, for chat (Slack reads this field).
+    text: String,
+    findings: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+struct Finding {
+    /// `changed`, `deleted`, `untracked`, `missing`, `unexpected`, `posture` or `safety`.
+    kind: &'static str,
+    subject: String,
+    detail: String,
+}
+
+pub fn exec(args: Args, out: &mut Output) -> u8 {
+    // Read-only: no lock, nothing written; a plan is computed only to compare.
+    let Some(planned) = make_planned(&args.plan, None, None, out) else { return EXIT_ERROR };
+    let report = report(&planned.doc);
+    if args.json {
+        out.raw(&(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"));
+    } else if args.markdown {
+        out.raw(&markdown(&report));
+    } else {
+        out.raw(&human(&report));
+    }
+    if let (Some(url), false) = (&args.notify, report.clean) {
+        match notify(url, &report) {
+            Ok(()) => out.note(&format!("Notified {url}.")),
+            // The exit code keeps meaning "drift found"; the failed notification is said.
+            Err(e) => out.note(&format!("warning: the notification to {url} failed: {e}")),
+        }
+    }
+    if report.clean { EXIT_OK } else { EXIT_CHANGES }
+}
+
+fn report(doc: &PlanDoc) -> Report {
+    let mut findings = Vec::new();
+    for d in &doc.resource_drift {
+        let (kind, detail) = match d.change.actions.first().map(String::as_str) {
+            Some("delete") => ("deleted", "recorded in state, gone from the cloud".to_string()),
+            Some("create") => ("untracked", "carries drplan's tags but state does not know it".to_string()),
+            _ => ("changed", changed_attrs(d)),
+        };
+        findings.push(Finding { kind, subject: d.address.clone(), detail });
+    }
+    let drifted: std::collections::BTreeSet<&str> = doc.resource_drift.iter().map(|d| d.address.as_str()).collect();
+    for rc in doc.resource_changes.iter().filter(|rc| !drifted.contains(rc.address.as_str())) {
+        let (kind, detail) = match rc.change.actions.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["create"] => ("missing", "declared but not found".to_string()),
+            ["delete"] => ("unexpected", "exists but is not declared".to_string()),
+            ["no-op"] => continue,
+            _ => ("changed", changed_attrs(rc)),
+        };
+        findings.push(Finding { kind, subject: rc.address.clone(), detail });
+    }
+    let p = &doc.posture;
+    for r in p.rpo.iter().filter(|r| !r.ok) {
+        let rpo = r.rpo_seconds.map_or("the RPO".to_string(), secs);
+        let stale: Vec<String> = r
+            .newest_backup_age_seconds
+            .iter()
+            .filter_map(|(d, age)| {
+                age.filter(|a| r.rpo_seconds.is_some_and(|rpo| *a > rpo)).map(|a| format!("{d} is {} old", secs(a)))
+            })
+            .collect();
+        let detail = if stale.is_empty() {
+            format!("the schedule runs only every {} (RPO {rpo})", secs(r.schedule_gap_seconds))
+        } else {
+            format!("{} (RPO {rpo})", stale.join(", "))
+        };
+        findings.push(Finding { kind: "posture", subject: format!("rpo: backup {}", r.backup), detail });
+    }
+    if let Some(r) = p.rto.as_ref().filter(|r| !r.ok) {
+        findings.push(Finding {
+            kind: "posture",
+            subject: "rto".into(),
+            detail: format!(
+                "failing over to {} takes about {} (RTO {})",
+                r.to_region,
+                secs(r.estimate_seconds),
+                r.rto_seconds.map_or("unset".into(), secs)
+            ),
+        });
+    }
+    for s in p.standby.iter().filter(|s| !s.ready) {
+        let mut missing = Vec::new();
+        if s.instances[0] < s.instances[1] {
+            missing.push(format!("instances {}/{}", s.instances[0], s.instances[1]));
+        }
+        if s.replicas[0] < s.replicas[1] {
+            missing.push(format!("replicas {}/{}", s.replicas[0], s.replicas[1]));
+        }
+        if s.dns_secondary == Some(false) {
+            missing.push("DNS SECONDARY missing".into());
+        }
+        if s.health_check == Some(false) {
+            missing.push("health check missing".into());
+        }
+        findings.push(Finding {
+            kind: "posture",
+            subject: format!("standby {}", s.region),
+            detail: format!("not ready: {}", missing.join(", ")),
+        });
+    }
+    for c in p.copies.iter().filter(|c| !c.ok) {
+        findings.push(Finding {
+            kind: "posture",
+            subject: format!("3-2-1: backup {}", c.backup),
+            detail: format!("{} destination(s) in {}", c.destinations, c.sites.join(", ")),
+        });
+    }
+    for s in doc.safety.iter().filter(|s| s.severity == "error") {
+        findings.push(Finding { kind: "safety", subject: s.code.clone(), detail: s.message.clone() });
+    }
+    let clean = findings.is_empty();
+    let text = if clean {
+        format!("drplan: {} matches its declared DR topology.", doc.project)
+    } else {
+        let lines: Vec<String> =
+            findings.iter().take(20).map(|f| format!("• {} {}: {}", f.kind, f.subject, f.detail)).collect();
+        let more = if findings.len() > 20 { format!("\n… and {} more", findings.len() - 20) } else { String::new() };
+        format!(
+            "drplan: {} has drifted from its declared DR topology ({} finding(s)):\n{}{more}",
+            doc.project,
+            findings.len(),
+            lines.join("\n")
+        )
+    };
+    Report { format_version: FORMAT_VERSION, project: doc.project.clone(), clean, text, findings }
+}
+
+fn changed_attrs(rc: &drplan_core::plan::doc::ResourceChange) -> String {
+    let (Some(before), Some(after)) = (&rc.change.before, &rc.change.after) else { return "changed".into() };
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let parts: Vec<String> = keys
+        .into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .filter(|k| after.contains_key(*k) || before.contains_key(*k))
+        .map(|k| {
+            format!(
+                "{k}: {} → {}",
+                before.get(k).map_or("(unset)".into(), |v| v.to_string()),
+                after.get(k).map_or("(unset)".into(), |v| v.to_string())
+            )
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn secs(s: u64) -> String {
+    drplan_core::config::Duration::from_secs(s.max(1)).to_string()
+}
+
+fn human(r: &Report) -> String {
+    let mut s = format!("{}\n", r.text.lines().next().unwrap_or_default());
+    for f in &r.findings {
+        s.push_str(&format!("  {:<10} {}: {}\n", f.kind, f.subject, f.detail));
+    }
+    s
+}
+
+fn markdown(r: &Report) -> String {
+    let mut s = format!("### drplan drift: `{}`\n\n", r.project);
+    if r.clean {
+        s.push_str("✅ The live topology matches the configuration.\n");
+        return s;
+    }
+    s.push_str(&format!("❌ {} finding(s)\n\n| kind | subject | detail |\n| --- | --- | --- |\n", r.findings.len()));
+    for f in &r.findings {
+        s.push_str(&format!("| {} | `{}` | {} |\n", f.kind, f.subject, f.detail.replace('|', "\\|")));
+    }
+    s
+}
+
+/// One POST with a short timeout; scheduled jobs must not hang on a slow webhook.
+fn notify(url: &str, report: &Report) -> Result<(), String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client.post(url).json(report).send().await.map_err(|e| e.to_string())?;
+        if response.status().is_success() { Ok(()) } else { Err(format!("the webhook answered {}", response.status())) }
+    })
+}
