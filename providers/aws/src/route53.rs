@@ -325,6 +325,9 @@ pub async fn apply_health_check(
             if change.action == Action::Replace
                 && let Some(old) = change.id.as_deref().filter(|old| *old != created.id)
             {
+                // Route 53 refuses to delete a check a record still uses (HealthCheckInUse):
+                // move drplan's records onto the new check first.
+                repoint_records(client, project, old, &created.id).await?;
                 delete_check(client, old).await?;
             }
             Ok(Some(created))
@@ -367,6 +370,47 @@ pub async fn apply_health_check(
                 .map(Some)
         }
     }
+}
+
+/// Points every failover record of `project` that uses health check `old` at `new` instead,
+/// waiting for each change to be in sync. Scans the account's hosted zones: a replacement
+/// (a protocol or interval change) is rare, and the record's zone is not part of the check.
+async fn repoint_records(client: &Client, project: &str, old: &str, new: &str) -> Result<(), ProviderError> {
+    let mut zones = Vec::new();
+    let mut pages = client.list_hosted_zones().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error("ListHostedZones", &e))?;
+        zones.extend(page.hosted_zones.into_iter().map(|z| z.id().trim_start_matches("/hostedzone/").to_owned()));
+    }
+    let prefix = format!("{project}-");
+    for zone_id in zones {
+        let mut start: Option<(String, RrType, Option<String>)> = None;
+        loop {
+            let mut req = client.list_resource_record_sets().hosted_zone_id(&zone_id);
+            if let Some((name, kind, set)) = &start {
+                req = req
+                    .start_record_name(name)
+                    .start_record_type(kind.clone())
+                    .set_start_record_identifier(set.clone());
+            }
+            let out = req.send().await.map_err(|e| sdk_error(&format!("ListResourceRecordSets {zone_id}"), &e))?;
+            for set in out.resource_record_sets() {
+                let ours = set.set_identifier().is_some_and(|s| s.starts_with(&prefix));
+                if ours && set.health_check_id() == Some(old) {
+                    let mut moved = set.clone();
+                    moved.health_check_id = Some(new.to_owned());
+                    submit(client, &zone_id, ChangeAction::Upsert, moved, set.name().trim_end_matches('.')).await?;
+                }
+            }
+            match (out.is_truncated(), out.next_record_name(), out.next_record_type()) {
+                (true, Some(name), Some(kind)) => {
+                    start = Some((name.to_owned(), kind.clone(), out.next_record_identifier().map(str::to_owned)))
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn tag_check(client: &Client, id: &str, project: &str, serves: &str) -> Result<(), ProviderError> {

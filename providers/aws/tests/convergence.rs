@@ -304,3 +304,43 @@ async fn a_new_instance_type_replaces_instances() {
     assert_eq!((seen[1].1.as_str(), seen[1].2.as_str()), ("t3.small", "running"));
     assert_eq!(prior.objects["region.eu-west-1.compute.nodes[0]"].id, seen[1].0);
 }
+
+#[tokio::test]
+async fn replacing_a_health_check_moves_the_records_onto_the_new_one_first() {
+    let env = moto().await;
+    let zone_id = env.create_zone(ZONE).await;
+    let config = env.config("us-east-1", "eu-west-1");
+    let (provider, _) = env.provider(&config);
+    let mut prior = Prior::default();
+    converge(&provider, &config, &mut prior, "deploy", usize::MAX).await;
+    let old: Vec<String> = records(&env, &zone_id).await.into_iter().filter_map(|r| r.2).collect();
+    assert_eq!(old.len(), 2);
+
+    // Route 53 cannot change a check's protocol in place: the plan replaces both checks.
+    let text = common::shop_hcl(env.moto.url(), "us-east-1", "eu-west-1")
+        .replace("protocol  = \"HTTPS\"", "protocol  = \"HTTP\"");
+    let config = common::load(&text);
+    let changes = converge(&provider, &config, &mut prior, "new-protocol", usize::MAX).await;
+    let replaced: Vec<&str> =
+        changes.iter().filter(|c| c.action == Action::Replace).map(|c| c.address.as_str()).collect();
+    assert_eq!(replaced, ["health_check.eu-west-1", "health_check.us-east-1"], "{changes:#?}");
+
+    let checks = env.route53().list_health_checks().send().await.expect("ListHealthChecks");
+    let now: Vec<(String, String)> = checks
+        .health_checks()
+        .iter()
+        .map(|h| {
+            (h.id().to_owned(), h.health_check_config().map(|c| c.r#type().as_str().to_owned()).unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(now.len(), 2, "the old checks are gone: {now:?}");
+    assert!(now.iter().all(|(id, kind)| kind == "HTTP" && !old.contains(id)), "{now:?}");
+    let referenced: Vec<String> = records(&env, &zone_id).await.into_iter().filter_map(|r| r.2).collect();
+    for id in &referenced {
+        assert!(
+            now.iter().any(|(n, _)| n == id),
+            "a record still points at a deleted check {id}: {referenced:?} vs {now:?}"
+        );
+    }
+    assert_converged(&provider, &config, &prior).await;
+}
