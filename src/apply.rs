@@ -123,14 +123,16 @@ pub async fn execute<P: Provider, G: Gate>(
 
     let mut running = FuturesUnordered::new();
     let parallelism = settings.parallelism.max(1);
+    // Ready actions by plan position: scheduling stays proportional to the edges, not to
+    // actions × completions, on plans of tens of thousands of actions.
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|i| status[*i] == Status::Waiting && deps_left[*i] == 0).collect();
     loop {
         if !stop.load(Ordering::SeqCst) {
             // Start what is ready, in plan order, up to the parallelism.
-            for i in 0..n {
-                if running.len() >= parallelism {
-                    break;
-                }
-                if status[i] != Status::Waiting || deps_left[i] > 0 {
+            while running.len() < parallelism {
+                let Some(i) = ready.pop_first() else { break };
+                if status[i] != Status::Waiting {
                     continue;
                 }
                 status[i] = Status::Running;
@@ -155,6 +157,9 @@ pub async fn execute<P: Provider, G: Gate>(
                 emit(Event::Finished { id, elapsed }, &mut summary);
                 for &d in &dependents[i] {
                     deps_left[d] -= 1;
+                    if deps_left[d] == 0 && status[d] == Status::Waiting {
+                        ready.insert(d);
+                    }
                 }
             }
             Err(error) => {

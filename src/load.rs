@@ -81,7 +81,7 @@ pub fn state_backend(config: &Config, dir: &Path) -> Result<drplan_state::LocalB
     match &config.backend {
         config::Backend::Local { path } => Ok(drplan_state::LocalBackend::new(dir.join(path))),
         config::Backend::S3 { bucket, .. } => Err(Diagnostic::error(
-            Code::State,
+            Code::BackendUnavailable,
             format!("the s3 backend (bucket `{bucket}`) is not available in this build"),
         )
         .help("use `backend \"local\"` for now; remote state on S3 comes with locking")),

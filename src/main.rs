@@ -1,7 +1,6 @@
 //! The `drplan` binary: command-line parsing and dispatch. Everything it does is in the
 //! command modules; everything they compute comes from the workspace crates.
 
-mod apply;
 mod clock;
 mod clouds;
 mod commands;

@@ -263,7 +263,7 @@ fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 
 #[test]
 fn drift_is_clean_when_converged_then_names_a_hand_made_change_and_notifies_once() {
-    let w = world();
+    let mut w = world();
     let main = w.clusters.iter().find(|(c, _)| c == "main").unwrap().1.url().to_string();
     let out = run(&w, &["apply", "config", "--auto-approve"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -299,4 +299,14 @@ fn drift_is_clean_when_converged_then_names_a_hand_made_change_and_notifies_once
     let out = run(&w, &["drift", "config", "--notify", "http://127.0.0.1:9/down"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("notification to http://127.0.0.1:9/down failed"), "{}", text(&out.stderr));
+
+    // A cluster that cannot be read is never vouched for as clean.
+    let (code, _) = http(&main, "PATCH", "/apis/apps/v1/namespaces/app/deployments/web", r#"{"spec":{"replicas":2}}"#);
+    assert_eq!(code, 200);
+    w.clusters.retain(|(c, _)| c != "dr");
+    let out = run(&w, &["drift", "config", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["kind"] == "unreachable" && f["subject"] == "region gcp-dr"), "{findings:?}");
 }

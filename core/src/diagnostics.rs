@@ -71,6 +71,8 @@ codes! {
     State => "drplan::state::unreadable",
     StateTooNew => "drplan::state::too_new",
     Locked => "drplan::state::locked",
+    BackendUnavailable => "drplan::state::backend_unavailable",
+    NoState => "drplan::state::none",
     PlanFile => "drplan::plan::file",
     StalePlan => "drplan::plan::stale",
     Refresh => "drplan::refresh::unavailable",

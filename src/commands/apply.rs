@@ -13,8 +13,8 @@ use drplan_core::{Code, Diagnostic};
 
 use super::plan::{PlanArgs, configuration_hash, make_planned};
 use super::{EXIT_ERROR, EXIT_OK};
-use crate::apply::{self, Event, Recorder, Settings};
 use crate::output::Output;
+use drplan::apply::{self, Event, Recorder, Settings};
 
 /// Exit code after an interrupt, as shells report SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;

@@ -38,7 +38,8 @@ struct Report {
 
 #[derive(Debug, Serialize)]
 struct Finding {
-    /// `changed`, `deleted`, `untracked`, `missing`, `unexpected`, `posture` or `safety`.
+    /// `unreachable`, `changed`, `deleted`, `untracked`, `missing`, `unexpected`, `posture`
+    /// or `safety`.
     kind: &'static str,
     subject: String,
     detail: String,
@@ -67,6 +68,10 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
 
 fn report(doc: &PlanDoc) -> Report {
     let mut findings = Vec::new();
+    // A region that cannot be read cannot be vouched for: never report it as clean.
+    for (region, why) in &doc.unreachable {
+        findings.push(Finding { kind: "unreachable", subject: format!("region {region}"), detail: why.clone() });
+    }
     for d in &doc.resource_drift {
         let (kind, detail) = match d.change.actions.first().map(String::as_str) {
             Some("delete") => ("deleted", "recorded in state, gone from the cloud".to_string()),

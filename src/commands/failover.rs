@@ -72,6 +72,17 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         edited[*i].text = text.clone();
     }
 
+    // Plan first, from the edit in memory: a failed refresh or plan leaves the files as they were.
+    let Some(planned) = make_planned(&args.plan, Some("plan"), Some(edited), out) else { return EXIT_ERROR };
+    out.plan(&planned.doc, false, false);
+    let unsafe_plan = planned.doc.safety.iter().any(|s| s.severity == "error");
+    drop(planned);
+    if unsafe_plan {
+        out.note(
+            "The plan after this failover breaks a safety rule (see above); the configuration files were not changed.",
+        );
+        return EXIT_ERROR;
+    }
     if args.write {
         for (i, text) in &edits {
             if let Err(d) = super::fmt::write_atomically(&paths[*i], text) {
@@ -79,12 +90,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             }
             out.note(&format!("Wrote {}.", paths[*i].display()));
         }
-    }
-
-    // The plan that follows from the edited configuration (nothing is applied).
-    let Some(planned) = make_planned(&args.plan, Some("plan"), Some(edited), out) else { return EXIT_ERROR };
-    out.plan(&planned.doc, false, false);
-    if !args.write {
+    } else {
         out.note("The configuration files were not changed: pass --write to save the edit, then review and apply it.");
     }
     EXIT_OK

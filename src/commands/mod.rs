@@ -40,7 +40,10 @@ enum Command {
     Fmt(fmt::Args),
     /// Show what apply would change: roles, ordered actions, drift, safety and DR posture.
     Plan(plan::Args),
-    /// Carry out a plan: the configuration's, or one saved with `plan --out`.
+    /// Carry out a plan: the configuration's, or a plan file saved with `plan --out`.
+    ///
+    /// PATH is a configuration (a directory or a file) or a plan file; with a plan file,
+    /// --config names the configuration it was made from.
     Apply(apply::Args),
     /// Report drift and DR posture violations (read-only): exit 0 clean, 2 drift, 1 error.
     Drift(drift::Args),

@@ -69,8 +69,14 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     out.plan(&doc, args.json, args.markdown);
     if let Some(file) = &args.out {
         if !args.json && !args.markdown {
+            // A saved plan is applied from anywhere: name the configuration unless it is here.
+            let config = if args.plan.path == std::path::Path::new(".") {
+                String::new()
+            } else {
+                format!(" --config {}", args.plan.path.display())
+            };
             out.note(&format!(
-                "Saved the plan to {}. Apply exactly these actions with: drplan apply {}",
+                "Saved the plan to {}. Apply exactly these actions with: drplan apply {}{config}",
                 file.display(),
                 file.display()
             ));

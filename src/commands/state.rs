@@ -69,7 +69,7 @@ fn backend_for(path: &Path, out: &mut Output) -> Result<drplan_state::LocalBacke
 fn read(backend: &drplan_state::LocalBackend) -> Result<drplan_state::StateFile, Diagnostic> {
     match backend.read() {
         Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(Diagnostic::error(Code::State, format!("there is no state at {}", backend.path().display()))
+        Ok(None) => Err(Diagnostic::error(Code::NoState, format!("there is no state at {}", backend.path().display()))
             .help("state is written by `drplan apply`; nothing has been applied from this configuration yet")),
         Err(e) => Err(load::state_diagnostic(&e, backend.path())),
     }

@@ -47,7 +47,7 @@ pub struct Prior {
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Only these addresses (and what they depend on) are planned.
+    /// Only changes at these addresses, or under them (`region.us-east-1`), are planned.
     pub targets: Vec<String>,
     /// Per-action estimates for the RTO; `None` takes them from the configuration.
     pub estimates: Option<Estimates>,

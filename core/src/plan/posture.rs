@@ -264,8 +264,11 @@ fn rto_check(
     // Nothing fails over in this plan: estimate failing over to the next region in line,
     // from the topology this plan converges to.
     let Some(active) = config.active_region() else { return Ok(None) };
+    // The region in line is the warm standby DNS SECONDARY points at; failing that, the
+    // first other region in `failover.order`, then in the configuration.
     let order = config.failover.iter().flat_map(|f| f.order.iter()).filter_map(|n| config.region(n));
-    let Some(next) = order.chain(config.regions.iter()).find(|r| r.name != active.name && r.role != Role::Active)
+    let Some(next) = desired::secondary_region(config)
+        .or_else(|| order.chain(config.regions.iter()).find(|r| r.name != active.name && r.role != Role::Active))
     else {
         return Ok(None);
     };

@@ -50,10 +50,10 @@ pub fn markdown(doc: &PlanDoc) -> String {
     for s in &post.standby {
         let state = match (s.ready, s.ready_after_plan) {
             (true, _) => "ready",
-            (false, true) => "ready once applied",
+            (false, true) => "not ready now, ready once applied",
             (false, false) => "not ready",
         };
-        posture.push(format!("{} standby `{}` {state}", tick(s.ready || s.ready_after_plan), s.region));
+        posture.push(format!("{} standby `{}` {state}", tick(s.ready), s.region));
     }
     head.push_str(&format!("**DR posture:** {}\n\n", posture.join(" · ")));
 

@@ -13,6 +13,8 @@ use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, R
 /// A fake cloud holding objects by address, as a real one finds them by their tags.
 pub struct FakeProvider {
     name: String,
+    /// How long each request takes, as a network round trip would.
+    latency: std::time::Duration,
     /// What it manages: a kind, and for instances and buckets the cloud.
     kinds: Vec<(Kind, Option<String>)>,
     cloud: Mutex<Cloud>,
@@ -38,7 +40,18 @@ impl FakeProvider {
     }
 
     pub fn new(name: &str, kinds: Vec<(Kind, Option<String>)>) -> FakeProvider {
-        FakeProvider { name: name.to_string(), kinds, cloud: Mutex::new(Cloud::default()) }
+        FakeProvider {
+            name: name.to_string(),
+            latency: std::time::Duration::ZERO,
+            kinds,
+            cloud: Mutex::new(Cloud::default()),
+        }
+    }
+
+    /// Every request takes `latency` (for benchmarks of the apply scheduler).
+    pub fn with_latency(mut self, latency: std::time::Duration) -> FakeProvider {
+        self.latency = latency;
+        self
     }
 
     fn cloud(&self) -> std::sync::MutexGuard<'_, Cloud> {
@@ -121,6 +134,9 @@ impl Provider for FakeProvider {
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
         let change = request.change;
         let address = change.address.as_str();
         let mut c = self.cloud();

@@ -1,10 +1,12 @@
-//! The JSON/REST transport shared by Compute Engine and Cloud Storage: authentication,
-//! bounded retries of throttled calls, and the classification of Google API errors.
+//! The JSON/REST transport of Cloud Storage, the bounded retries of throttled calls shared
+//! with the Compute Engine SDK, and the classification of Google API errors.
 //!
 //! Both APIs report failures the same way (`{"error": {"code", "message", "status",
 //! "errors": [{"reason"}]}}`), and the `reason` is what separates a rate limit from a
-//! permission problem behind the same 403, so one transport reads it for both.
+//! permission problem behind the same 403, so errors read directly (Cloud Storage) and
+//! errors handed back by the Compute Engine SDK are classified by the same rules.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -72,6 +74,12 @@ impl Api {
         }
     }
 
+    /// Counts one request sent by a client that is not this transport (the Compute Engine
+    /// SDK), so [`Api::calls`] stays the cost of everything a refresh or apply did.
+    pub fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Sends one request, retrying throttled and transient failures within the retry budget.
     /// `what` names the object for error messages.
     pub async fn call(
@@ -82,11 +90,20 @@ impl Api {
         body: Option<&Json>,
         what: &str,
     ) -> Result<Reply, ProviderError> {
+        self.retrying(|| self.once(method.clone(), url, query, body, what)).await
+    }
+
+    /// Runs `attempt` until it succeeds or fails for good, retrying throttled and transient
+    /// failures within the retry budget.
+    pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
         let started = Instant::now();
         let mut backoff = self.limits.first_backoff;
         loop {
-            let result = self.once(method.clone(), url, query, body, what).await;
-            match result {
+            match attempt().await {
                 Err(e) if retryable(&e) && started.elapsed() + backoff <= self.limits.retry_budget => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -167,13 +184,67 @@ pub fn classify(status: u16, body: &Json, raw: &[u8], what: &str) -> ProviderErr
     } else {
         message
     };
+    classify_parts(status, message, reason, api_status.as_deref(), what)
+}
+
+/// Turns an error of the Compute Engine SDK into the engine's terms: the HTTP status, the
+/// `reason` of the legacy `errors` array (the SDK keeps it as an `ErrorInfo` detail) and the
+/// canonical status name classify it exactly as [`classify`] does an answer read directly.
+/// `host` names where the request went, for errors that never reached the service.
+pub fn classify_sdk(e: &google_cloud_gax::error::Error, host: &str, what: &str) -> ProviderError {
+    use google_cloud_gax::error::rpc::{Code, StatusDetails};
+    if let Some(status) = e.http_status_code() {
+        let (message, reason, api_status) = match e.status() {
+            Some(s) => {
+                let reason = s.details.iter().find_map(|d| match d {
+                    StatusDetails::ErrorInfo(info) if !info.reason.is_empty() => Some(info.reason.clone()),
+                    _ => None,
+                });
+                let api_status = (s.code != Code::Unknown).then(|| s.code.name().to_string());
+                (s.message.clone(), reason, api_status)
+            }
+            None => {
+                let raw = e.http_payload().map(|b| b.to_vec()).unwrap_or_default();
+                (String::from_utf8_lossy(&raw[..raw.len().min(200)]).trim().to_string(), None, None)
+            }
+        };
+        return classify_parts(status, message, reason, api_status.as_deref(), what);
+    }
+    // The error's Display stops at the first layer or two; its sources say "connection refused".
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !cause.contains(&text) {
+            cause = format!("{cause}: {text}");
+        }
+        source = s.source();
+    }
+    let cause = cause.replace('\n', " ");
+    let class = if e.is_authentication() {
+        ErrorClass::Denied
+    } else if e.is_connect() || e.is_timeout() || e.is_io() {
+        ErrorClass::Unreachable
+    } else {
+        ErrorClass::Failed
+    };
+    ProviderError::new(class, format!("{what}: request to {host} failed: {cause}"))
+}
+
+fn classify_parts(
+    status: u16,
+    message: String,
+    reason: Option<String>,
+    api_status: Option<&str>,
+    what: &str,
+) -> ProviderError {
     let reason_str = reason.as_deref().unwrap_or("");
     let class = match (status, reason_str) {
         (429, _) => ErrorClass::Throttled,
         (403, "rateLimitExceeded" | "userRateLimitExceeded") => ErrorClass::Throttled,
         // A project quota does not lift by waiting a few seconds: the request must change.
         (403, "quotaExceeded") => ErrorClass::Invalid,
-        (403, _) if api_status.as_deref() == Some("RESOURCE_EXHAUSTED") => ErrorClass::Throttled,
+        (403, _) if api_status == Some("RESOURCE_EXHAUSTED") => ErrorClass::Throttled,
         (403, _) => ErrorClass::Denied,
         (401, _) => ErrorClass::Denied,
         (404, _) => ErrorClass::NotFound,
@@ -192,12 +263,9 @@ pub fn classify(status: u16, body: &Json, raw: &[u8], what: &str) -> ProviderErr
     ProviderError::new(class, format!("{what}: HTTP {status}: {detail}"))
 }
 
-/// Classifies the error of a finished Compute Engine operation.
-pub fn operation_error(op: &Json, what: &str) -> Option<ProviderError> {
-    let errors = op["error"]["errors"].as_array()?;
-    let first = errors.first()?;
-    let code = first["code"].as_str().unwrap_or("UNKNOWN");
-    let message = first["message"].as_str().unwrap_or("");
+/// Classifies the first error of a finished Compute Engine operation (its `code` and
+/// `message`).
+pub fn operation_error(code: &str, message: &str, what: &str) -> ProviderError {
     let class = match code {
         "QUOTA_EXCEEDED"
         | "ZONE_RESOURCE_POOL_EXHAUSTED"
@@ -210,7 +278,7 @@ pub fn operation_error(op: &Json, what: &str) -> Option<ProviderError> {
         "RATE_LIMIT_EXCEEDED" => ErrorClass::Throttled,
         _ => ErrorClass::Failed,
     };
-    Some(ProviderError::new(class, format!("{what}: operation failed with {code}: {message}")))
+    ProviderError::new(class, format!("{what}: operation failed with {code}: {message}"))
 }
 
 #[cfg(test)]
@@ -233,8 +301,10 @@ mod tests {
         assert_eq!(c(409, err(409, "alreadyExists", "ALREADY_EXISTS")), ErrorClass::Conflict);
         let e = classify(403, &err(403, "forbidden", ""), b"", "bucket b");
         assert_eq!(e.message, "bucket b: HTTP 403: forbidden: m");
-        let q = serde_json::json!({"error": {"errors": [{"code": "QUOTA_EXCEEDED", "message": "CPUS"}]}});
-        let q = operation_error(&q, "instance i").map(|e| (e.class, e.message));
-        assert_eq!(q, Some((ErrorClass::Invalid, "instance i: operation failed with QUOTA_EXCEEDED: CPUS".into())));
+        let q = operation_error("QUOTA_EXCEEDED", "CPUS", "instance i");
+        assert_eq!(
+            (q.class, q.message),
+            (ErrorClass::Invalid, "instance i: operation failed with QUOTA_EXCEEDED: CPUS".into())
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Builds Google Cloud clients, pointed at real Google Cloud or at an emulator.
 
-use google_cloud_compute_v1::client::Instances;
+use google_cloud_auth::credentials::Credentials;
+use google_cloud_compute_v1::client::{Instances, ZoneOperations};
+use google_cloud_gax::retry_policy::NeverRetry;
 
 /// A Compute Engine `Instances` client.
 ///
@@ -19,4 +21,26 @@ pub async fn instances_client(
         builder = builder.with_credentials(google_cloud_auth::credentials::anonymous::Builder::new().build());
     }
     builder.build().await
+}
+
+/// The `Instances` and `ZoneOperations` clients the provider uses, at `endpoint` with
+/// `credentials`. They never retry on their own: the provider retries throttled and transient
+/// failures itself, within its own budget, so a call is never retried twice over.
+pub(crate) async fn compute_clients(
+    endpoint: &str,
+    credentials: Credentials,
+) -> Result<(Instances, ZoneOperations), google_cloud_gax::client_builder::Error> {
+    let instances = Instances::builder()
+        .with_endpoint(endpoint)
+        .with_credentials(credentials.clone())
+        .with_retry_policy(NeverRetry)
+        .build()
+        .await?;
+    let operations = ZoneOperations::builder()
+        .with_endpoint(endpoint)
+        .with_credentials(credentials)
+        .with_retry_policy(NeverRetry)
+        .build()
+        .await?;
+    Ok((instances, operations))
 }

@@ -1,5 +1,5 @@
 //! Compute Engine instances: one labelled list per region for refresh; insert, delete and
-//! replacement for apply.
+//! replacement for apply. Every call goes through Google's `google-cloud-compute-v1` client.
 //!
 //! Labels carry the address (`drplan-project`, `drplan-region`, `drplan-pool`,
 //! `drplan-index`), sanitized to label rules; metadata items keep the exact region and pool
@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use drplan_core::plan::resource::{Attrs, Kind, Resource, address, attrs};
 use drplan_core::plan::{Action, Observed};
 use drplan_core::provider::{ApplyRequest, ErrorClass, ProviderError};
-use reqwest::Method;
-use serde_json::{Value as Json, json};
+use google_cloud_compute_v1::model::{
+    AttachedDisk, AttachedDiskInitializeParams, Instance, Metadata, NetworkInterface, Operation, metadata,
+};
+use google_cloud_gax::options::RequestOptionsBuilder;
 
-use crate::api::operation_error;
+use crate::api::{classify_sdk, operation_error};
 use crate::names::{insert_request_id, instance_name, label_value, replacement_name};
 use crate::{GcpProvider, attr_str};
 
@@ -51,17 +53,20 @@ fn last_segment(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
 
-fn labels(project: &str, slot: &Slot<'_>) -> Json {
-    json!({
-        "drplan-project": label_value(project),
-        "drplan-region": label_value(slot.region),
-        "drplan-pool": label_value(slot.pool),
-        "drplan-index": slot.index.to_string(),
-    })
+/// How long one request may take before it counts as unanswered.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn labels(project: &str, slot: &Slot<'_>) -> [(&'static str, String); 4] {
+    [
+        ("drplan-project", label_value(project)),
+        ("drplan-region", label_value(slot.region)),
+        ("drplan-pool", label_value(slot.pool)),
+        ("drplan-index", slot.index.to_string()),
+    ]
 }
 
-fn metadata_item<'a>(instance: &'a Json, key: &str) -> Option<&'a str> {
-    instance["metadata"]["items"].as_array()?.iter().find(|i| i["key"].as_str() == Some(key))?["value"].as_str()
+fn metadata_item<'a>(instance: &'a Instance, key: &str) -> Option<&'a str> {
+    instance.metadata.as_ref()?.items.iter().find(|i| i.key.as_deref() == Some(key))?.value.as_deref()
 }
 
 fn state_of(status: &str) -> &'static str {
@@ -75,8 +80,8 @@ fn state_of(status: &str) -> &'static str {
 
 /// Reads an instance back as drplan's object, when it carries this project's labels.
 /// `region` is the drplan region read and `pools` its pool names.
-fn observe(instance: &Json, project: &str, region: &str, pools: &[String]) -> Option<Observed> {
-    let label = |k: &str| instance["labels"][k].as_str();
+fn observe(instance: &Instance, project: &str, region: &str, pools: &[String]) -> Option<Observed> {
+    let label = |k: &str| instance.labels.get(k).map(String::as_str);
     if label("drplan-project")? != label_value(project) || label("drplan-region")? != label_value(region) {
         return None;
     }
@@ -88,23 +93,22 @@ fn observe(instance: &Json, project: &str, region: &str, pools: &[String]) -> Op
         .or_else(|| pools.iter().find(|p| label_value(p) == pool_label).cloned())
         .unwrap_or_else(|| pool_label.to_string());
     let index: u32 = label("drplan-index")?.parse().ok()?;
-    let zone = last_segment(instance["zone"].as_str()?).to_string();
-    let name = instance["name"].as_str()?.to_string();
-    let boot_image = instance["disks"].as_array().and_then(|disks| {
-        disks
-            .iter()
-            .find(|d| d["boot"].as_bool().unwrap_or(false))
-            .or(disks.first())
-            .and_then(|d| d["initializeParams"]["sourceImage"].as_str())
-    });
+    let zone = last_segment(instance.zone.as_deref()?).to_string();
+    let name = instance.name.clone()?;
+    let disks = &instance.disks;
+    let boot_image = disks
+        .iter()
+        .find(|d| d.boot.unwrap_or(false))
+        .or(disks.first())
+        .and_then(|d| d.initialize_params.as_ref()?.source_image.as_deref());
     let image = metadata_item(instance, IMAGE_KEY).or(boot_image).unwrap_or("");
     let mut a = attrs([
         ("cloud", "gcp".into()),
         ("pool", pool.as_str().into()),
         ("index", index.into()),
-        ("instance_type", last_segment(instance["machineType"].as_str().unwrap_or("")).into()),
+        ("instance_type", last_segment(instance.machine_type.as_deref().unwrap_or("")).into()),
         ("image", image.into()),
-        ("state", state_of(instance["status"].as_str().unwrap_or("")).into()),
+        ("state", state_of(instance.status.as_ref().and_then(|s| s.name()).unwrap_or("")).into()),
         ("zone", zone.as_str().into()),
     ]);
     a.insert("name".into(), name.as_str().into());
@@ -120,30 +124,43 @@ fn observe(instance: &Json, project: &str, region: &str, pools: &[String]) -> Op
 }
 
 impl GcpProvider {
-    fn instance_url(&self, at: &Located) -> String {
-        format!("{}/zones/{}/instances/{}", self.compute, at.zone, at.name)
+    /// The error of a Compute Engine call, in the engine's terms.
+    fn sdk_error(&self, e: &google_cloud_gax::error::Error, what: &str) -> ProviderError {
+        classify_sdk(e, &self.compute_host, what)
     }
 
     /// Every instance of `zone` carrying this project's and region's labels, all pages.
-    async fn list_labelled(&self, project: &str, region: &str, zone: &str) -> Result<Vec<Json>, ProviderError> {
-        let url = format!("{}/zones/{zone}/instances", self.compute);
+    async fn list_labelled(&self, project: &str, region: &str, zone: &str) -> Result<Vec<Instance>, ProviderError> {
         let filter = format!(
             "(labels.drplan-project = \"{}\") AND (labels.drplan-region = \"{}\")",
             label_value(project),
             label_value(region)
         );
+        let what = format!("region {region} (zone {zone})");
         let mut out = Vec::new();
         let mut page: Option<String> = None;
         loop {
-            let mut query = vec![("filter", filter.clone()), ("maxResults", "500".to_string())];
-            if let Some(token) = &page {
-                query.push(("pageToken", token.clone()));
-            }
-            let what = format!("region {region} (zone {zone})");
-            let reply = self.api.call(Method::GET, &url, &query, None, &what).await?;
-            out.extend(reply.body["items"].as_array().cloned().unwrap_or_default());
-            match reply.body["nextPageToken"].as_str() {
-                Some(t) if !t.is_empty() => page = Some(t.to_string()),
+            let list = self
+                .api
+                .retrying(|| async {
+                    self.api.count();
+                    let mut request = self
+                        .instances
+                        .list()
+                        .set_project(&self.gcp_project)
+                        .set_zone(zone)
+                        .set_filter(&filter)
+                        .set_max_results(500u32)
+                        .with_attempt_timeout(ATTEMPT_TIMEOUT);
+                    if let Some(token) = &page {
+                        request = request.set_page_token(token);
+                    }
+                    request.send().await.map_err(|e| self.sdk_error(&e, &what))
+                })
+                .await?;
+            out.extend(list.items);
+            match list.next_page_token {
+                Some(t) if !t.is_empty() => page = Some(t),
                 _ => return Ok(out),
             }
         }
@@ -158,7 +175,7 @@ impl GcpProvider {
             let Some(o) = observe(&instance, project, region, &pools) else { continue };
             // Two instances for one address exist only while a replacement is under way (or
             // after one crashed): the newest is the one the replacement made.
-            let created = instance["creationTimestamp"].as_str().unwrap_or("").to_string();
+            let created = instance.creation_timestamp.clone().unwrap_or_default();
             let key = (created.clone(), o.id.clone());
             match found.get(&o.resource.address) {
                 Some((c, prev)) if (c.clone(), prev.id.clone()) >= key => {}
@@ -170,24 +187,43 @@ impl GcpProvider {
         Ok(found.into_values().map(|(_, o)| o).collect())
     }
 
-    async fn get_instance(&self, at: &Located) -> Result<Json, ProviderError> {
+    async fn get_instance(&self, at: &Located) -> Result<Instance, ProviderError> {
         let what = format!("instance {}", at.id());
-        Ok(self.api.call(Method::GET, &self.instance_url(at), &[], None, &what).await?.body)
+        self.api
+            .retrying(|| async {
+                self.api.count();
+                self.instances
+                    .get()
+                    .set_project(&self.gcp_project)
+                    .set_zone(&at.zone)
+                    .set_instance(&at.name)
+                    .with_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .send()
+                    .await
+                    .map_err(|e| self.sdk_error(&e, &what))
+            })
+            .await
     }
 
     /// Waits for a zone operation to finish, within the configured time.
-    async fn wait(&self, zone: &str, op: &Json, what: &str) -> Result<(), ProviderError> {
+    async fn wait(&self, zone: &str, op: Operation, what: &str) -> Result<(), ProviderError> {
+        use google_cloud_compute_v1::model::operation::Status;
         let started = Instant::now();
-        let mut op = op.clone();
+        let mut op = op;
         let mut pause = Duration::from_millis(200);
         loop {
-            if op["status"].as_str() == Some("DONE") {
-                return match operation_error(&op, what) {
-                    Some(e) => Err(e),
+            if op.status == Some(Status::Done) {
+                let first = op.error.as_ref().and_then(|e| e.errors.first());
+                return match first {
+                    Some(e) => Err(operation_error(
+                        e.code.as_deref().unwrap_or("UNKNOWN"),
+                        e.message.as_deref().unwrap_or(""),
+                        what,
+                    )),
                     None => Ok(()),
                 };
             }
-            let Some(name) = op["name"].as_str() else {
+            let Some(name) = op.name.clone() else {
                 return Err(ProviderError::new(ErrorClass::Failed, format!("{what}: the operation has no name")));
             };
             if started.elapsed() >= self.api.limits.operation_timeout {
@@ -197,14 +233,27 @@ impl GcpProvider {
                         "{what}: operation {name} not done after {:?} (status {}); it may still finish: \
                          refresh before retrying",
                         self.api.limits.operation_timeout,
-                        op["status"].as_str().unwrap_or("unknown")
+                        op.status.as_ref().and_then(|s| s.name()).unwrap_or("unknown")
                     ),
                 ));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
-            let url = format!("{}/zones/{zone}/operations/{name}", self.compute);
-            op = self.api.call(Method::GET, &url, &[], None, what).await?.body;
+            op = self
+                .api
+                .retrying(|| async {
+                    self.api.count();
+                    self.operations
+                        .get()
+                        .set_project(&self.gcp_project)
+                        .set_zone(zone)
+                        .set_operation(&name)
+                        .with_attempt_timeout(ATTEMPT_TIMEOUT)
+                        .send()
+                        .await
+                        .map_err(|e| self.sdk_error(&e, what))
+                })
+                .await?;
         }
     }
 
@@ -223,26 +272,40 @@ impl GcpProvider {
             |a: &str| ProviderError::new(ErrorClass::Invalid, format!("{what}: the change has no {a} attribute"));
         let machine = attr_str(want, "instance_type").ok_or_else(|| missing("instance_type"))?;
         let image = attr_str(want, "image").ok_or_else(|| missing("image"))?;
-        let body = json!({
-            "name": at.name,
-            "machineType": format!("zones/{}/machineTypes/{machine}", at.zone),
-            "disks": [{
-                "boot": true,
-                "autoDelete": true,
-                "initializeParams": {"sourceImage": image},
-            }],
-            "networkInterfaces": [{"network": "global/networks/default"}],
-            "labels": labels(project, slot),
-            "metadata": {"items": [
-                {"key": IMAGE_KEY, "value": image},
-                {"key": REGION_KEY, "value": slot.region},
-                {"key": POOL_KEY, "value": slot.pool},
-            ]},
-        });
-        let url = format!("{}/zones/{}/instances", self.compute, at.zone);
-        let query = [("requestId", insert_request_id(token, &at.name))];
-        match self.api.call(Method::POST, &url, &query, Some(&body), &what).await {
-            Ok(reply) => self.wait(&at.zone, &reply.body, &what).await?,
+        let item = |k: &str, v: &str| metadata::Items::new().set_key(k).set_value(v);
+        let body = Instance::new()
+            .set_name(&at.name)
+            .set_machine_type(format!("zones/{}/machineTypes/{machine}", at.zone))
+            .set_disks([AttachedDisk::new()
+                .set_boot(true)
+                .set_auto_delete(true)
+                .set_initialize_params(AttachedDiskInitializeParams::new().set_source_image(image))])
+            .set_network_interfaces([NetworkInterface::new().set_network("global/networks/default")])
+            .set_labels(labels(project, slot))
+            .set_metadata(Metadata::new().set_items([
+                item(IMAGE_KEY, image),
+                item(REGION_KEY, slot.region),
+                item(POOL_KEY, slot.pool),
+            ]));
+        let request_id = insert_request_id(token, &at.name);
+        let inserted = self
+            .api
+            .retrying(|| async {
+                self.api.count();
+                self.instances
+                    .insert()
+                    .set_project(&self.gcp_project)
+                    .set_zone(&at.zone)
+                    .set_request_id(&request_id)
+                    .set_body(body.clone())
+                    .with_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .send()
+                    .await
+                    .map_err(|e| self.sdk_error(&e, &what))
+            })
+            .await;
+        match inserted {
+            Ok(op) => self.wait(&at.zone, op, &what).await?,
             // Compute Engine refuses a second instance under one name: the first one is the
             // one this change wanted, if it carries the same labels.
             Err(e) if e.class == ErrorClass::Conflict => {}
@@ -261,8 +324,23 @@ impl GcpProvider {
 
     async fn delete_at(&self, at: &Located) -> Result<(), ProviderError> {
         let what = format!("instance {}", at.id());
-        match self.api.call(Method::DELETE, &self.instance_url(at), &[], None, &what).await {
-            Ok(reply) => self.wait(&at.zone, &reply.body, &what).await,
+        let deleted = self
+            .api
+            .retrying(|| async {
+                self.api.count();
+                self.instances
+                    .delete()
+                    .set_project(&self.gcp_project)
+                    .set_zone(&at.zone)
+                    .set_instance(&at.name)
+                    .with_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .send()
+                    .await
+                    .map_err(|e| self.sdk_error(&e, &what))
+            })
+            .await;
+        match deleted {
+            Ok(op) => self.wait(&at.zone, op, &what).await,
             Err(e) if e.class == ErrorClass::NotFound => Ok(()),
             Err(e) => Err(e),
         }
@@ -357,10 +435,24 @@ impl GcpProvider {
         }
         if differs.iter().all(|k| *k == "state") && attr_str(&want, "state") == Some("running") {
             let what = format!("instance {}", at.id());
-            let url = format!("{}/start", self.instance_url(&at));
-            match self.api.call(Method::POST, &url, &[], None, &what).await {
-                Ok(reply) => {
-                    self.wait(&at.zone, &reply.body, &what).await?;
+            let started = self
+                .api
+                .retrying(|| async {
+                    self.api.count();
+                    self.instances
+                        .start()
+                        .set_project(&self.gcp_project)
+                        .set_zone(&at.zone)
+                        .set_instance(&at.name)
+                        .with_attempt_timeout(ATTEMPT_TIMEOUT)
+                        .send()
+                        .await
+                        .map_err(|e| self.sdk_error(&e, &what))
+                })
+                .await;
+            match started {
+                Ok(op) => {
+                    self.wait(&at.zone, op, &what).await?;
                     let now = self.get_instance(&at).await?;
                     return observe(&now, request.project, slot.region, &pools).ok_or_else(|| {
                         ProviderError::new(ErrorClass::Failed, format!("{what}: unreadable after start"))
@@ -420,13 +512,15 @@ mod tests {
 
     #[test]
     fn instances_are_read_back_from_labels_and_metadata() {
-        let instance = json!({
+        // Read through the client's own deserializer, as a `get` or `list` answer would be.
+        let instance: Instance = serde_json::from_value(serde_json::json!({
             "name": "p-r-web-1", "zone": "https://x/compute/v1/projects/g/zones/europe-west1-b",
             "machineType": "projects/g/zones/europe-west1-b/machineTypes/e2-small", "status": "STOPPING",
             "labels": {"drplan-project": "p", "drplan-region": "eu_1", "drplan-pool": "web-a", "drplan-index": "1"},
             "metadata": {"items": [{"key": "drplan-image", "value": "projects/g/global/images/i"},
                                    {"key": "drplan-pool", "value": "Web.A"}]},
-        });
+        }))
+        .unwrap_or_default();
         let o = observe(&instance, "P", "EU_1", &[]).map(|o| (o.id, o.resource.address, o.resource.attrs));
         let (id, addr, a) = o.unwrap_or_default();
         assert_eq!(id, "europe-west1-b/p-r-web-1");

@@ -1,9 +1,10 @@
 //! GCP provider: Compute Engine instances of the compute pools and Cloud Storage backup buckets.
 //!
-//! Both APIs are spoken as JSON over REST (see [`api`]): the Cloud Storage clients Google
-//! publishes for Rust are gRPC, which emulators such as gcplocal do not speak, and one
-//! transport lets Compute Engine and Cloud Storage errors be classified by the same
-//! `reason` codes. Credentials still come from `google-cloud-auth`.
+//! Compute Engine is reached through Google's `google-cloud-compute-v1` client, which speaks
+//! REST. Cloud Storage is spoken as JSON over REST directly (see [`api`]): the Cloud Storage
+//! clients Google publishes for Rust are gRPC, which emulators such as gcplocal do not speak.
+//! Errors of both are classified by the same `reason` codes, and both share one bounded
+//! retry loop. Credentials come from `google-cloud-auth`.
 
 mod api;
 mod buckets;
@@ -28,8 +29,13 @@ const STORAGE_ENDPOINT: &str = "https://storage.googleapis.com";
 /// Manages `Kind::Instance` and `Kind::Bucket` objects whose cloud is `gcp`.
 pub struct GcpProvider {
     api: api::Api,
-    /// `<endpoint>/compute/v1/projects/<gcp project>`.
-    compute: String,
+    /// Compute Engine instances, through Google's client (which never retries on its own:
+    /// [`api::Api::retrying`] does, so both APIs are retried alike).
+    instances: google_cloud_compute_v1::client::Instances,
+    /// Compute Engine zone operations, polled until an instance change is done.
+    operations: google_cloud_compute_v1::client::ZoneOperations,
+    /// The Compute Engine endpoint's host, named in errors of requests that never got an answer.
+    compute_host: String,
     /// `<endpoint>/storage/v1`.
     storage: String,
     /// The Google Cloud project (not drplan's project, which only labels objects).
@@ -70,9 +76,19 @@ impl GcpProvider {
             }
             pools.insert(region.name.clone(), region.compute.iter().map(|p| p.name.clone()).collect());
         }
+        let compute = base(COMPUTE_ENDPOINT);
+        let compute_host = reqwest::Url::parse(&compute)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| compute.clone());
+        let (instances, operations) = client::compute_clients(&compute, credentials.clone()).await.map_err(|e| {
+            ProviderError::new(ErrorClass::Failed, format!("cannot build the Compute Engine client: {e}"))
+        })?;
         Ok(GcpProvider {
             api: api::Api::new(credentials, limits)?,
-            compute: format!("{}/compute/v1/projects/{}", base(COMPUTE_ENDPOINT), block.project),
+            instances,
+            operations,
+            compute_host,
             storage: format!("{}/storage/v1", base(STORAGE_ENDPOINT)),
             gcp_project: block.project.clone(),
             zones,

@@ -363,7 +363,23 @@ async fn an_unreachable_endpoint_marks_the_region() {
     assert!(snapshot.objects.is_empty());
 }
 
-/// Answers each request with the next canned response; returns the request lines seen.
+/// A request line without the system parameters (`$alt`, `$apiVersion`) that the Compute
+/// Engine client adds to every request: what is left is the request the provider made.
+fn without_system_parameters(line: &str) -> String {
+    let mut parts = line.splitn(3, ' ');
+    let (method, target, version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next());
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let kept: Vec<&str> =
+        query.split('&').filter(|p| !p.is_empty() && !p.starts_with("%24") && !p.starts_with('$')).collect();
+    let target = if kept.is_empty() { path.to_string() } else { format!("{path}?{}", kept.join("&")) };
+    match version {
+        Some(v) => format!("{method} {target} {v}"),
+        None => format!("{method} {target}"),
+    }
+}
+
+/// Answers each request with the next canned response; returns the request lines seen
+/// (without the client's system parameters).
 fn canned_server(responses: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -374,7 +390,7 @@ fn canned_server(responses: Vec<(u16, String)>) -> (String, std::thread::JoinHan
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut line = String::new();
             reader.read_line(&mut line).unwrap();
-            seen.push(line.trim().to_string());
+            seen.push(without_system_parameters(line.trim()));
             let mut length = 0usize;
             loop {
                 let mut h = String::new();
@@ -497,4 +513,43 @@ async fn errors_are_classified_and_throttling_retried() {
     assert_eq!(err.class, ErrorClass::Denied, "{err}");
     assert!(err.message.contains("forbidden: Required 'compute.instances.get' permission"), "{err}");
     assert_eq!(server.join().unwrap().len(), 3, "two throttled answers were retried");
+}
+
+#[tokio::test]
+async fn quota_and_invalid_answers_are_invalid_and_not_retried() {
+    let quota = r#"{"error": {"code": 403, "message": "Quota 'CPUS' exceeded.  Limit: 8.0 in region asia-east1.", "errors": [{"reason": "quotaExceeded", "domain": "usageLimits"}]}}"#;
+    let (url, server) = canned_server(vec![(403, quota.to_string())]);
+    let config = configuration(&url, "active");
+    let p = provider(&config).await;
+    let want = desired::desired(&config).into_iter().find(|r| r.kind == Kind::Instance).unwrap();
+    let change = Change {
+        address: want.address.clone(),
+        kind: Kind::Instance,
+        region: want.region.clone(),
+        action: Action::Create,
+        before: None,
+        after: Some(want.attrs.clone()),
+        id: None,
+        replace_paths: vec![],
+    };
+    let err = p
+        .apply(&ApplyRequest { project: &config.project, change: &change, idempotency_token: "t" })
+        .await
+        .expect_err("an insert over quota fails");
+    assert_eq!(err.class, ErrorClass::Invalid, "{err}");
+    assert!(err.message.contains("HTTP 403: quotaExceeded: Quota 'CPUS' exceeded"), "{err}");
+    assert_eq!(server.join().unwrap().len(), 1, "a quota is not waited out");
+
+    let invalid = r#"{"error": {"code": 400, "message": "Invalid value for field 'filter'", "status": "INVALID_ARGUMENT", "errors": [{"reason": "invalid"}]}}"#;
+    let (url, server) = canned_server(vec![(400, invalid.to_string())]);
+    let config = configuration(&url, "active");
+    let p = provider(&config).await;
+    let regions = vec!["apac".to_string()];
+    let err = p
+        .refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &[] })
+        .await
+        .expect_err("a refused list fails the refresh");
+    assert_eq!(err.class, ErrorClass::Invalid, "{err}");
+    assert!(err.message.contains("region apac (zone asia-east1-a): HTTP 400: invalid: Invalid value"), "{err}");
+    assert_eq!(server.join().unwrap().len(), 1);
 }
