@@ -41,6 +41,11 @@ fn replicas(cluster: &str) -> i64 {
 }
 
 fn configuration(gcp: &str, main_role: &str, dr_role: &str) -> String {
+    with_cold(gcp, main_role, dr_role, "")
+}
+
+/// The configuration, with `cold` (HCL text) added before the backup block.
+fn with_cold(gcp: &str, main_role: &str, dr_role: &str, cold: &str) -> String {
     format!(
         r#"drplan {{
   project = "shop"
@@ -95,7 +100,7 @@ region "gcp-dr" {{
   }}
 }}
 
-backup "db" {{
+{cold}backup "db" {{
   schedule  = "*/30 * * * *"
   retention = "7d"
   image     = "shop/backup:1"
@@ -309,4 +314,48 @@ fn drift_is_clean_when_converged_then_names_a_hand_made_change_and_notifies_once
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let findings = report["findings"].as_array().unwrap();
     assert!(findings.iter().any(|f| f["kind"] == "unreachable" && f["subject"] == "region gcp-dr"), "{findings:?}");
+}
+
+const COLD_REGION: &str = r#"region "gcp-cold" {
+  cloud    = "gcp"
+  role     = "cold"
+  location = "asia-east1-a"
+
+  compute "app" {
+    instance_type = "e2-standard-4"
+    image         = "projects/shop-dr/global/images/app"
+    count         = { active = 2, standby = 1, cold = 0 }
+  }
+}
+
+"#;
+
+#[test]
+fn failover_to_the_standby_then_to_the_cold_region_each_applied_and_converged() {
+    let w = world();
+    let file = w.dir.path().join("config/main.hcl");
+    std::fs::write(&file, with_cold(w._gcp.url(), "active", "standby", COLD_REGION)).unwrap();
+    let out = run(&w, &["apply", "config", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    for (to, from_role) in [("gcp-dr", "standby"), ("gcp-cold", "cold")] {
+        let before = std::fs::read_to_string(&file).unwrap();
+        let out = run(&w, &["failover", "--to", to, "config", "--write"]);
+        assert!(out.status.success(), "failover to {to}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains(&format!("{to}: {from_role} → active (promote)")), "{}", text(&out.stdout));
+        let after = std::fs::read_to_string(&file).unwrap();
+        let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
+        assert_eq!(changed.len(), 2, "only the two role lines change: {changed:?}");
+
+        let out = run(&w, &["apply", "config", "--auto-approve"]);
+        assert!(out.status.success(), "apply after failover to {to}: {}{}", text(&out.stdout), text(&out.stderr));
+        let out = run(&w, &["plan", "config", "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "converged after failover to {to}:\n{}", text(&out.stdout));
+    }
+    // The cold region now serves: its instances were provisioned.
+    let state =
+        drplan_state::LocalBackend::new(w.dir.path().join("config/.drplan/state.json")).read().unwrap().unwrap();
+    let cold: Vec<&str> =
+        state.objects.iter().map(|o| o.address.as_str()).filter(|a| a.starts_with("region.gcp-cold.compute")).collect();
+    assert_eq!(cold, ["region.gcp-cold.compute.app[0]", "region.gcp-cold.compute.app[1]"]);
 }
