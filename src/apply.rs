@@ -123,15 +123,22 @@ pub async fn execute<P: Provider, G: Gate>(
 
     let mut running = FuturesUnordered::new();
     let parallelism = settings.parallelism.max(1);
-    // Ready actions by plan position: scheduling stays proportional to the edges, not to
-    // actions × completions, on plans of tens of thousands of actions.
-    let mut ready: std::collections::BTreeSet<usize> =
-        (0..n).filter(|i| status[*i] == Status::Waiting && deps_left[*i] == 0).collect();
+    // List scheduling: of the ready actions, start first the one with the longest chain of
+    // actions still waiting on it (ties in plan order), so the critical path never queues
+    // behind work that can wait. The queue keeps scheduling proportional to the edges.
+    let mut height = vec![1usize; n];
+    for i in (0..n).rev() {
+        let below = dependents[i].iter().map(|d| height[*d]).max().unwrap_or(0);
+        height[i] = 1 + below;
+    }
+    let key = |i: usize| (std::cmp::Reverse(height[i]), i);
+    let mut ready: std::collections::BTreeSet<(std::cmp::Reverse<usize>, usize)> =
+        (0..n).filter(|i| status[*i] == Status::Waiting && deps_left[*i] == 0).map(key).collect();
     loop {
         if !stop.load(Ordering::SeqCst) {
             // Start what is ready, in plan order, up to the parallelism.
             while running.len() < parallelism {
-                let Some(i) = ready.pop_first() else { break };
+                let Some((_, i)) = ready.pop_first() else { break };
                 if status[i] != Status::Waiting {
                     continue;
                 }
@@ -158,7 +165,7 @@ pub async fn execute<P: Provider, G: Gate>(
                 for &d in &dependents[i] {
                     deps_left[d] -= 1;
                     if deps_left[d] == 0 && status[d] == Status::Waiting {
-                        ready.insert(d);
+                        ready.insert(key(d));
                     }
                 }
             }
