@@ -12,7 +12,7 @@ use drplan_core::plan::{Change, Observed, Prior};
 use drplan_core::{Code, Diagnostic};
 
 use super::plan::{PlanArgs, configuration_hash, make_planned};
-use super::{EXIT_ERROR, EXIT_OK};
+use super::{EXIT_ERROR, EXIT_OK, ThenNone};
 use crate::output::Output;
 use drplan::apply::{self, Event, Recorder, Settings};
 
@@ -340,14 +340,4 @@ fn watch_interrupts(stop: Arc<AtomicBool>) {
             }
         }
     });
-}
-
-trait ThenNone {
-    fn then_none<T>(self) -> Option<T>;
-}
-
-impl ThenNone for u8 {
-    fn then_none<T>(self) -> Option<T> {
-        None
-    }
 }

@@ -70,3 +70,15 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::State(args) => state::exec(args, out),
     }
 }
+
+/// Turns an exit code from reporting a diagnostic into "no result", for loaders that
+/// return `Option` after telling the user why.
+pub(crate) trait ThenNone {
+    fn then_none<T>(self) -> Option<T>;
+}
+
+impl ThenNone for u8 {
+    fn then_none<T>(self) -> Option<T> {
+        None
+    }
+}

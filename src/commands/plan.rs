@@ -7,7 +7,7 @@ use drplan_core::plan::{self, Options, Prior};
 use drplan_core::{Code, Diagnostic, Diagnostics};
 use sha2::{Digest, Sha256};
 
-use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ThenNone};
 use crate::load;
 use crate::output::Output;
 
@@ -254,14 +254,4 @@ pub fn configuration_hash(sources: &[drplan_core::SourceFile]) -> String {
 fn write_plan(file: &Path, doc: &PlanDoc) -> Result<(), Diagnostic> {
     crate::commands::fmt::write_atomically(file, &doc.to_json())
         .map_err(|d| d.help("the plan was not saved; choose a writable path for --out"))
-}
-
-trait ThenNone {
-    fn then_none<T>(self) -> Option<T>;
-}
-
-impl ThenNone for u8 {
-    fn then_none<T>(self) -> Option<T> {
-        None
-    }
 }

@@ -78,17 +78,7 @@ pub async fn read(client: &Client, address: &str, bucket: &str) -> Result<Option
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let rules = match client.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
-        Ok(out) => out.rules.unwrap_or_default(),
-        Err(e) => {
-            let err = sdk_error(&format!("GetBucketLifecycleConfiguration {bucket}"), &e);
-            // NoSuchLifecycleConfiguration: a bucket without rules.
-            if err.class != ErrorClass::NotFound {
-                return Err(err);
-            }
-            Vec::new()
-        }
-    };
+    let rules = lifecycle_rules(client, bucket).await?;
     if let Some(rule) = rules.iter().find(|r| r.id() == Some(LIFECYCLE_RULE_ID)) {
         #[allow(deprecated)]
         let prefix = rule.filter().and_then(|f| f.prefix()).or(rule.prefix()).unwrap_or_default();
@@ -173,16 +163,7 @@ async fn configure(client: &Client, bucket: &str, a: &Attrs) -> Result<(), Provi
         .send()
         .await
         .map_err(|e| sdk_error(&format!("PutBucketVersioning {bucket}"), &e))?;
-    let mut rules = match client.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
-        Ok(out) => out.rules.unwrap_or_default(),
-        Err(e) => {
-            let err = sdk_error(&format!("GetBucketLifecycleConfiguration {bucket}"), &e);
-            if err.class != ErrorClass::NotFound {
-                return Err(err);
-            }
-            Vec::new()
-        }
-    };
+    let mut rules = lifecycle_rules(client, bucket).await?;
     rules.retain(|r| r.id() != Some(LIFECYCLE_RULE_ID));
     rules.push(lifecycle_rule(a)?);
     let config = BucketLifecycleConfiguration::builder()
@@ -258,5 +239,17 @@ pub async fn apply(
                 if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) }
             }
         },
+    }
+}
+
+/// The bucket's lifecycle rules; none when it has no lifecycle configuration at all
+/// (S3 answers NoSuchLifecycleConfiguration).
+async fn lifecycle_rules(client: &Client, bucket: &str) -> Result<Vec<LifecycleRule>, ProviderError> {
+    match client.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+        Ok(out) => Ok(out.rules.unwrap_or_default()),
+        Err(e) => {
+            let err = sdk_error(&format!("GetBucketLifecycleConfiguration {bucket}"), &e);
+            if err.class == ErrorClass::NotFound { Ok(Vec::new()) } else { Err(err) }
+        }
     }
 }
