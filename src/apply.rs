@@ -134,8 +134,11 @@ pub async fn execute<P: Provider, G: Gate>(
     let key = |i: usize| (std::cmp::Reverse(height[i]), i);
     let mut ready: std::collections::BTreeSet<(std::cmp::Reverse<usize>, usize)> =
         (0..n).filter(|i| status[*i] == Status::Waiting && deps_left[*i] == 0).map(key).collect();
+    // Once state cannot be written, nothing more is started: every further change would be
+    // one more the state does not know of.
+    let mut state_lost = false;
     loop {
-        if !stop.load(Ordering::SeqCst) {
+        if !stop.load(Ordering::SeqCst) && !state_lost {
             // Start what is ready, in plan order, up to the parallelism.
             while running.len() < parallelism {
                 let Some((_, i)) = ready.pop_first() else { break };
@@ -152,9 +155,10 @@ pub async fn execute<P: Provider, G: Gate>(
         let Some((i, result, elapsed)) = running.next().await else { break };
         let id = doc.actions[i].id.clone();
         let result = match (result, changes.get(id.as_str())) {
-            (Ok(object), Some(change)) => recorder
-                .record(change, object)
-                .map_err(|e| format!("the change was made but state could not be written: {e}")),
+            (Ok(object), Some(change)) => recorder.record(change, object).map_err(|e| {
+                state_lost = true;
+                format!("the change was made but state could not be written: {e}")
+            }),
             (Ok(_), None) => Ok(()),
             (Err(e), _) => Err(e),
         };
@@ -302,6 +306,41 @@ mod tests {
             skip_health_gate: false,
             retry_budget: Duration::from_secs(5),
         }
+    }
+
+    /// A state store that breaks after `ok` writes.
+    struct Breaks {
+        ok: usize,
+    }
+
+    impl Recorder for Breaks {
+        fn record(&mut self, _: &Change, _: Option<Observed>) -> Result<(), String> {
+            if self.ok == 0 {
+                return Err("the state at s3://b/k changed since this run read it".into());
+            }
+            self.ok -= 1;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_state_that_cannot_be_written_stops_new_work() {
+        let doc = bot_core_doc();
+        let cloud = FakeProvider::everything();
+        let mut started = 0;
+        let summary =
+            execute(&doc, &cloud, &Healthy, &settings(1), &mut Breaks { ok: 2 }, &AtomicBool::new(false), |e| {
+                if let Event::Started { .. } = e {
+                    started += 1;
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(summary.failed.len(), 1, "{summary:?}");
+        assert!(summary.failed[0].1.contains("state could not be written"), "{:?}", summary.failed);
+        assert!(summary.succeeded.len() <= 3, "at most the writes that worked, plus gates: {summary:?}");
+        assert_eq!(started, summary.succeeded.len() + 1, "nothing started after the failed write");
+        assert!(!summary.not_started.is_empty(), "the rest is reported as not started");
     }
 
     #[tokio::test]

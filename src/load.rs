@@ -77,28 +77,39 @@ pub fn from_sources(sources: Vec<SourceFile>) -> Loaded {
 }
 
 /// The state backend of a configuration in `dir`.
-pub fn state_backend(config: &Config, dir: &Path) -> Result<drplan_state::LocalBackend, Diagnostic> {
+pub fn state_backend(config: &Config, dir: &Path) -> Result<Box<dyn drplan_state::Backend>, Diagnostic> {
     match &config.backend {
-        config::Backend::Local { path } => Ok(drplan_state::LocalBackend::new(dir.join(path))),
-        config::Backend::S3 { bucket, .. } => Err(Diagnostic::error(
-            Code::BackendUnavailable,
-            format!("the s3 backend (bucket `{bucket}`) is not available in this build"),
-        )
-        .help("use `backend \"local\"` for now; remote state on S3 comes with locking")),
+        config::Backend::Local { path } => Ok(Box::new(drplan_state::LocalBackend::new(dir.join(path)))),
+        config::Backend::S3 { bucket, key, region, endpoint } => {
+            let at = drplan_state::S3Location {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                region: region.clone(),
+                endpoint: endpoint.clone(),
+            };
+            match drplan_state::S3Backend::new(at) {
+                Ok(b) => Ok(Box::new(b)),
+                Err(e) => Err(Diagnostic::error(Code::BackendUnavailable, e.to_string())
+                    .help("the S3 backend needs a working AWS configuration; check AWS_REGION and credentials")),
+            }
+        }
     }
 }
 
-/// A state problem as a diagnostic that says the file is left alone.
-pub fn state_diagnostic(e: &drplan_state::StateError, path: &Path) -> Diagnostic {
+/// A state problem as a diagnostic that says the state is left alone.
+pub fn state_diagnostic(e: &drplan_state::StateError, backend: &dyn drplan_state::Backend) -> Diagnostic {
+    use drplan_state::StateError;
     match e {
-        drplan_state::StateError::TooNew { .. } => {
-            Diagnostic::error(Code::StateTooNew, e.to_string()).help("upgrade drplan; the file was left untouched")
+        StateError::TooNew { .. } => {
+            Diagnostic::error(Code::StateTooNew, e.to_string()).help("upgrade drplan; the state was left untouched")
         }
-        _ => Diagnostic::error(Code::State, e.to_string()).help(format!(
-            "{} was left untouched; restore it from {}.backup or from version control",
-            path.display(),
-            path.display()
-        )),
+        StateError::Conflict { .. } => Diagnostic::error(Code::StateConflict, e.to_string()).help(
+            "another run wrote the state meanwhile (was a lock broken?); run `drplan plan` again to see where things stand",
+        ),
+        StateError::Write { .. } => Diagnostic::error(Code::StateWrite, e.to_string())
+            .help("the previous state is still in place; fix the cause and run again: what was applied is adopted"),
+        StateError::Unreadable { .. } => Diagnostic::error(Code::State, e.to_string())
+            .help(format!("the state was left untouched; {}", backend.restore_hint())),
     }
 }
 

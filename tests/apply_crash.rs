@@ -4,10 +4,8 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use drplan_harness::{Emulator, Running};
@@ -50,34 +48,6 @@ region "us-west-2" {{
     )
 }
 
-/// Instances moto holds in `region` that are not terminated, asked of EC2 itself.
-fn live_instances(moto: &str, region: &str) -> usize {
-    let addr = moto.trim_start_matches("http://");
-    let body = "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=instance-state-name&Filter.1.Value.1=pending&Filter.1.Value.2=running";
-    let mut s = TcpStream::connect(addr).unwrap();
-    let auth =
-        format!("AWS4-HMAC-SHA256 Credential=x/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0");
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{}", &response[..response.len().min(500)]);
-    response.matches("<instanceId>").count()
-}
-
-fn drplan_cmd(dir: &Path) -> Command {
-    let mut c = support::drplan();
-    c.current_dir(dir)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1");
-    c
-}
-
 fn serial(dir: &Path) -> u64 {
     drplan_state::LocalBackend::new(dir.join(".drplan/state.json")).read().ok().flatten().map_or(0, |s| s.serial)
 }
@@ -89,24 +59,11 @@ fn setup() -> (Running, tempfile::TempDir) {
     (moto, dir)
 }
 
-fn assert_exactly_desired(moto: &Running, dir: &Path) {
-    assert_eq!(live_instances(moto.url(), "us-east-1"), ACTIVE, "active region instances");
-    assert_eq!(live_instances(moto.url(), "us-west-2"), STANDBY, "standby region instances");
-    let out = drplan_cmd(dir).args(["plan", ".", "--detailed-exitcode"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "converged:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn two_applies_at_once_one_proceeds_the_other_is_refused() {
     let (moto, dir) = setup();
     let start = || {
-        drplan_cmd(dir.path())
+        support::drplan_aws(dir.path())
             .args(["apply", ".", "--auto-approve"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -120,7 +77,7 @@ fn two_applies_at_once_one_proceeds_the_other_is_refused() {
     let refused = if a.status.success() { &b } else { &a };
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("drplan::state::locked") && err.contains("apply"), "{err}");
-    assert_exactly_desired(&moto, dir.path());
+    support::assert_converged_on_moto(&moto, dir.path(), &[("us-east-1", ACTIVE), ("us-west-2", STANDBY)]);
 }
 
 #[test]
@@ -131,7 +88,7 @@ fn kill_9_at_several_points_then_apply_again_converges_exactly() {
     let mut killed_mid_run = 0;
     // Kill after about a tenth, a third and two thirds of the work has been recorded.
     for kill_at in [total as u64 / 10, total as u64 / 3, 2 * total as u64 / 3] {
-        let mut child = drplan_cmd(dir.path())
+        let mut child = support::drplan_aws(dir.path())
             .args(["apply", ".", "--auto-approve", "--parallelism", "3"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -158,12 +115,12 @@ fn kill_9_at_several_points_then_apply_again_converges_exactly() {
             .unwrap()
             .expect("state exists");
         assert!(state.objects.len() <= total);
-        assert!(live_instances(moto.url(), "us-east-1") <= ACTIVE, "never more than desired, even mid-run");
+        assert!(moto.live_instances("us-east-1").unwrap().len() <= ACTIVE, "never more than desired, even mid-run");
     }
     assert!(killed_mid_run >= 2, "the kills must land while apply runs ({killed_mid_run} did)");
-    assert!(live_instances(moto.url(), "us-east-1") < ACTIVE, "the last kill left work undone");
-    let out = drplan_cmd(dir.path()).args(["apply", ".", "--auto-approve"]).output().unwrap();
+    assert!(moto.live_instances("us-east-1").unwrap().len() < ACTIVE, "the last kill left work undone");
+    let out = support::drplan_aws(dir.path()).args(["apply", ".", "--auto-approve"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(serial(dir.path()) > last_serial);
-    assert_exactly_desired(&moto, dir.path());
+    support::assert_converged_on_moto(&moto, dir.path(), &[("us-east-1", ACTIVE), ("us-west-2", STANDBY)]);
 }

@@ -70,6 +70,8 @@ codes! {
     Cycle => "drplan::plan::cycle",
     State => "drplan::state::unreadable",
     StateTooNew => "drplan::state::too_new",
+    StateConflict => "drplan::state::conflict",
+    StateWrite => "drplan::state::write",
     Locked => "drplan::state::locked",
     BackendUnavailable => "drplan::state::backend_unavailable",
     NoState => "drplan::state::none",

@@ -1,10 +1,11 @@
 //! `drplan apply [PATH|PLANFILE]`: carry a plan out, recording every finished action in
 //! state at once. A saved plan is applied exactly as written, or refused when stale.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use drplan_core::plan::doc::PlanDoc;
@@ -66,10 +67,10 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
 struct Run {
     doc: PlanDoc,
     config: drplan_core::config::Config,
-    backend: drplan_state::LocalBackend,
+    backend: Box<dyn drplan_state::Backend>,
     state: Option<drplan_state::StateFile>,
     prior: Prior,
-    _lock: Option<drplan_state::lock::LockGuard>,
+    _lock: Option<drplan_state::Lock>,
 }
 
 fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
@@ -160,7 +161,7 @@ fn confirm(doc: &PlanDoc, out: &mut Output) -> bool {
 
 /// Writes each finished change to state at once (serial + 1 each time).
 struct StateRecorder<'a> {
-    backend: &'a drplan_state::LocalBackend,
+    backend: &'a dyn drplan_state::Backend,
     file: drplan_state::StateFile,
     prior: Prior,
 }
@@ -195,7 +196,7 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         .state
         .clone()
         .unwrap_or_else(|| drplan_state::StateFile::new(&run.config.project, env!("CARGO_PKG_VERSION")));
-    let mut recorder = StateRecorder { backend: &run.backend, file, prior: run.prior.clone() };
+    let mut recorder = StateRecorder { backend: run.backend.as_ref(), file, prior: run.prior.clone() };
     let plan_id = format!(
         "{}:{}:{}",
         run.doc.configuration_hash,
@@ -210,12 +211,13 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         retry_budget: Duration::from_secs(120),
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let in_flight: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let started = Instant::now();
     let total = run.doc.actions.len();
     let json = args.json;
     let mut finished = 0usize;
     let result = runtime.block_on(async {
-        watch_interrupts(stop.clone());
+        watch_interrupts(stop.clone(), in_flight.clone());
         let clouds = crate::clouds::Clouds::connect(&run.config).await?;
         let policy = run.config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
         let gate = crate::clouds::HealthGate {
@@ -226,6 +228,17 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
             timeout: args.health_timeout,
         };
         apply::execute(&run.doc, &clouds, &gate, &settings, &mut recorder, &stop, |e| {
+            let mut running = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            match e {
+                Event::Started { id } => {
+                    running.insert(id.clone());
+                }
+                Event::Finished { id, .. } | Event::Failed { id, .. } => {
+                    running.remove(id);
+                }
+                Event::Skipped { .. } => {}
+            }
+            drop(running);
             if !matches!(e, Event::Started { .. }) {
                 finished += 1;
             }
@@ -314,30 +327,38 @@ fn report_event(e: &Event, json: bool, started: Instant, finished: usize, total:
     eprintln!("{line}");
 }
 
-/// First Ctrl-C (or SIGTERM): stop scheduling, let running actions finish. Second: exit now.
-fn watch_interrupts(stop: Arc<AtomicBool>) {
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        for round in 0..2 {
-            match term.as_mut() {
-                Some(t) => {
-                    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = t.recv() => {} }
-                }
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+/// First Ctrl-C (or SIGTERM): stop scheduling, let running actions finish. Second: exit now,
+/// naming the actions that were still running (`in_flight`: started, not yet recorded).
+fn watch_interrupts(stop: Arc<AtomicBool>, in_flight: Arc<Mutex<BTreeSet<String>>>) {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    // Listening from here on, across both rounds: a listener created only after the first
+    // signal would miss a second one sent right behind it.
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    async fn next(s: &mut Option<Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
             }
-            if round == 0 {
-                stop.store(true, Ordering::SeqCst);
-                eprintln!(
-                    "\nStopping: no new actions start; waiting for the running ones to finish and be recorded. Interrupt again to exit at once."
-                );
-            } else {
-                eprintln!(
-                    "Exiting at once: actions still running may have completed without being recorded; the next plan adopts them."
-                );
-                std::process::exit(i32::from(EXIT_INTERRUPTED));
-            }
+            None => std::future::pending().await,
         }
+    }
+    tokio::spawn(async move {
+        tokio::select! { () = next(&mut interrupt) => {}, () = next(&mut terminate) => {} }
+        stop.store(true, Ordering::SeqCst);
+        eprintln!(
+            "\nStopping: no new actions start; waiting for the running ones to finish and be recorded. Interrupt again to exit at once."
+        );
+        tokio::select! { () = next(&mut interrupt) => {}, () = next(&mut terminate) => {} }
+        let running = in_flight.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect::<Vec<_>>();
+        if running.is_empty() {
+            eprintln!("Interrupted again: exiting at once. No action was running; what finished is in state.");
+        } else {
+            eprintln!(
+                "Interrupted again: exiting at once. These actions were still running and may be incomplete, or complete but not recorded in state:\n  {}\nRun `drplan plan` to see where things stand; the next apply adopts what they created.",
+                running.join("\n  ")
+            );
+        }
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
     });
 }

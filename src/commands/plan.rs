@@ -94,11 +94,11 @@ pub struct Planned {
     pub doc: PlanDoc,
     pub config: drplan_core::config::Config,
     pub sources: Vec<drplan_core::SourceFile>,
-    pub backend: drplan_state::LocalBackend,
+    pub backend: Box<dyn drplan_state::Backend>,
     pub state: Option<drplan_state::StateFile>,
     pub prior: Prior,
     /// Held until dropped; `None` for read-only work (drift detection).
-    pub lock: Option<drplan_state::lock::LockGuard>,
+    pub lock: Option<drplan_state::Lock>,
 }
 
 pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
@@ -131,27 +131,23 @@ pub fn make_planned(
     // Held for the whole plan, so no apply changes state underneath it.
     let lock = match operation {
         None => None,
-        Some(operation) => match drplan_state::lock::acquire(
-            backend.path(),
-            operation,
-            &crate::clock::who(),
-            &crate::clock::now_rfc3339(),
-            args.lock_timeout,
-        ) {
-            Ok(l) => Some(l),
-            Err(e) => return out.report(&[], super::state::lock_diagnostic(&e)).then_none(),
-        },
+        Some(operation) => {
+            match backend.lock(operation, &crate::clock::who(), &crate::clock::now_rfc3339(), args.lock_timeout) {
+                Ok(l) => Some(l),
+                Err(e) => return out.report(&[], super::state::lock_diagnostic(&e)).then_none(),
+            }
+        }
     };
     let state = match backend.read() {
         Ok(s) => s,
-        Err(e) => return out.report(&[], load::state_diagnostic(&e, backend.path())).then_none(),
+        Err(e) => return out.report(&[], load::state_diagnostic(&e, backend.as_ref())).then_none(),
     };
     let prior = match state.as_ref().map(|s| s.to_prior()) {
         None => Prior::default(),
         Some(Ok(p)) => p,
         Some(Err(why)) => {
-            let e = drplan_state::StateError::Unreadable { path: backend.path().to_path_buf(), reason: why };
-            return out.report(&[], load::state_diagnostic(&e, backend.path())).then_none();
+            let e = drplan_state::StateError::Unreadable { location: backend.location(), reason: why };
+            return out.report(&[], load::state_diagnostic(&e, backend.as_ref())).then_none();
         }
     };
 

@@ -3,17 +3,22 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use crate::StateError;
-use crate::schema::{FORMAT_VERSION, StateFile};
+use crate::lock::{self, Lock, LockError, LockInfo};
+use crate::{Backend, StateError, StateFile};
 
 pub struct LocalBackend {
     path: PathBuf,
+    /// The (lineage, serial) this backend last read or wrote: `None` before the first read,
+    /// `Some(None)` when there was no state.
+    seen: Mutex<Option<Option<(String, u64)>>>,
 }
 
 impl LocalBackend {
     pub fn new(path: impl Into<PathBuf>) -> LocalBackend {
-        LocalBackend { path: path.into() }
+        LocalBackend { path: path.into(), seen: Mutex::new(None) }
     }
 
     pub fn path(&self) -> &Path {
@@ -27,41 +32,26 @@ impl LocalBackend {
         self.path.with_file_name(name)
     }
 
-    /// The state, or `None` when there is none yet. A file that cannot be understood is an
-    /// error, never treated as empty: planning against nothing would recreate everything.
+    /// The state, or `None` when there is none yet (see [`Backend::read`]).
     pub fn read(&self) -> Result<Option<StateFile>, StateError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.unreadable(e.to_string())),
-        };
-        // Read the version first, so a newer file is named as such rather than as garbage.
-        #[derive(serde::Deserialize)]
-        struct Version {
-            format_version: u32,
-        }
-        let version: Version =
-            serde_json::from_slice(&bytes).map_err(|e| self.unreadable(format!("not a drplan state file ({e})")))?;
-        if version.format_version > FORMAT_VERSION {
-            return Err(StateError::TooNew {
-                path: self.path.clone(),
-                found: version.format_version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let state: StateFile =
-            serde_json::from_slice(&bytes).map_err(|e| self.unreadable(format!("not a drplan state file ({e})")))?;
-        Ok(Some(state))
+        Backend::read(self)
     }
 
     /// Writes `state` with the serial it carries: temp file, fsync, keep the previous file
     /// as the backup, rename. Mode 0600: state names infrastructure.
     pub fn write(&self, state: &StateFile) -> Result<(), StateError> {
-        let fail = |e: std::io::Error| StateError::Write { path: self.path.clone(), reason: e.to_string() };
+        let location = self.location();
+        let fail = |e: std::io::Error| StateError::Write { location: location.clone(), reason: e.to_string() };
+        if let Some(expected) = self.seen.lock().map_err(|_| fail(std::io::Error::other("poisoned")))?.clone() {
+            let now = self.stored_identity()?;
+            if now != expected {
+                return Err(StateError::Conflict { location, reason: describe_change(&expected, &now) });
+            }
+        }
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
-        let text = serde_json::to_string_pretty(state).map_err(|e| fail(std::io::Error::other(e)))? + "\n";
+        let text = crate::to_text(state, &location)?;
         let tmp = self.path.with_extension(format!("tmp.{}", std::process::id()));
         let result = (|| {
             let mut file = open_private(&tmp)?;
@@ -77,11 +67,88 @@ impl LocalBackend {
             let _ = std::fs::remove_file(&tmp);
             return Err(fail(e));
         }
+        self.remember(Some((state.lineage.clone(), state.serial)));
         Ok(())
     }
 
-    fn unreadable(&self, reason: String) -> StateError {
-        StateError::Unreadable { path: self.path.clone(), reason }
+    fn remember(&self, identity: Option<(String, u64)>) {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(identity);
+        }
+    }
+
+    /// The lineage and serial on disk now, reading only what is needed to compare.
+    fn stored_identity(&self) -> Result<Option<(String, u64)>, StateError> {
+        #[derive(serde::Deserialize)]
+        struct Identity {
+            lineage: String,
+            serial: u64,
+        }
+        let Some(bytes) = self.read_bytes()? else { return Ok(None) };
+        let id: Identity = serde_json::from_slice(&bytes).map_err(|e| StateError::Conflict {
+            location: self.location(),
+            reason: format!("it is no longer a readable state file: {e}"),
+        })?;
+        Ok(Some((id.lineage, id.serial)))
+    }
+}
+
+/// What changed between the state a run saw and the one stored now, in words.
+pub(crate) fn describe_change(expected: &Option<(String, u64)>, now: &Option<(String, u64)>) -> String {
+    match (expected, now) {
+        (None, Some((_, serial))) => format!("there was none; now there is one at serial {serial}"),
+        (Some(_), None) => "it was deleted".to_string(),
+        (Some((l1, _)), Some((l2, _))) if l1 != l2 => format!("its lineage is now {l2}, not {l1}"),
+        (Some((_, s1)), Some((_, s2))) => format!("serial {s1} then, {s2} now"),
+        (None, None) => "it changed".to_string(),
+    }
+}
+
+impl Backend for LocalBackend {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn restore_hint(&self) -> String {
+        format!("restore it from {} or from version control", self.backup_path().display())
+    }
+
+    fn read_bytes(&self) -> Result<Option<Vec<u8>>, StateError> {
+        match std::fs::read(&self.path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StateError::Unreadable { location: self.location(), reason: e.to_string() }),
+        }
+    }
+
+    fn read(&self) -> Result<Option<StateFile>, StateError> {
+        match self.read_bytes()? {
+            None => {
+                self.remember(None);
+                Ok(None)
+            }
+            Some(bytes) => {
+                let state = crate::parse(&bytes, &self.location())?;
+                self.remember(Some((state.lineage.clone(), state.serial)));
+                Ok(Some(state))
+            }
+        }
+    }
+
+    fn write(&self, state: &StateFile) -> Result<(), StateError> {
+        LocalBackend::write(self, state)
+    }
+
+    fn lock(&self, operation: &str, who: &str, now: &str, timeout: Duration) -> Result<Lock, LockError> {
+        lock::acquire(&self.path, operation, who, now, timeout)
+    }
+
+    fn lock_info(&self) -> Result<Option<LockInfo>, LockError> {
+        Ok(lock::read_info(&self.path))
+    }
+
+    fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
+        lock::force_unlock(&self.path, id)
     }
 }
 

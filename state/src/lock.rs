@@ -1,5 +1,5 @@
-//! Locking the local state for a whole plan or apply: an OS file lock, which the system
-//! releases if the process dies, plus a lock-info file that names the holder for others.
+//! Locks on state for a whole plan or apply, and the local kind: an OS file lock, which the
+//! system releases if the process dies, plus a lock-info file that names the holder for others.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -24,21 +24,50 @@ pub enum LockError {
     Held(LockInfo),
     #[error("the state is locked by another process (no lock information was left)")]
     HeldUnknown,
-    #[error("cannot lock the state at {path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    #[error("cannot lock the state at {location}: {reason}")]
+    Io { location: String, reason: String },
     #[error("no lock with id {0} is held")]
     NoSuchLock(String),
 }
 
-/// Holds the lock until dropped.
-#[derive(Debug)]
-pub struct LockGuard {
-    file: File,
-    info_path: PathBuf,
+/// A held lock of any backend, released when dropped.
+pub struct Lock {
     pub info: LockInfo,
+    _release: Box<dyn Send + Sync>,
 }
 
-impl Drop for LockGuard {
+impl Lock {
+    /// A lock whose `release` value gives it back when dropped.
+    pub fn new(info: LockInfo, release: impl Send + Sync + 'static) -> Lock {
+        Lock { info, _release: Box::new(release) }
+    }
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+/// A new lock's identity, stamped with who takes it and when.
+pub fn new_info(operation: &str, who: &str, now: &str) -> LockInfo {
+    LockInfo {
+        id: uuid::Uuid::new_v4().to_string(),
+        who: who.to_string(),
+        operation: operation.to_string(),
+        created: now.to_string(),
+        pid: std::process::id(),
+    }
+}
+
+/// Holds the local lock until dropped.
+#[derive(Debug)]
+struct LocalGuard {
+    file: File,
+    info_path: PathBuf,
+}
+
+impl Drop for LocalGuard {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.info_path);
         let _ = self.file.unlock();
@@ -63,9 +92,9 @@ pub fn read_info(state: &Path) -> Option<LockInfo> {
 
 /// Takes the lock of the state at `state`, waiting up to `timeout` for another holder.
 /// `now` is the caller's clock in RFC 3339, recorded for whoever waits next.
-pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Duration) -> Result<LockGuard, LockError> {
+pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Duration) -> Result<Lock, LockError> {
     let path = lock_path(state);
-    let io = |e: std::io::Error| LockError::Io { path: path.clone(), reason: e.to_string() };
+    let io = |e: std::io::Error| LockError::Io { location: path.display().to_string(), reason: e.to_string() };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -83,17 +112,11 @@ pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Dur
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
     }
-    let info = LockInfo {
-        id: uuid::Uuid::new_v4().to_string(),
-        who: who.to_string(),
-        operation: operation.to_string(),
-        created: now.to_string(),
-        pid: std::process::id(),
-    };
+    let info = new_info(operation, who, now);
     let info_path = info_path(state);
     let text = serde_json::to_string_pretty(&info).map_err(|e| io(std::io::Error::other(e)))?;
     std::fs::write(&info_path, text).map_err(io)?;
-    Ok(LockGuard { file, info_path, info })
+    Ok(Lock::new(info, LocalGuard { file, info_path }))
 }
 
 /// Breaks a lock left behind, only with its id. An OS lock still held by a live process
@@ -101,7 +124,7 @@ pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Dur
 pub fn force_unlock(state: &Path, id: &str) -> Result<LockInfo, LockError> {
     let info = read_info(state).filter(|i| i.id == id).ok_or_else(|| LockError::NoSuchLock(id.to_string()))?;
     let path = lock_path(state);
-    let io = |e: std::io::Error| LockError::Io { path: path.clone(), reason: e.to_string() };
+    let io = |e: std::io::Error| LockError::Io { location: path.display().to_string(), reason: e.to_string() };
     let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
     match file.try_lock() {
         Ok(()) => {

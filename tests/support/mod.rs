@@ -17,6 +17,35 @@ pub fn drplan() -> Command {
     c
 }
 
+/// A `drplan` command run in `dir` with static test credentials for an AWS emulator, and
+/// nothing from the environment that could point it at a real account.
+pub fn drplan_aws(dir: &Path) -> Command {
+    let mut c = drplan();
+    c.current_dir(dir)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    c
+}
+
+/// Asserts moto holds exactly `want` live instances per region and that a new plan of the
+/// configuration in `dir` finds nothing to do.
+pub fn assert_converged_on_moto(moto: &drplan_harness::Running, dir: &Path, want: &[(&str, usize)]) {
+    for (region, count) in want {
+        assert_eq!(moto.live_instances(region).expect("moto answers").len(), *count, "live instances in {region}");
+    }
+    let out = drplan_aws(dir).args(["plan", ".", "--detailed-exitcode"]).output().expect("the drplan binary runs");
+    assert_eq!(out.status.code(), Some(0), "converged:\n{}{}", text(&out.stdout), text(&out.stderr));
+}
+
+/// Output bytes as text, for assertions and failure messages.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 pub fn run(args: &[&str]) -> Output {
     drplan().args(args).output().expect("the drplan binary runs")
 }

@@ -3,6 +3,7 @@
 pub mod client;
 mod ec2;
 pub mod error;
+pub mod pace;
 mod route53;
 mod s3;
 
@@ -14,6 +15,8 @@ use drplan_core::config::{Cloud, Config, Target};
 use drplan_core::plan::resource::Kind;
 use drplan_core::plan::{Observed, Snapshot};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest, cloud_of};
+
+use crate::pace::Pace;
 
 pub use client::{s3_client, sdk_config};
 
@@ -30,13 +33,13 @@ pub const LIFECYCLE_RULE_ID: &str = "drplan-retention";
 const GLOBAL_REGION: &str = "us-east-1";
 
 /// The AWS provider: one EC2 client per AWS region of the configuration, one Route 53
-/// client, and S3 clients per bucket region.
+/// client (paced by the process-wide [`Pace::route53`]), and S3 clients per bucket region.
 pub struct AwsProvider {
     base: SdkConfig,
     interceptors: Vec<SharedInterceptor>,
     path_style: bool,
     ec2: BTreeMap<String, aws_sdk_ec2::Client>,
-    route53: aws_sdk_route53::Client,
+    route53: route53::Route53,
     s3: BTreeMap<String, aws_sdk_s3::Client>,
 }
 
@@ -69,7 +72,7 @@ impl AwsProvider {
         let base = client::with_policy(base);
         let path_style = base.endpoint_url().is_some();
         let mut provider = AwsProvider {
-            route53: route53_client(&base, &interceptors),
+            route53: route53::Route53::new(route53_client(&base, &interceptors), Pace::route53()),
             base,
             interceptors,
             path_style,
@@ -89,6 +92,13 @@ impl AwsProvider {
             }
         }
         provider
+    }
+
+    /// The same provider with Route 53 requests paced by `pace` instead of the process-wide
+    /// limiter (tests that should not wait on one another, or measure another rate).
+    pub fn with_route53_pace(mut self, pace: std::sync::Arc<Pace>) -> AwsProvider {
+        self.route53 = route53::Route53::new(route53_client(&self.base, &self.interceptors), pace);
+        self
     }
 
     /// The AWS regions this provider serves.

@@ -2,6 +2,7 @@
 //! drplan tagged, read in a handful of list calls whatever the size of the topology.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_route53::Client;
@@ -14,6 +15,7 @@ use drplan_core::plan::{Action, Attrs, Observed, Resource, Value};
 use drplan_core::provider::{ApplyRequest, ErrorClass, ProviderError};
 
 use crate::error::sdk_error;
+use crate::pace::Pace;
 use crate::{TAG_PROJECT, TAG_SERVES};
 
 /// How long a record change may take to reach every Route 53 server.
@@ -21,6 +23,27 @@ const INSYNC_TIMEOUT: Duration = Duration::from_secs(60);
 const INSYNC_POLL: Duration = Duration::from_secs(2);
 /// ListTagsForResources takes at most ten ids.
 const TAG_BATCH: usize = 10;
+
+/// The Route 53 client behind the account's request rate: the client is reachable only
+/// through [`Route53::paced`], so no request can skip its turn.
+#[derive(Clone)]
+pub struct Route53 {
+    client: Client,
+    pace: Arc<Pace>,
+}
+
+impl Route53 {
+    pub fn new(client: Client, pace: Arc<Pace>) -> Route53 {
+        Route53 { client, pace }
+    }
+
+    /// The client once a request may be sent: one call per request, sent at once. The SDK's
+    /// own retries of a failed attempt are not paced again; its backoff spaces them.
+    async fn paced(&self) -> &Client {
+        self.pace.wait().await;
+        &self.client
+    }
+}
 
 /// A health check of this project, with the tags that say what it serves.
 #[derive(Debug, Clone)]
@@ -31,7 +54,7 @@ struct Check {
     observed: Observed,
 }
 
-pub async fn refresh(client: &Client, project: &str, desired: &[Resource]) -> Result<Vec<Observed>, ProviderError> {
+pub async fn refresh(client: &Route53, project: &str, desired: &[Resource]) -> Result<Vec<Observed>, ProviderError> {
     let checks = health_checks(client, project).await?;
     let mut out: Vec<Observed> = checks.iter().map(|c| c.observed.clone()).collect();
     // Records: only the names the configuration uses, each in its zone.
@@ -66,8 +89,10 @@ fn undotted(name: &str) -> String {
 }
 
 /// The id of the hosted zone named `zone`, if it exists.
-async fn find_zone(client: &Client, zone: &str) -> Result<Option<String>, ProviderError> {
+async fn find_zone(client: &Route53, zone: &str) -> Result<Option<String>, ProviderError> {
     let out = client
+        .paced()
+        .await
         .list_hosted_zones_by_name()
         .dns_name(dotted(zone))
         .max_items(1)
@@ -81,7 +106,7 @@ async fn find_zone(client: &Client, zone: &str) -> Result<Option<String>, Provid
         .map(|z| z.id().trim_start_matches("/hostedzone/").to_owned()))
 }
 
-async fn zone_or_invalid(client: &Client, zone: &str) -> Result<String, ProviderError> {
+async fn zone_or_invalid(client: &Route53, zone: &str) -> Result<String, ProviderError> {
     find_zone(client, zone).await?.ok_or_else(|| {
         ProviderError::new(
             ErrorClass::Invalid,
@@ -91,12 +116,14 @@ async fn zone_or_invalid(client: &Client, zone: &str) -> Result<String, Provider
 }
 
 /// The record sets named `name`, starting the listing there so a large zone is not read whole.
-async fn record_sets(client: &Client, zone_id: &str, name: &str) -> Result<Vec<ResourceRecordSet>, ProviderError> {
+async fn record_sets(client: &Route53, zone_id: &str, name: &str) -> Result<Vec<ResourceRecordSet>, ProviderError> {
     let want = dotted(name);
     let mut out = Vec::new();
     let mut start: Option<(String, RrType, Option<String>)> = Some((want.clone(), RrType::Cname, None));
     while let Some((start_name, start_type, start_id)) = start.take() {
         let page = client
+            .paced()
+            .await
             .list_resource_record_sets()
             .hosted_zone_id(zone_id)
             .start_record_name(start_name)
@@ -177,17 +204,31 @@ fn observe_record(
 }
 
 /// Every health check tagged with this project: one listing, and one tag read per ten checks.
-async fn health_checks(client: &Client, project: &str) -> Result<Vec<Check>, ProviderError> {
+async fn health_checks(client: &Route53, project: &str) -> Result<Vec<Check>, ProviderError> {
     let mut all: Vec<HealthCheck> = Vec::new();
-    let mut pages = client.list_health_checks().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk_error("ListHealthChecks", &e))?;
+    // Page by page rather than through the SDK's paginator, so that each page waits its turn.
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .paced()
+            .await
+            .list_health_checks()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListHealthChecks", &e))?;
+        marker = page.next_marker().filter(|_| page.is_truncated()).map(str::to_owned);
         all.extend(page.health_checks);
+        if marker.is_none() {
+            break;
+        }
     }
     let mut tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let ids: Vec<String> = all.iter().map(|h| h.id().to_owned()).collect();
     for batch in ids.chunks(TAG_BATCH) {
         let out = client
+            .paced()
+            .await
             .list_tags_for_resources()
             .resource_type(TagResourceType::Healthcheck)
             .set_resource_ids(Some(batch.to_vec()))
@@ -271,8 +312,8 @@ fn check_config(a: &Attrs) -> Result<HealthCheckConfig, ProviderError> {
     b.build().map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("health check configuration: {e}")))
 }
 
-async fn get_check(client: &Client, id: &str, serves: &str) -> Result<Option<Observed>, ProviderError> {
-    match client.get_health_check().health_check_id(id).send().await {
+async fn get_check(client: &Route53, id: &str, serves: &str) -> Result<Option<Observed>, ProviderError> {
+    match client.paced().await.get_health_check().health_check_id(id).send().await {
         Ok(out) => Ok(out.health_check().and_then(|h| h.health_check_config()).map(|c| observe_check(id, serves, c))),
         Err(e) => {
             let err = sdk_error(&format!("GetHealthCheck {id}"), &e);
@@ -282,7 +323,7 @@ async fn get_check(client: &Client, id: &str, serves: &str) -> Result<Option<Obs
 }
 
 pub async fn apply_health_check(
-    client: &Client,
+    client: &Route53,
     request: &ApplyRequest<'_>,
 ) -> Result<Option<Observed>, ProviderError> {
     let change = request.change;
@@ -306,6 +347,8 @@ pub async fn apply_health_check(
                 Some(c) => c.observed.clone(),
                 None => {
                     let out = client
+                        .paced()
+                        .await
                         .create_health_check()
                         .caller_reference(request.idempotency_token)
                         .health_check_config(check_config(after)?)
@@ -339,6 +382,8 @@ pub async fn apply_health_check(
                 .as_ref()
                 .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "an update needs attributes"))?;
             let mut update = client
+                .paced()
+                .await
                 .update_health_check()
                 .health_check_id(&id)
                 .fully_qualified_domain_name(text(after, "fqdn")?)
@@ -375,18 +420,29 @@ pub async fn apply_health_check(
 /// Points every failover record of `project` that uses health check `old` at `new` instead,
 /// waiting for each change to be in sync. Scans the account's hosted zones: a replacement
 /// (a protocol or interval change) is rare, and the record's zone is not part of the check.
-async fn repoint_records(client: &Client, project: &str, old: &str, new: &str) -> Result<(), ProviderError> {
+async fn repoint_records(client: &Route53, project: &str, old: &str, new: &str) -> Result<(), ProviderError> {
     let mut zones = Vec::new();
-    let mut pages = client.list_hosted_zones().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk_error("ListHostedZones", &e))?;
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .paced()
+            .await
+            .list_hosted_zones()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListHostedZones", &e))?;
+        marker = page.next_marker().filter(|_| page.is_truncated()).map(str::to_owned);
         zones.extend(page.hosted_zones.into_iter().map(|z| z.id().trim_start_matches("/hostedzone/").to_owned()));
+        if marker.is_none() {
+            break;
+        }
     }
     let prefix = format!("{project}-");
     for zone_id in zones {
         let mut start: Option<(String, RrType, Option<String>)> = None;
         loop {
-            let mut req = client.list_resource_record_sets().hosted_zone_id(&zone_id);
+            let mut req = client.paced().await.list_resource_record_sets().hosted_zone_id(&zone_id);
             if let Some((name, kind, set)) = &start {
                 req = req
                     .start_record_name(name)
@@ -413,8 +469,10 @@ async fn repoint_records(client: &Client, project: &str, old: &str, new: &str) -
     Ok(())
 }
 
-async fn tag_check(client: &Client, id: &str, project: &str, serves: &str) -> Result<(), ProviderError> {
+async fn tag_check(client: &Route53, id: &str, project: &str, serves: &str) -> Result<(), ProviderError> {
     client
+        .paced()
+        .await
         .change_tags_for_resource()
         .resource_type(TagResourceType::Healthcheck)
         .resource_id(id)
@@ -426,8 +484,8 @@ async fn tag_check(client: &Client, id: &str, project: &str, serves: &str) -> Re
     Ok(())
 }
 
-async fn delete_check(client: &Client, id: &str) -> Result<(), ProviderError> {
-    match client.delete_health_check().health_check_id(id).send().await {
+async fn delete_check(client: &Route53, id: &str) -> Result<(), ProviderError> {
+    match client.paced().await.delete_health_check().health_check_id(id).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
             let err = sdk_error(&format!("DeleteHealthCheck {id}"), &e);
@@ -436,7 +494,7 @@ async fn delete_check(client: &Client, id: &str) -> Result<(), ProviderError> {
     }
 }
 
-pub async fn apply_record(client: &Client, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+pub async fn apply_record(client: &Route53, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
     let change = request.change;
     let project = request.project;
     let attrs = change
@@ -503,7 +561,7 @@ pub async fn apply_record(client: &Client, request: &ApplyRequest<'_>) -> Result
 
 /// Sends one change and waits until Route 53 reports it in sync everywhere.
 async fn submit(
-    client: &Client,
+    client: &Route53,
     zone_id: &str,
     action: ChangeAction,
     set: ResourceRecordSet,
@@ -520,6 +578,8 @@ async fn submit(
         .build()
         .map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("{op}: {e}")))?;
     let out = client
+        .paced()
+        .await
         .change_resource_record_sets()
         .hosted_zone_id(zone_id)
         .change_batch(batch)
@@ -541,15 +601,24 @@ async fn submit(
             ));
         }
         tokio::time::sleep(INSYNC_POLL).await;
-        let got = client.get_change().id(&id).send().await.map_err(|e| sdk_error(&format!("GetChange {id}"), &e))?;
+        let got = client
+            .paced()
+            .await
+            .get_change()
+            .id(&id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("GetChange {id}"), &e))?;
         status = got.change_info().map(|c| c.status().clone()).unwrap_or(ChangeStatus::Insync);
     }
     Ok(())
 }
 
 /// How a health check looks right now: healthy when most Route 53 checkers report success.
-async fn healthy_now(client: &Client, id: &str) -> Result<bool, ProviderError> {
+async fn healthy_now(client: &Route53, id: &str) -> Result<bool, ProviderError> {
     let out = client
+        .paced()
+        .await
         .get_health_check_status()
         .health_check_id(id)
         .send()
@@ -566,7 +635,7 @@ async fn healthy_now(client: &Client, id: &str) -> Result<bool, ProviderError> {
 /// The health gate in front of a DNS move: waits until `region`'s health check has been
 /// healthy on `threshold` polls in a row, polling every `every`, for at most `timeout`.
 pub async fn wait_healthy(
-    client: &Client,
+    client: &Route53,
     project: &str,
     region: &str,
     threshold: u32,

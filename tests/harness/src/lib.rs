@@ -7,6 +7,11 @@
 //! exit when their stdin closes, so an emulator never outlives the test process,
 //! however that process ends.
 
+pub mod fault;
+mod moto;
+
+pub use fault::{FaultCounts, FaultKind, FaultProxy, Faults};
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use aws_config::SdkConfig;
 use aws_sdk_ec2::config::interceptors::{
@@ -18,17 +19,19 @@ use drplan_core::config::{self, Config};
 use drplan_core::plan::{self, Options, Prior, Snapshot, Step, desired};
 use drplan_core::provider::{ApplyRequest, Provider, RefreshRequest, idempotency_token};
 use drplan_harness::{Emulator, Running};
+use drplan_provider_aws::pace::{Pace, ROUTE53_REQUESTS, ROUTE53_WINDOW};
 use drplan_provider_aws::{AwsProvider, sdk_config};
 
 /// One of the AMIs moto ships in every region.
 pub const AMI: &str = "ami-12c6146b";
 pub const ZONE: &str = "shop.example.com";
 
-/// Every request sent (one line each: the EC2 action or the HTTP method and path), and the
-/// ClientToken of every RunInstances.
+/// Every request sent (one line each: the EC2 action or the HTTP method and path), when it
+/// left, and the ClientToken of every RunInstances.
 #[derive(Debug, Default)]
 pub struct Recorder {
     pub requests: Mutex<Vec<String>>,
+    pub sent_at: Mutex<Vec<Instant>>,
     pub run_tokens: Mutex<Vec<String>>,
 }
 
@@ -39,6 +42,16 @@ impl Recorder {
 
     pub fn since(&self, start: usize) -> Vec<String> {
         self.requests.lock().unwrap()[start..].to_vec()
+    }
+
+    /// When each Route 53 request left (its paths start with the API version), in order.
+    pub fn route53_times(&self) -> Vec<Instant> {
+        let requests = self.requests.lock().unwrap();
+        let times = self.sent_at.lock().unwrap();
+        let mut out: Vec<Instant> =
+            requests.iter().zip(times.iter()).filter(|(r, _)| r.contains("/2013-04-01/")).map(|(_, t)| *t).collect();
+        out.sort();
+        out
     }
 
     pub fn tokens(&self) -> Vec<String> {
@@ -75,7 +88,10 @@ impl Intercept for Recording {
         let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
         let action = body.split('&').find_map(|p| p.strip_prefix("Action=")).map(str::to_owned);
         let line = action.unwrap_or_else(|| format!("{} {}", request.method(), request.uri()));
-        self.0.requests.lock().unwrap().push(line);
+        // One lock for both, so the two lists stay aligned under concurrent requests.
+        let mut requests = self.0.requests.lock().unwrap();
+        self.0.sent_at.lock().unwrap().push(Instant::now());
+        requests.push(line);
         Ok(())
     }
 }
@@ -83,6 +99,9 @@ impl Intercept for Recording {
 pub struct Env {
     pub moto: Running,
     pub sdk: SdkConfig,
+    /// Route 53's pace for this emulator: each stands for its own account, so tests running
+    /// side by side in one process do not wait on one another.
+    pub route53_pace: Arc<Pace>,
 }
 
 pub async fn moto() -> Env {
@@ -102,11 +121,17 @@ pub async fn moto() -> Env {
             "drplan-test",
         )))
         .build();
-    Env { moto, sdk }
+    Env { moto, sdk, route53_pace: Arc::new(Pace::new(ROUTE53_REQUESTS, ROUTE53_WINDOW)) }
 }
 
 impl Env {
     pub fn provider(&self, config: &Config) -> (AwsProvider, Arc<Recorder>) {
+        let (provider, recorder) = self.provider_paced_by_process(config);
+        (provider.with_route53_pace(Arc::clone(&self.route53_pace)), recorder)
+    }
+
+    /// A provider as the binary builds it: Route 53 paced by the process-wide limiter.
+    pub fn provider_paced_by_process(&self, config: &Config) -> (AwsProvider, Arc<Recorder>) {
         let recorder = Arc::new(Recorder::default());
         let interceptor = SharedInterceptor::new(Recording(Arc::clone(&recorder)));
         (AwsProvider::with_sdk_config(config, &self.sdk, vec![interceptor]), recorder)

@@ -1,0 +1,367 @@
+//! The S3 backend: the state is one object, written only if its ETag is still the one this
+//! run read (`If-Match`), and locked by a second object created only if absent
+//! (`If-None-Match: *`). S3 does the compare-and-swap, so no lock table is needed.
+//!
+//! The backend is called from synchronous code and from inside apply's async runtime, so it
+//! owns a small runtime of its own and drives each request on a scoped thread: blocking on a
+//! runtime from within another one would panic.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::local::describe_change;
+use crate::lock::{Lock, LockError, LockInfo, new_info};
+use crate::{Backend, StateError, StateFile};
+
+/// Where the state object is, as the `backend "s3"` block says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    pub key: String,
+    pub region: String,
+    /// An S3-compatible endpoint instead of AWS (an emulator, MinIO); implies path-style URLs.
+    pub endpoint: Option<String>,
+}
+
+/// How often a waiting lock asks again.
+const LOCK_POLL: Duration = Duration::from_millis(500);
+
+pub struct S3Backend {
+    inner: Arc<Inner>,
+}
+
+/// What a state object looked like when this backend last read or wrote it.
+#[derive(Debug, Clone)]
+struct Seen {
+    etag: Option<String>,
+    identity: (String, u64),
+}
+
+struct Inner {
+    at: S3Location,
+    client: aws_sdk_s3::Client,
+    runtime: Option<tokio::runtime::Runtime>,
+    /// `None` before the first read; `Some(None)` when there was no state object.
+    seen: Mutex<Option<Option<Seen>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping a runtime may happen inside apply's runtime, where blocking is refused.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl S3Backend {
+    /// A backend for `at`, with credentials from the usual AWS chain (environment, profiles,
+    /// SSO, instance metadata). Nothing is sent until the state is read.
+    pub fn new(at: S3Location) -> Result<S3Backend, StateError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("drplan-state-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| StateError::Unreadable {
+                location: url(&at),
+                reason: format!("cannot start a runtime: {e}"),
+            })?;
+        let client = {
+            let handle = runtime.handle().clone();
+            let at2 = at.clone();
+            std::thread::scope(|s| s.spawn(move || handle.block_on(client(&at2))).join()).map_err(|_| {
+                StateError::Unreadable { location: url(&at), reason: "cannot load AWS configuration".into() }
+            })?
+        };
+        Ok(S3Backend { inner: Arc::new(Inner { at, client, runtime: Some(runtime), seen: Mutex::new(None) }) })
+    }
+
+    pub fn at(&self) -> &S3Location {
+        &self.inner.at
+    }
+}
+
+async fn client(at: &S3Location) -> aws_sdk_s3::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(at.region.clone()));
+    if let Some(endpoint) = &at.endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let base = loader.load().await;
+    // State requests are few and small; a slow S3 should fail a run in seconds, not hang it.
+    let config = aws_sdk_s3::config::Builder::from(&base)
+        .force_path_style(at.endpoint.is_some())
+        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+fn url(at: &S3Location) -> String {
+    format!("s3://{}/{}", at.bucket, at.key)
+}
+
+impl Inner {
+    fn lock_key(&self) -> String {
+        format!("{}.lock", self.at.key)
+    }
+
+    /// Runs `f` to completion on this backend's runtime, from any context.
+    fn block<T: Send>(&self, f: impl Future<Output = T> + Send) -> T {
+        let Some(rt) = self.runtime.as_ref() else { unreachable!("the runtime lives as long as the backend") };
+        let handle = rt.handle().clone();
+        std::thread::scope(|s| match s.spawn(move || handle.block_on(f)).join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    }
+
+    /// An object's bytes and ETag, or `None` when it does not exist.
+    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
+        let answer = self.client.get_object().bucket(&self.at.bucket).key(key).send().await;
+        match answer {
+            Ok(out) => {
+                let etag = out.e_tag().map(str::to_string);
+                let body = out.body.collect().await.map_err(|e| format!("the download broke off: {e}"))?;
+                Ok(Some((body.into_bytes().to_vec(), etag)))
+            }
+            // A missing bucket is a 404 too, but a setup error rather than an empty state.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_key() || (s.code().is_none() && status(&e) == Some(404))) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.explain(&e)),
+        }
+    }
+
+    /// The lock object's holder and ETag.
+    async fn holder(&self) -> Result<Option<(LockInfo, Option<String>)>, LockError> {
+        let found = self.get(&self.lock_key()).await.map_err(|reason| self.lock_io(reason))?;
+        let Some((bytes, etag)) = found else { return Ok(None) };
+        let info = serde_json::from_slice(&bytes).map_err(|e| {
+            self.lock_io(format!(
+                "the lock object s3://{}/{} is not a drplan lock ({e}); delete it by hand once no run is active",
+                self.at.bucket,
+                self.lock_key()
+            ))
+        })?;
+        Ok(Some((info, etag)))
+    }
+
+    async fn delete_lock(&self, etag: Option<&str>) -> Result<(), String> {
+        let mut request = self.client.delete_object().bucket(&self.at.bucket).key(self.lock_key());
+        if let Some(etag) = etag {
+            // Only the lock this run saw: one taken since by someone else stays.
+            request = request.if_match(etag);
+        }
+        request.send().await.map(|_| ()).map_err(|e| self.explain(&e))
+    }
+
+    fn lock_io(&self, reason: String) -> LockError {
+        LockError::Io { location: format!("s3://{}/{}", self.at.bucket, self.lock_key()), reason }
+    }
+
+    /// An S3 failure in words, with what to do about the usual ones.
+    fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(&self, e: &SdkError<E, HttpResponse>) -> String {
+        let bucket = &self.at.bucket;
+        match e {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                let whom = self.at.endpoint.clone().unwrap_or_else(|| format!("S3 in {}", self.at.region));
+                format!("cannot reach {whom}; check the network and the backend's region and endpoint")
+            }
+            SdkError::ServiceError(s) => {
+                let err = s.err();
+                match err.code() {
+                    Some("NoSuchBucket") => format!(
+                        "the bucket `{bucket}` does not exist; create it (with versioning on, to keep every earlier state) before the first apply"
+                    ),
+                    Some("AccessDenied" | "Forbidden") => format!(
+                        "access denied; the credentials need s3:GetObject, s3:PutObject and s3:DeleteObject on s3://{bucket}/{} and its .lock object",
+                        self.at.key
+                    ),
+                    Some(code) => format!("S3 answered {code}: {}", err.message().unwrap_or("no message")),
+                    None => format!("S3 answered HTTP {}", status(e).map_or("?".to_string(), |s| s.to_string())),
+                }
+            }
+            other => format!("the S3 request failed: {other}"),
+        }
+    }
+}
+
+/// The HTTP status of a failed request, when one came back.
+fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// S3 refused a conditional request: 412 when the condition failed, 409 when another
+/// conditional write to the same key was in flight.
+fn condition_failed<E>(e: &SdkError<E, HttpResponse>) -> bool {
+    matches!(status(e), Some(412 | 409))
+}
+
+/// Gives the S3 lock back when dropped, if it is still the one taken.
+struct Release {
+    inner: Arc<Inner>,
+    etag: Option<String>,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let inner = self.inner.clone();
+        let etag = self.etag.clone();
+        // Nothing to report to at this point: a lock left behind names its holder and can
+        // be broken with `drplan state unlock`.
+        let _ = inner.block(async { inner.delete_lock(etag.as_deref()).await });
+    }
+}
+
+impl Backend for S3Backend {
+    fn location(&self) -> String {
+        url(&self.inner.at)
+    }
+
+    fn restore_hint(&self) -> String {
+        format!(
+            "with versioning on the bucket, an earlier version of s3://{}/{} can be restored from S3's version list",
+            self.inner.at.bucket, self.inner.at.key
+        )
+    }
+
+    fn read_bytes(&self) -> Result<Option<Vec<u8>>, StateError> {
+        let inner = &self.inner;
+        let found = inner
+            .block(inner.get(&inner.at.key))
+            .map_err(|reason| StateError::Unreadable { location: self.location(), reason })?;
+        Ok(found.map(|(bytes, _)| bytes))
+    }
+
+    fn read(&self) -> Result<Option<StateFile>, StateError> {
+        let inner = &self.inner;
+        let found = inner
+            .block(inner.get(&inner.at.key))
+            .map_err(|reason| StateError::Unreadable { location: self.location(), reason })?;
+        let (state, seen) = match found {
+            None => (None, None),
+            Some((bytes, etag)) => {
+                let state = crate::parse(&bytes, &self.location())?;
+                let identity = (state.lineage.clone(), state.serial);
+                (Some(state), Some(Seen { etag, identity }))
+            }
+        };
+        if let Ok(mut s) = inner.seen.lock() {
+            *s = Some(seen);
+        }
+        Ok(state)
+    }
+
+    fn write(&self, state: &StateFile) -> Result<(), StateError> {
+        let inner = &self.inner;
+        let location = self.location();
+        let text = crate::to_text(state, &location)?;
+        let expected = inner.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut request = inner
+            .client
+            .put_object()
+            .bucket(&inner.at.bucket)
+            .key(&inner.at.key)
+            .content_type("application/json")
+            .body(ByteStream::from(text.into_bytes()));
+        request = match &expected {
+            Some(Some(Seen { etag: Some(etag), .. })) => request.if_match(etag),
+            Some(None) => request.if_none_match("*"),
+            // Never read, or a store that gave no ETag: nothing to compare with.
+            _ => request,
+        };
+        match inner.block(request.send()) {
+            Ok(out) => {
+                let seen =
+                    Seen { etag: out.e_tag().map(str::to_string), identity: (state.lineage.clone(), state.serial) };
+                if let Ok(mut s) = inner.seen.lock() {
+                    *s = Some(Some(seen));
+                }
+                Ok(())
+            }
+            Err(e) if condition_failed(&e) => {
+                let then = expected.flatten().map(|s| s.identity);
+                // Say what it became, when that can be read; the refusal stands either way.
+                let now = inner.block(inner.get(&inner.at.key)).ok().map(|found| {
+                    found.and_then(|(bytes, _)| crate::parse(&bytes, &location).ok()).map(|s| (s.lineage, s.serial))
+                });
+                let reason = match now {
+                    Some(now) => describe_change(&then, &now),
+                    None => "another writer replaced the object".to_string(),
+                };
+                Err(StateError::Conflict { location, reason })
+            }
+            Err(e) => Err(StateError::Write { location, reason: inner.explain(&e) }),
+        }
+    }
+
+    fn lock(&self, operation: &str, who: &str, now: &str, timeout: Duration) -> Result<Lock, LockError> {
+        let inner = &self.inner;
+        let info = new_info(operation, who, now);
+        let body = serde_json::to_vec_pretty(&info).map_err(|e| inner.lock_io(e.to_string()))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let put = inner
+                .client
+                .put_object()
+                .bucket(&inner.at.bucket)
+                .key(inner.lock_key())
+                .content_type("application/json")
+                .if_none_match("*")
+                .body(ByteStream::from(body.clone()));
+            match inner.block(put.send()) {
+                Ok(out) => {
+                    let release = Release { inner: inner.clone(), etag: out.e_tag().map(str::to_string) };
+                    return Ok(Lock::new(info, release));
+                }
+                Err(e) if condition_failed(&e) => {
+                    match inner.block(inner.holder())? {
+                        // Our own request, retried after its answer was lost: the lock is ours.
+                        Some((held, etag)) if held.id == info.id => {
+                            return Ok(Lock::new(info, Release { inner: inner.clone(), etag }));
+                        }
+                        Some((held, _)) if Instant::now() >= deadline => return Err(LockError::Held(held)),
+                        Some(_) => std::thread::sleep(LOCK_POLL),
+                        // Released in between: ask again at once.
+                        None => {}
+                    }
+                }
+                Err(e) => return Err(inner.lock_io(inner.explain(&e))),
+            }
+        }
+    }
+
+    fn lock_info(&self) -> Result<Option<LockInfo>, LockError> {
+        let inner = &self.inner;
+        Ok(inner.block(inner.holder())?.map(|(info, _)| info))
+    }
+
+    fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
+        let inner = &self.inner;
+        match inner.block(inner.holder())? {
+            Some((info, etag)) if info.id == id => {
+                inner.block(inner.delete_lock(etag.as_deref())).map_err(|reason| inner.lock_io(reason))?;
+                Ok(info)
+            }
+            _ => Err(LockError::NoSuchLock(id.to_string())),
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Ctrl-C during `drplan apply`, through the real binary against moto. The first interrupt
+//! stops scheduling and lets running actions finish and be recorded; a second one exits at
+//! once and names what may be incomplete. Either way the state file stays whole and the next
+//! apply converges to exactly the desired instances.
+//!
+//! The action kept in flight is the health gate: moto reports every check healthy, and the
+//! gate waits for `threshold` healthy polls ten seconds apart (its interval, capped), so it
+//! runs for ten seconds while the standby region's instances are created beside it.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use drplan_harness::{Emulator, Running};
+
+const ZONE: &str = "intr.example.com";
+const SERVING: usize = 2;
+/// Instances in the standby region, created while the gate waits: enough that some are
+/// still running or not started when the interrupts come.
+const STANDBY: usize = 16;
+const GATE: &str = "gate.health.us-east-1";
+
+fn configuration(moto: &str) -> String {
+    let region = |name: &str, role: &str, short: &str| {
+        format!(
+            r#"
+region "{name}" {{
+  cloud    = "aws"
+  role     = "{role}"
+  endpoint = "{short}.{ZONE}"
+
+  compute "web" {{
+    instance_type = "t3.micro"
+    image         = "ami-0123456789abcdef0"
+    count         = {{ active = {SERVING}, standby = {STANDBY}, cold = 0 }}
+  }}
+}}
+"#
+        )
+    };
+    format!(
+        r#"drplan {{
+  project = "intr"
+}}
+
+provider "aws" {{
+  endpoint = "{moto}"
+}}
+{use1}{usw2}
+failover {{
+  mode  = "manual"
+  order = ["us-west-2"]
+
+  dns {{
+    zone   = "{ZONE}"
+    record = "api.{ZONE}"
+    ttl    = 60
+  }}
+
+  health_check {{
+    protocol  = "HTTPS"
+    port      = 443
+    path      = "/health"
+    interval  = "10s"
+    threshold = 2
+  }}
+}}
+"#,
+        use1 = region("us-east-1", "active", "use1"),
+        usw2 = region("us-west-2", "standby", "usw2"),
+    )
+}
+
+fn setup() -> (Running, tempfile::TempDir) {
+    let moto = Running::start(Emulator::Moto).expect("moto starts");
+    moto.create_hosted_zone(ZONE).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.hcl"), configuration(moto.url())).unwrap();
+    (moto, dir)
+}
+
+/// An apply running in the background, its progress lines (stderr) read as they come.
+struct Apply {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Apply {
+    fn start(dir: &Path) -> Apply {
+        let mut child = support::drplan_aws(dir)
+            .args(["apply", ".", "--auto-approve", "--parallelism", "3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Apply { child, lines, seen: Vec::new(), reader: Some(reader) }
+    }
+
+    /// Waits for a progress line matching `want`; the limit is only there so that a broken
+    /// build fails instead of hanging, and is far beyond what the apply needs.
+    fn wait_for(&mut self, what: &str, want: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    let hit = want(&line);
+                    self.seen.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!("no {what} within 120s:\n{}", self.seen.join("\n")),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().unwrap();
+                    panic!("apply ended ({status}) before {what}:\n{}", self.seen.join("\n"))
+                }
+            }
+        }
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -INT");
+    }
+
+    /// Waits for the exit; returns the exit code and all of stderr.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        self.seen.extend(self.lines.try_iter());
+        (status.code(), self.seen.join("\n"))
+    }
+}
+
+fn started(line: &str, id: &str) -> bool {
+    line.trim_start().strip_prefix("started").is_some_and(|rest| rest.trim() == id)
+}
+
+fn done(stderr: &str, id: &str) -> bool {
+    stderr
+        .lines()
+        .any(|l| l.trim_start().strip_prefix("done").is_some_and(|rest| rest.trim().starts_with(&format!("{id} ("))))
+}
+
+/// The state file is whole JSON, as the backend reads it; returns the addresses it records.
+fn state_addresses(dir: &Path) -> Vec<String> {
+    let path = dir.join(".drplan/state.json");
+    let text = std::fs::read_to_string(&path).expect("a state file was written");
+    serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("state is not JSON ({e}):\n{text}"));
+    let state = drplan_state::LocalBackend::new(path).read().expect("state reads").expect("state exists");
+    state.objects.iter().map(|o| o.address.clone()).collect()
+}
+
+fn apply_again_converges_exactly(moto: &Running, dir: &Path) {
+    let out = support::drplan_aws(dir).args(["apply", ".", "--auto-approve"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    support::assert_converged_on_moto(moto, dir, &[("us-east-1", SERVING), ("us-west-2", STANDBY)]);
+}
+
+#[test]
+fn first_interrupt_lets_running_actions_finish_records_them_and_exits_130() {
+    let (moto, dir) = setup();
+    let mut apply = Apply::start(dir.path());
+    apply.wait_for("start of the health gate", |l| started(l, GATE));
+    apply.interrupt();
+    apply.wait_for("the stopping notice", |l| l.starts_with("Stopping:"));
+    let (code, stderr) = apply.finish();
+
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(!stderr.contains("Interrupted again"), "{stderr}");
+    // The gate was running when the interrupt came, and was let finish.
+    let notice = stderr.find("Stopping:").unwrap();
+    assert!(done(&stderr[notice..], GATE), "the running gate finished after the interrupt:\n{stderr}");
+    // Every action that started finished; DNS waits on the gate, so it never started.
+    for id in stderr.lines().filter_map(|l| l.trim_start().strip_prefix("started")).map(str::trim) {
+        assert!(done(&stderr, id), "{id} started but did not finish:\n{stderr}");
+    }
+    assert!(!stderr.contains("started  dns."), "{stderr}");
+    assert!(stderr.contains("Apply interrupted:") && !stderr.contains(" 0 not started"), "{stderr}");
+    assert!(stderr.contains("Run `drplan apply` again to finish"), "{stderr}");
+
+    // Everything reported done is in state, and only that.
+    let recorded = state_addresses(dir.path());
+    let finished: Vec<String> = stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("done"))
+        .filter_map(|rest| rest.trim().split(' ').next().map(str::to_owned))
+        .filter(|id| id != GATE)
+        .collect();
+    let mut want = finished;
+    want.sort();
+    let mut got = recorded.clone();
+    got.sort();
+    assert_eq!(got, want, "state holds exactly the finished changes");
+    assert!(!recorded.iter().any(|a| a.starts_with("dns.")), "DNS waits on the gate: {recorded:?}");
+
+    apply_again_converges_exactly(&moto, dir.path());
+}
+
+#[test]
+fn second_interrupt_exits_at_once_naming_what_may_be_incomplete() {
+    let (moto, dir) = setup();
+    let mut apply = Apply::start(dir.path());
+    apply.wait_for("start of the health gate", |l| started(l, GATE));
+    apply.interrupt();
+    apply.wait_for("the stopping notice", |l| l.starts_with("Stopping:"));
+    // The gate needs ten seconds more: it is still running when this lands.
+    apply.interrupt();
+    let (code, stderr) = apply.finish();
+
+    assert_eq!(code, Some(130), "{stderr}");
+    let notice = stderr.find("Interrupted again: exiting at once.").unwrap_or_else(|| panic!("{stderr}"));
+    let named = &stderr[notice..];
+    assert!(named.contains("may be incomplete"), "{stderr}");
+    assert!(named.lines().any(|l| l.trim() == GATE), "the running gate is named:\n{stderr}");
+    assert!(!done(&stderr, GATE), "exited without waiting for the gate:\n{stderr}");
+    assert!(!stderr.contains("Apply interrupted:"), "no summary after an immediate exit:\n{stderr}");
+
+    // Whatever the exit cut short, the state on disk is whole (writes are atomic).
+    let recorded = state_addresses(dir.path());
+    assert!(recorded.iter().any(|a| a.starts_with("region.us-east-1.compute.")), "{recorded:?}");
+    assert!(!recorded.iter().any(|a| a.starts_with("dns.")), "DNS waits on the gate: {recorded:?}");
+
+    apply_again_converges_exactly(&moto, dir.path());
+}
