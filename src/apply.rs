@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use drplan_core::plan::doc::PlanDoc;
 use drplan_core::plan::{Change, Observed};
-use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, idempotency_token};
+use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, idempotency_token};
+use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 /// Waits until a region's health check reports healthy (the gate before DNS moves).
@@ -18,7 +19,34 @@ pub trait Gate: Sync {
 
 /// Receives every finished change, to write it to state before anything else happens.
 pub trait Recorder {
-    fn record(&mut self, change: &Change, object: Option<Observed>) -> Result<(), String>;
+    /// Takes a finished change into the state being kept.
+    fn record(&mut self, change: &Change, object: Option<Observed>);
+    /// Writes the state with every change recorded so far.
+    fn save(&mut self) -> Result<(), String>;
+}
+
+/// The recorder `drplan apply` uses: the whole state written through a backend on each
+/// save (serial + 1 for each write).
+pub struct StateRecorder<'a> {
+    pub backend: &'a dyn drplan_state::Backend,
+    pub file: drplan_state::StateFile,
+    pub prior: drplan_core::plan::Prior,
+}
+
+impl Recorder for StateRecorder<'_> {
+    fn record(&mut self, change: &Change, object: Option<Observed>) {
+        match object {
+            Some(o) => self.prior.objects.insert(change.address.clone(), o),
+            None => self.prior.objects.remove(&change.address),
+        };
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        self.file.set_content(&self.prior);
+        self.file.serial += 1;
+        self.file.drplan_version = env!("CARGO_PKG_VERSION").to_string();
+        self.backend.write(&self.file).map_err(|e| e.to_string())
+    }
 }
 
 pub struct Settings {
@@ -138,9 +166,10 @@ pub async fn execute<P: Provider, G: Gate>(
     // one more the state does not know of.
     let mut state_lost = false;
     loop {
-        if !stop.load(Ordering::SeqCst) && !state_lost {
-            // Start what is ready, in plan order, up to the parallelism.
-            while running.len() < parallelism {
+        if !state_lost {
+            // Start what is ready, longest chain first, up to the parallelism; a stop takes
+            // effect before the next start, even within one round.
+            while running.len() < parallelism && !stop.load(Ordering::SeqCst) {
                 let Some((_, i)) = ready.pop_first() else { break };
                 if status[i] != Status::Waiting {
                     continue;
@@ -152,45 +181,77 @@ pub async fn execute<P: Provider, G: Gate>(
                 running.push(run_one(i, a, change, provider, gate, settings));
             }
         }
-        let Some((i, result, elapsed)) = running.next().await else { break };
-        let id = doc.actions[i].id.clone();
-        let result = match (result, changes.get(id.as_str())) {
-            (Ok(object), Some(change)) => recorder.record(change, object).map_err(|e| {
-                state_lost = true;
-                format!("the change was made but state could not be written: {e}")
-            }),
-            (Ok(_), None) => Ok(()),
-            (Err(e), _) => Err(e),
-        };
-        match result {
-            Ok(()) => {
-                status[i] = Status::Done;
-                emit(Event::Finished { id, elapsed }, &mut summary);
-                for &d in &dependents[i] {
-                    deps_left[d] -= 1;
-                    if deps_left[d] == 0 && status[d] == Status::Waiting {
-                        ready.insert(key(d));
+        let Some(first) = running.next().await else { break };
+        // Everything that finished at the same moment is written to state in one go: one
+        // write instead of one per action, and still before anything new starts.
+        let mut finished = vec![first];
+        while let Some(Some(more)) = running.next().now_or_never() {
+            finished.push(more);
+        }
+        let mut recorded = false;
+        let mut outcomes: Vec<(usize, Result<bool, String>, Duration)> = Vec::with_capacity(finished.len());
+        for (i, result, elapsed) in finished {
+            let outcome = match (result, changes.get(doc.actions[i].id.as_str())) {
+                (Ok(object), Some(change)) => {
+                    recorder.record(change, object);
+                    recorded = true;
+                    Ok(true)
+                }
+                (Ok(_), None) => Ok(false),
+                (Err(e), _) => Err(e),
+            };
+            outcomes.push((i, outcome, elapsed));
+        }
+        let saved = if recorded { recorder.save() } else { Ok(()) };
+        if saved.is_err() {
+            state_lost = true;
+        }
+        for (i, outcome, elapsed) in outcomes {
+            let id = doc.actions[i].id.clone();
+            let result = match (outcome, &saved) {
+                (Ok(true), Err(e)) => Err(format!("the change was made but state could not be written: {e}")),
+                (Ok(_), _) => Ok(()),
+                (Err(e), _) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    status[i] = Status::Done;
+                    emit(Event::Finished { id, elapsed }, &mut summary);
+                    for &d in &dependents[i] {
+                        deps_left[d] -= 1;
+                        if deps_left[d] == 0 && status[d] == Status::Waiting {
+                            ready.insert(key(d));
+                        }
                     }
                 }
-            }
-            Err(error) => {
-                status[i] = Status::Failed;
-                emit(Event::Failed { id: id.clone(), error }, &mut summary);
-                // Everything that needed it is skipped; independent actions go on.
-                let mut stack = dependents[i].clone();
-                while let Some(d) = stack.pop() {
-                    if status[d] == Status::Waiting {
-                        status[d] = Status::Skipped;
-                        emit(
-                            Event::Skipped { id: doc.actions[d].id.clone(), why: format!("needs {id}, which failed") },
-                            &mut summary,
-                        );
-                        stack.extend(dependents[d].iter().copied());
+                Err(error) => {
+                    status[i] = Status::Failed;
+                    emit(Event::Failed { id: id.clone(), error }, &mut summary);
+                    // Everything that needed it is skipped; independent actions go on.
+                    let mut stack = dependents[i].clone();
+                    while let Some(d) = stack.pop() {
+                        if status[d] == Status::Waiting {
+                            status[d] = Status::Skipped;
+                            emit(
+                                Event::Skipped {
+                                    id: doc.actions[d].id.clone(),
+                                    why: format!("needs {id}, which failed"),
+                                },
+                                &mut summary,
+                            );
+                            stack.extend(dependents[d].iter().copied());
+                        }
                     }
                 }
             }
         }
     }
+    // Actions finish in an order that varies from run to run; the summary lists them in plan
+    // order so the same outcome reads the same.
+    let in_plan = |id: &String| position.get(id.as_str()).copied();
+    summary.succeeded.sort_by_key(in_plan);
+    summary.failed.sort_by_key(|(id, _)| in_plan(id));
+    summary.skipped.sort_by_key(|(id, _)| in_plan(id));
     summary.interrupted = stop.load(Ordering::SeqCst);
     summary.not_started = (0..n).filter(|i| status[*i] == Status::Waiting).map(|i| doc.actions[i].id.clone()).collect();
     Ok(summary)
@@ -242,10 +303,19 @@ async fn apply_with_retry<P: Provider>(
                 pause = (pause * 2).min(Duration::from_secs(10));
             }
             Err(e) if e.class == ErrorClass::Throttled => {
-                return Err(format!("{e} (still throttled after {attempts} attempts in {:.0?})", start.elapsed()));
+                return Err(format!("{} (after {attempts} attempts in {:.0?})", cause(&e, change), start.elapsed()));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(cause(&e, change)),
         }
+    }
+}
+
+/// A provider's error as the action's line shows it. The line names the action, which is
+/// the change's address, so the error keeps an address only when it is another object's.
+fn cause(e: &ProviderError, change: &Change) -> String {
+    match &e.address {
+        Some(a) if *a != change.address => e.to_string(),
+        _ => e.cause(),
     }
 }
 
@@ -273,16 +343,21 @@ mod tests {
     #[derive(Default)]
     struct Log {
         objects: BTreeMap<String, Observed>,
+        records: usize,
         writes: usize,
     }
 
     impl Recorder for Log {
-        fn record(&mut self, change: &Change, object: Option<Observed>) -> Result<(), String> {
-            self.writes += 1;
+        fn record(&mut self, change: &Change, object: Option<Observed>) {
+            self.records += 1;
             match object {
                 Some(o) => self.objects.insert(change.address.clone(), o),
                 None => self.objects.remove(&change.address),
             };
+        }
+
+        fn save(&mut self) -> Result<(), String> {
+            self.writes += 1;
             Ok(())
         }
     }
@@ -314,7 +389,9 @@ mod tests {
     }
 
     impl Recorder for Breaks {
-        fn record(&mut self, _: &Change, _: Option<Observed>) -> Result<(), String> {
+        fn record(&mut self, _: &Change, _: Option<Observed>) {}
+
+        fn save(&mut self) -> Result<(), String> {
             if self.ok == 0 {
                 return Err("the state at s3://b/k changed since this run read it".into());
             }
@@ -358,7 +435,8 @@ mod tests {
         .unwrap();
         assert!(summary.ok(), "{summary:?}");
         assert_eq!(summary.succeeded.len(), doc.actions.len());
-        assert_eq!(log.writes, doc.resource_changes.len(), "one state write per change");
+        assert_eq!(log.records, doc.resource_changes.len(), "every change recorded");
+        assert!(log.writes >= 1 && log.writes <= log.records, "written as they finish: {} writes", log.writes);
         assert_eq!(log.objects.len(), doc.resource_changes.len());
         for a in &doc.actions {
             let at = order.iter().position(|o| *o == a.id).unwrap();
@@ -387,6 +465,8 @@ mod tests {
         for needs in ["region.us-east-1.workload.ai-service", "gate.health.us-east-1", "dns.api.bot-core.com.primary"] {
             assert!(skipped.contains(&needs), "{needs} should be skipped: {skipped:?}");
         }
+        let in_plan: Vec<&str> = doc.actions.iter().map(|a| a.id.as_str()).filter(|id| skipped.contains(id)).collect();
+        assert_eq!(skipped, in_plan, "the summary lists in plan order, whatever the order of completion");
         assert!(summary.succeeded.iter().any(|s| s == "region.eu-west-1.compute.nodes[0]"));
         assert!(log.objects.contains_key("region.us-east-1.compute.nodes[0]"), "finished work is recorded");
         assert!(!summary.ok());

@@ -200,6 +200,8 @@ fn a_region_whose_launches_always_fail_stops_cleanly_and_the_next_apply_finishes
         let line = summary.lines().find(|l| l.starts_with(&format!("  failed:  {id}: ")));
         let line = line.unwrap_or_else(|| panic!("{id} is named in the summary:\n{summary}"));
         assert!(line.contains("RunInstances: InternalError: An internal error has occurred."), "{line}");
+        assert_eq!(line.matches(&id).count(), 1, "the address is named once: {line}");
+        assert!(!line.contains("failed: failed:"), "{line}");
     }
     // What could not run without the active region's capacity is named with its reason.
     for skipped in ["gate.health.us-east-1", "dns.api.faults.example.com.primary"] {

@@ -81,7 +81,9 @@ fn apply_plan_and_state_commands_use_the_s3_object() {
     assert!(!dir.path().join(".drplan").exists(), "nothing is written locally with the s3 backend");
 
     let stored = backend(moto.url()).read().unwrap().expect("the state object exists");
-    assert!(stored.serial >= 4, "a write per finished action: serial {}", stored.serial);
+    // Written as changes finish (those finishing together share a write), then once more
+    // with the roles at the end.
+    assert!(stored.serial >= 2, "written during and after the apply: serial {}", stored.serial);
     assert_eq!(stored.objects.len(), 4, "{:?}", stored.objects.iter().map(|o| &o.address).collect::<Vec<_>>());
 
     let out = support::drplan_aws(dir.path()).args(&["plan", "--detailed-exitcode"]).output().unwrap();

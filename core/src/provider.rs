@@ -47,8 +47,9 @@ impl ErrorClass {
     }
 }
 
+/// Displays as `address: cause` (see [`ProviderError::cause`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {message}", address.as_ref().map(|a| format!("{a}: ")).unwrap_or_default(), class.as_str())]
+#[error("{}{}", address.as_ref().map(|a| format!("{a}: ")).unwrap_or_default(), self.cause())]
 pub struct ProviderError {
     pub class: ErrorClass,
     pub message: String,
@@ -64,6 +65,16 @@ impl ProviderError {
     pub fn at(mut self, address: &str) -> ProviderError {
         self.address = Some(address.to_string());
         self
+    }
+
+    /// The class and the message, without the address, for a line that names the resource
+    /// already. The class word is left out when it is plain `failed`: every line showing an
+    /// error says that already ("FAILED ...", "refresh failed: ...").
+    pub fn cause(&self) -> String {
+        match self.class {
+            ErrorClass::Failed => self.message.clone(),
+            class => format!("{}: {}", class.as_str(), self.message),
+        }
     }
 }
 
@@ -133,7 +144,17 @@ pub fn idempotency_token(plan_id: &str, address: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::idempotency_token;
+    use super::{ErrorClass, ProviderError, idempotency_token};
+
+    #[test]
+    fn errors_name_the_address_once_and_the_class_only_when_it_adds_something() {
+        let failed = ProviderError::new(ErrorClass::Failed, "RunInstances: InternalError: try again").at("a.b[0]");
+        assert_eq!(failed.to_string(), "a.b[0]: RunInstances: InternalError: try again");
+        assert_eq!(failed.cause(), "RunInstances: InternalError: try again");
+        let denied = ProviderError::new(ErrorClass::Denied, "RunInstances: UnauthorizedOperation");
+        assert_eq!(denied.to_string(), "access denied: RunInstances: UnauthorizedOperation");
+        assert_eq!(denied.cause(), denied.to_string());
+    }
 
     #[test]
     fn tokens_are_stable_and_distinct() {

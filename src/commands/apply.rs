@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use drplan_core::plan::doc::PlanDoc;
-use drplan_core::plan::{Change, Observed, Prior};
+use drplan_core::plan::Prior;
 use drplan_core::{Code, Diagnostic};
 
 use super::plan::{PlanArgs, configuration_hash, make_planned};
 use super::{EXIT_ERROR, EXIT_OK, ThenNone};
 use crate::output::Output;
-use drplan::apply::{self, Event, Recorder, Settings};
+use drplan::apply::{self, Event, Recorder, Settings, StateRecorder};
 
 /// Exit code after an interrupt, as shells report SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -157,32 +157,6 @@ fn confirm(doc: &PlanDoc, out: &mut Output) -> bool {
     }
     out.note("Apply cancelled; nothing was changed.");
     false
-}
-
-/// Writes each finished change to state at once (serial + 1 each time).
-struct StateRecorder<'a> {
-    backend: &'a dyn drplan_state::Backend,
-    file: drplan_state::StateFile,
-    prior: Prior,
-}
-
-impl Recorder for StateRecorder<'_> {
-    fn record(&mut self, change: &Change, object: Option<Observed>) -> Result<(), String> {
-        match object {
-            Some(o) => self.prior.objects.insert(change.address.clone(), o),
-            None => self.prior.objects.remove(&change.address),
-        };
-        self.save()
-    }
-}
-
-impl StateRecorder<'_> {
-    fn save(&mut self) -> Result<(), String> {
-        self.file.set_content(&self.prior);
-        self.file.serial += 1;
-        self.file.drplan_version = env!("CARGO_PKG_VERSION").to_string();
-        self.backend.write(&self.file).map_err(|e| e.to_string())
-    }
 }
 
 fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {

@@ -370,6 +370,7 @@ mod tests {
         assert_eq!(err.class, ErrorClass::Unreachable, "{err}");
         assert!(err.message.starts_with("DescribeInstances in region us-east-1: "), "{}", err.message);
         assert!(!err.message.contains('\n'), "{}", err.message);
+        assert!(err.message.ends_with(": the connection was refused"), "{}", err.message);
     }
 
     /// Serves `throttled` RequestLimitExceeded answers, then empty DescribeInstances answers;

@@ -1,7 +1,8 @@
 //! Turns SDK errors into `ProviderError`s: the service's code and message, classified.
 
+use aws_config::retry::ErrorKind;
 use aws_sdk_ec2::config::http::HttpResponse;
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ConnectorError, ProvideErrorMetadata, SdkError};
 use drplan_core::provider::{ErrorClass, ProviderError};
 
 /// The class a service error code belongs to. `status` is the HTTP status, for answers
@@ -72,16 +73,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match err {
-        SdkError::DispatchFailure(f) => {
-            let why = if f.is_timeout() {
-                "timed out"
-            } else if f.is_io() {
-                "connection failed"
-            } else {
-                "could not send the request"
-            };
-            ProviderError::new(ErrorClass::Unreachable, format!("{operation}: {why}: {}", source_chain(err)))
-        }
+        SdkError::DispatchFailure(f) => match f.as_connector_error() {
+            Some(e) => ProviderError::new(ErrorClass::Unreachable, format!("{operation}: {}", no_answer(e))),
+            None => {
+                ProviderError::new(ErrorClass::Unreachable, format!("{operation}: no answer: {}", source_chain(err)))
+            }
+        },
         SdkError::TimeoutError(_) => {
             ProviderError::new(ErrorClass::Unreachable, format!("{operation}: timed out: {}", source_chain(err)))
         }
@@ -107,6 +104,37 @@ where
     }
 }
 
+/// Why a request got no answer, in plain words. Only a refused connection proves nothing was
+/// sent: a connection closed or timed out after the request went out may have carried it, so
+/// the operation may have happened (a create is then adopted by its tags on the next plan).
+fn no_answer(e: &ConnectorError) -> String {
+    use std::io::ErrorKind as Io;
+    let io = causes(e).find_map(|c| c.downcast_ref::<std::io::Error>()).map(std::io::Error::kind);
+    // hyper's "connection closed before message completed" comes as an unclassified error
+    // the connector marks transient.
+    let closed = matches!(io, Some(Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof))
+        || (e.is_io() && io.is_none())
+        || e.as_other() == Some(ErrorKind::TransientError);
+    if e.is_timeout() {
+        "timed out waiting for an answer; the request may have been carried out".to_owned()
+    } else if io == Some(Io::ConnectionRefused) {
+        "the connection was refused".to_owned()
+    } else if closed {
+        "the connection was closed before an answer came; the request may have been carried out".to_owned()
+    } else {
+        // A failure to resolve or reach the host, named by its innermost cause.
+        let cause = causes(e).last().map(ToString::to_string).unwrap_or_default();
+        format!("no answer: {}", cause.replace('\n', " "))
+    }
+}
+
+/// `err` and the errors that caused it, outermost first.
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
+}
+
 /// The error and its causes on one line: transport errors hide the useful part inside.
 fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![err.to_string()];
@@ -123,8 +151,45 @@ fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::classify_code;
+    use super::{classify_code, sdk_error};
+    use aws_config::retry::ErrorKind;
+    use aws_sdk_ec2::config::http::HttpResponse;
+    use aws_sdk_ec2::error::{ConnectorError, SdkError};
+    use aws_sdk_ec2::operation::run_instances::RunInstancesError;
     use drplan_core::provider::ErrorClass;
+
+    fn dispatch(e: ConnectorError) -> (ErrorClass, String) {
+        let e = sdk_error("RunInstances", &SdkError::<RunInstancesError, HttpResponse>::dispatch_failure(e));
+        (e.class, e.message)
+    }
+
+    #[test]
+    fn lost_connections_are_told_plainly_without_claiming_nothing_was_sent() {
+        let io = |kind: std::io::ErrorKind| Box::new(std::io::Error::from(kind));
+        // How the connector reports hyper's "connection closed before message completed".
+        let incomplete = ConnectorError::other(
+            "client error (SendRequest): connection closed before message completed".into(),
+            Some(ErrorKind::TransientError),
+        );
+        let closed =
+            "RunInstances: the connection was closed before an answer came; the request may have been carried out";
+        let cases = [
+            (incomplete, closed),
+            (ConnectorError::io(io(std::io::ErrorKind::ConnectionReset)), closed),
+            (ConnectorError::io(io(std::io::ErrorKind::ConnectionRefused)), "RunInstances: the connection was refused"),
+            (
+                ConnectorError::timeout("connect timed out".into()),
+                "RunInstances: timed out waiting for an answer; the request may have been carried out",
+            ),
+            (
+                ConnectorError::io(Box::new(std::io::Error::other("failed to lookup address information"))),
+                "RunInstances: no answer: failed to lookup address information",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(dispatch(error), (ErrorClass::Unreachable, want.to_owned()));
+        }
+    }
 
     #[test]
     fn service_codes_map_to_classes() {
