@@ -293,13 +293,34 @@ async fn apply_with_retry<P: Provider>(
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        match provider.apply(&request).await {
+        let call = Instant::now();
+        let result = provider.apply(&request).await;
+        tracing::debug!(
+            address = %change.address,
+            action = %change.action.as_str(),
+            attempt = attempts,
+            elapsed = ?call.elapsed(),
+            outcome = %match &result {
+                Ok(_) => "ok",
+                Err(e) => e.class.as_str(),
+            },
+            "provider call"
+        );
+        match result {
             Ok(o) => return Ok(o),
             Err(e) if e.class == ErrorClass::Throttled && start.elapsed() + pause < settings.retry_budget => {
                 // Full jitter would need a random source; a deterministic spread by address
                 // keeps concurrent retries apart just as well here.
                 let spread = (change.address.len() as u64 * 37 + u64::from(attempts) * 13) % 100;
-                tokio::time::sleep(pause + pause * spread as u32 / 200).await;
+                let wait = pause + pause * spread as u32 / 200;
+                tracing::warn!(
+                    address = %change.address,
+                    attempt = attempts,
+                    reason = %e.cause(),
+                    pause = ?wait,
+                    "retrying a throttled call"
+                );
+                tokio::time::sleep(wait).await;
                 pause = (pause * 2).min(Duration::from_secs(10));
             }
             Err(e) if e.class == ErrorClass::Throttled => {

@@ -53,6 +53,38 @@ impl Clouds {
     }
 }
 
+/// One provider's refresh, with what it saw and how long it took in the log.
+async fn logged<P: Provider>(provider: &P, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {
+    let started = std::time::Instant::now();
+    let result = provider.refresh(request).await;
+    match &result {
+        Ok(snapshot) => {
+            // Per region, so a slow or empty region stands out; objects without one are global (DNS).
+            let mut per_region = std::collections::BTreeMap::<&str, usize>::new();
+            for o in snapshot.objects.values() {
+                *per_region.entry(o.resource.region.as_deref().unwrap_or("global")).or_default() += 1;
+            }
+            for (region, objects) in &per_region {
+                tracing::debug!(provider = %provider.name(), region = %region, objects, "refreshed region");
+            }
+            for (region, why) in &snapshot.unreachable {
+                tracing::debug!(provider = %provider.name(), region = %region, reason = %why, "region unreachable");
+            }
+            tracing::debug!(
+                provider = %provider.name(),
+                objects = snapshot.objects.len(),
+                unreachable = snapshot.unreachable.len(),
+                elapsed = ?started.elapsed(),
+                "refresh done"
+            );
+        }
+        Err(e) => {
+            tracing::debug!(provider = %provider.name(), error = %e, elapsed = ?started.elapsed(), "refresh failed")
+        }
+    }
+    result
+}
+
 fn merge(into: &mut Snapshot, from: Snapshot) {
     into.objects.extend(from.objects);
     into.unreachable.extend(from.unreachable);
@@ -73,22 +105,23 @@ impl Provider for Clouds {
     async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {
         let aws = async {
             match &self.aws {
-                Some(p) => p.refresh(request).await.map(Some),
+                Some(p) => logged(p, request).await.map(Some),
                 None => Ok(None),
             }
         };
         let gcp = async {
             match &self.gcp {
-                Some(p) => p.refresh(request).await.map(Some),
+                Some(p) => logged(p, request).await.map(Some),
                 None => Ok(None),
             }
         };
         let kubernetes = async {
             match &self.kubernetes {
-                Some(p) => p.refresh(request).await.map(Some),
+                Some(p) => logged(p, request).await.map(Some),
                 None => Ok(None),
             }
         };
+        tracing::debug!(project = %request.project, regions = ?request.regions, "refreshing");
         let (aws, gcp, kubernetes) = futures_util::join!(aws, gcp, kubernetes);
         let mut snapshot = Snapshot::default();
         for part in [aws?, gcp?, kubernetes?].into_iter().flatten() {

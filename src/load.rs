@@ -71,16 +71,48 @@ pub fn configuration(path: &Path) -> Loaded {
 
 /// Lowers configuration text already in memory (an edit not yet written, for instance).
 pub fn from_sources(sources: Vec<SourceFile>) -> Loaded {
-    let env = |name: &str| std::env::var(name).ok();
+    let started = std::time::Instant::now();
+    // Names only: values read through `env()` may be secrets and never reach the log.
+    let env = |name: &str| {
+        tracing::trace!(name = %name, "configuration reads an environment variable");
+        std::env::var(name).ok()
+    };
     let loaded = config::load(&sources, &env);
+    let files = sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>();
+    let bytes: usize = sources.iter().map(|s| s.text.len()).sum();
+    match &loaded.config {
+        Some(c) => {
+            let regions = c.regions.iter().map(|r| format!("{}/{}/{}", r.name, r.cloud, r.role)).collect::<Vec<_>>();
+            tracing::debug!(
+                project = %c.project,
+                files = ?files,
+                bytes,
+                regions = ?regions,
+                warnings = loaded.diagnostics.warning_count(),
+                elapsed = ?started.elapsed(),
+                "configuration loaded"
+            );
+        }
+        None => tracing::debug!(
+            files = ?files,
+            bytes,
+            errors = loaded.diagnostics.error_count(),
+            elapsed = ?started.elapsed(),
+            "configuration has errors"
+        ),
+    }
     Loaded { sources, config: loaded.config, diagnostics: loaded.diagnostics }
 }
 
 /// The state backend of a configuration in `dir`.
 pub fn state_backend(config: &Config, dir: &Path) -> Result<Box<dyn drplan_state::Backend>, Diagnostic> {
     match &config.backend {
-        config::Backend::Local { path } => Ok(Box::new(drplan_state::LocalBackend::new(dir.join(path)))),
+        config::Backend::Local { path } => {
+            tracing::debug!(path = %dir.join(path).display(), "state backend: local file");
+            Ok(Box::new(drplan_state::LocalBackend::new(dir.join(path))))
+        }
         config::Backend::S3 { bucket, key, region, endpoint } => {
+            tracing::debug!(bucket = %bucket, key = %key, region = %region, endpoint, "state backend: S3 object");
             let at = drplan_state::S3Location {
                 bucket: bucket.clone(),
                 key: key.clone(),

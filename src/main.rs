@@ -5,7 +5,9 @@ mod clock;
 mod clouds;
 mod commands;
 mod load;
+mod logging;
 mod output;
+mod progress;
 mod render;
 
 use std::process::ExitCode;
@@ -23,6 +25,8 @@ fn main() -> ExitCode {
         }
     };
     let mut out = output::Output::from_env();
+    // Logs are coloured exactly when diagnostics are: both go to stderr.
+    logging::init(out.fancy);
     let code = commands::exec(cli, &mut out);
     ExitCode::from(code)
 }

@@ -131,7 +131,7 @@ fn world() -> World {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let contexts: Vec<(&str, &str)> = clusters.iter().map(|(c, r)| (c.as_str(), r.url())).collect();
-    write_kubeconfig(&dir.path().join("kubeconfig"), &contexts).unwrap();
+    write_kubeconfig(dir.path().join("kubeconfig"), &contexts).unwrap();
     for (_, k) in &clusters {
         deploy_pipeline(k.url());
     }

@@ -14,38 +14,7 @@ const ACTIVE: usize = 60;
 const STANDBY: usize = 2;
 
 fn configuration(moto: &str) -> String {
-    format!(
-        r#"drplan {{
-  project = "crash"
-}}
-
-provider "aws" {{
-  endpoint = "{moto}"
-}}
-
-region "us-east-1" {{
-  cloud = "aws"
-  role  = "active"
-
-  compute "web" {{
-    instance_type = "t3.micro"
-    image         = "ami-0123456789abcdef0"
-    count         = {{ active = {ACTIVE}, standby = {STANDBY}, cold = 0 }}
-  }}
-}}
-
-region "us-west-2" {{
-  cloud = "aws"
-  role  = "standby"
-
-  compute "web" {{
-    instance_type = "t3.micro"
-    image         = "ami-0123456789abcdef0"
-    count         = {{ active = {ACTIVE}, standby = {STANDBY}, cold = 0 }}
-  }}
-}}
-"#
-    )
+    support::two_aws_regions(moto, "crash", ACTIVE, STANDBY, None)
 }
 
 fn serial(dir: &Path) -> u64 {

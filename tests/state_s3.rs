@@ -12,45 +12,7 @@ use drplan_harness::{Emulator, Running};
 use drplan_state::{Backend, S3Backend, S3Location};
 
 fn configuration(moto: &str, bucket: &str) -> String {
-    format!(
-        r#"drplan {{
-  project = "remote"
-
-  backend "s3" {{
-    bucket   = "{bucket}"
-    key      = "teams/remote/state.json"
-    region   = "us-east-1"
-    endpoint = "{moto}"
-  }}
-}}
-
-provider "aws" {{
-  endpoint = "{moto}"
-}}
-
-region "us-east-1" {{
-  cloud = "aws"
-  role  = "active"
-
-  compute "web" {{
-    instance_type = "t3.micro"
-    image         = "ami-0123456789abcdef0"
-    count         = {{ active = 3, standby = 1, cold = 0 }}
-  }}
-}}
-
-region "us-west-2" {{
-  cloud = "aws"
-  role  = "standby"
-
-  compute "web" {{
-    instance_type = "t3.micro"
-    image         = "ami-0123456789abcdef0"
-    count         = {{ active = 3, standby = 1, cold = 0 }}
-  }}
-}}
-"#
-    )
+    support::two_aws_regions(moto, "remote", 3, 1, Some(bucket))
 }
 
 fn backend(moto: &str) -> S3Backend {
@@ -62,7 +24,7 @@ fn backend(moto: &str) -> S3Backend {
     }
     S3Backend::new(S3Location {
         bucket: "drplan-state".into(),
-        key: "teams/remote/state.json".into(),
+        key: "remote/state.json".into(),
         region: "us-east-1".into(),
         endpoint: Some(moto.into()),
     })
@@ -76,7 +38,7 @@ fn apply_plan_and_state_commands_use_the_s3_object() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("main.hcl"), configuration(moto.url(), "drplan-state")).unwrap();
 
-    let out = support::drplan_aws(dir.path()).args(&["apply", "--auto-approve"]).output().unwrap();
+    let out = support::drplan_aws(dir.path()).args(["apply", "--auto-approve"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!dir.path().join(".drplan").exists(), "nothing is written locally with the s3 backend");
 
@@ -86,15 +48,15 @@ fn apply_plan_and_state_commands_use_the_s3_object() {
     assert!(stored.serial >= 2, "written during and after the apply: serial {}", stored.serial);
     assert_eq!(stored.objects.len(), 4, "{:?}", stored.objects.iter().map(|o| &o.address).collect::<Vec<_>>());
 
-    let out = support::drplan_aws(dir.path()).args(&["plan", "--detailed-exitcode"]).output().unwrap();
+    let out = support::drplan_aws(dir.path()).args(["plan", "--detailed-exitcode"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "converged: {}{}", text(&out.stdout), text(&out.stderr));
 
-    let out = support::drplan_aws(dir.path()).args(&["state", "list"]).output().unwrap();
+    let out = support::drplan_aws(dir.path()).args(["state", "list"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 4, "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("region.us-east-1.compute.web[2]"), "{}", text(&out.stdout));
 
-    let out = support::drplan_aws(dir.path()).args(&["state", "pull"]).output().unwrap();
+    let out = support::drplan_aws(dir.path()).args(["state", "pull"]).output().unwrap();
     let pulled: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pulled["serial"], stored.serial);
     assert_eq!(pulled["lineage"], stored.lineage.as_str());
@@ -119,19 +81,19 @@ fn a_held_s3_lock_stops_another_run_until_broken_by_id() {
     let id = held.info.id.clone();
     std::mem::forget(held);
 
-    let out = support::drplan_aws(dir.path()).args(&["apply", "--auto-approve"]).output().unwrap();
+    let out = support::drplan_aws(dir.path()).args(["apply", "--auto-approve"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("drplan::state::locked") && err.contains("ana@laptop") && err.contains(&id), "{err}");
     assert!(backend(moto.url()).read().unwrap().is_none(), "nothing was written while locked");
 
-    let out = support::drplan_aws(dir.path()).args(&["state", "unlock", "not-the-id"]).output().unwrap();
+    let out = support::drplan_aws(dir.path()).args(["state", "unlock", "not-the-id"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let out = support::drplan_aws(dir.path()).args(&["state", "unlock", &id]).output().unwrap();
+    let out = support::drplan_aws(dir.path()).args(["state", "unlock", &id]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("Unlocked"), "{}", text(&out.stderr));
 
-    let out = support::drplan_aws(dir.path()).args(&["apply", "--auto-approve"]).output().unwrap();
+    let out = support::drplan_aws(dir.path()).args(["apply", "--auto-approve"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(backend(moto.url()).lock_info().unwrap(), None, "apply gives its lock back");
 }
@@ -141,7 +103,7 @@ fn a_missing_bucket_is_a_clear_error() {
     let moto = Running::start(Emulator::Moto).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("main.hcl"), configuration(moto.url(), "no-such-bucket")).unwrap();
-    let out = support::drplan_aws(dir.path()).args(&["plan"]).output().unwrap();
+    let out = support::drplan_aws(dir.path()).args(["plan"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("no-such-bucket") && err.contains("does not exist") && err.contains("versioning"), "{err}");

@@ -1,21 +1,21 @@
 //! `drplan apply [PATH|PLANFILE]`: carry a plan out, recording every finished action in
 //! state at once. A saved plan is applied exactly as written, or refused when stale.
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use drplan_core::plan::doc::PlanDoc;
 use drplan_core::plan::Prior;
+use drplan_core::plan::doc::PlanDoc;
 use drplan_core::{Code, Diagnostic};
 
 use super::plan::{PlanArgs, configuration_hash, make_planned};
 use super::{EXIT_ERROR, EXIT_OK, ThenNone};
 use crate::output::Output;
-use drplan::apply::{self, Event, Recorder, Settings, StateRecorder};
+use crate::progress::Progress;
+use drplan::apply::{self, Recorder, Settings, StateRecorder};
 
 /// Exit code after an interrupt, as shells report SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -185,13 +185,10 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         retry_budget: Duration::from_secs(120),
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let in_flight: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let started = Instant::now();
-    let total = run.doc.actions.len();
-    let json = args.json;
-    let mut finished = 0usize;
+    let progress = Arc::new(Mutex::new(Progress::new(args.json, run.doc.actions.len())));
+    let started = progress.lock().unwrap_or_else(PoisonError::into_inner).started();
     let result = runtime.block_on(async {
-        watch_interrupts(stop.clone(), in_flight.clone());
+        watch_interrupts(stop.clone(), progress.clone());
         let clouds = crate::clouds::Clouds::connect(&run.config).await?;
         let policy = run.config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
         let gate = crate::clouds::HealthGate {
@@ -202,25 +199,12 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
             timeout: args.health_timeout,
         };
         apply::execute(&run.doc, &clouds, &gate, &settings, &mut recorder, &stop, |e| {
-            let mut running = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
-            match e {
-                Event::Started { id } => {
-                    running.insert(id.clone());
-                }
-                Event::Finished { id, .. } | Event::Failed { id, .. } => {
-                    running.remove(id);
-                }
-                Event::Skipped { .. } => {}
-            }
-            drop(running);
-            if !matches!(e, Event::Started { .. }) {
-                finished += 1;
-            }
-            report_event(e, json, started, finished, total);
+            progress.lock().unwrap_or_else(PoisonError::into_inner).event(e);
         })
         .await
         .map_err(|e| Diagnostic::error(Code::PlanFile, format!("the plan cannot be executed: {e}")))
     });
+    progress.lock().unwrap_or_else(PoisonError::into_inner).finish();
     let summary = match result {
         Ok(s) => s,
         Err(d) => return out.report(&[], d),
@@ -235,9 +219,10 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
             return out.report(
                 &[],
                 Diagnostic::error(
-                    Code::State,
+                    Code::StateWrite,
                     format!("the changes were made but the final state could not be written: {e}"),
-                ),
+                )
+                .help("the state holds every change but the regions' roles; run `drplan apply` again once the state can be written"),
             );
         }
     }
@@ -257,7 +242,7 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         started.elapsed().as_secs_f64(),
         recorder.file.serial,
     );
-    if json {
+    if args.json {
         out.raw(&format!("{}\n", serde_json::json!({"type": "summary", "succeeded": summary.succeeded, "failed": summary.failed, "skipped": summary.skipped, "not_started": summary.not_started, "interrupted": summary.interrupted, "serial": recorder.file.serial})));
     }
     out.note(&format!("\n{line}"));
@@ -276,34 +261,9 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
     }
 }
 
-fn report_event(e: &Event, json: bool, started: Instant, finished: usize, total: usize) {
-    let at = started.elapsed().as_secs_f64();
-    if json {
-        let v = match e {
-            Event::Started { id } => serde_json::json!({"type": "started", "id": id, "at": at}),
-            Event::Finished { id, elapsed } => {
-                serde_json::json!({"type": "done", "id": id, "seconds": elapsed.as_secs_f64(), "at": at})
-            }
-            Event::Failed { id, error } => serde_json::json!({"type": "failed", "id": id, "error": error, "at": at}),
-            Event::Skipped { id, why } => serde_json::json!({"type": "skipped", "id": id, "reason": why, "at": at}),
-        };
-        println!("{v}");
-        return;
-    }
-    let line = match e {
-        Event::Started { id } => format!("  started  {id}"),
-        Event::Finished { id, elapsed } => {
-            format!("  done     {id} ({:.1}s) [{finished}/{total}]", elapsed.as_secs_f64())
-        }
-        Event::Failed { id, error } => format!("  FAILED   {id}: {error} [{finished}/{total}]"),
-        Event::Skipped { id, why } => format!("  skipped  {id}: {why} [{finished}/{total}]"),
-    };
-    eprintln!("{line}");
-}
-
 /// First Ctrl-C (or SIGTERM): stop scheduling, let running actions finish. Second: exit now,
-/// naming the actions that were still running (`in_flight`: started, not yet recorded).
-fn watch_interrupts(stop: Arc<AtomicBool>, in_flight: Arc<Mutex<BTreeSet<String>>>) {
+/// naming the actions that were still running (started, not yet recorded).
+fn watch_interrupts(stop: Arc<AtomicBool>, progress: Arc<Mutex<Progress>>) {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     // Listening from here on, across both rounds: a listener created only after the first
     // signal would miss a second one sent right behind it.
@@ -320,11 +280,13 @@ fn watch_interrupts(stop: Arc<AtomicBool>, in_flight: Arc<Mutex<BTreeSet<String>
     tokio::spawn(async move {
         tokio::select! { () = next(&mut interrupt) => {}, () = next(&mut terminate) => {} }
         stop.store(true, Ordering::SeqCst);
-        eprintln!(
-            "\nStopping: no new actions start; waiting for the running ones to finish and be recorded. Interrupt again to exit at once."
+        progress.lock().unwrap_or_else(PoisonError::into_inner).message(
+            "\nStopping: no new actions start; waiting for the running ones to finish and be recorded. Interrupt again to exit at once.",
         );
         tokio::select! { () = next(&mut interrupt) => {}, () = next(&mut terminate) => {} }
-        let running = in_flight.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect::<Vec<_>>();
+        let mut progress = progress.lock().unwrap_or_else(PoisonError::into_inner);
+        let running = progress.running();
+        progress.finish();
         if running.is_empty() {
             eprintln!("Interrupted again: exiting at once. No action was running; what finished is in state.");
         } else {

@@ -58,11 +58,11 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             let name = source.name.as_str();
             out.line(diff.unified_diff().context_radius(3).header(name, name).to_string().trim_end());
         }
-        if !args.check {
-            if let Err(d) = write_atomically(&path, &formatted) {
-                report(out, &[], d);
-                failed = true;
-            }
+        if !args.check
+            && let Err(d) = write_atomically(&path, &formatted)
+        {
+            report(out, &[], d);
+            failed = true;
         }
     }
     if failed || (args.check && unformatted) { EXIT_ERROR } else { EXIT_OK }

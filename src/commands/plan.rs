@@ -60,27 +60,28 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
     let Some(doc) = make(&args.plan, out) else { return EXIT_ERROR };
-    if let Some(file) = &args.out {
-        if let Err(d) = write_plan(file, &doc) {
-            out.report(&[], d);
-            return EXIT_ERROR;
-        }
+    if let Some(file) = &args.out
+        && let Err(d) = write_plan(file, &doc)
+    {
+        out.report(&[], d);
+        return EXIT_ERROR;
     }
     out.plan(&doc, args.json, args.markdown);
-    if let Some(file) = &args.out {
-        if !args.json && !args.markdown {
-            // A saved plan is applied from anywhere: name the configuration unless it is here.
-            let config = if args.plan.path == std::path::Path::new(".") {
-                String::new()
-            } else {
-                format!(" --config {}", args.plan.path.display())
-            };
-            out.note(&format!(
-                "Saved the plan to {}. Apply exactly these actions with: drplan apply {}{config}",
-                file.display(),
-                file.display()
-            ));
-        }
+    if let Some(file) = &args.out
+        && !args.json
+        && !args.markdown
+    {
+        // A saved plan is applied from anywhere: name the configuration unless it is here.
+        let config = if args.plan.path == std::path::Path::new(".") {
+            String::new()
+        } else {
+            format!(" --config {}", args.plan.path.display())
+        };
+        out.note(&format!(
+            "Saved the plan to {}. Apply exactly these actions with: drplan apply {}{config}",
+            file.display(),
+            file.display()
+        ));
     }
     if doc.safety.iter().any(|s| s.severity == "error") {
         return EXIT_ERROR;

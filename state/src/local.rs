@@ -40,6 +40,7 @@ impl LocalBackend {
     /// Writes `state` with the serial it carries: temp file, fsync, keep the previous file
     /// as the backup, rename. Mode 0600: state names infrastructure.
     pub fn write(&self, state: &StateFile) -> Result<(), StateError> {
+        let started = std::time::Instant::now();
         let location = self.location();
         let fail = |e: std::io::Error| StateError::Write { location: location.clone(), reason: e.to_string() };
         if let Some(expected) = self.seen.lock().map_err(|_| fail(std::io::Error::other("poisoned")))?.clone() {
@@ -68,6 +69,13 @@ impl LocalBackend {
             return Err(fail(e));
         }
         self.remember(Some((state.lineage.clone(), state.serial)));
+        tracing::debug!(
+            location = %location,
+            serial = state.serial,
+            bytes = text.len(),
+            elapsed = ?started.elapsed(),
+            "state written"
+        );
         Ok(())
     }
 
@@ -122,14 +130,23 @@ impl Backend for LocalBackend {
     }
 
     fn read(&self) -> Result<Option<StateFile>, StateError> {
+        let started = std::time::Instant::now();
         match self.read_bytes()? {
             None => {
                 self.remember(None);
+                tracing::debug!(location = %self.location(), elapsed = ?started.elapsed(), "no state yet");
                 Ok(None)
             }
             Some(bytes) => {
                 let state = crate::parse(&bytes, &self.location())?;
                 self.remember(Some((state.lineage.clone(), state.serial)));
+                tracing::debug!(
+                    location = %self.location(),
+                    serial = state.serial,
+                    bytes = bytes.len(),
+                    elapsed = ?started.elapsed(),
+                    "state read"
+                );
                 Ok(Some(state))
             }
         }

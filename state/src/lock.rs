@@ -33,14 +33,40 @@ pub enum LockError {
 /// A held lock of any backend, released when dropped.
 pub struct Lock {
     pub info: LockInfo,
-    _release: Box<dyn Send + Sync>,
+    /// An `Option` so that dropping the lock can give it back before saying it did.
+    release: Option<Box<dyn Send + Sync>>,
+    taken: Instant,
 }
 
 impl Lock {
     /// A lock whose `release` value gives it back when dropped.
     pub fn new(info: LockInfo, release: impl Send + Sync + 'static) -> Lock {
-        Lock { info, _release: Box::new(release) }
+        Lock { info, release: Some(Box::new(release)), taken: Instant::now() }
     }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        tracing::debug!(
+            operation = %self.info.operation,
+            id = %self.info.id,
+            held = ?self.taken.elapsed(),
+            "state lock released"
+        );
+    }
+}
+
+/// Logs a lock just taken at `location` after waiting since `started`.
+pub(crate) fn taken(lock: Lock, location: &str, started: Instant) -> Lock {
+    tracing::debug!(
+        location = %location,
+        operation = %lock.info.operation,
+        id = %lock.info.id,
+        waited = ?started.elapsed(),
+        "state lock taken"
+    );
+    lock
 }
 
 impl std::fmt::Debug for Lock {
@@ -99,7 +125,8 @@ pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Dur
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     loop {
         match file.try_lock() {
             Ok(()) => break,
@@ -116,7 +143,7 @@ pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Dur
     let info_path = info_path(state);
     let text = serde_json::to_string_pretty(&info).map_err(|e| io(std::io::Error::other(e)))?;
     std::fs::write(&info_path, text).map_err(io)?;
-    Ok(Lock::new(info, LocalGuard { file, info_path }))
+    Ok(taken(Lock::new(info, LocalGuard { file, info_path }), &path.display().to_string(), started))
 }
 
 /// Breaks a lock left behind, only with its id. An OS lock still held by a live process

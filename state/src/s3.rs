@@ -18,7 +18,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::local::describe_change;
-use crate::lock::{Lock, LockError, LockInfo, new_info};
+use crate::lock::{Lock, LockError, LockInfo, new_info, taken};
 use crate::{Backend, StateError, StateFile};
 
 /// Where the state object is, as the `backend "s3"` block says.
@@ -252,14 +252,26 @@ impl Backend for S3Backend {
     }
 
     fn read(&self) -> Result<Option<StateFile>, StateError> {
+        let started = Instant::now();
         let inner = &self.inner;
         let found = inner
             .block(inner.get(&inner.at.key))
             .map_err(|reason| StateError::Unreadable { location: self.location(), reason })?;
         let (state, seen) = match found {
-            None => (None, None),
+            None => {
+                tracing::debug!(location = %self.location(), elapsed = ?started.elapsed(), "no state yet");
+                (None, None)
+            }
             Some((bytes, etag)) => {
                 let state = crate::parse(&bytes, &self.location())?;
+                tracing::debug!(
+                    location = %self.location(),
+                    serial = state.serial,
+                    bytes = bytes.len(),
+                    etag = etag.as_deref().map(|e| tracing::field::display(e.trim_matches('"'))),
+                    elapsed = ?started.elapsed(),
+                    "state read"
+                );
                 let identity = (state.lineage.clone(), state.serial);
                 (Some(state), Some(Seen { etag, identity }))
             }
@@ -271,9 +283,11 @@ impl Backend for S3Backend {
     }
 
     fn write(&self, state: &StateFile) -> Result<(), StateError> {
+        let started = Instant::now();
         let inner = &self.inner;
         let location = self.location();
         let text = crate::to_text(state, &location)?;
+        let bytes = text.len();
         let expected = inner.seen.lock().map(|s| s.clone()).unwrap_or_default();
         let mut request = inner
             .client
@@ -290,6 +304,14 @@ impl Backend for S3Backend {
         };
         match inner.block(request.send()) {
             Ok(out) => {
+                tracing::debug!(
+                    location = %location,
+                    serial = state.serial,
+                    bytes,
+                    etag = out.e_tag().map(|e| tracing::field::display(e.trim_matches('"'))),
+                    elapsed = ?started.elapsed(),
+                    "state written"
+                );
                 let seen =
                     Seen { etag: out.e_tag().map(str::to_string), identity: (state.lineage.clone(), state.serial) };
                 if let Ok(mut s) = inner.seen.lock() {
@@ -317,7 +339,8 @@ impl Backend for S3Backend {
         let inner = &self.inner;
         let info = new_info(operation, who, now);
         let body = serde_json::to_vec_pretty(&info).map_err(|e| inner.lock_io(e.to_string()))?;
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
         loop {
             let put = inner
                 .client
@@ -330,16 +353,27 @@ impl Backend for S3Backend {
             match inner.block(put.send()) {
                 Ok(out) => {
                     let release = Release { inner: inner.clone(), etag: out.e_tag().map(str::to_string) };
-                    return Ok(Lock::new(info, release));
+                    return Ok(taken(Lock::new(info, release), &self.location(), started));
                 }
                 Err(e) if condition_failed(&e) => {
                     match inner.block(inner.holder())? {
                         // Our own request, retried after its answer was lost: the lock is ours.
                         Some((held, etag)) if held.id == info.id => {
-                            return Ok(Lock::new(info, Release { inner: inner.clone(), etag }));
+                            return Ok(taken(
+                                Lock::new(info, Release { inner: inner.clone(), etag }),
+                                &self.location(),
+                                started,
+                            ));
                         }
                         Some((held, _)) if Instant::now() >= deadline => return Err(LockError::Held(held)),
-                        Some(_) => std::thread::sleep(LOCK_POLL),
+                        Some((held, _)) => {
+                            tracing::trace!(
+                                holder = %held.who,
+                                id = %held.id,
+                                "state lock held by another run; waiting"
+                            );
+                            std::thread::sleep(LOCK_POLL)
+                        }
                         // Released in between: ask again at once.
                         None => {}
                     }

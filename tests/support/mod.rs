@@ -31,6 +31,46 @@ pub fn drplan_aws(dir: &Path) -> Command {
     c
 }
 
+/// A configuration of two AWS regions on the emulator at `endpoint` (us-east-1 active,
+/// us-west-2 standby), each with a `web` pool of `active`/`standby` instances by role, and
+/// the state in S3 when `state_bucket` is given (key `PROJECT/state.json`).
+pub fn two_aws_regions(
+    endpoint: &str,
+    project: &str,
+    active: usize,
+    standby: usize,
+    state_bucket: Option<&str>,
+) -> String {
+    let backend = state_bucket
+        .map(|b| {
+            format!(
+                "\n  backend \"s3\" {{\n    bucket   = \"{b}\"\n    key      = \"{project}/state.json\"\n    region   = \"us-east-1\"\n    endpoint = \"{endpoint}\"\n  }}\n"
+            )
+        })
+        .unwrap_or_default();
+    let region = |name: &str, role: &str| {
+        format!(
+            r#"
+region "{name}" {{
+  cloud = "aws"
+  role  = "{role}"
+
+  compute "web" {{
+    instance_type = "t3.micro"
+    image         = "ami-0123456789abcdef0"
+    count         = {{ active = {active}, standby = {standby}, cold = 0 }}
+  }}
+}}
+"#
+        )
+    };
+    format!(
+        "drplan {{\n  project = \"{project}\"\n{backend}}}\n\nprovider \"aws\" {{\n  endpoint = \"{endpoint}\"\n}}\n{}{}",
+        region("us-east-1", "active"),
+        region("us-west-2", "standby")
+    )
+}
+
 /// Asserts moto holds exactly `want` live instances per region and that a new plan of the
 /// configuration in `dir` finds nothing to do.
 pub fn assert_converged_on_moto(moto: &drplan_harness::Running, dir: &Path, want: &[(&str, usize)]) {

@@ -48,15 +48,15 @@ impl Builder<'_> {
         if self.complete {
             self.active_regions(root, drplan);
         }
-        if let Some(Some(f)) = &failover {
-            if f.dns.is_some() {
-                for r in root.children("region").filter(|r| !r.has("endpoint")) {
-                    self.diags.push(
+        if let Some(Some(f)) = &failover
+            && f.dns.is_some()
+        {
+            for r in root.children("region").filter(|r| !r.has("endpoint")) {
+                self.diags.push(
                         Diagnostic::error(Code::MissingEndpoint, "missing endpoint")
                             .label(r.ident_span.clone(), format!("{} has no `endpoint`", block_title(r)))
                             .help("failover DNS points the record at the serving region's endpoint: add `endpoint = \"host.example.com\"`"),
                     );
-                }
             }
         }
 
@@ -202,14 +202,14 @@ impl Builder<'_> {
                 ),
                 _ => {}
             }
-            if cloud == Cloud::Aws {
-                if let Some((n, s)) = r.label().filter(|(n, _)| !is_aws_region(n)) {
-                    self.diags.push(
-                        Diagnostic::error(Code::InvalidName, "invalid name")
-                            .label(s.clone(), format!("`{n}` is not an AWS region name"))
-                            .help("an AWS region's label is the AWS region it runs in, such as `us-east-1` or `eu-west-1`"),
-                    );
-                }
+            if cloud == Cloud::Aws
+                && let Some((n, s)) = r.label().filter(|(n, _)| !is_aws_region(n))
+            {
+                self.diags.push(
+                    Diagnostic::error(Code::InvalidName, "invalid name")
+                        .label(s.clone(), format!("`{n}` is not an AWS region name"))
+                        .help("an AWS region's label is the AWS region it runs in, such as `us-east-1` or `eu-west-1`"),
+                );
             }
         }
         let mut compute = Vec::new();
@@ -267,18 +267,16 @@ impl Builder<'_> {
                 }
             }
         });
-        if let (Some((cron, v)), Some(rpo), Some(rpo_value)) = (&schedule, rpo, rpo_value) {
-            if let Some(gap) = cron.max_gap_minutes().filter(|g| g * 60 > rpo.as_secs()) {
-                let gap = Duration::from_secs(gap * 60);
-                self.diags.push(
-                    Diagnostic::error(Code::ScheduleExceedsRpo, "backup schedule exceeds the RPO")
-                        .label(v.span.clone(), format!("runs can be {gap} apart"))
-                        .label(rpo_value.span.clone(), format!("but the RPO is {rpo}"))
-                        .help(format!(
-                            "schedule backups at least every {rpo}, or raise `objectives.rpo` to {gap} or more"
-                        )),
-                );
-            }
+        if let (Some((cron, v)), Some(rpo), Some(rpo_value)) = (&schedule, rpo, rpo_value)
+            && let Some(gap) = cron.max_gap_minutes().filter(|g| g * 60 > rpo.as_secs())
+        {
+            let gap = Duration::from_secs(gap * 60);
+            self.diags.push(
+                Diagnostic::error(Code::ScheduleExceedsRpo, "backup schedule exceeds the RPO")
+                    .label(v.span.clone(), format!("runs can be {gap} apart"))
+                    .label(rpo_value.span.clone(), format!("but the RPO is {rpo}"))
+                    .help(format!("schedule backups at least every {rpo}, or raise `objectives.rpo` to {gap} or more")),
+            );
         }
         let kind = match b.get("type") {
             Some(_) => self.keyword(b, "type", BackupType::parse, BackupType::NAMES),

@@ -79,57 +79,57 @@ pub fn desired(config: &Config) -> Vec<Resource> {
             }
         }
     }
-    if let Some(f) = &config.failover {
-        if let Some(dns) = &f.dns {
-            let hc = &f.health_check;
-            let mut records = Vec::new();
-            if let Some(active) = config.active_region() {
-                records.push(("PRIMARY", active));
-            }
-            if let Some(secondary) = secondary_region(config) {
-                records.push(("SECONDARY", secondary));
-            }
-            for (failover, region) in records {
-                let endpoint = region.endpoint.clone().unwrap_or_default();
-                let check = address::health_check(&region.name);
-                out.push(Resource {
-                    address: check.clone(),
-                    kind: Kind::HealthCheck,
-                    region: None,
-                    attrs: attrs([
-                        ("serves", region.name.as_str().into()),
-                        ("fqdn", endpoint.as_str().into()),
-                        ("protocol", hc.protocol.as_str().into()),
-                        ("port", i64::from(hc.port).into()),
-                        (
-                            "path",
-                            if hc.protocol == crate::config::Protocol::Tcp {
-                                Value::Str(String::new())
-                            } else {
-                                hc.path.as_str().into()
-                            },
-                        ),
-                        ("interval", (hc.interval.as_secs() as i64).into()),
-                        ("threshold", hc.threshold.into()),
-                    ]),
-                });
-                out.push(Resource {
-                    address: address::dns_record(&dns.record, failover),
-                    kind: Kind::DnsRecord,
-                    region: None,
-                    attrs: attrs([
-                        ("zone", dns.zone.as_str().into()),
-                        ("name", dns.record.as_str().into()),
-                        ("type", "CNAME".into()),
-                        ("ttl", dns.ttl.into()),
-                        ("failover", failover.into()),
-                        ("set_identifier", format!("{}-{}", config.project, failover.to_ascii_lowercase()).into()),
-                        ("target", endpoint.as_str().into()),
-                        ("serves", region.name.as_str().into()),
-                        ("health_check", check.into()),
-                    ]),
-                });
-            }
+    if let Some(f) = &config.failover
+        && let Some(dns) = &f.dns
+    {
+        let hc = &f.health_check;
+        let mut records = Vec::new();
+        if let Some(active) = config.active_region() {
+            records.push(("PRIMARY", active));
+        }
+        if let Some(secondary) = secondary_region(config) {
+            records.push(("SECONDARY", secondary));
+        }
+        for (failover, region) in records {
+            let endpoint = region.endpoint.clone().unwrap_or_default();
+            let check = address::health_check(&region.name);
+            out.push(Resource {
+                address: check.clone(),
+                kind: Kind::HealthCheck,
+                region: None,
+                attrs: attrs([
+                    ("serves", region.name.as_str().into()),
+                    ("fqdn", endpoint.as_str().into()),
+                    ("protocol", hc.protocol.as_str().into()),
+                    ("port", i64::from(hc.port).into()),
+                    (
+                        "path",
+                        if hc.protocol == crate::config::Protocol::Tcp {
+                            Value::Str(String::new())
+                        } else {
+                            hc.path.as_str().into()
+                        },
+                    ),
+                    ("interval", (hc.interval.as_secs() as i64).into()),
+                    ("threshold", hc.threshold.into()),
+                ]),
+            });
+            out.push(Resource {
+                address: address::dns_record(&dns.record, failover),
+                kind: Kind::DnsRecord,
+                region: None,
+                attrs: attrs([
+                    ("zone", dns.zone.as_str().into()),
+                    ("name", dns.record.as_str().into()),
+                    ("type", "CNAME".into()),
+                    ("ttl", dns.ttl.into()),
+                    ("failover", failover.into()),
+                    ("set_identifier", format!("{}-{}", config.project, failover.to_ascii_lowercase()).into()),
+                    ("target", endpoint.as_str().into()),
+                    ("serves", region.name.as_str().into()),
+                    ("health_check", check.into()),
+                ]),
+            });
         }
     }
     for b in &config.backups {

@@ -70,6 +70,9 @@ pub enum DriftKind {
 pub struct Drift {
     pub address: String,
     pub kind: Kind,
+    pub region: Option<String>,
+    /// The cloud's id of the object: the live one, or the recorded one when it is gone.
+    pub id: String,
     pub drift: DriftKind,
     pub before: Option<Attrs>,
     pub after: Option<Attrs>,
@@ -128,6 +131,8 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
                 (Some(s), Some(l)) if changed(&s.resource.attrs, &l.resource.attrs) => out.drift.push(Drift {
                     address: address.to_string(),
                     kind: s.resource.kind,
+                    region: l.resource.region.clone(),
+                    id: l.id.clone(),
                     drift: DriftKind::Changed,
                     before: Some(s.resource.attrs.clone()),
                     after: Some(l.resource.attrs.clone()),
@@ -135,6 +140,8 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
                 (Some(s), None) => out.drift.push(Drift {
                     address: address.to_string(),
                     kind: s.resource.kind,
+                    region: s.resource.region.clone(),
+                    id: s.id.clone(),
                     drift: DriftKind::Deleted,
                     before: Some(s.resource.attrs.clone()),
                     after: None,
@@ -144,6 +151,8 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
                 (None, Some(l)) if l.resource.kind != Kind::Workload => out.drift.push(Drift {
                     address: address.to_string(),
                     kind: l.resource.kind,
+                    region: l.resource.region.clone(),
+                    id: l.id.clone(),
                     drift: DriftKind::Untracked,
                     before: None,
                     after: Some(l.resource.attrs.clone()),

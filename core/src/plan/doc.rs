@@ -207,8 +207,8 @@ impl PlanDoc {
             .map(|d| ResourceChange {
                 address: d.address.clone(),
                 kind: d.kind.as_str().to_string(),
-                region: None,
-                id: None,
+                region: d.region.clone(),
+                id: Some(d.id.clone()),
                 change: ChangeDoc {
                     actions: vec![match d.drift {
                         DriftKind::Changed => "update".into(),

@@ -31,11 +31,11 @@ pub fn markdown(doc: &PlanDoc) -> String {
     let post = &doc.posture;
     let mut posture = Vec::new();
     for r in &post.rpo {
-        let rpo = r.rpo_seconds.map_or("no RPO".to_string(), |s| duration(s));
+        let rpo = r.rpo_seconds.map_or("no RPO".to_string(), duration);
         posture.push(format!("{} RPO `{}` every {} vs {rpo}", tick(r.ok), r.backup, duration(r.schedule_gap_seconds)));
     }
     if let Some(r) = &post.rto {
-        let rto = r.rto_seconds.map_or("no RTO".to_string(), |s| duration(s));
+        let rto = r.rto_seconds.map_or("no RTO".to_string(), duration);
         posture.push(format!("{} RTO ~{} to `{}` vs {rto}", tick(r.ok), duration(r.estimate_seconds), r.to_region));
     }
     for c in &post.copies {

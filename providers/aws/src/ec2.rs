@@ -23,7 +23,22 @@ pub async fn refresh_regions(
     for (region, client) in regions {
         let project = project.to_owned();
         tasks.spawn(async move {
+            let started = std::time::Instant::now();
             let result = refresh_region(&client, &region, &project).await;
+            match &result {
+                Ok(objects) => tracing::debug!(
+                    region = %region,
+                    instances = objects.len(),
+                    elapsed = ?started.elapsed(),
+                    "ec2 region refreshed"
+                ),
+                Err(e) => tracing::debug!(
+                    region = %region,
+                    elapsed = ?started.elapsed(),
+                    error = %e,
+                    "ec2 region refresh failed"
+                ),
+            }
             (region, result)
         });
     }

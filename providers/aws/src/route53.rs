@@ -654,7 +654,18 @@ pub async fn wait_healthy(
     let mut streak = 0u32;
     let mut last = String::from("no observation yet");
     loop {
-        match healthy_now(client, &check.id).await {
+        let polled = healthy_now(client, &check.id).await;
+        tracing::debug!(
+            region = %region,
+            health_check = %check.id,
+            healthy = ?polled.as_ref().ok(),
+            error = polled.as_ref().err().map(tracing::field::display),
+            streak = if matches!(polled, Ok(true)) { streak + 1 } else { 0 },
+            threshold,
+            elapsed = ?start.elapsed(),
+            "health gate poll"
+        );
+        match polled {
             Ok(true) => {
                 streak += 1;
                 if streak >= threshold.max(1) {

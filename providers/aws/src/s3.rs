@@ -96,16 +96,32 @@ pub async fn read(client: &Client, address: &str, bucket: &str) -> Result<Option
     }))
 }
 
-/// Seconds since the newest object under `prefix` was written, from one listing page.
+/// Listing pages read at most for the newest backup (1,000 keys each). Retention bounds what
+/// a prefix holds (hourly backups kept 30 days are 720 objects, one page); the cap only keeps
+/// a prefix shared with something else from turning a refresh into thousands of calls.
+pub const NEWEST_BACKUP_PAGES: usize = 100;
+
+/// Seconds since the newest object under `prefix` was written. Listings come in key order,
+/// not time order, so every page is read: the newest backup may be on the last one.
 async fn newest_age(client: &Client, bucket: &str, prefix: &str) -> Result<Option<u64>, ProviderError> {
-    let out = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&format!("ListObjectsV2 {bucket}"), &e))?;
-    let newest = out.contents().iter().filter_map(|o| o.last_modified()).map(|t| t.secs()).max();
+    let mut newest: Option<i64> = None;
+    let mut token: Option<String> = None;
+    for _ in 0..NEWEST_BACKUP_PAGES {
+        let out = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("ListObjectsV2 {bucket}"), &e))?;
+        let on_page = out.contents().iter().filter_map(|o| o.last_modified()).map(|t| t.secs()).max();
+        newest = newest.max(on_page);
+        match out.next_continuation_token() {
+            Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
     Ok(newest.map(|t| now.saturating_sub(t).max(0) as u64))
 }

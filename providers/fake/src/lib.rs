@@ -152,11 +152,11 @@ impl Provider for FakeProvider {
             let why = c.unreachable[region].clone();
             return Err(ProviderError::new(ErrorClass::Unreachable, format!("region {region}: {why}")).at(address));
         }
-        if let Some(queue) = c.faults.get_mut(address) {
-            if !queue.is_empty() {
-                let class = queue.remove(0);
-                return Err(ProviderError::new(class, "injected fault").at(address));
-            }
+        if let Some(queue) = c.faults.get_mut(address)
+            && !queue.is_empty()
+        {
+            let class = queue.remove(0);
+            return Err(ProviderError::new(class, "injected fault").at(address));
         }
         let resource = |attrs: &drplan_core::plan::Attrs| Resource {
             address: address.to_string(),
@@ -166,16 +166,16 @@ impl Provider for FakeProvider {
         };
         match change.action {
             Action::Create | Action::Replace => {
-                if let Some(id) = c.tokens.get(request.idempotency_token).cloned() {
-                    if let Some(o) = c.objects.get(address).filter(|o| o.id == id) {
-                        return Ok(Some(o.clone()));
-                    }
+                if let Some(id) = c.tokens.get(request.idempotency_token).cloned()
+                    && let Some(o) = c.objects.get(address).filter(|o| o.id == id)
+                {
+                    return Ok(Some(o.clone()));
                 }
                 // Same identity already there (a crashed run made it): adopt, never duplicate.
-                if change.action == Action::Create {
-                    if let Some(o) = c.objects.get(address) {
-                        return Ok(Some(o.clone()));
-                    }
+                if change.action == Action::Create
+                    && let Some(o) = c.objects.get(address)
+                {
+                    return Ok(Some(o.clone()));
                 }
                 let after = change
                     .after

@@ -43,14 +43,14 @@ impl Provider for Duplicating {
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         let result = self.0.apply(request).await?;
-        if request.change.action == Action::Create {
-            if let Some(o) = &result {
-                self.0.remove(&o.resource.address);
-                let mut fresh = request.change.clone();
-                fresh.action = Action::Replace;
-                let token = format!("{}-again-{}", request.idempotency_token, self.0.calls().len());
-                return self.0.apply(&ApplyRequest { idempotency_token: &token, ..request.clone() }).await;
-            }
+        if request.change.action == Action::Create
+            && let Some(o) = &result
+        {
+            self.0.remove(&o.resource.address);
+            let mut fresh = request.change.clone();
+            fresh.action = Action::Replace;
+            let token = format!("{}-again-{}", request.idempotency_token, self.0.calls().len());
+            return self.0.apply(&ApplyRequest { idempotency_token: &token, ..request.clone() }).await;
         }
         Ok(result)
     }

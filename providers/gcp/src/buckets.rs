@@ -1,5 +1,5 @@
 //! Cloud Storage backup buckets through the JSON API: one GET per desired bucket and one
-//! objects page for the newest backup's age; insert, patch and delete for apply.
+//! objects listing for the newest backup's age; insert, patch and delete for apply.
 //!
 //! The prefix and retention live in the bucket's own lifecycle rule (Delete, `age`,
 //! `matchesPrefix`), versioning in `versioning.enabled`: everything drplan compares is read
@@ -110,17 +110,32 @@ impl GcpProvider {
         }
     }
 
-    /// The age in seconds of the newest object under `prefix`, from one page of the listing.
+    /// The age in seconds of the newest object under `prefix`. Listings come in name order,
+    /// not time order, so every page is read (up to a cap that only a prefix shared with
+    /// something else would reach: retention bounds what drplan's backups leave there).
     async fn newest_age(&self, name: &str, prefix: &str) -> Result<Option<u64>, ProviderError> {
+        const PAGES: usize = 100;
         let url = format!("{}/o", self.bucket_url(name));
-        let query = [("prefix", prefix.to_string()), ("maxResults", "1000".to_string())];
-        let reply = self.api.call(Method::GET, &url, &query, None, &format!("objects of bucket {name}")).await?;
-        let newest = reply.body["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o["timeCreated"].as_str().and_then(parse_rfc3339))
-            .max();
+        let mut newest: Option<i64> = None;
+        let mut token: Option<String> = None;
+        for _ in 0..PAGES {
+            let mut query = vec![("prefix", prefix.to_string()), ("maxResults", "1000".to_string())];
+            if let Some(t) = token.take() {
+                query.push(("pageToken", t));
+            }
+            let reply = self.api.call(Method::GET, &url, &query, None, &format!("objects of bucket {name}")).await?;
+            let on_page = reply.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o["timeCreated"].as_str().and_then(parse_rfc3339))
+                .max();
+            newest = newest.max(on_page);
+            match reply.body["nextPageToken"].as_str() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
         Ok(newest.map(|t| (now_secs() - t).max(0) as u64))
     }
 

@@ -316,6 +316,36 @@ async fn gcs_backup_destination_has_its_lifecycle_and_age() {
     assert_eq!(gcp_changes_left(&p, &config, &prior).await, vec![]);
 }
 
+/// Listings come in name order, so with more than a page of objects under the prefix the
+/// newest backup may be on a later page: every page is read.
+#[tokio::test]
+async fn the_newest_backup_is_found_past_the_first_page() {
+    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal");
+    let config = configuration(gcplocal.url(), "cold");
+    let p = provider(&config).await;
+    converge(&p, &config, &mut Prior::default(), "deploy", usize::MAX).await;
+    let upload = |name: String| {
+        let url = format!("{}/upload/storage/v1/b/shop-backups-apac/o?uploadType=media&name={name}", gcplocal.url());
+        async move { reqwest::Client::new().post(url).body("data").send().await.unwrap().error_for_status().unwrap() }
+    };
+    for chunk in (0..1_000).collect::<Vec<u32>>().chunks(50) {
+        let mut uploads = tokio::task::JoinSet::new();
+        for i in chunk {
+            uploads.spawn(upload(format!("db/0-old-{i:04}.dump")));
+        }
+        uploads.join_all().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    upload("db/newest.dump".into()).await;
+
+    let before = p.api_calls();
+    let age = refresh(&p, &config).await.newest_backup_age.get("backup.db.destination.offsite").copied();
+    // From the first page alone, the newest would be at least four seconds old.
+    assert!(age.is_some_and(|a| a < 3), "the newest backup is the one just uploaded: {age:?}");
+    // The instances list, the bucket, and two pages of objects.
+    assert_eq!(p.api_calls() - before, 4);
+}
+
 fn desired_attrs(config: &Config, address: &str) -> drplan_core::plan::Attrs {
     let d: Vec<Resource> = desired::desired(config);
     d.into_iter().find(|r| r.address == address).map(|r| r.attrs).unwrap_or_default()
