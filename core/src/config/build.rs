@@ -31,7 +31,7 @@ impl Builder<'_> {
             match p.label().map(|(l, _)| l.as_str()) {
                 Some("aws") => {
                     aws =
-                        Some(AwsProvider { endpoint: self.opt_str(p, "endpoint"), profile: self.opt_str(p, "profile") })
+                        Some(AwsProvider { endpoint: self.api_url(p, "endpoint"), profile: self.opt_str(p, "profile") })
                 }
                 Some("gcp") => gcp = self.gcp(p),
                 _ => {}
@@ -95,7 +95,7 @@ impl Builder<'_> {
                 bucket: self.bucket(b, "bucket", false).unwrap_or_default(),
                 key: self.opt_str(b, "key").unwrap_or_default(),
                 region: self.aws_region(b, "region").unwrap_or_default(),
-                endpoint: self.opt_str(b, "endpoint"),
+                endpoint: self.api_url(b, "endpoint"),
             },
             _ => Backend::Local { path: self.opt_str(b, "path").unwrap_or_else(|| ".drplan/state.json".into()) },
         }
@@ -142,7 +142,8 @@ impl Builder<'_> {
                 false
             }
         };
-        Some(GcpProvider { project: self.opt_str(p, "project")?, endpoint: self.opt_str(p, "endpoint"), anonymous })
+        let endpoint = self.api_url(p, "endpoint");
+        Some(GcpProvider { project: self.opt_str(p, "project")?, endpoint, anonymous })
     }
 
     fn component(&mut self, c: &Node, index: usize) -> Option<Component> {
@@ -663,6 +664,26 @@ impl Builder<'_> {
                 .keyword(n, "storage_class", |s| Some(s.to_string()).filter(|s| classes.contains(&s.as_str())), classes)
                 .map(Some),
         }
+    }
+
+    /// An API address: an http(s) URL with a host. Anything else would only fail at the
+    /// first request, as an unreachable cloud.
+    fn api_url(&mut self, n: &Node, attr: &str) -> Option<String> {
+        let (s, v) = n.str(attr)?;
+        let host = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+        let valid = host.is_some_and(|h| {
+            let authority = h.split('/').next().unwrap_or_default();
+            !authority.is_empty() && !h.contains(char::is_whitespace)
+        });
+        if !valid {
+            self.diags.push(
+                Diagnostic::error(Code::InvalidValue, "invalid value")
+                    .label(v.span.clone(), format!("`{s}` is not an http(s) URL"))
+                    .help("an API address is a URL with a host, such as \"https://s3.eu-west-1.amazonaws.com\", or \"http://127.0.0.1:5000\" for an emulator; leave `endpoint` out to use the cloud's own"),
+            );
+            return None;
+        }
+        Some(s.to_string())
     }
 
     fn hostname(&mut self, n: &Node, attr: &str) -> Option<String> {
