@@ -336,8 +336,31 @@ impl Backend for S3Backend {
     }
 
     fn lock(&self, operation: &str, who: &str, now: &str, timeout: Duration) -> Result<Lock, LockError> {
+        self.lock_as(new_info(operation, who, now), timeout)
+    }
+
+    fn lock_info(&self) -> Result<Option<LockInfo>, LockError> {
         let inner = &self.inner;
-        let info = new_info(operation, who, now);
+        Ok(inner.block(inner.holder())?.map(|(info, _)| info))
+    }
+
+    fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
+        let inner = &self.inner;
+        match inner.block(inner.holder())? {
+            Some((info, etag)) if info.id == id => {
+                inner.block(inner.delete_lock(etag.as_deref())).map_err(|reason| inner.lock_io(reason))?;
+                Ok(info)
+            }
+            _ => Err(LockError::NoSuchLock(id.to_string())),
+        }
+    }
+}
+
+impl S3Backend {
+    /// Takes the lock as `info`. A lock object already holding `info`'s id is this run's: the
+    /// SDK retries a create whose answer was lost, and the retry meets its own object.
+    fn lock_as(&self, info: LockInfo, timeout: Duration) -> Result<Lock, LockError> {
+        let inner = &self.inner;
         let body = serde_json::to_vec_pretty(&info).map_err(|e| inner.lock_io(e.to_string()))?;
         let started = Instant::now();
         let deadline = started + timeout;
@@ -382,20 +405,43 @@ impl Backend for S3Backend {
             }
         }
     }
+}
 
-    fn lock_info(&self) -> Result<Option<LockInfo>, LockError> {
-        let inner = &self.inner;
-        Ok(inner.block(inner.holder())?.map(|(info, _)| info))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drplan_harness::{Emulator, Running};
+
+    fn backend(moto: &Running) -> S3Backend {
+        S3Backend::new(S3Location {
+            bucket: "state".into(),
+            key: "k/state.json".into(),
+            region: "us-east-1".into(),
+            endpoint: Some(moto.url().into()),
+        })
+        .unwrap()
     }
 
-    fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
-        let inner = &self.inner;
-        match inner.block(inner.holder())? {
-            Some((info, etag)) if info.id == id => {
-                inner.block(inner.delete_lock(etag.as_deref())).map_err(|reason| inner.lock_io(reason))?;
-                Ok(info)
-            }
-            _ => Err(LockError::NoSuchLock(id.to_string())),
+    #[test]
+    fn a_lock_object_with_our_id_is_ours_and_another_is_not() {
+        // SAFETY: static test credentials, the same for every test of this crate.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
         }
+        let moto = Running::start(Emulator::Moto).unwrap();
+        moto.create_bucket("state").unwrap();
+        let info = new_info("apply", "ana", "t");
+        // The first create went through but its answer was lost: the object is there.
+        let first = backend(&moto).lock_as(info.clone(), Duration::ZERO).unwrap();
+        let retried = backend(&moto).lock_as(info.clone(), Duration::ZERO).expect("our own lock object is ours");
+        assert_eq!(retried.info, info);
+        match backend(&moto).lock_as(new_info("plan", "bo", "t"), Duration::ZERO) {
+            Err(LockError::Held(held)) => assert_eq!(held.id, info.id),
+            other => panic!("another run must be refused, got {other:?}"),
+        }
+        drop(retried);
+        assert_eq!(backend(&moto).lock_info().unwrap(), None, "released by whichever copy drops first");
+        drop(first);
     }
 }
