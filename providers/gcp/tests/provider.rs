@@ -335,13 +335,21 @@ async fn the_newest_backup_is_found_past_the_first_page() {
         }
         uploads.join_all().await;
     }
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // Longer than any refresh takes, so the two ages cannot overlap even on a loaded machine.
+    let gap = std::time::Duration::from_secs(8);
+    let old_written = std::time::Instant::now();
+    tokio::time::sleep(gap).await;
     upload("db/newest.dump".into()).await;
 
     let before = p.api_calls();
+    let refreshing = std::time::Instant::now();
     let age = refresh(&p, &config).await.newest_backup_age.get("backup.db.destination.offsite").copied();
-    // From the first page alone, the newest would be at least four seconds old.
-    assert!(age.is_some_and(|a| a < 3), "the newest backup is the one just uploaded: {age:?}");
+    // Ages are whole seconds: an old backup is at least this old.
+    let oldest_possible_for_old = refreshing.duration_since(old_written).as_secs().saturating_sub(1);
+    assert!(
+        age.is_some_and(|a| a < oldest_possible_for_old),
+        "the newest backup is the one uploaded {gap:?} after the others: {age:?}, the others at least {oldest_possible_for_old}s"
+    );
     // The instances list, the bucket, and two pages of objects.
     assert_eq!(p.api_calls() - before, 4);
 }
