@@ -101,10 +101,11 @@ fn run(command: StateCommand, out: &mut Output) -> Result<(), Diagnostic> {
         }
         StateCommand::Pull { path } => {
             let backend = backend_for(&path, out)?;
-            // Checked first, so a damaged state is reported as such rather than printed.
-            read(backend.as_ref())?;
             let bytes = backend.read_bytes().map_err(|e| load::state_diagnostic(&e, backend.as_ref()))?;
             let bytes = bytes.ok_or_else(|| no_state(backend.as_ref()))?;
+            // Checked before printing, so a damaged state is reported as such rather than shown.
+            drplan_state::parse(&bytes, &backend.location())
+                .map_err(|e| load::state_diagnostic(&e, backend.as_ref()))?;
             out.raw(&String::from_utf8_lossy(&bytes));
         }
         StateCommand::Rm { address, path } => {

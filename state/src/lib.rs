@@ -45,14 +45,10 @@ pub trait Backend: Send + Sync {
     /// The stored bytes, or `None` when there is no state yet.
     fn read_bytes(&self) -> Result<Option<Vec<u8>>, StateError>;
 
-    /// The state, or `None` when there is none yet. Content that cannot be understood is an
-    /// error, never treated as empty: planning against nothing would recreate everything.
-    fn read(&self) -> Result<Option<StateFile>, StateError> {
-        match self.read_bytes()? {
-            None => Ok(None),
-            Some(bytes) => parse(&bytes, &self.location()).map(Some),
-        }
-    }
+    /// The state, or `None` when there is none yet, remembered as what the next write
+    /// compares against. Content that cannot be understood is an error ([`parse`]), never
+    /// treated as empty: planning against nothing would recreate everything.
+    fn read(&self) -> Result<Option<StateFile>, StateError>;
 
     /// Replaces the state, refusing with [`StateError::Conflict`] when the stored state is
     /// not the one this backend last read or wrote.

@@ -43,8 +43,10 @@ impl LocalBackend {
         let started = std::time::Instant::now();
         let location = self.location();
         let fail = |e: std::io::Error| StateError::Write { location: location.clone(), reason: e.to_string() };
+        // Read once: compared with what this run saw, then kept as the backup.
+        let previous = self.read_bytes()?;
         if let Some(expected) = self.seen.lock().map_err(|_| fail(std::io::Error::other("poisoned")))?.clone() {
-            let now = self.stored_identity()?;
+            let now = self.identity(previous.as_deref())?;
             if now != expected {
                 return Err(StateError::Conflict { location, reason: describe_change(&expected, &now) });
             }
@@ -58,8 +60,8 @@ impl LocalBackend {
             let mut file = open_private(&tmp)?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
-            if self.path.exists() {
-                std::fs::copy(&self.path, self.backup_path())?;
+            if let Some(previous) = &previous {
+                open_private(&self.backup_path())?.write_all(previous)?;
                 restrict(&self.backup_path())?;
             }
             std::fs::rename(&tmp, &self.path)
@@ -85,15 +87,15 @@ impl LocalBackend {
         }
     }
 
-    /// The lineage and serial on disk now, reading only what is needed to compare.
-    fn stored_identity(&self) -> Result<Option<(String, u64)>, StateError> {
+    /// The lineage and serial of stored state bytes, parsing only what is needed to compare.
+    fn identity(&self, bytes: Option<&[u8]>) -> Result<Option<(String, u64)>, StateError> {
         #[derive(serde::Deserialize)]
         struct Identity {
             lineage: String,
             serial: u64,
         }
-        let Some(bytes) = self.read_bytes()? else { return Ok(None) };
-        let id: Identity = serde_json::from_slice(&bytes).map_err(|e| StateError::Conflict {
+        let Some(bytes) = bytes else { return Ok(None) };
+        let id: Identity = serde_json::from_slice(bytes).map_err(|e| StateError::Conflict {
             location: self.location(),
             reason: format!("it is no longer a readable state file: {e}"),
         })?;

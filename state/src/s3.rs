@@ -75,19 +75,19 @@ impl S3Backend {
                 location: url(&at),
                 reason: format!("cannot start a runtime: {e}"),
             })?;
-        let client = {
-            let handle = runtime.handle().clone();
-            let at2 = at.clone();
-            std::thread::scope(|s| s.spawn(move || handle.block_on(client(&at2))).join()).map_err(|_| {
-                StateError::Unreadable { location: url(&at), reason: "cannot load AWS configuration".into() }
-            })?
-        };
+        let client = on_runtime(&runtime, client(&at)).map_err(|_| StateError::Unreadable {
+            location: url(&at),
+            reason: "cannot load AWS configuration".into(),
+        })?;
         Ok(S3Backend { inner: Arc::new(Inner { at, client, runtime: Some(runtime), seen: Mutex::new(None) }) })
     }
+}
 
-    pub fn at(&self) -> &S3Location {
-        &self.inner.at
-    }
+/// Runs `f` to completion on `rt` from any context: on a scoped thread of its own, since
+/// blocking on a runtime from inside another one (apply's) would panic. `Err` carries a panic.
+fn on_runtime<T: Send>(rt: &tokio::runtime::Runtime, f: impl Future<Output = T> + Send) -> std::thread::Result<T> {
+    let handle = rt.handle().clone();
+    std::thread::scope(|s| s.spawn(move || handle.block_on(f)).join())
 }
 
 async fn client(at: &S3Location) -> aws_sdk_s3::Client {
@@ -123,11 +123,7 @@ impl Inner {
     /// Runs `f` to completion on this backend's runtime, from any context.
     fn block<T: Send>(&self, f: impl Future<Output = T> + Send) -> T {
         let Some(rt) = self.runtime.as_ref() else { unreachable!("the runtime lives as long as the backend") };
-        let handle = rt.handle().clone();
-        std::thread::scope(|s| match s.spawn(move || handle.block_on(f)).join() {
-            Ok(v) => v,
-            Err(panic) => std::panic::resume_unwind(panic),
-        })
+        on_runtime(rt, f).unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
     /// An object's bytes and ETag, or `None` when it does not exist.
