@@ -4,12 +4,21 @@ would have made before drplan (the Route 53 hosted zone, the application's Deplo
 Usage: demo_world.py WORKDIR. Writes WORKDIR/env (shell exports), WORKDIR/kubeconfig and
 WORKDIR/bot-core/main.hcl (examples/bot-core pointed at the emulators), then WORKDIR/ready,
 and keeps the emulators running until its stdin closes.
+
+A regional outage is played by a small proxy in front of moto and of each cluster: while
+the file WORKDIR/down-REGION exists, the region's AWS requests (those whose SigV4
+credential scope names it, Route 53's global ones excepted) and every request to its
+cluster are dropped unanswered, as a region that went dark would leave them.
 """
 
+import http.client
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import urllib.request
 from pathlib import Path
 
@@ -50,6 +59,57 @@ def deployment(name: str) -> bytes:
     ).encode()
 
 
+SCOPE = re.compile(r"Credential=[^/]+/[0-9]+/([^/]+)/([^/]+)/aws4_request")
+
+
+def outage_proxy(upstream: str, work: Path, region_of) -> str:
+    """Starts a proxy to `upstream`; returns its URL. `region_of(headers)` names the region a
+    request belongs to (None: never dropped); it is dropped while WORKDIR/down-REGION exists."""
+    host, port = upstream.removeprefix("http://").split(":")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def relay(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            region = region_of(self.headers)
+            if region and (work / f"down-{region}").exists():
+                self.close_connection = True  # no answer at all
+                return
+            conn = http.client.HTTPConnection(host, int(port), timeout=60)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+            conn.request(self.command, self.path, body=body, headers=headers)
+            answer = conn.getresponse()
+            data = answer.read()
+            self.send_response_only(answer.status, answer.reason)
+            for k, v in answer.getheaders():
+                if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            self.close_connection = True
+            conn.close()
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = relay
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def aws_region(headers) -> str | None:
+    m = SCOPE.search(headers.get("Authorization") or "")
+    return m.group(1) if m and m.group(2) != "route53" else None
+
+
 def main() -> None:
     work = Path(sys.argv[1])
     children = []
@@ -58,14 +118,19 @@ def main() -> None:
     use1, use1_url = start("kmock")
     euw1, euw1_url = start("kmock")
     children += [moto, gcp, use1, euw1]
+    direct = {"use1": use1_url, "euw1": euw1_url}
+    moto_direct = moto_url
+    moto_url = outage_proxy(moto_direct, work, aws_region)
+    use1_url = outage_proxy(use1_url, work, lambda _: "us-east-1")
+    euw1_url = outage_proxy(euw1_url, work, lambda _: "eu-west-1")
 
     os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1")
     import boto3  # installed with moto
 
-    route53 = boto3.client("route53", endpoint_url=moto_url)
+    route53 = boto3.client("route53", endpoint_url=moto_direct)
     route53.create_hosted_zone(Name="bot-core.com", CallerReference="bot-core-zone")
 
-    for url in (use1_url, euw1_url):
+    for url in direct.values():
         for name in COMPONENTS:
             req = urllib.request.Request(
                 f"{url}/apis/apps/v1/namespaces/bot-core/deployments",

@@ -88,6 +88,7 @@ async fn logged<P: Provider>(provider: &P, request: &RefreshRequest<'_>) -> Resu
 fn merge(into: &mut Snapshot, from: Snapshot) {
     into.objects.extend(from.objects);
     into.unreachable.extend(from.unreachable);
+    into.unreachable_objects.extend(from.unreachable_objects);
     into.newest_backup_age.extend(from.newest_backup_age);
 }
 

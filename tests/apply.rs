@@ -4,7 +4,6 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 
 use drplan_harness::{Emulator, Running, write_kubeconfig};
@@ -16,16 +15,9 @@ struct World {
     dir: tempfile::TempDir,
 }
 
-/// A plain HTTP/1.1 request, as a deploy pipeline's `kubectl apply` would send.
+/// A JSON request to a cluster, as a deploy pipeline's `kubectl apply` would send.
 fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let addr = url.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).expect("emulator is listening");
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (code, body)
+    support::http(url, method, path, "application/json", body)
 }
 
 fn deploy_pipeline(cluster: &str) {

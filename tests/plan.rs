@@ -113,7 +113,7 @@ fn saved_plans_show_exactly_as_planned() {
     assert_eq!(stdout(&shown), stdout(&planned));
     let json = run(&["show", file.to_str().unwrap(), "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
-    assert_eq!(doc["format_version"], "1.0");
+    assert_eq!(doc["format_version"], "1.1");
     assert_eq!(doc["prior_state"]["serial"], 4);
     assert!(doc["configuration_hash"].as_str().unwrap().starts_with("sha256:"));
     // Only the active pool grows: the standby and cold columns did not change.
@@ -161,7 +161,7 @@ fn unreadable_state_is_a_clear_error_and_left_untouched() {
     assert!(err.contains("drplan::state::unreadable") && err.contains("left untouched"), "{err}");
     assert_eq!(std::fs::read_to_string(&state).unwrap(), truncated);
 
-    std::fs::write(&state, "{\"format_version\": 2}").unwrap();
+    std::fs::write(&state, "{\"format_version\": 99}").unwrap();
     let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
     assert!(
         stderr(&out).contains("drplan::state::too_new") && stderr(&out).contains("upgrade drplan"),

@@ -76,7 +76,8 @@ fn main() {
         .map(|r| (r.address.clone(), Observed { id: format!("i-{}", r.address.len()), resource: r }))
         .collect();
     let resources = objects.len();
-    let prior = Prior { roles: before.regions.iter().map(|r| (r.name.clone(), r.role)).collect(), objects };
+    let prior =
+        Prior { roles: before.regions.iter().map(|r| (r.name.clone(), r.role)).collect(), objects, ..Prior::default() };
     let live = Snapshot { objects: prior.objects.clone(), ..Snapshot::default() };
 
     // Phase by phase, once, to see where the time goes.
@@ -87,7 +88,7 @@ fn main() {
     let d = plan::diff::diff(&want, &prior, Some(&live));
     let t_diff = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let g = plan::graph::build(&d.changes, &Default::default(), Some("us-east-2")).expect("no cycle");
+    let g = plan::graph::build(&d.changes, plan::graph::Context::serving(Some("us-east-2"))).expect("no cycle");
     let t_graph = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let _ = plan::safety::check(&after, &prior, &d.changes, &g, &want, false);

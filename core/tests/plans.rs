@@ -31,6 +31,9 @@ struct Case {
     targets: Vec<String>,
     #[serde(default)]
     allow_unreachable: bool,
+    /// Regions the prior state records as declared lost, with the actions owed to them.
+    #[serde(default)]
+    lost: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +66,11 @@ enum Mutation {
     },
     Unreachable {
         region: String,
+        reason: String,
+    },
+    /// An object outside a region that cannot be read (a bucket in a lost region).
+    UnreachableObject {
+        address: String,
         reason: String,
     },
     Age {
@@ -175,6 +183,9 @@ fn mutate(objects: &mut BTreeMap<String, Observed>, snapshot: &mut Snapshot, mut
             Mutation::Unreachable { region, reason } => {
                 snapshot.unreachable.insert(region.clone(), reason.clone());
             }
+            Mutation::UnreachableObject { address, reason } => {
+                snapshot.unreachable_objects.insert(address.clone(), reason.clone());
+            }
             Mutation::Age { address, seconds } => {
                 snapshot.newest_backup_age.insert(address.clone(), *seconds);
             }
@@ -200,7 +211,12 @@ fn run_case(dir: &Path) -> Outcome {
             let mut objects = converged(&base);
             mutate(&mut objects, &mut scratch, &w.mutations);
             let roles: BTreeMap<String, Role> = base.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
-            Prior { objects, roles }
+            let lost = case
+                .lost
+                .iter()
+                .map(|(r, owed)| (r.clone(), plan::Lost { since: "2026-12-01T09:00:00Z".into(), owed: owed.clone() }))
+                .collect();
+            Prior { objects, roles, lost }
         }
     };
     let live = case.live.as_ref().map(|w| {
@@ -304,6 +320,14 @@ fn case_assertions_hold() {
         rto_ok: Option<bool>,
         #[serde(default)]
         rpo_ok: Option<bool>,
+        /// Region → whether its pending fence is carried out by this plan (it is back).
+        #[serde(default)]
+        fences: BTreeMap<String, bool>,
+        #[serde(default)]
+        skipped: Vec<String>,
+        /// Backup → the destinations the RPO check could not read.
+        #[serde(default)]
+        unreachable_destinations: BTreeMap<String, Vec<String>>,
     }
     for dir in cases() {
         let Ok(text) = std::fs::read_to_string(dir.join("asserts.json")) else { continue };
@@ -352,6 +376,18 @@ fn case_assertions_hold() {
         }
         if a.no_changes {
             assert!(!out.doc.has_changes(), "{name}: expected no changes");
+        }
+        let fences: BTreeMap<String, bool> = out.doc.fences.iter().map(|f| (f.region.clone(), f.reachable)).collect();
+        if !a.fences.is_empty() {
+            assert_eq!(fences, a.fences, "{name}: fences");
+        }
+        for id in &a.skipped {
+            let node = out.doc.actions.iter().find(|n| &n.id == id).unwrap_or_else(|| panic!("{name}: no action {id}"));
+            assert!(node.skipped.is_some(), "{name}: {id} should be skipped");
+        }
+        for (backup, want) in &a.unreachable_destinations {
+            let r = out.doc.posture.rpo.iter().find(|r| &r.backup == backup).expect("an RPO check per backup");
+            assert_eq!(&r.unreachable, want, "{name}: unreachable destinations of {backup}");
         }
     }
 }

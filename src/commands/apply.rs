@@ -209,6 +209,8 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         Ok(s) => s,
         Err(d) => return out.report(&[], d),
     };
+    let lost_before = recorder.prior.lost.clone();
+    remember_lost(&run.doc, &summary, args.plan.allow_unreachable, &mut recorder.prior);
     if summary.ok() && summary.not_started.is_empty() {
         // Everything is done: record the roles and drop what the plan forgets.
         for a in &run.doc.forget {
@@ -225,6 +227,14 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
                 .help("the state holds every change but the regions' roles; run `drplan apply` again once the state can be written"),
             );
         }
+    } else if recorder.prior.lost != lost_before
+        && let Err(e) = recorder.save()
+    {
+        return out.report(
+            &[],
+            Diagnostic::error(Code::StateWrite, format!("the regions declared lost could not be recorded: {e}"))
+                .help("run `drplan apply --allow-unreachable` again once the state can be written"),
+        );
     }
     let line = format!(
         "Apply {}: {} succeeded, {} failed, {} skipped, {} not started, in {:.1}s. State serial {}.",
@@ -249,6 +259,20 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
     for (id, e) in &summary.failed {
         out.note(&format!("  failed:  {id}: {e}"));
     }
+    for (region, lost) in &recorder.prior.lost {
+        let skipped_now: Vec<&str> =
+            summary.skipped.iter().map(|(id, _)| id.as_str()).filter(|id| lost.owed.iter().any(|o| o == id)).collect();
+        if skipped_now.is_empty() {
+            continue;
+        }
+        out.note(&format!(
+            "  skipped in {region}, declared lost: {}\n  The fence of {region} is owed: `drplan plan` shows it, and the first apply after {region} answers again carries it out first.",
+            skipped_now.join(", ")
+        ));
+    }
+    for (region, _) in lost_before.iter().filter(|(r, _)| !recorder.prior.lost.contains_key(*r)) {
+        out.note(&format!("  {region} is fenced: it answers again and holds its new role."));
+    }
     if !summary.not_started.is_empty() {
         out.note("Run `drplan apply` again to finish: what was done is in state, and anything created but not recorded is adopted.");
     }
@@ -258,6 +282,48 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         EXIT_OK
     } else {
         EXIT_ERROR
+    }
+}
+
+/// Records which regions this apply declared lost and the actions it skipped there (the
+/// fence they are owed), and clears the record of a region that answered again once every
+/// action of its fence succeeded.
+fn remember_lost(doc: &PlanDoc, summary: &apply::Summary, declared: bool, prior: &mut Prior) {
+    let region_of = |id: &str| doc.resource_changes.iter().find(|rc| rc.address == id).and_then(|rc| rc.region.clone());
+    if declared {
+        for region in doc.unreachable.keys() {
+            let owed: Vec<String> = summary
+                .skipped
+                .iter()
+                .filter(|(id, _)| region_of(id).as_deref() == Some(region.as_str()))
+                .map(|(id, _)| id.clone())
+                .collect();
+            if owed.is_empty() {
+                continue;
+            }
+            let entry = prior
+                .lost
+                .entry(region.clone())
+                .or_insert_with(|| drplan_core::plan::Lost { since: crate::clock::now_rfc3339(), owed: Vec::new() });
+            for id in owed {
+                if !entry.owed.contains(&id) {
+                    entry.owed.push(id);
+                }
+            }
+            entry.owed.sort();
+        }
+    }
+    let unfinished: std::collections::BTreeSet<&str> = summary
+        .failed
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .chain(summary.skipped.iter().map(|(id, _)| id.as_str()))
+        .chain(summary.not_started.iter().map(String::as_str))
+        .collect();
+    for fence in doc.fences.iter().filter(|f| f.reachable) {
+        if fence.actions.iter().all(|a| !unfinished.contains(a.as_str())) {
+            prior.lost.remove(&fence.region);
+        }
     }
 }
 

@@ -9,7 +9,8 @@ use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use crate::output::Output;
 
 /// The version of the `--json` report and the webhook payload.
-const FORMAT_VERSION: &str = "1.0";
+/// 1.1 added the `fence` finding kind and unreachable objects (addresses) as subjects.
+const FORMAT_VERSION: &str = "1.1";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,8 +39,8 @@ struct Report {
 
 #[derive(Debug, Serialize)]
 struct Finding {
-    /// `unreachable`, `changed`, `deleted`, `untracked`, `missing`, `unexpected`, `posture`
-    /// or `safety`.
+    /// `fence`, `unreachable`, `changed`, `deleted`, `untracked`, `missing`, `unexpected`,
+    /// `posture` or `safety`.
     kind: &'static str,
     subject: String,
     detail: String,
@@ -68,9 +69,30 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
 
 fn report(doc: &PlanDoc) -> Report {
     let mut findings = Vec::new();
+    // First: a region declared lost may still serve or run backups beside the new active.
+    for f in &doc.fences {
+        let state = if f.reachable {
+            "it answers again: `drplan apply` fences it".to_string()
+        } else {
+            "still unreachable; the first apply after it answers fences it".to_string()
+        };
+        findings.push(Finding {
+            kind: "fence",
+            subject: format!("region {}", f.region),
+            detail: format!(
+                "fence pending for {}: declared lost {}, {} action(s) owed; {state}",
+                f.region,
+                f.since,
+                f.owed.len()
+            ),
+        });
+    }
     // A region that cannot be read cannot be vouched for: never report it as clean.
     for (region, why) in &doc.unreachable {
         findings.push(Finding { kind: "unreachable", subject: format!("region {region}"), detail: why.clone() });
+    }
+    for (address, why) in &doc.unreachable_objects {
+        findings.push(Finding { kind: "unreachable", subject: address.clone(), detail: why.clone() });
     }
     for d in &doc.resource_drift {
         let (kind, detail) = match d.change.actions.first().map(String::as_str) {

@@ -75,12 +75,26 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     // Plan first, from the edit in memory: a failed refresh or plan leaves the files as they were.
     let Some(planned) = make_planned(&args.plan, Some("plan"), Some(edited), out) else { return EXIT_ERROR };
     out.plan(&planned.doc, false, false);
-    let unsafe_plan = planned.doc.safety.iter().any(|s| s.severity == "error");
-    drop(planned);
+    let doc = planned.doc;
+    drop(planned.lock);
+    let allow = args.plan.allow_unreachable;
+    // Declaring the old active lost waives the split-brain rule (its schedule cannot be
+    // suspended from here) and accepts the skipped actions; every other rule still holds.
+    let unsafe_plan = doc.safety.iter().any(|s| s.severity == "error" && s.code != Code::SplitBrain.as_str());
+    let this = format!("drplan failover --to {}{}", target.name, path_arg(&args.plan.path));
     if unsafe_plan {
         out.note(
             "The plan after this failover breaks a safety rule (see above); the configuration files were not changed.",
         );
+        return EXIT_ERROR;
+    }
+    if !doc.applyable {
+        let lost: Vec<&str> = doc.unreachable.keys().map(String::as_str).collect();
+        let lost = if lost.is_empty() { "the unreachable region".to_string() } else { lost.join(", ") };
+        out.note(&format!(
+            "The plan after this failover skips actions in {lost}, which cannot be reached, and may leave its backup schedule running; the configuration files were not changed.\n\
+             If {lost} is known to be down, declare it lost and write the edit: {this} --write --allow-unreachable"
+        ));
         return EXIT_ERROR;
     }
     if args.write {
@@ -90,8 +104,18 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             }
             out.note(&format!("Wrote {}.", paths[*i].display()));
         }
+        let flag = if allow && !doc.unreachable.is_empty() { " --allow-unreachable" } else { "" };
+        out.note(&format!(
+            "Next: review and commit the edit, then apply it: drplan apply{}{flag}",
+            path_arg(&args.plan.path)
+        ));
     } else {
         out.note("The configuration files were not changed: pass --write to save the edit, then review and apply it.");
     }
     EXIT_OK
+}
+
+/// The configuration path as the commands suggested next take it (nothing for `.`).
+fn path_arg(path: &std::path::Path) -> String {
+    if path == std::path::Path::new(".") { String::new() } else { format!(" {}", path.display()) }
 }

@@ -14,7 +14,7 @@ mod schema;
 pub use local::LocalBackend;
 pub use lock::{Lock, LockError, LockInfo};
 pub use s3::{S3Backend, S3Location};
-pub use schema::{FORMAT_VERSION, StateFile, StateObject};
+pub use schema::{FORMAT_VERSION, LostRegion, StateFile, StateObject};
 
 use std::time::Duration;
 

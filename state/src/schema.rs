@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use drplan_core::config::Role;
 use drplan_core::plan::resource::{Kind, Resource, Value};
-use drplan_core::plan::{Observed, Prior};
+use drplan_core::plan::{Lost, Observed, Prior};
 use serde::{Deserialize, Serialize};
 
 /// Bump when a field is added or its meaning changes; older drplans then refuse the file
-/// instead of silently dropping what they do not know.
-pub const FORMAT_VERSION: u32 = 1;
+/// instead of silently dropping what they do not know. Version 2 added `lost`; a version 1
+/// file reads as having none and is written back as version 2.
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateFile {
@@ -24,6 +25,18 @@ pub struct StateFile {
     pub roles: BTreeMap<String, String>,
     /// Managed objects, in address order.
     pub objects: Vec<StateObject>,
+    /// Regions declared lost (`--allow-unreachable`) and still owed their fence.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lost: BTreeMap<String, LostRegion>,
+}
+
+/// A region declared lost by an apply that could not reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostRegion {
+    /// When the apply that declared it lost ran (RFC 3339).
+    pub since: String,
+    /// The addresses of the actions that apply skipped there: the fence still owed.
+    pub owed: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +60,7 @@ impl StateFile {
             project: project.to_string(),
             roles: BTreeMap::new(),
             objects: Vec::new(),
+            lost: BTreeMap::new(),
         }
     }
 
@@ -79,7 +93,9 @@ impl StateFile {
                 Role::parse(role).ok_or_else(|| format!("region {region} has an unknown role `{role}`"))?,
             );
         }
-        Ok(Prior { objects, roles })
+        let lost =
+            self.lost.iter().map(|(r, l)| (r.clone(), Lost { since: l.since.clone(), owed: l.owed.clone() })).collect();
+        Ok(Prior { objects, roles, lost })
     }
 
     /// Records `prior` as this state's content (objects in address order).
@@ -101,5 +117,12 @@ impl StateFile {
             })
             .collect();
         self.roles = prior.roles.iter().map(|(r, role)| (r.clone(), role.to_string())).collect();
+        self.lost = prior
+            .lost
+            .iter()
+            .map(|(r, l)| (r.clone(), LostRegion { since: l.since.clone(), owed: l.owed.clone() }))
+            .collect();
+        // Written in this drplan's format, whatever version it was read in.
+        self.format_version = FORMAT_VERSION;
     }
 }

@@ -122,10 +122,25 @@ pub fn write_converged_state(dir: &Path, file: &str) -> drplan_state::StateFile 
             .map(|r| (r.address.clone(), Observed { id: format!("id-{}", r.address), resource: r }))
             .collect(),
         roles: config.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
+        ..Prior::default()
     };
     let mut state = drplan_state::StateFile::new(&config.project, "test");
     state.serial = 4;
     state.set_content(&prior);
     drplan_state::LocalBackend::new(dir.join(".drplan/state.json")).write(&state).unwrap();
     state
+}
+
+/// A plain HTTP/1.1 request to an emulator, beside drplan (setup and ground truth, as a
+/// deploy pipeline's `kubectl apply` would send); the status code and body.
+pub fn http(url: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("emulator is listening");
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
 }

@@ -92,7 +92,10 @@ fn effective_live<'a>(prior: &'a Prior, live: Option<&'a Snapshot>) -> BTreeMap<
     let Some(live) = live else {
         return prior.objects.iter().map(|(a, o)| (a.as_str(), o)).collect();
     };
-    let unreachable = |o: &Observed| o.resource.region.as_ref().is_some_and(|r| live.unreachable.contains_key(r));
+    let unreachable = |o: &Observed| {
+        o.resource.region.as_ref().is_some_and(|r| live.unreachable.contains_key(r))
+            || live.unreachable_objects.contains_key(&o.resource.address)
+    };
     let mut out: BTreeMap<&str, &Observed> = live
         .objects
         .iter()

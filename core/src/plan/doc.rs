@@ -13,7 +13,9 @@ use super::graph::Step;
 use super::resource::{Attrs, Value};
 use crate::diagnostics::Severity;
 
-pub const FORMAT_VERSION: &str = "1.0";
+/// 1.1 added `unreachable_objects`, `fences` and `posture.rpo[].unreachable` (absent in
+/// 1.0 documents, read as empty).
+pub const FORMAT_VERSION: &str = "1.1";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanDoc {
@@ -37,7 +39,15 @@ pub struct PlanDoc {
     pub forget: Vec<String>,
     /// The action graph, in execution order; apply runs exactly this.
     pub actions: Vec<ActionNode>,
+    /// Regions whose cloud or cluster could not be read, with the reason.
     pub unreachable: BTreeMap<String, String>,
+    /// Objects outside a region that could not be read (a bucket whose region is down), by
+    /// address, with the reason.
+    #[serde(default)]
+    pub unreachable_objects: BTreeMap<String, String>,
+    /// Regions declared lost that are still owed their fence.
+    #[serde(default)]
+    pub fences: Vec<FenceDoc>,
     pub safety: Vec<SafetyFinding>,
     pub posture: PostureDoc,
     /// Whether apply may run it (no safety errors and nothing skipped).
@@ -101,6 +111,19 @@ pub struct ActionNode {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceDoc {
+    pub region: String,
+    /// When the region was declared lost (RFC 3339).
+    pub since: String,
+    /// The actions skipped there when it was declared lost.
+    pub owed: Vec<String>,
+    /// True when the region answers again and this plan carries the fence out.
+    pub reachable: bool,
+    /// The changes this plan makes in the region (first there), when reachable.
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SafetyFinding {
     pub code: String,
     pub severity: String,
@@ -124,6 +147,9 @@ pub struct RpoDoc {
     pub schedule_gap_seconds: u64,
     /// Destination name → age in seconds of its newest backup, when measured.
     pub newest_backup_age_seconds: BTreeMap<String, Option<u64>>,
+    /// Destinations that could not be read; the check rests on the others.
+    #[serde(default)]
+    pub unreachable: Vec<String>,
     pub ok: bool,
 }
 
@@ -268,6 +294,18 @@ impl PlanDoc {
             forget: plan.forget.clone(),
             actions,
             unreachable: plan.unreachable.clone(),
+            unreachable_objects: plan.unreachable_objects.clone(),
+            fences: plan
+                .fences
+                .iter()
+                .map(|f| FenceDoc {
+                    region: f.region.clone(),
+                    since: f.since.clone(),
+                    owed: f.owed.clone(),
+                    reachable: f.reachable,
+                    actions: f.actions.clone(),
+                })
+                .collect(),
             safety: plan
                 .safety
                 .iter()
@@ -290,6 +328,7 @@ impl PlanDoc {
                         rpo_seconds: secs(r.rpo),
                         schedule_gap_seconds: r.schedule_gap.as_secs(),
                         newest_backup_age_seconds: r.destinations.iter().map(|(d, a)| (d.clone(), secs(*a))).collect(),
+                        unreachable: r.unreachable.clone(),
                         ok: r.ok,
                     })
                     .collect(),
@@ -324,15 +363,17 @@ impl PlanDoc {
                         ready_after_plan: s.ready_after_plan,
                     })
                     .collect(),
-                ok: p.ok(),
+                // A fence still owed is a posture problem: the old active may still serve.
+                ok: p.ok() && plan.fences.is_empty(),
             },
             applyable: plan.can_apply(allow_unreachable),
         }
     }
 
-    /// Whether anything would change (drift alone changes nothing).
+    /// Whether anything would change (drift alone changes nothing). A returned region's
+    /// fence counts even with nothing left to do there: apply records it done.
     pub fn has_changes(&self) -> bool {
-        !self.resource_changes.is_empty() || !self.forget.is_empty()
+        !self.resource_changes.is_empty() || !self.forget.is_empty() || self.fences.iter().any(|f| f.reachable)
     }
 
     pub fn to_json(&self) -> String {

@@ -116,13 +116,33 @@ impl Builder<'_> {
     }
 }
 
-/// Builds the graph in a deterministic topological order. `serving` is the region that is
-/// active once the plan is applied.
-pub fn build(
-    changes: &[Change],
-    unreachable: &BTreeMap<String, String>,
-    serving: Option<&str>,
-) -> Result<Vec<Node>, CycleError> {
+/// What the ordering rules need beyond the changes themselves.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The region that is active once the plan is applied.
+    pub serving: Option<&'a str>,
+    /// Regions whose cloud or cluster cannot be reached, with the reason.
+    pub unreachable: &'a BTreeMap<String, String>,
+    /// Objects outside a region's cloud that cannot be reached (by address), with the reason.
+    pub unreachable_objects: &'a BTreeMap<String, String>,
+    /// Regions declared lost that are back and still owed their fence: there, everything
+    /// that takes capacity down or stops a schedule runs before anything else.
+    pub fenced: &'a BTreeSet<String>,
+}
+
+static NOTHING: BTreeMap<String, String> = BTreeMap::new();
+static NO_REGIONS: BTreeSet<String> = BTreeSet::new();
+
+impl<'a> Context<'a> {
+    /// Everything reachable, nothing owed.
+    pub fn serving(serving: Option<&'a str>) -> Context<'a> {
+        Context { serving, unreachable: &NOTHING, unreachable_objects: &NOTHING, fenced: &NO_REGIONS }
+    }
+}
+
+/// Builds the graph in a deterministic topological order.
+pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleError> {
+    let Context { serving, unreachable, unreachable_objects, fenced } = cx;
     let mut b = Builder {
         changes,
         ids: changes.iter().map(|c| c.address.clone()).collect(),
@@ -141,6 +161,14 @@ pub fn build(
         let work_down = b.select(|c| in_r(c) && c.kind == Kind::Workload && direction(c) == Direction::Down);
         b.order(&compute_up, &work_up);
         b.order(&work_down, &compute_down);
+        // A region back from being lost is fenced before anything else happens there, so
+        // it never serves or runs backups beside the region that took over. Not when it is
+        // the one serving again: its capacity then comes up first, as for any promotion.
+        if fenced.contains(*r) && serving != Some(*r) {
+            let fence = b.select(|c| in_r(c) && direction(c) == Direction::Down);
+            let rest = b.select(|c| in_r(c) && direction(c) == Direction::Up);
+            b.order(&fence, &rest);
+        }
     }
 
     let is_dns_move = |c: &Change| c.kind == Kind::DnsRecord && c.action != Action::Delete && c.action != Action::Adopt;
@@ -253,7 +281,11 @@ pub fn build(
             Step::Change(i) => changes[*i]
                 .region
                 .as_ref()
-                .and_then(|r| unreachable.get(r).map(|why| format!("region {r} is unreachable: {why}"))),
+                .and_then(|r| unreachable.get(r).map(|why| format!("region {r} is unreachable: {why}")))
+                .or_else(|| {
+                    let a = &changes[*i].address;
+                    unreachable_objects.get(a).map(|why| format!("{a} is unreachable: {why}"))
+                }),
             Step::HealthGate { region, .. } | Step::Barrier { region } => {
                 unreachable.get(region).map(|why| format!("region {region} is unreachable: {why}"))
             }

@@ -33,6 +33,11 @@ pub struct Snapshot {
     pub objects: BTreeMap<String, Observed>,
     /// Regions whose cloud or cluster could not be reached, with the reason.
     pub unreachable: BTreeMap<String, String>,
+    /// Objects outside any region's cloud that could not be read (a bucket whose region is
+    /// down, Cloud Storage during an outage), by address, with the reason. Like an
+    /// unreachable region, they fall back on state and their actions are skipped; they never
+    /// fail the refresh of everything else.
+    pub unreachable_objects: BTreeMap<String, String>,
     /// Age in seconds of the newest object under each backup bucket's prefix.
     pub newest_backup_age: BTreeMap<String, u64>,
 }
@@ -43,6 +48,18 @@ pub struct Prior {
     pub objects: BTreeMap<String, Observed>,
     /// The role each region had when drplan last applied.
     pub roles: BTreeMap<String, Role>,
+    /// Regions declared lost by an apply with `--allow-unreachable`, with the actions owed
+    /// to them (the fence: scale down to the new role, suspend the backup schedule).
+    pub lost: BTreeMap<String, Lost>,
+}
+
+/// A region declared lost while it could not be reached, and what it is still owed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lost {
+    /// When the apply that declared it lost ran (RFC 3339, the caller's clock).
+    pub since: String,
+    /// The addresses of the actions skipped in it, still to be carried out when it returns.
+    pub owed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -83,6 +100,9 @@ pub struct Plan {
     /// The actions in execution order, each with what it waits for.
     pub graph: Vec<Node>,
     pub unreachable: BTreeMap<String, String>,
+    pub unreachable_objects: BTreeMap<String, String>,
+    /// Regions declared lost and still owed their fence, first thing when they are back.
+    pub fences: Vec<Fence>,
     /// Safety rule violations (errors refuse apply) and warnings.
     pub safety: Vec<Diagnostic>,
     pub posture: Posture,
@@ -92,9 +112,25 @@ pub struct Plan {
     pub refreshed: bool,
 }
 
+/// A fence still owed to a region declared lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub region: String,
+    pub since: String,
+    /// What the apply that declared it lost skipped there.
+    pub owed: Vec<String>,
+    /// Whether the region answers again: then this plan carries the fence out (its
+    /// `actions`, first in the region) and apply clears the record.
+    pub reachable: bool,
+    /// The changes this plan makes in the region, when reachable.
+    pub actions: Vec<String>,
+}
+
 impl Plan {
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty() || !self.forget.is_empty()
+        // A returned region's fence is a change even when nothing is left to do there: the
+        // apply records that it is done.
+        !self.changes.is_empty() || !self.forget.is_empty() || self.fences.iter().any(|f| f.reachable)
     }
 
     /// Whether apply may run this plan: no safety errors, and no skipped action unless the
@@ -103,7 +139,16 @@ impl Plan {
         // Declaring the unreachable regions lost also accepts that a schedule there may
         // still run: that is the split-brain rule's only way out.
         let blocking = |d: &Diagnostic| d.is_error() && !(allow_unreachable && d.code == crate::Code::SplitBrain);
-        !self.safety.iter().any(blocking) && (allow_unreachable || self.graph.iter().all(|n| n.skipped.is_none()))
+        // A region declared lost once stays lost until it answers: what it is owed waits
+        // for it without the flag being given again.
+        let still_lost: BTreeSet<&str> =
+            self.fences.iter().filter(|f| !f.reachable).map(|f| f.region.as_str()).collect();
+        let waits_for_lost = |n: &Node| match &n.step {
+            Step::Change(i) => self.changes[*i].region.as_deref().is_some_and(|r| still_lost.contains(r)),
+            Step::HealthGate { .. } | Step::Barrier { .. } => false,
+        };
+        !self.safety.iter().any(blocking)
+            && (allow_unreachable || self.graph.iter().all(|n| n.skipped.is_none() || waits_for_lost(n)))
     }
 }
 
@@ -122,6 +167,7 @@ pub fn plan(
         d.forget.retain(|a| options.targets.iter().any(|t| targets(t, a)));
     }
     let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();
+    let unreachable_objects = live.map(|l| l.unreachable_objects.clone()).unwrap_or_default();
     // drplan scales Deployments, it never authors them: one the clusters were read for and
     // did not have is either nothing to do (wanted at zero) or a problem to say up front.
     let mut missing = Vec::new();
@@ -139,7 +185,37 @@ pub fn plan(
         });
     }
     let serving = config.active_region().map(|r| r.name.as_str());
-    let graph = graph::build(&d.changes, &unreachable, serving)?;
+    // Without a refresh nothing says a lost region is back: its fence waits for one.
+    let fences: Vec<Fence> = prior
+        .lost
+        .iter()
+        .map(|(region, lost)| {
+            let reachable = live.is_some() && !unreachable.contains_key(region);
+            Fence {
+                region: region.clone(),
+                since: lost.since.clone(),
+                owed: lost.owed.clone(),
+                reachable,
+                actions: match reachable {
+                    true => d
+                        .changes
+                        .iter()
+                        .filter(|c| c.region.as_deref() == Some(region.as_str()))
+                        .map(|c| c.address.clone())
+                        .collect(),
+                    false => Vec::new(),
+                },
+            }
+        })
+        .collect();
+    let fenced: BTreeSet<String> = fences.iter().filter(|f| f.reachable).map(|f| f.region.clone()).collect();
+    let cx = graph::Context {
+        serving,
+        unreachable: &unreachable,
+        unreachable_objects: &unreachable_objects,
+        fenced: &fenced,
+    };
+    let graph = graph::build(&d.changes, cx)?;
     let transitions: Vec<RoleTransition> = config
         .regions
         .iter()
@@ -180,6 +256,8 @@ pub fn plan(
         transitions,
         graph,
         unreachable,
+        unreachable_objects,
+        fences,
         safety,
         posture,
         roles,

@@ -70,6 +70,9 @@ pub struct RpoCheck {
     pub schedule_gap: Duration,
     /// Each destination with the age of its newest backup, when it was measured.
     pub destinations: Vec<(String, Option<Duration>)>,
+    /// Destinations that could not be read (their region or cloud is down): the check
+    /// rests on the others.
+    pub unreachable: Vec<String>,
     pub ok: bool,
 }
 
@@ -132,9 +135,17 @@ pub fn assess(
                     (d.name.clone(), age)
                 })
                 .collect();
+            let unreachable: Vec<String> = b
+                .destinations
+                .iter()
+                .filter(|d| {
+                    live.is_some_and(|l| l.unreachable_objects.contains_key(&address::bucket(&b.name, &d.name)))
+                })
+                .map(|d| d.name.clone())
+                .collect();
             let ok =
                 rpo.is_none_or(|rpo| gap <= rpo && destinations.iter().all(|(_, age)| age.is_none_or(|a| a <= rpo)));
-            RpoCheck { backup: b.name.clone(), rpo, schedule_gap: gap, destinations, ok }
+            RpoCheck { backup: b.name.clone(), rpo, schedule_gap: gap, destinations, unreachable, ok }
         })
         .collect();
 
@@ -285,10 +296,10 @@ fn rto_check(
             .iter()
             .map(|r| (r.address.clone(), Observed { resource: r.clone(), id: String::new() }))
             .collect(),
-        roles: BTreeMap::new(),
+        ..Prior::default()
     };
     let hypothetical = diff::diff(&desired::desired(&promoted), &converged, None);
-    let hgraph = graph::build(&hypothetical.changes, &BTreeMap::new(), Some(next.name.as_str()))?;
+    let hgraph = graph::build(&hypothetical.changes, graph::Context::serving(Some(next.name.as_str())))?;
     let primary = hypothetical.changes.iter().find(|c| {
         c.kind == Kind::DnsRecord
             && c.after.as_ref().and_then(|a| a.get("failover")) == Some(&Value::Str("PRIMARY".into()))

@@ -72,7 +72,9 @@ pub fn check(
                     Diagnostic::error(Code::SplitBrain, "two regions would run the backup schedule at once").help(
                         format!(
                             "`{}` starts while `{}` may still run in {region}, which this plan cannot suspend; \
-                             once {region} is known to be down, apply with --allow-unreachable",
+                             once {region} is known to be down, declare it lost: \
+                             `drplan failover --to REGION --write --allow-unreachable` for a failover, \
+                             then `drplan apply --allow-unreachable`",
                             up.address, other.resource.address
                         ),
                     ),

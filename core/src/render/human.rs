@@ -43,10 +43,37 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
     let source = if doc.refreshed { "refreshed from the clouds" } else { "from state only, without refresh" };
     out.push_str(&format!("{} ({source})\n", p.bold(&format!("drplan plan for {}", doc.project))));
 
+    // First: a region declared lost may still serve or run backups beside the new active.
+    for f in &doc.fences {
+        out.push_str(&format!(
+            "\n{}\n",
+            p.bold(&format!("Fence pending for {} (declared lost {}):", f.region, f.since))
+        ));
+        if f.reachable && f.actions.is_empty() {
+            out.push_str("  it answers again and nothing is left to do there: this apply records the fence done\n");
+        } else if f.reachable {
+            out.push_str(&format!(
+                "  it answers again: this plan fences it first ({} action(s) there run before anything else)\n",
+                f.actions.len()
+            ));
+        } else {
+            out.push_str(&format!(
+                "  still unreachable; owed: {}. The first apply after it answers again fences it, with no flag needed\n",
+                f.owed.join(", ")
+            ));
+        }
+    }
+
     if !doc.unreachable.is_empty() {
         out.push_str(&format!("\n{}\n", p.bold("Unreachable regions (their actions are skipped):")));
         for (r, why) in &doc.unreachable {
             out.push_str(&format!("  {r}: {why}\n"));
+        }
+    }
+    if !doc.unreachable_objects.is_empty() {
+        out.push_str(&format!("\n{}\n", p.bold("Unreachable objects (read from state; their actions are skipped):")));
+        for (a, why) in &doc.unreachable_objects {
+            out.push_str(&format!("  {a}: {why}\n"));
         }
     }
 
@@ -92,6 +119,13 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
         for f in &doc.forget {
             out.push_str(&format!("  {} {} (gone; removed from state)\n", p.symbol("-"), f));
         }
+        for f in doc.fences.iter().filter(|f| f.reachable) {
+            out.push_str(&format!(
+                "  {} fence of {} (recorded done once its actions succeed)\n",
+                p.symbol("~"),
+                f.region
+            ));
+        }
 
         out.push_str(&format!("\n{}\n", p.bold("Order of execution:")));
         // A hash map: a large failover has millions of dependencies to number.
@@ -135,7 +169,13 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
     if !doc.safety.is_empty() {
         out.push_str(&format!("\n{}\n", p.bold("Safety:")));
         for s in &doc.safety {
-            out.push_str(&format!("  {} {}: {}\n", s.severity, s.code, s.message));
+            // An applyable plan with a split-brain error had it waived: its region is declared lost.
+            let waived = doc.applyable && s.severity == "error" && s.code == crate::Code::SplitBrain.as_str();
+            let severity = if waived { "waived" } else { s.severity.as_str() };
+            out.push_str(&format!("  {severity} {}: {}\n", s.code, s.message));
+            if waived {
+                out.push_str("    (the region that may still run it is declared lost with --allow-unreachable)\n");
+            }
             if let Some(h) = &s.help {
                 out.push_str(&format!("    help: {h}\n"));
             }
@@ -153,7 +193,8 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
             "it breaks a safety rule above".to_string()
         } else {
             format!(
-                "{skipped} action(s) are skipped because a region is unreachable; pass --allow-unreachable once the region is known to be lost"
+                "{skipped} action(s) are skipped because {} unreachable; once that is known to be lost, apply with `drplan apply --allow-unreachable` (for a failover: `drplan failover --to REGION --write --allow-unreachable`, then that apply)",
+                unreachable_subject(doc)
             )
         };
         out.push_str(&format!("This plan cannot be applied: {why}.\n"));
@@ -161,15 +202,43 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
     out
 }
 
+/// What is unreachable, in a few words: "region us-east-1 is", "2 regions are".
+fn unreachable_subject(doc: &PlanDoc) -> String {
+    let mut names: Vec<String> = doc.unreachable.keys().map(|r| format!("region {r}")).collect();
+    names.extend(doc.unreachable_objects.keys().cloned());
+    match names.as_slice() {
+        [one] => format!("{one} is"),
+        [] => "something is".to_string(),
+        more => format!("{} are", more.join(" and ")),
+    }
+}
+
 fn posture(doc: &PlanDoc, p: &Paint) -> String {
     let post = &doc.posture;
     let mut out = format!("\n{}\n", p.bold("DR posture:"));
+    for f in &doc.fences {
+        let state = if f.reachable { "carried out by this plan" } else { "region still unreachable" };
+        out.push_str(&format!(
+            "  {} fence pending for {}: declared lost {}, {} action(s) owed ({state})\n",
+            p.check(false),
+            f.region,
+            f.since,
+            f.owed.len()
+        ));
+    }
     for r in &post.rpo {
         let rpo = r.rpo_seconds.map_or("no RPO set".to_string(), |s| format!("RPO {}", duration(s)));
         let ages: Vec<String> = r
             .newest_backup_age_seconds
             .iter()
-            .map(|(d, a)| format!("{d} {}", a.map_or("not measured".to_string(), |s| format!("{} old", duration(s)))))
+            .map(|(d, a)| {
+                let age = match a {
+                    _ if r.unreachable.contains(d) => "unreachable".to_string(),
+                    Some(s) => format!("{} old", duration(*s)),
+                    None => "not measured".to_string(),
+                };
+                format!("{d} {age}")
+            })
             .collect();
         out.push_str(&format!(
             "  {} RPO   {}: runs at least every {} ({rpo}); newest backups: {}\n",

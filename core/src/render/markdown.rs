@@ -79,8 +79,20 @@ pub fn markdown(doc: &PlanDoc) -> String {
             s.help.as_ref().map(|h| format!(" — {h}")).unwrap_or_default()
         ));
     }
+    for f in &doc.fences {
+        let state = if f.reachable { "back: this plan fences it first" } else { "still unreachable" };
+        head.push_str(&format!(
+            "> **fence pending** `{}` (declared lost {}): {} action(s) owed, {state}\n",
+            f.region,
+            f.since,
+            f.owed.len()
+        ));
+    }
     for (r, why) in &doc.unreachable {
         head.push_str(&format!("> **unreachable** `{r}`: {why}\n"));
+    }
+    for (a, why) in &doc.unreachable_objects {
+        head.push_str(&format!("> **unreachable** `{a}`: {why}\n"));
     }
     if doc.has_changes() {
         head.push_str(&format!(

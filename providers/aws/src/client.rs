@@ -5,6 +5,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
 
 /// Loads the shared SDK configuration for `region`.
 ///
@@ -48,6 +50,54 @@ pub fn with_policy(cfg: &SdkConfig) -> SdkConfig {
         .build()
 }
 
+/// A connection that could not be made (refused, or not accepted within the connect
+/// timeout) is not retried: the region is down, and each retry would cost another connect
+/// timeout to every refresh, holding up the regions that answer. One try, then the region
+/// is reported unreachable. A connection dropped once made (a reset, an answer cut short)
+/// is still retried as transient. Runs after the SDK's own classifiers, overriding them.
+#[derive(Debug, Default)]
+pub struct NoRetryOnConnectFailure;
+
+impl ClassifyRetry for NoRetryOnConnectFailure {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(error)) = ctx.output_or_error() else { return RetryAction::NoActionIndicated };
+        match error.as_connector_error() {
+            Some(e) if is_connect_failure(e) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "drplan: no retry on connect failures"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
+/// Whether the error says no connection was made: the connect timeout ("HTTP connect
+/// timeout occurred after 3s"), or a connect refused or unroutable by the OS.
+pub fn is_connect_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.to_string().starts_with("HTTP connect timeout") {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused | ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable
+            )
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
 /// An S3 client from `cfg`.
 ///
 /// Emulators serve every bucket on one host, so they need path-style addressing
@@ -55,4 +105,79 @@ pub fn with_policy(cfg: &SdkConfig) -> SdkConfig {
 pub fn s3_client(cfg: &SdkConfig, path_style: bool) -> aws_sdk_s3::Client {
     let s3_config = aws_sdk_s3::config::Builder::from(cfg).force_path_style(path_style).build();
     aws_sdk_s3::Client::from_conf(s3_config)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_config::{BehaviorVersion, Region};
+    use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
+    use aws_sdk_ec2::config::{ConfigBag, Credentials, Intercept, RuntimeComponents, SharedCredentialsProvider};
+    use aws_smithy_runtime_api::box_error::BoxError;
+
+    use super::{NoRetryOnConnectFailure, with_policy};
+
+    /// Counts the attempts the SDK makes, retries included.
+    #[derive(Debug)]
+    struct Attempts(Arc<AtomicUsize>);
+
+    impl Intercept for Attempts {
+        fn name(&self) -> &'static str {
+            "attempts"
+        }
+
+        fn read_before_transmit(
+            &self,
+            _: &BeforeTransmitInterceptorContextRef<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    async fn attempts_against(endpoint: String) -> usize {
+        let base = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("t", "t", None, None, "test")))
+            .build();
+        let count = Arc::new(AtomicUsize::new(0));
+        let config = aws_sdk_ec2::config::Builder::from(&with_policy(&base))
+            .retry_classifier(NoRetryOnConnectFailure)
+            .interceptor(Attempts(count.clone()))
+            .build();
+        let result = aws_sdk_ec2::Client::from_conf(config).describe_instances().send().await;
+        assert!(result.is_err());
+        count.load(Ordering::SeqCst)
+    }
+
+    /// A refused connection costs one attempt: the region is down, and retrying would hold
+    /// up every refresh by as much again.
+    #[tokio::test]
+    async fn a_refused_connection_is_not_retried() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap();
+        assert_eq!(attempts_against(format!("http://127.0.0.1:{port}")).await, 1);
+    }
+
+    /// A connection accepted and then closed without an answer is transient: retried to the
+    /// policy's four attempts.
+    #[tokio::test]
+    async fn a_connection_dropped_after_connecting_is_retried() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            use std::io::Read;
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                drop(s);
+            }
+        });
+        assert_eq!(attempts_against(url).await, 4);
+    }
 }

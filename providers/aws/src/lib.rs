@@ -110,7 +110,9 @@ impl AwsProvider {
         if let Some(c) = self.ec2.get(region) {
             return c.clone();
         }
-        let mut b = aws_sdk_ec2::config::Builder::from(&self.base).region(Region::new(region.to_owned()));
+        let mut b = aws_sdk_ec2::config::Builder::from(&self.base)
+            .region(Region::new(region.to_owned()))
+            .retry_classifier(client::NoRetryOnConnectFailure);
         for i in &self.interceptors {
             b = b.interceptor(i.clone());
         }
@@ -123,7 +125,8 @@ impl AwsProvider {
         }
         let mut b = aws_sdk_s3::config::Builder::from(&self.base)
             .region(Region::new(region.to_owned()))
-            .force_path_style(self.path_style);
+            .force_path_style(self.path_style)
+            .retry_classifier(client::NoRetryOnConnectFailure);
         for i in &self.interceptors {
             b = b.interceptor(i.clone());
         }
@@ -132,7 +135,9 @@ impl AwsProvider {
 }
 
 fn route53_client(base: &SdkConfig, interceptors: &[SharedInterceptor]) -> aws_sdk_route53::Client {
-    let mut b = aws_sdk_route53::config::Builder::from(base).region(Region::new(GLOBAL_REGION));
+    let mut b = aws_sdk_route53::config::Builder::from(base)
+        .region(Region::new(GLOBAL_REGION))
+        .retry_classifier(client::NoRetryOnConnectFailure);
     for i in interceptors {
         b = b.interceptor(i.clone());
     }
@@ -173,11 +178,12 @@ impl Provider for AwsProvider {
         for o in route53? {
             snapshot.objects.insert(o.resource.address.clone(), o);
         }
-        let (objects, ages) = buckets?;
-        for o in objects {
+        let buckets = buckets?;
+        for o in buckets.objects {
             snapshot.objects.insert(o.resource.address.clone(), o);
         }
-        snapshot.newest_backup_age = ages;
+        snapshot.newest_backup_age = buckets.ages;
+        snapshot.unreachable_objects = buckets.unreachable;
         Ok(snapshot)
     }
 

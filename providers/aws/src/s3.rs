@@ -17,25 +17,48 @@ use drplan_core::provider::{ApplyRequest, ErrorClass, ProviderError};
 use crate::LIFECYCLE_RULE_ID;
 use crate::error::sdk_error;
 
-/// Reads each desired AWS bucket; returns the buckets found and, per bucket address, the age
-/// in seconds of its newest object under the prefix.
-pub async fn refresh(
-    client_for: impl Fn(&str) -> Client,
-    desired: &[Resource],
-) -> Result<(Vec<Observed>, BTreeMap<String, u64>), ProviderError> {
-    let mut objects = Vec::new();
-    let mut ages = BTreeMap::new();
-    for r in desired.iter().filter(|r| r.kind == Kind::Bucket && r.str("cloud") == Some("aws")) {
-        let (Some(bucket), Some(location)) = (r.str("bucket"), r.str("location")) else { continue };
+/// What the refresh of the backup buckets saw.
+#[derive(Debug, Default)]
+pub struct Buckets {
+    pub objects: Vec<Observed>,
+    /// Per bucket address, the age in seconds of its newest object under the prefix.
+    pub ages: BTreeMap<String, u64>,
+    /// Buckets whose region could not be reached, by address, with the reason.
+    pub unreachable: BTreeMap<String, String>,
+}
+
+/// Reads each desired AWS bucket, all at once: a bucket in a region that is down costs its
+/// own timeout, not everyone else's, and is reported rather than failing the refresh.
+pub async fn refresh(client_for: impl Fn(&str) -> Client, desired: &[Resource]) -> Result<Buckets, ProviderError> {
+    let reads = desired.iter().filter(|r| r.kind == Kind::Bucket && r.str("cloud") == Some("aws")).filter_map(|r| {
+        let (bucket, location) = (r.str("bucket")?, r.str("location")?);
         let client = client_for(location);
-        let Some(o) = read(&client, &r.address, bucket).await.map_err(|e| e.at(&r.address))? else { continue };
-        let prefix = o.resource.str("prefix").unwrap_or_default().to_owned();
-        objects.push(o);
-        if let Some(age) = newest_age(&client, bucket, &prefix).await.map_err(|e| e.at(&r.address))? {
-            ages.insert(r.address.clone(), age);
+        Some(async move {
+            let seen = async {
+                let Some(o) = read(&client, &r.address, bucket).await? else { return Ok((None, None)) };
+                let prefix = o.resource.str("prefix").unwrap_or_default().to_owned();
+                let age = newest_age(&client, bucket, &prefix).await?;
+                Ok::<_, ProviderError>((Some(o), age))
+            };
+            (r.address.as_str(), seen.await)
+        })
+    });
+    let mut out = Buckets::default();
+    for (address, result) in futures_util::future::join_all(reads).await {
+        match result {
+            Ok((object, age)) => {
+                out.objects.extend(object);
+                if let Some(age) = age {
+                    out.ages.insert(address.to_owned(), age);
+                }
+            }
+            Err(e) if e.class == ErrorClass::Unreachable => {
+                out.unreachable.insert(address.to_owned(), e.message);
+            }
+            Err(e) => return Err(e.at(address)),
         }
     }
-    Ok((objects, ages))
+    Ok(out)
 }
 
 /// The bucket as it is, under `address`; `None` when it does not exist.

@@ -130,7 +130,7 @@ impl Provider for FakeProvider {
             .filter(|(r, _)| request.regions.contains(r))
             .map(|(r, w)| (r.clone(), w.clone()))
             .collect();
-        Ok(Snapshot { objects, unreachable, newest_backup_age: c.ages.clone() })
+        Ok(Snapshot { objects, unreachable, newest_backup_age: c.ages.clone(), ..Snapshot::default() })
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {

@@ -159,8 +159,19 @@ impl Provider for GcpProvider {
                 Err(e) => return Err(e),
             }
         }
-        for result in bucket_results {
-            let (observed, age) = result?;
+        let buckets = request.desired.iter().filter(|d| d.kind == Kind::Bucket && d.str("cloud") == Some("gcp"));
+        for (desired, result) in buckets.zip(bucket_results) {
+            let (observed, age) = match result {
+                Ok(r) => r,
+                // Cloud Storage down (or this bucket's location): the bucket is reported and
+                // the rest of the refresh, other clouds included, goes on.
+                Err(e) if e.class == ErrorClass::Unreachable => {
+                    let why = e.message.lines().next().unwrap_or("").to_string();
+                    snapshot.unreachable_objects.insert(desired.address.clone(), why);
+                    continue;
+                }
+                Err(e) => return Err(e.at(&desired.address)),
+            };
             if let Some(o) = observed {
                 if let Some(age) = age {
                     snapshot.newest_backup_age.insert(o.resource.address.clone(), age);

@@ -133,6 +133,21 @@ impl Faults {
         Faults { rule: Rule::Always(kind), only: None }
     }
 
+    /// A service or cluster that is down: every request is dropped unanswered, however often
+    /// it is retried.
+    pub fn outage() -> Faults {
+        Faults::always(FaultKind::Drop)
+    }
+
+    /// An AWS region that is down, for a proxy in front of moto (which serves every region
+    /// on one port): every request whose SigV4 credential scope names `region` is dropped
+    /// unanswered, except Route 53's, which is global and always signed for us-east-1.
+    pub fn region_outage(region: &str) -> Faults {
+        let region = region.to_owned();
+        Faults::outage()
+            .matching(move |r| r.region.as_deref() == Some(region.as_str()) && r.service.as_deref() != Some("route53"))
+    }
+
     /// Only these kinds (in this rotation) for a shared fault; an empty list faults nothing.
     pub fn kinds(mut self, kinds: &[FaultKind]) -> Faults {
         if let Rule::Share { kinds: k, .. } = &mut self.rule {
