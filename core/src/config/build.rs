@@ -96,9 +96,59 @@ impl Builder<'_> {
                 key: self.opt_str(b, "key").unwrap_or_default(),
                 region: self.aws_region(b, "region").unwrap_or_default(),
                 endpoint: self.api_url(b, "endpoint"),
+                replicas: self.replicas(b),
             },
-            _ => Backend::Local { path: self.opt_str(b, "path").unwrap_or_else(|| ".drplan/state.json".into()) },
+            _ => {
+                for r in b.children("replica") {
+                    self.diags.push(
+                        Diagnostic::error(Code::UnknownBlock, "unknown block")
+                            .label(r.ident_span.clone(), "`replica` is not a block of backend \"local\"")
+                            .help("copies of the state are S3 buckets in other regions: use `backend \"s3\"` with `replica` blocks"),
+                    );
+                }
+                Backend::Local { path: self.opt_str(b, "path").unwrap_or_else(|| ".drplan/state.json".into()) }
+            }
         }
+    }
+
+    /// The `replica` blocks of an S3 backend: each a bucket of its own, in a region of its own.
+    fn replicas(&mut self, b: &Node) -> Vec<Replica> {
+        let mut replicas = Vec::new();
+        // Every copy so far: (bucket, its span) and (region, its span), the primary first.
+        let mut buckets: Vec<(String, Span)> =
+            b.str("bucket").map(|(s, v)| (s.to_string(), v.span.clone())).into_iter().collect();
+        let mut regions: Vec<(String, Span)> =
+            b.str("region").map(|(s, v)| (s.to_string(), v.span.clone())).into_iter().collect();
+        for r in b.children("replica") {
+            let bucket = self.bucket(r, "bucket", false);
+            let region = self.aws_region(r, "region");
+            if let (Some(name), Some((_, v))) = (&bucket, r.str("bucket")) {
+                if let Some((_, first)) = buckets.iter().find(|(n, _)| n == name) {
+                    self.diags.push(
+                        Diagnostic::error(Code::DuplicateName, "duplicate name")
+                            .label(v.span.clone(), format!("bucket `{name}` already holds a copy of the state"))
+                            .label(first.clone(), "first used here")
+                            .help("each copy of the state needs a bucket of its own, in another region"),
+                    );
+                }
+                buckets.push((name.clone(), v.span.clone()));
+            }
+            if let (Some(name), Some((_, v))) = (&region, r.str("region")) {
+                if let Some((_, first)) = regions.iter().find(|(n, _)| n == name) {
+                    self.diags.push(
+                        Diagnostic::error(Code::InvalidValue, "invalid value")
+                            .label(v.span.clone(), format!("a copy of the state is already in `{name}`"))
+                            .label(first.clone(), "that copy's region")
+                            .help("a copy in the same region is lost with it: put each replica in another region"),
+                    );
+                }
+                regions.push((name.clone(), v.span.clone()));
+            }
+            if let (Some(bucket), Some(region)) = (bucket, region) {
+                replicas.push(Replica { bucket, region });
+            }
+        }
+        replicas
     }
 
     fn objectives(&mut self, o: &Node) -> Objectives {
