@@ -32,7 +32,8 @@ fn world() -> World {
         "  project = \"copies\"\n\n  backend \"s3\" {{\n    bucket   = \"{PRIMARY}\"\n    key      = \"{KEY}\"\n    region   = \"us-east-1\"\n    endpoint = \"{}\"\n\n    replica {{\n      bucket = \"{REPLICA}\"\n      region = \"us-west-2\"\n    }}\n  }}\n",
         proxy.url()
     );
-    let config = support::two_aws_regions(moto.url(), "copies", 2, 1, None).replace("  project = \"copies\"\n", &backend);
+    let config =
+        support::two_aws_regions(moto.url(), "copies", 2, 1, None).replace("  project = \"copies\"\n", &backend);
     std::fs::write(dir.path().join("main.hcl"), config).unwrap();
     World { moto, proxy, dir }
 }
@@ -64,8 +65,7 @@ impl World {
     }
 
     fn lose(&self, region: &'static str) {
-        self.proxy
-            .set_faults(Faults::always(FaultKind::Drop).matching(move |r| r.region.as_deref() == Some(region)));
+        self.proxy.set_faults(Faults::always(FaultKind::Drop).matching(move |r| r.region.as_deref() == Some(region)));
     }
 
     fn apply(&self) {
@@ -205,7 +205,8 @@ fn diverged_copies_are_refused_until_pull_copy_and_push_force() {
     w.apply();
     // Each copy written alone at the same serial with other content, by hand.
     let serial = w.state(PRIMARY).serial + 1;
-    for (bucket, forget) in [(PRIMARY, "region.us-east-1.compute.web[0]"), (REPLICA, "region.us-east-1.compute.web[1]")] {
+    for (bucket, forget) in [(PRIMARY, "region.us-east-1.compute.web[0]"), (REPLICA, "region.us-east-1.compute.web[1]")]
+    {
         let c = w.copy(bucket);
         let mut s = c.read().unwrap().unwrap();
         s.serial = serial;

@@ -170,7 +170,8 @@ fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Resu
             })?;
             let location = file.display().to_string();
             let pushed = drplan_state::parse(&text, &location).map_err(|e| {
-                Diagnostic::error(Code::State, e.to_string()).help("push takes a state file, as `drplan state pull` prints it; nothing was written")
+                Diagnostic::error(Code::State, e.to_string())
+                    .help("push takes a state file, as `drplan state pull` prints it; nothing was written")
             })?;
             let backend = backend_for(&path, out)?;
             let _lock = backend
@@ -213,7 +214,8 @@ fn known_copy(backend: &dyn Backend, name: &str) -> Result<(), Diagnostic> {
         return Ok(());
     }
     let help = if names.is_empty() {
-        "this state has one copy: `--copy` names a bucket of an S3 backend's `replica` blocks or its primary".to_string()
+        "this state has one copy: `--copy` names a bucket of an S3 backend's `replica` blocks or its primary"
+            .to_string()
     } else {
         let hint = drplan_core::suggest::closest(name, names.iter().map(String::as_str))
             .map(|s| format!("did you mean `{s}`? "))

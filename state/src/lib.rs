@@ -181,17 +181,17 @@ pub trait Backend: Send + Sync {
 pub fn push_refusal(current: Option<&StateFile>, pushed: &StateFile) -> Option<String> {
     let current = current?;
     if current.lineage != pushed.lineage {
-        Some(format!("it has lineage {}, the pushed state {}; pass --force to replace it", current.lineage, pushed.lineage))
+        Some(format!(
+            "it has lineage {}, the pushed state {}; pass --force to replace it",
+            current.lineage, pushed.lineage
+        ))
     } else if current.serial > pushed.serial {
         Some(format!(
             "it is newer (serial {}) than the pushed state (serial {}); pass --force to replace it",
             current.serial, pushed.serial
         ))
     } else if current.serial == pushed.serial && current != pushed {
-        Some(format!(
-            "it has other content at the same serial {}; pass --force to replace it",
-            current.serial
-        ))
+        Some(format!("it has other content at the same serial {}; pass --force to replace it", current.serial))
     } else {
         None
     }

@@ -60,8 +60,7 @@ impl ReplicatedBackend {
         replicas: Vec<S3Location>,
         allow_unreachable: bool,
     ) -> Result<ReplicatedBackend, StateError> {
-        let copies =
-            std::iter::once(primary).chain(replicas).map(S3Backend::new).collect::<Result<Vec<_>, _>>()?;
+        let copies = std::iter::once(primary).chain(replicas).map(S3Backend::new).collect::<Result<Vec<_>, _>>()?;
         Ok(ReplicatedBackend {
             copies,
             allow_unreachable,
@@ -135,7 +134,10 @@ impl ReplicatedBackend {
     /// Every copy is lost: nothing to run on, flag or not.
     fn all_lost(&self) -> StateError {
         let why: Vec<String> = self.run().lost.iter().map(|(i, r)| format!("{}: {r}", self.name(*i))).collect();
-        StateError::Unreachable { location: self.location(), reason: format!("no copy can be reached ({})", why.join("; ")) }
+        StateError::Unreachable {
+            location: self.location(),
+            reason: format!("no copy can be reached ({})", why.join("; ")),
+        }
     }
 
     /// Writes `state` to copy `i` only, recording `lost` with it.
@@ -174,7 +176,10 @@ fn diverged(
     };
     for &(i, s) in states {
         if s.lineage != newest.lineage {
-            return Some(err(i, format!("lineage {} in `{}`, {} in `{}`", newest.lineage, names[w], s.lineage, names[i])));
+            return Some(err(
+                i,
+                format!("lineage {} in `{}`, {} in `{}`", newest.lineage, names[w], s.lineage, names[i]),
+            ));
         }
     }
     for &(i, s) in states.iter().filter(|(i, _)| *i != w) {
@@ -280,7 +285,11 @@ impl Backend for ReplicatedBackend {
                         behind.push(i);
                     }
                     let detail = (!current).then(|| match &newest {
-                        Some(n) => format!("the newest state is at serial {} in `{}`", n.serial, names[winner.map_or(0, |w| w.0)]),
+                        Some(n) => format!(
+                            "the newest state is at serial {} in `{}`",
+                            n.serial,
+                            names[winner.map_or(0, |w| w.0)]
+                        ),
                         None => String::new(),
                     });
                     self.view(i, if current { CopyStatus::Current } else { CopyStatus::Behind }, state.as_ref(), detail)
@@ -427,7 +436,8 @@ impl Backend for ReplicatedBackend {
         for (i, copy) in self.copies.iter().enumerate() {
             read.push((i, copy.read()));
         }
-        let states: Vec<&StateFile> = read.iter().filter_map(|(_, r)| r.as_ref().ok().and_then(Option::as_ref)).collect();
+        let states: Vec<&StateFile> =
+            read.iter().filter_map(|(_, r)| r.as_ref().ok().and_then(Option::as_ref)).collect();
         let newest = states.iter().map(|s| s.serial).max();
         let disagrees = |s: &StateFile, t: &StateFile| s.lineage != t.lineage || (s.serial == t.serial && s != t);
         read.iter()

@@ -153,10 +153,11 @@ impl Inner {
             Ok(out) => {
                 let etag = out.e_tag().map(str::to_string);
                 let lost = out.metadata().and_then(|m| m.get(LOST_METADATA)).map(|v| parse_lost(v)).unwrap_or_default();
-                let body = out.body.collect().await.map_err(|e| Failure {
-                    reason: format!("the download broke off: {e}"),
-                    unreachable: true,
-                })?;
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| Failure { reason: format!("the download broke off: {e}"), unreachable: true })?;
                 Ok(Some((body.into_bytes().to_vec(), etag, lost)))
             }
             // A missing bucket is a 404 too, but a setup error rather than an empty state.
@@ -218,10 +219,19 @@ impl Inner {
     /// An S3 failure in words, with what to do about the usual ones.
     fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(&self, e: &SdkError<E, HttpResponse>) -> Failure {
         let reason = self.explain_reason(e);
-        Failure { reason, unreachable: matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)) }
+        Failure {
+            reason,
+            unreachable: matches!(
+                e,
+                SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+            ),
+        }
     }
 
-    fn explain_reason<E: ProvideErrorMetadata + std::error::Error + 'static>(&self, e: &SdkError<E, HttpResponse>) -> String {
+    fn explain_reason<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        e: &SdkError<E, HttpResponse>,
+    ) -> String {
         let bucket = &self.at.bucket;
         match e {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
@@ -432,7 +442,8 @@ impl S3Backend {
     /// SDK retries a create whose answer was lost, and the retry meets its own object.
     pub(crate) fn lock_as(&self, info: LockInfo, timeout: Duration) -> Result<Lock, LockError> {
         let inner = &self.inner;
-        let body = serde_json::to_vec_pretty(&info).map_err(|e| inner.lock_io(Failure { reason: e.to_string(), unreachable: false }))?;
+        let body = serde_json::to_vec_pretty(&info)
+            .map_err(|e| inner.lock_io(Failure { reason: e.to_string(), unreachable: false }))?;
         let started = Instant::now();
         let deadline = started + timeout;
         loop {

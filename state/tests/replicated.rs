@@ -78,7 +78,9 @@ fn a_lost_copy_is_refused_unless_declared_lost_then_caught_up_when_back() {
         other => panic!("a lost copy must be refused, got {other:?}"),
     }
     match strict.lock("apply", "ana", "t", Duration::ZERO) {
-        Err(LockError::CopyUnreachable { copy, region, .. }) => assert_eq!((copy.as_str(), region.as_str()), (PRIMARY, "us-east-1")),
+        Err(LockError::CopyUnreachable { copy, region, .. }) => {
+            assert_eq!((copy.as_str(), region.as_str()), (PRIMARY, "us-east-1"))
+        }
         other => panic!("a lost copy's lock must be refused, got {other:?}"),
     }
 
