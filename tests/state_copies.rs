@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::process::Stdio;
-
 use drplan_harness::{Emulator, FaultKind, FaultProxy, Faults, Running};
 use drplan_state::{Backend, S3Backend, S3Location, StateFile};
 use support::text;
@@ -154,16 +152,7 @@ fn the_primary_region_lost_refused_without_the_flag_run_on_the_replica_with_it_t
 #[test]
 fn two_applies_at_once_with_both_copies_reachable_exactly_one_proceeds() {
     let w = world();
-    let start = || {
-        support::drplan_aws(w.dir.path())
-            .args(["apply", "--auto-approve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (start(), start());
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let [a, b] = support::two_applies_at_once(w.dir.path());
     let codes = [a.status.code(), b.status.code()];
     assert!(codes.contains(&Some(0)) && codes.contains(&Some(1)), "one proceeds, one is refused: {codes:?}");
     let refused = if a.status.success() { &b } else { &a };

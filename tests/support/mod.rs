@@ -81,6 +81,21 @@ pub fn assert_converged_on_moto(moto: &drplan_harness::Running, dir: &Path, want
     assert_eq!(out.status.code(), Some(0), "converged:\n{}{}", text(&out.stdout), text(&out.stderr));
 }
 
+/// Two `drplan apply --auto-approve` started at once in `dir`, stdout discarded, both
+/// waited for.
+pub fn two_applies_at_once(dir: &Path) -> [Output; 2] {
+    let start = || {
+        drplan_aws(dir)
+            .args(["apply", ".", "--auto-approve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the drplan binary runs")
+    };
+    let (a, b) = (start(), start());
+    [a.wait_with_output().expect("the first apply ends"), b.wait_with_output().expect("the second apply ends")]
+}
+
 /// Output bytes as text, for assertions and failure messages.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -114,35 +114,31 @@ impl Builder<'_> {
     /// The `replica` blocks of an S3 backend: each a bucket of its own, in a region of its own.
     fn replicas(&mut self, b: &Node) -> Vec<Replica> {
         let mut replicas = Vec::new();
-        // Every copy so far: (bucket, its span) and (region, its span), the primary first.
-        let mut buckets: Vec<(String, Span)> =
-            b.str("bucket").map(|(s, v)| (s.to_string(), v.span.clone())).into_iter().collect();
-        let mut regions: Vec<(String, Span)> =
-            b.str("region").map(|(s, v)| (s.to_string(), v.span.clone())).into_iter().collect();
+        // Every copy's bucket and region so far, with where each was written, the primary first.
+        let mut seen: Vec<(&str, &str, Span)> = ["bucket", "region"]
+            .into_iter()
+            .filter_map(|attr| b.str(attr).map(|(s, v)| (attr, s, v.span.clone())))
+            .collect();
         for r in b.children("replica") {
             let bucket = self.bucket(r, "bucket", false);
             let region = self.aws_region(r, "region");
-            if let (Some(name), Some((_, v))) = (&bucket, r.str("bucket")) {
-                if let Some((_, first)) = buckets.iter().find(|(n, _)| n == name) {
-                    self.diags.push(
-                        Diagnostic::error(Code::DuplicateName, "duplicate name")
-                            .label(v.span.clone(), format!("bucket `{name}` already holds a copy of the state"))
-                            .label(first.clone(), "first used here")
-                            .help("each copy of the state needs a bucket of its own, in another region"),
-                    );
-                }
-                buckets.push((name.clone(), v.span.clone()));
-            }
-            if let (Some(name), Some((_, v))) = (&region, r.str("region")) {
-                if let Some((_, first)) = regions.iter().find(|(n, _)| n == name) {
-                    self.diags.push(
-                        Diagnostic::error(Code::InvalidValue, "invalid value")
-                            .label(v.span.clone(), format!("a copy of the state is already in `{name}`"))
-                            .label(first.clone(), "that copy's region")
-                            .help("a copy in the same region is lost with it: put each replica in another region"),
-                    );
-                }
-                regions.push((name.clone(), v.span.clone()));
+            for (attr, valid) in [("bucket", bucket.is_some()), ("region", region.is_some())] {
+                let Some((name, v)) = r.str(attr).filter(|_| valid) else { continue };
+                let first = seen.iter().find(|(a, n, _)| *a == attr && *n == name).map(|(_, _, s)| s.clone());
+                seen.push((attr, name, v.span.clone()));
+                let Some(first) = first else { continue };
+                let d = if attr == "bucket" {
+                    Diagnostic::error(Code::DuplicateName, "duplicate name")
+                        .label(v.span.clone(), format!("bucket `{name}` already holds a copy of the state"))
+                        .label(first, "first used here")
+                        .help("each copy of the state needs a bucket of its own, in another region")
+                } else {
+                    Diagnostic::error(Code::InvalidValue, "invalid value")
+                        .label(v.span.clone(), format!("a copy of the state is already in `{name}`"))
+                        .label(first, "that copy's region")
+                        .help("a copy in the same region is lost with it: put each replica in another region")
+                };
+                self.diags.push(d);
             }
             if let (Some(bucket), Some(region)) = (bucket, region) {
                 replicas.push(Replica { bucket, region });
