@@ -154,7 +154,7 @@ pub fn state_diagnostic(e: &drplan_state::StateError, backend: &dyn drplan_state
         StateError::Unreadable { .. } => Diagnostic::error(Code::State, e.to_string())
             .help(format!("the state was left untouched; {}", backend.restore_hint())),
         StateError::Unreachable { .. } => Diagnostic::error(Code::BackendUnavailable, e.to_string())
-            .help("the state was left untouched; check that the state's location is reachable"),
+            .help("check that the state's location is reachable, then run again: a write that did not arrive is made again, and what was applied is adopted"),
         StateError::CopyUnreachable { region, .. } => Diagnostic::error(Code::CopyUnreachable, e.to_string()).help(
             copy_lost_help(region),
         ),
