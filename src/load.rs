@@ -104,26 +104,37 @@ pub fn from_sources(sources: Vec<SourceFile>) -> Loaded {
     Loaded { sources, config: loaded.config, diagnostics: loaded.diagnostics }
 }
 
-/// The state backend of a configuration in `dir`.
-pub fn state_backend(config: &Config, dir: &Path) -> Result<Box<dyn drplan_state::Backend>, Diagnostic> {
+/// The state backend of a configuration in `dir`. `allow_unreachable` declares the regions
+/// of state copies that cannot be reached lost (`--allow-unreachable`).
+pub fn state_backend(
+    config: &Config,
+    dir: &Path,
+    allow_unreachable: bool,
+) -> Result<Box<dyn drplan_state::Backend>, Diagnostic> {
     match &config.backend {
         config::Backend::Local { path } => {
             tracing::debug!(path = %dir.join(path).display(), "state backend: local file");
             Ok(Box::new(drplan_state::LocalBackend::new(dir.join(path))))
         }
-        config::Backend::S3 { bucket, key, region, endpoint } => {
-            tracing::debug!(bucket = %bucket, key = %key, region = %region, endpoint, "state backend: S3 object");
-            let at = drplan_state::S3Location {
-                bucket: bucket.clone(),
+        config::Backend::S3 { bucket, key, region, endpoint, replicas } => {
+            tracing::debug!(bucket = %bucket, key = %key, region = %region, endpoint, replicas = replicas.len(), "state backend: S3 object");
+            let at = |bucket: &str, region: &str| drplan_state::S3Location {
+                bucket: bucket.to_string(),
                 key: key.clone(),
-                region: region.clone(),
+                region: region.to_string(),
                 endpoint: endpoint.clone(),
             };
-            match drplan_state::S3Backend::new(at) {
-                Ok(b) => Ok(Box::new(b)),
-                Err(e) => Err(Diagnostic::error(Code::BackendUnavailable, e.to_string())
-                    .help("the S3 backend needs a working AWS configuration; check AWS_REGION and credentials")),
-            }
+            let backend: Result<Box<dyn drplan_state::Backend>, _> = if replicas.is_empty() {
+                drplan_state::S3Backend::new(at(bucket, region)).map(|b| Box::new(b) as _)
+            } else {
+                let copies = replicas.iter().map(|r| at(&r.bucket, &r.region)).collect();
+                drplan_state::ReplicatedBackend::new(at(bucket, region), copies, allow_unreachable)
+                    .map(|b| Box::new(b) as _)
+            };
+            backend.map_err(|e| {
+                Diagnostic::error(Code::BackendUnavailable, e.to_string())
+                    .help("the S3 backend needs a working AWS configuration; check AWS_REGION and credentials")
+            })
         }
     }
 }
@@ -142,7 +153,24 @@ pub fn state_diagnostic(e: &drplan_state::StateError, backend: &dyn drplan_state
             .help("the previous state is still in place; fix the cause and run again: what was applied is adopted"),
         StateError::Unreadable { .. } => Diagnostic::error(Code::State, e.to_string())
             .help(format!("the state was left untouched; {}", backend.restore_hint())),
+        StateError::Unreachable { .. } => Diagnostic::error(Code::BackendUnavailable, e.to_string())
+            .help("check that the state's location is reachable, then run again: a write that did not arrive is made again, and what was applied is adopted"),
+        StateError::CopyUnreachable { region, .. } => Diagnostic::error(Code::CopyUnreachable, e.to_string()).help(
+            copy_lost_help(region),
+        ),
+        StateError::Diverged { first, second, .. } => Diagnostic::error(Code::StateDiverged, e.to_string()).help(format!(
+            "two runs wrote different copies (each declared the other's region lost?); nothing was changed. Choose the copy to keep, check it with `drplan state pull --copy {first}` (or `--copy {second}`) > state.json, then write it to every copy with `drplan state push --force state.json`"
+        )),
+        StateError::PushRefused { .. } => Diagnostic::error(Code::StateConflict, e.to_string())
+            .help("nothing was written; `drplan state copies` shows what each copy holds"),
     }
+}
+
+/// What to do about a state copy that cannot be reached.
+pub fn copy_lost_help(region: &str) -> String {
+    format!(
+        "nothing was changed: drplan reads, locks and writes every copy of the state. If {region} is lost, pass --allow-unreachable to run on the other copies; the lost copy is caught up by the first locked run once it is back"
+    )
 }
 
 /// The known address closest to a mistyped `--target`.

@@ -31,16 +31,7 @@ fn setup() -> (Running, tempfile::TempDir) {
 #[test]
 fn two_applies_at_once_one_proceeds_the_other_is_refused() {
     let (moto, dir) = setup();
-    let start = || {
-        support::drplan_aws(dir.path())
-            .args(["apply", ".", "--auto-approve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (start(), start());
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let [a, b] = support::two_applies_at_once(dir.path());
     let codes = [a.status.code(), b.status.code()];
     assert!(codes.contains(&Some(0)) && codes.contains(&Some(1)), "one succeeds, one is refused: {codes:?}");
     let refused = if a.status.success() { &b } else { &a };

@@ -9,7 +9,8 @@ use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use crate::output::Output;
 
 /// The version of the `--json` report and the webhook payload.
-/// 1.1 added the `fence` finding kind and unreachable objects (addresses) as subjects.
+/// 1.1 added the `fence` and `state` finding kinds and unreachable objects (addresses) as
+/// subjects.
 const FORMAT_VERSION: &str = "1.1";
 
 #[derive(Debug, clap::Args)]
@@ -40,7 +41,7 @@ struct Report {
 #[derive(Debug, Serialize)]
 struct Finding {
     /// `fence`, `unreachable`, `changed`, `deleted`, `untracked`, `missing`, `unexpected`,
-    /// `posture` or `safety`.
+    /// `posture`, `safety` or `state` (a copy of the state behind or unreachable).
     kind: &'static str,
     subject: String,
     detail: String,
@@ -49,7 +50,7 @@ struct Finding {
 pub fn exec(args: Args, out: &mut Output) -> u8 {
     // Read-only: no lock, nothing written; a plan is computed only to compare.
     let Some(planned) = make_planned(&args.plan, None, None, out) else { return EXIT_ERROR };
-    let report = report(&planned.doc);
+    let report = report(&planned.doc, &planned.backend.copies());
     if args.json {
         out.raw(&(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"));
     } else if args.markdown {
@@ -67,7 +68,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     if report.clean { EXIT_OK } else { EXIT_CHANGES }
 }
 
-fn report(doc: &PlanDoc) -> Report {
+fn report(doc: &PlanDoc, copies: &[drplan_state::CopyView]) -> Report {
     let mut findings = Vec::new();
     // First: a region declared lost may still serve or run backups beside the new active.
     for f in &doc.fences {
@@ -171,6 +172,7 @@ fn report(doc: &PlanDoc) -> Report {
     for s in doc.safety.iter().filter(|s| s.severity == "error") {
         findings.push(Finding { kind: "safety", subject: s.code.clone(), detail: s.message.clone() });
     }
+    state_findings(&mut findings, copies);
     let clean = findings.is_empty();
     let text = if clean {
         format!("drplan: {} matches its declared DR topology.", doc.project)
@@ -186,6 +188,24 @@ fn report(doc: &PlanDoc) -> Report {
         )
     };
     Report { format_version: FORMAT_VERSION, project: doc.project.clone(), clean, text, findings }
+}
+
+/// A copy of the state that is behind or cannot be reached is a finding: the state does not
+/// survive the loss of the other copies' regions until it is current again.
+fn state_findings(findings: &mut Vec<Finding>, copies: &[drplan_state::CopyView]) {
+    use drplan_state::CopyStatus;
+    for c in copies {
+        let detail = match c.status {
+            CopyStatus::Current | CopyStatus::CaughtUp | CopyStatus::Diverged => continue,
+            CopyStatus::Behind => format!(
+                "behind at {} ({}); the next locked run brings it up to date",
+                c.serial.map_or("no state".to_string(), |s| format!("serial {s}")),
+                c.detail.as_deref().unwrap_or_default()
+            ),
+            CopyStatus::Unreachable => format!("unreachable: {}", c.detail.as_deref().unwrap_or_default()),
+        };
+        findings.push(Finding { kind: "state", subject: format!("copy {} ({})", c.name, c.region), detail });
+    }
 }
 
 fn changed_attrs(rc: &drplan_core::plan::doc::ResourceChange) -> String {

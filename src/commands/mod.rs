@@ -53,7 +53,7 @@ enum Command {
     Show(show::Args),
     /// Print the plan's action graph in Graphviz dot.
     Graph(graph::Args),
-    /// Inspect and repair state: list, show, pull, rm, unlock.
+    /// Inspect and repair state: list, show, pull, push, copies, rm, unlock.
     State(state::Args),
 }
 

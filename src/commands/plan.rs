@@ -125,7 +125,7 @@ pub fn make_planned(
     let config = loaded.config?;
     let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
 
-    let backend = match load::state_backend(&config, &dir) {
+    let backend = match load::state_backend(&config, &dir, args.allow_unreachable) {
         Ok(b) => b,
         Err(d) => return out.report(&[], d).then_none(),
     };
@@ -143,6 +143,9 @@ pub fn make_planned(
         Ok(s) => s,
         Err(e) => return out.report(&[], load::state_diagnostic(&e, backend.as_ref())).then_none(),
     };
+    for line in copy_notes(&backend.copies()) {
+        out.note(&line);
+    }
     let prior = match state.as_ref().map(|s| s.to_prior()) {
         None => Prior::default(),
         Some(Ok(p)) => p,
@@ -199,6 +202,29 @@ pub fn make_planned(
     };
     let doc = PlanDoc::new(&plan, origin, args.allow_unreachable);
     Some(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock })
+}
+
+/// A line for each copy of the state that is not current: behind, caught up, or unreachable.
+pub fn copy_notes(copies: &[drplan_state::CopyView]) -> Vec<String> {
+    use drplan_state::CopyStatus;
+    copies
+        .iter()
+        .filter_map(|c| {
+            let at = format!("state copy `{}` ({}, {})", c.name, c.location, c.region);
+            let serial = c.serial.map_or("no state".to_string(), |s| format!("serial {s}"));
+            let detail = c.detail.as_deref().unwrap_or_default();
+            match c.status {
+                CopyStatus::Current | CopyStatus::Diverged => None,
+                CopyStatus::Behind => {
+                    Some(format!("Note: {at} is behind ({serial}; {detail}); the next write brings it up to date."))
+                }
+                CopyStatus::CaughtUp => Some(format!("Note: {at} was behind and was brought up to date: {detail}.")),
+                CopyStatus::Unreachable => Some(format!(
+                    "Note: {at} cannot be reached and its region was declared lost (--allow-unreachable): {detail}. It is left behind and caught up by the first locked run once it is back."
+                )),
+            }
+        })
+        .collect()
 }
 
 /// Reads the live clouds the configuration uses, with progress on stderr.

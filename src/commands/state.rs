@@ -1,4 +1,5 @@
-//! `drplan state list | show ADDR | pull | rm ADDR | unlock ID`: inspect and repair state.
+//! `drplan state list | show ADDR | pull [--copy NAME] | push [--force] FILE | rm ADDR |
+//! unlock ID | copies`: inspect and repair state, and its copies.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +15,9 @@ use crate::output::Output;
 pub struct Args {
     #[command(subcommand)]
     command: StateCommand,
+    /// Work on the state copies that can be reached, declaring the others' regions lost.
+    #[arg(long, global = true)]
+    allow_unreachable: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -37,6 +41,31 @@ enum StateCommand {
         /// The configuration directory or file whose state to read.
         #[arg(default_value = ".")]
         path: PathBuf,
+        /// One copy of the state alone (its bucket, as `drplan state copies` names it), as
+        /// stored, even when the copies disagree.
+        #[arg(long, value_name = "NAME")]
+        copy: Option<String>,
+    },
+    /// Replace the state with FILE (a state as `drplan state pull` prints it), on every copy.
+    Push {
+        /// The state file to write.
+        file: PathBuf,
+        /// The configuration directory or file whose state to replace.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Replace a state of another lineage, a newer one, or one with other content at the
+        /// same serial (diverged copies are repaired this way).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show each copy of the state: location, reachability, serial and lineage.
+    Copies {
+        /// The configuration directory or file whose state to read.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Print the copies as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Forget an object: remove it from state without touching the cloud.
     Rm {
@@ -57,20 +86,20 @@ enum StateCommand {
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
-    match run(args.command, out) {
+    match run(args.command, args.allow_unreachable, out) {
         Ok(()) => EXIT_OK,
         Err(d) => out.report(&[], d),
     }
 }
 
-fn backend_for(path: &Path, out: &mut Output) -> Result<Box<dyn Backend>, Diagnostic> {
+fn backend_for(path: &Path, allow_unreachable: bool, out: &mut Output) -> Result<Box<dyn Backend>, Diagnostic> {
     let loaded = load::configuration(path);
     out.diagnostics(&loaded.sources, &loaded.diagnostics);
     let config = loaded.config.ok_or_else(|| {
         Diagnostic::error(Code::State, "the configuration is invalid").help("fix the problems above first")
     })?;
     let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
-    load::state_backend(&config, &dir)
+    load::state_backend(&config, &dir, allow_unreachable)
 }
 
 fn read(backend: &dyn Backend) -> Result<drplan_state::StateFile, Diagnostic> {
@@ -86,7 +115,8 @@ fn no_state(backend: &dyn Backend) -> Diagnostic {
         .help("state is written by `drplan apply`; nothing has been applied from this configuration yet")
 }
 
-fn run(command: StateCommand, out: &mut Output) -> Result<(), Diagnostic> {
+fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Result<(), Diagnostic> {
+    let backend_for = |path: &Path, out: &mut Output| backend_for(path, allow_unreachable, out);
     match command {
         StateCommand::List { path } => {
             let state = read(backend_for(&path, out)?.as_ref())?;
@@ -99,9 +129,16 @@ fn run(command: StateCommand, out: &mut Output) -> Result<(), Diagnostic> {
             let o = state.objects.iter().find(|o| o.address == address).ok_or_else(|| unknown(&address, &state))?;
             out.raw(&(serde_json::to_string_pretty(o).unwrap_or_default() + "\n"));
         }
-        StateCommand::Pull { path } => {
+        StateCommand::Pull { path, copy } => {
             let backend = backend_for(&path, out)?;
-            let bytes = backend.read_bytes().map_err(|e| load::state_diagnostic(&e, backend.as_ref()))?;
+            let bytes = match &copy {
+                None => backend.read_bytes(),
+                Some(name) => {
+                    known_copy(backend.as_ref(), name)?;
+                    backend.read_copy(name)
+                }
+            };
+            let bytes = bytes.map_err(|e| load::state_diagnostic(&e, backend.as_ref()))?;
             let bytes = bytes.ok_or_else(|| no_state(backend.as_ref()))?;
             // Checked before printing, so a damaged state is reported as such rather than shown.
             drplan_state::parse(&bytes, &backend.location())
@@ -126,6 +163,38 @@ fn run(command: StateCommand, out: &mut Output) -> Result<(), Diagnostic> {
                 state.serial
             ));
         }
+        StateCommand::Push { file, path, force } => {
+            let text = std::fs::read(&file).map_err(|e| {
+                Diagnostic::error(Code::Read, format!("cannot read {}: {e}", file.display()))
+                    .help("push takes a state file, as `drplan state pull` prints it")
+            })?;
+            let location = file.display().to_string();
+            let pushed = drplan_state::parse(&text, &location).map_err(|e| {
+                Diagnostic::error(Code::State, e.to_string())
+                    .help("push takes a state file, as `drplan state pull` prints it; nothing was written")
+            })?;
+            let backend = backend_for(&path, out)?;
+            let _lock = backend
+                .lock("state push", &crate::clock::who(), &crate::clock::now_rfc3339(), Duration::ZERO)
+                .map_err(|e| lock_diagnostic(&e))?;
+            let written = backend.push(&pushed, force).map_err(|e| load::state_diagnostic(&e, backend.as_ref()))?;
+            out.note(&format!(
+                "Pushed {} to {} (lineage {}, serial {}).",
+                file.display(),
+                backend.location(),
+                written.lineage,
+                written.serial
+            ));
+        }
+        StateCommand::Copies { path, json } => {
+            let backend = backend_for(&path, out)?;
+            let copies = backend.survey();
+            if json {
+                out.raw(&(serde_json::to_string_pretty(&copies).unwrap_or_default() + "\n"));
+            } else {
+                out.raw(&copies_table(&copies));
+            }
+        }
         StateCommand::Unlock { id, path } => {
             let backend = backend_for(&path, out)?;
             let info = backend.force_unlock(&id).map_err(|e| lock_diagnostic(&e))?;
@@ -136,6 +205,60 @@ fn run(command: StateCommand, out: &mut Output) -> Result<(), Diagnostic> {
         }
     }
     Ok(())
+}
+
+/// Refuses a `--copy` that names no copy of this backend.
+fn known_copy(backend: &dyn Backend, name: &str) -> Result<(), Diagnostic> {
+    let names = backend.copy_names();
+    if names.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    let help = if names.is_empty() {
+        "this state has one copy: `--copy` names a bucket of an S3 backend's `replica` blocks or its primary"
+            .to_string()
+    } else {
+        let hint = drplan_core::suggest::closest(name, names.iter().map(String::as_str))
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        format!("{hint}copies: {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+    };
+    Err(Diagnostic::error(Code::UnknownCopy, format!("no copy of the state is named `{name}`")).help(help))
+}
+
+/// Copies as a table: name, role, location, region, reachability, serial, lineage, status.
+fn copies_table(copies: &[drplan_state::CopyView]) -> String {
+    let rows: Vec<[String; 8]> = copies
+        .iter()
+        .map(|c| {
+            [
+                c.name.clone(),
+                if c.primary { "primary" } else { "replica" }.to_string(),
+                c.location.clone(),
+                c.region.clone(),
+                if c.status == drplan_state::CopyStatus::Unreachable { "no" } else { "yes" }.to_string(),
+                c.serial.map_or("-".to_string(), |s| s.to_string()),
+                c.lineage.clone().unwrap_or_else(|| "-".to_string()),
+                match &c.detail {
+                    Some(d) => format!("{} ({d})", c.status),
+                    None => c.status.to_string(),
+                },
+            ]
+        })
+        .collect();
+    let header = ["COPY", "ROLE", "LOCATION", "REGION", "REACHABLE", "SERIAL", "LINEAGE", "STATUS"].map(str::to_string);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut text = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
 }
 
 fn unknown(address: &str, state: &drplan_state::StateFile) -> Diagnostic {
@@ -157,9 +280,16 @@ pub fn lock_diagnostic(e: &drplan_state::LockError) -> Diagnostic {
         LockError::NoSuchLock(_) => {
             "`drplan state unlock` takes the id printed by the run that holds the lock".to_string()
         }
-        LockError::Io { .. } => "check that the state's location is reachable and writable".to_string(),
+        LockError::Io { .. } | LockError::Unreachable { .. } => {
+            "check that the state's location is reachable and writable".to_string()
+        }
+        LockError::CopyUnreachable { region, .. } => load::copy_lost_help(region),
     };
     // Not reaching the lock is not the same as someone holding it.
-    let code = if matches!(e, LockError::Io { .. }) { Code::BackendUnavailable } else { Code::Locked };
+    let code = match e {
+        LockError::Io { .. } | LockError::Unreachable { .. } => Code::BackendUnavailable,
+        LockError::CopyUnreachable { .. } => Code::CopyUnreachable,
+        _ => Code::Locked,
+    };
     Diagnostic::error(code, e.to_string()).help(help)
 }

@@ -1,5 +1,6 @@
 //! drplan-state: the versioned state file and the backends that keep it: a local file with
-//! an OS lock, or an S3 object written with conditional requests.
+//! an OS lock, an S3 object written with conditional requests, or copies of that object in
+//! buckets of several regions, each written and locked by drplan itself.
 //!
 //! The file format is a contract of its own ([`StateFile`]), converted to and from core's
 //! in-memory view ([`drplan_core::plan::Prior`]) at the edge. Every backend passes the one
@@ -8,11 +9,13 @@
 pub mod conformance;
 mod local;
 pub mod lock;
+mod replicated;
 mod s3;
 mod schema;
 
 pub use local::LocalBackend;
 pub use lock::{Lock, LockError, LockInfo};
+pub use replicated::ReplicatedBackend;
 pub use s3::{S3Backend, S3Location};
 pub use schema::{FORMAT_VERSION, LostRegion, StateFile, StateObject};
 
@@ -30,6 +33,62 @@ pub enum StateError {
     /// Writing anyway would lose their update.
     #[error("the state at {location} changed since this run read it ({reason}); it was not overwritten")]
     Conflict { location: String, reason: String },
+    /// The store could not be reached at all (no answer, a timeout), as opposed to answering
+    /// with an error: what a copy in a lost region does.
+    #[error("cannot read the state at {location}: {reason}")]
+    Unreachable { location: String, reason: String },
+    /// A copy of a replicated state cannot be reached and its region was not declared lost.
+    #[error("the state copy `{copy}` ({location}, in {region}) cannot be reached: {reason}")]
+    CopyUnreachable { copy: String, location: String, region: String, reason: String },
+    /// Two copies of a replicated state hold different histories: no copy can be chosen.
+    #[error("the state copies `{first}` and `{second}` have diverged: {reason}")]
+    Diverged { first: String, second: String, reason: String },
+    /// `state push` of a state that would replace a newer or different one.
+    #[error("the state at {location} was not replaced: {reason}")]
+    PushRefused { location: String, reason: String },
+}
+
+/// One copy of the state as a run found it, for `drplan state copies`, plan notes and drift.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CopyView {
+    /// The copy's name: its bucket.
+    pub name: String,
+    pub primary: bool,
+    /// `s3://bucket/key`.
+    pub location: String,
+    pub region: String,
+    pub status: CopyStatus,
+    pub lineage: Option<String>,
+    pub serial: Option<u64>,
+    /// Why it is unreachable or diverged, or what it was caught up from.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyStatus {
+    /// Holds the newest state.
+    Current,
+    /// Holds an older state of the same lineage, or none while others have one.
+    Behind,
+    /// Was behind and this run brought it up to date.
+    CaughtUp,
+    /// Could not be reached; declared lost with `--allow-unreachable`, or refused.
+    Unreachable,
+    /// Holds the same serial with other content, or another lineage.
+    Diverged,
+}
+
+impl std::fmt::Display for CopyStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CopyStatus::Current => "current",
+            CopyStatus::Behind => "behind",
+            CopyStatus::CaughtUp => "caught up",
+            CopyStatus::Unreachable => "unreachable",
+            CopyStatus::Diverged => "diverged",
+        })
+    }
 }
 
 /// Where state lives and how it is locked. Writes are compare-and-swap against what this
@@ -63,6 +122,79 @@ pub trait Backend: Send + Sync {
 
     /// Breaks a lock left behind by a run that died, only with its id.
     fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError>;
+
+    /// The copies as the last [`read`](Backend::read) found them: empty for a backend that
+    /// keeps one copy.
+    fn copies(&self) -> Vec<CopyView> {
+        Vec::new()
+    }
+
+    /// Every copy read afresh and reported as found, diverged or unreachable ones included;
+    /// nothing is refused or written. A backend of one copy reports that one.
+    fn survey(&self) -> Vec<CopyView> {
+        let found = self.read();
+        let (status, lineage, serial, detail) = match &found {
+            Ok(s) => (CopyStatus::Current, s.as_ref().map(|s| s.lineage.clone()), s.as_ref().map(|s| s.serial), None),
+            Err(e) => (CopyStatus::Unreachable, None, None, Some(e.to_string())),
+        };
+        vec![CopyView {
+            name: self.location(),
+            primary: true,
+            location: self.location(),
+            region: String::new(),
+            status,
+            lineage,
+            serial,
+            detail,
+        }]
+    }
+
+    /// The stored bytes of the copy named `name` alone, or `None` when it has no state.
+    /// `Ok(None)` too for a name that is not a copy: check [`copy_names`](Backend::copy_names).
+    fn read_copy(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let _ = name;
+        self.read_bytes()
+    }
+
+    /// The names `--copy` accepts: empty for a backend that keeps one copy.
+    fn copy_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Replaces the state with `state` (`drplan state push`), on every copy, refusing
+    /// another lineage, a newer serial or the same serial with other content unless
+    /// `force`. The state is written at a serial above every copy's, so plans saved before
+    /// are stale; what was written is returned. Call it under the lock.
+    fn push(&self, state: &StateFile, force: bool) -> Result<StateFile, StateError> {
+        let current = self.read()?;
+        if let Some(reason) = push_refusal(current.as_ref(), state).filter(|_| !force) {
+            return Err(StateError::PushRefused { location: self.location(), reason });
+        }
+        let mut out = state.clone();
+        out.serial = out.serial.max(current.map_or(0, |c| c.serial + 1));
+        self.write(&out)?;
+        Ok(out)
+    }
+}
+
+/// Why `pushed` must not replace `current` without `--force`, if it must not.
+pub fn push_refusal(current: Option<&StateFile>, pushed: &StateFile) -> Option<String> {
+    let current = current?;
+    if current.lineage != pushed.lineage {
+        Some(format!(
+            "it has lineage {}, the pushed state {}; pass --force to replace it",
+            current.lineage, pushed.lineage
+        ))
+    } else if current.serial > pushed.serial {
+        Some(format!(
+            "it is newer (serial {}) than the pushed state (serial {}); pass --force to replace it",
+            current.serial, pushed.serial
+        ))
+    } else if current.serial == pushed.serial && current != pushed {
+        Some(format!("it has other content at the same serial {}; pass --force to replace it", current.serial))
+    } else {
+        None
+    }
 }
 
 /// State bytes as a [`StateFile`], naming a newer format as such rather than as garbage.

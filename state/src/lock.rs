@@ -28,6 +28,12 @@ pub enum LockError {
     Io { location: String, reason: String },
     #[error("no lock with id {0} is held")]
     NoSuchLock(String),
+    /// The store did not answer at all, as opposed to answering with an error.
+    #[error("cannot lock the state at {location}: {reason}")]
+    Unreachable { location: String, reason: String },
+    /// A copy of a replicated state cannot be reached and its region was not declared lost.
+    #[error("cannot lock the state copy `{copy}` ({location}, in {region}): {reason}")]
+    CopyUnreachable { copy: String, location: String, region: String, reason: String },
 }
 
 /// A held lock of any backend, released when dropped.

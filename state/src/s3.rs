@@ -6,6 +6,7 @@
 //! owns a small runtime of its own and drives each request on a scoped thread: blocking on a
 //! runtime from within another one would panic.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +34,20 @@ pub struct S3Location {
 
 /// How often a waiting lock asks again.
 const LOCK_POLL: Duration = Duration::from_millis(500);
+
+/// The user metadata of a state object naming the copies its write could not reach, each
+/// with the serial it was at most at then: `bucket=serial,bucket=serial`.
+const LOST_METADATA: &str = "drplan-lost";
+
+/// Copies a write could not reach, by name, each with the highest serial it could hold then.
+pub(crate) type Lost = BTreeMap<String, u64>;
+
+/// A failed request in words, and whether the store answered at all.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub reason: String,
+    pub unreachable: bool,
+}
 
 pub struct S3Backend {
     inner: Arc<Inner>,
@@ -81,6 +96,10 @@ impl S3Backend {
         })?;
         Ok(S3Backend { inner: Arc::new(Inner { at, client, runtime: Some(runtime), seen: Mutex::new(None) }) })
     }
+
+    pub fn at(&self) -> &S3Location {
+        &self.inner.at
+    }
 }
 
 /// Runs `f` to completion on `rt` from any context: on a scoped thread of its own, since
@@ -126,14 +145,20 @@ impl Inner {
         on_runtime(rt, f).unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
-    /// An object's bytes and ETag, or `None` when it does not exist.
-    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
+    /// An object's bytes, ETag and copies its writer could not reach, or `None` when it
+    /// does not exist.
+    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>, Lost)>, Failure> {
         let answer = self.client.get_object().bucket(&self.at.bucket).key(key).send().await;
         match answer {
             Ok(out) => {
                 let etag = out.e_tag().map(str::to_string);
-                let body = out.body.collect().await.map_err(|e| format!("the download broke off: {e}"))?;
-                Ok(Some((body.into_bytes().to_vec(), etag)))
+                let lost = out.metadata().and_then(|m| m.get(LOST_METADATA)).map(|v| parse_lost(v)).unwrap_or_default();
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| Failure { reason: format!("the download broke off: {e}"), unreachable: true })?;
+                Ok(Some((body.into_bytes().to_vec(), etag, lost)))
             }
             // A missing bucket is a 404 too, but a setup error rather than an empty state.
             Err(e)
@@ -148,19 +173,22 @@ impl Inner {
 
     /// The lock object's holder and ETag.
     async fn holder(&self) -> Result<Option<(LockInfo, Option<String>)>, LockError> {
-        let found = self.get(&self.lock_key()).await.map_err(|reason| self.lock_io(reason))?;
-        let Some((bytes, etag)) = found else { return Ok(None) };
+        let found = self.get(&self.lock_key()).await.map_err(|f| self.lock_io(f))?;
+        let Some((bytes, etag, _)) = found else { return Ok(None) };
         let info = serde_json::from_slice(&bytes).map_err(|e| {
-            self.lock_io(format!(
-                "the lock object s3://{}/{} is not a drplan lock ({e}); delete it by hand once no run is active",
-                self.at.bucket,
-                self.lock_key()
-            ))
+            self.lock_io(Failure {
+                reason: format!(
+                    "the lock object s3://{}/{} is not a drplan lock ({e}); delete it by hand once no run is active",
+                    self.at.bucket,
+                    self.lock_key()
+                ),
+                unreachable: false,
+            })
         })?;
         Ok(Some((info, etag)))
     }
 
-    async fn delete_lock(&self, etag: Option<&str>) -> Result<(), String> {
+    async fn delete_lock(&self, etag: Option<&str>) -> Result<(), Failure> {
         let mut request = self.client.delete_object().bucket(&self.at.bucket).key(self.lock_key());
         if let Some(etag) = etag {
             // Only the lock this run saw: one taken since by someone else stays.
@@ -169,15 +197,44 @@ impl Inner {
         request.send().await.map(|_| ()).map_err(|e| self.explain(&e))
     }
 
-    fn lock_io(&self, reason: String) -> LockError {
-        LockError::Io { location: format!("s3://{}/{}", self.at.bucket, self.lock_key()), reason }
+    fn lock_io(&self, f: Failure) -> LockError {
+        let location = format!("s3://{}/{}", self.at.bucket, self.lock_key());
+        if f.unreachable {
+            LockError::Unreachable { location, reason: f.reason }
+        } else {
+            LockError::Io { location, reason: f.reason }
+        }
+    }
+
+    /// A failed read as a state error, unreachable or not.
+    fn unreadable(&self, f: Failure) -> StateError {
+        let location = url(&self.at);
+        if f.unreachable {
+            StateError::Unreachable { location, reason: f.reason }
+        } else {
+            StateError::Unreadable { location, reason: f.reason }
+        }
     }
 
     /// An S3 failure in words, with what to do about the usual ones.
-    fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(&self, e: &SdkError<E, HttpResponse>) -> String {
+    fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(&self, e: &SdkError<E, HttpResponse>) -> Failure {
+        let reason = self.explain_reason(e);
+        Failure {
+            reason,
+            unreachable: matches!(
+                e,
+                SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+            ),
+        }
+    }
+
+    fn explain_reason<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        e: &SdkError<E, HttpResponse>,
+    ) -> String {
         let bucket = &self.at.bucket;
         match e {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
                 let whom = self.at.endpoint.clone().unwrap_or_else(|| format!("S3 in {}", self.at.region));
                 format!("cannot reach {whom}; check the network and the backend's region and endpoint")
             }
@@ -198,6 +255,18 @@ impl Inner {
             other => format!("the S3 request failed: {other}"),
         }
     }
+}
+
+/// `bucket=serial,...` as written in [`LOST_METADATA`]; what cannot be read is left out.
+fn parse_lost(text: &str) -> Lost {
+    text.split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .filter_map(|(name, serial)| Some((name.trim().to_string(), serial.trim().parse().ok()?)))
+        .collect()
+}
+
+fn format_lost(lost: &Lost) -> String {
+    lost.iter().map(|(name, serial)| format!("{name}={serial}")).collect::<Vec<_>>().join(",")
 }
 
 /// The HTTP status of a failed request, when one came back.
@@ -241,24 +310,51 @@ impl Backend for S3Backend {
 
     fn read_bytes(&self) -> Result<Option<Vec<u8>>, StateError> {
         let inner = &self.inner;
-        let found = inner
-            .block(inner.get(&inner.at.key))
-            .map_err(|reason| StateError::Unreadable { location: self.location(), reason })?;
-        Ok(found.map(|(bytes, _)| bytes))
+        let found = inner.block(inner.get(&inner.at.key)).map_err(|f| inner.unreadable(f))?;
+        Ok(found.map(|(bytes, _, _)| bytes))
     }
 
     fn read(&self) -> Result<Option<StateFile>, StateError> {
+        self.read_recorded().map(|(state, _)| state)
+    }
+
+    fn write(&self, state: &StateFile) -> Result<(), StateError> {
+        self.write_recorded(state, &Lost::new())
+    }
+
+    fn lock(&self, operation: &str, who: &str, now: &str, timeout: Duration) -> Result<Lock, LockError> {
+        self.lock_as(new_info(operation, who, now), timeout)
+    }
+
+    fn lock_info(&self) -> Result<Option<LockInfo>, LockError> {
+        let inner = &self.inner;
+        Ok(inner.block(inner.holder())?.map(|(info, _)| info))
+    }
+
+    fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
+        let inner = &self.inner;
+        match inner.block(inner.holder())? {
+            Some((info, etag)) if info.id == id => {
+                inner.block(inner.delete_lock(etag.as_deref())).map_err(|f| inner.lock_io(f))?;
+                Ok(info)
+            }
+            _ => Err(LockError::NoSuchLock(id.to_string())),
+        }
+    }
+}
+
+impl S3Backend {
+    /// [`Backend::read`], with the copies the state's writer could not reach.
+    pub(crate) fn read_recorded(&self) -> Result<(Option<StateFile>, Lost), StateError> {
         let started = Instant::now();
         let inner = &self.inner;
-        let found = inner
-            .block(inner.get(&inner.at.key))
-            .map_err(|reason| StateError::Unreadable { location: self.location(), reason })?;
-        let (state, seen) = match found {
+        let found = inner.block(inner.get(&inner.at.key)).map_err(|f| inner.unreadable(f))?;
+        let (state, seen, lost) = match found {
             None => {
                 tracing::debug!(location = %self.location(), elapsed = ?started.elapsed(), "no state yet");
-                (None, None)
+                (None, None, Lost::new())
             }
-            Some((bytes, etag)) => {
+            Some((bytes, etag, lost)) => {
                 let state = crate::parse(&bytes, &self.location())?;
                 tracing::debug!(
                     location = %self.location(),
@@ -269,16 +365,17 @@ impl Backend for S3Backend {
                     "state read"
                 );
                 let identity = (state.lineage.clone(), state.serial);
-                (Some(state), Some(Seen { etag, identity }))
+                (Some(state), Some(Seen { etag, identity }), lost)
             }
         };
         if let Ok(mut s) = inner.seen.lock() {
             *s = Some(seen);
         }
-        Ok(state)
+        Ok((state, lost))
     }
 
-    fn write(&self, state: &StateFile) -> Result<(), StateError> {
+    /// [`Backend::write`], recording the copies this write could not reach.
+    pub(crate) fn write_recorded(&self, state: &StateFile, lost: &Lost) -> Result<(), StateError> {
         let started = Instant::now();
         let inner = &self.inner;
         let location = self.location();
@@ -292,6 +389,9 @@ impl Backend for S3Backend {
             .key(&inner.at.key)
             .content_type("application/json")
             .body(ByteStream::from(text.into_bytes()));
+        if !lost.is_empty() {
+            request = request.metadata(LOST_METADATA, format_lost(lost));
+        }
         request = match &expected {
             Some(Some(Seen { etag: Some(etag), .. })) => request.if_match(etag),
             Some(None) => request.if_none_match("*"),
@@ -319,7 +419,7 @@ impl Backend for S3Backend {
                 let then = expected.flatten().map(|s| s.identity);
                 // Say what it became, when that can be read; the refusal stands either way.
                 let now = inner.block(inner.get(&inner.at.key)).ok().map(|found| {
-                    found.and_then(|(bytes, _)| crate::parse(&bytes, &location).ok()).map(|s| (s.lineage, s.serial))
+                    found.and_then(|(bytes, _, _)| crate::parse(&bytes, &location).ok()).map(|s| (s.lineage, s.serial))
                 });
                 let reason = match now {
                     Some(now) => describe_change(&then, &now),
@@ -327,37 +427,23 @@ impl Backend for S3Backend {
                 };
                 Err(StateError::Conflict { location, reason })
             }
-            Err(e) => Err(StateError::Write { location, reason: inner.explain(&e) }),
-        }
-    }
-
-    fn lock(&self, operation: &str, who: &str, now: &str, timeout: Duration) -> Result<Lock, LockError> {
-        self.lock_as(new_info(operation, who, now), timeout)
-    }
-
-    fn lock_info(&self) -> Result<Option<LockInfo>, LockError> {
-        let inner = &self.inner;
-        Ok(inner.block(inner.holder())?.map(|(info, _)| info))
-    }
-
-    fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
-        let inner = &self.inner;
-        match inner.block(inner.holder())? {
-            Some((info, etag)) if info.id == id => {
-                inner.block(inner.delete_lock(etag.as_deref())).map_err(|reason| inner.lock_io(reason))?;
-                Ok(info)
+            Err(e) => {
+                let f = inner.explain(&e);
+                if f.unreachable {
+                    Err(StateError::Unreachable { location, reason: f.reason })
+                } else {
+                    Err(StateError::Write { location, reason: f.reason })
+                }
             }
-            _ => Err(LockError::NoSuchLock(id.to_string())),
         }
     }
-}
 
-impl S3Backend {
     /// Takes the lock as `info`. A lock object already holding `info`'s id is this run's: the
     /// SDK retries a create whose answer was lost, and the retry meets its own object.
-    fn lock_as(&self, info: LockInfo, timeout: Duration) -> Result<Lock, LockError> {
+    pub(crate) fn lock_as(&self, info: LockInfo, timeout: Duration) -> Result<Lock, LockError> {
         let inner = &self.inner;
-        let body = serde_json::to_vec_pretty(&info).map_err(|e| inner.lock_io(e.to_string()))?;
+        let body = serde_json::to_vec_pretty(&info)
+            .map_err(|e| inner.lock_io(Failure { reason: e.to_string(), unreachable: false }))?;
         let started = Instant::now();
         let deadline = started + timeout;
         loop {

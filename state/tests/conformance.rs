@@ -1,18 +1,32 @@
-//! The backend conformance suite, run against the local backend and against the S3 backend
-//! on moto. The second process of the locking checks is this test binary again, started in
+//! The backend conformance suite, run against the local backend, the S3 backend and the
+//! replicated S3 backend (a primary and a replica in another region) on moto. The second process of the locking checks is this test binary again, started in
 //! holder mode through `DRPLAN_STATE_HOLDER`.
 
 use std::process::Command;
 
 use drplan_harness::{Emulator, Running};
-use drplan_state::{Backend, LocalBackend, S3Backend, S3Location, StateError, conformance};
+use drplan_state::{Backend, LocalBackend, ReplicatedBackend, S3Backend, S3Location, StateError, conformance};
 
-/// Which backend a holder process opens: `local:PATH` or `s3:ENDPOINT:BUCKET:KEY`.
+/// Which backend a holder process opens: `local:PATH`, `s3:BUCKET/KEY@ENDPOINT` or
+/// `s3r:PRIMARY,REPLICA/KEY@ENDPOINT`.
 const HOLDER: &str = "DRPLAN_STATE_HOLDER";
 
 fn open(spec: &str) -> Box<dyn Backend> {
     if let Some(path) = spec.strip_prefix("local:") {
         return Box::new(LocalBackend::new(path));
+    }
+    if let Some(rest) = spec.strip_prefix("s3r:") {
+        let (bucket_key, endpoint) = rest.split_once('@').expect("s3r:BUCKETS/KEY@ENDPOINT");
+        let (buckets, key) = bucket_key.split_once('/').expect("BUCKETS/KEY");
+        let regions = ["us-east-1", "us-west-2", "eu-west-1"];
+        let mut copies = buckets.split(',').zip(regions).map(|(bucket, region)| S3Location {
+            bucket: bucket.into(),
+            key: key.into(),
+            region: region.into(),
+            endpoint: Some(endpoint.into()),
+        });
+        let primary = copies.next().expect("a primary bucket");
+        return Box::new(ReplicatedBackend::new(primary, copies.collect(), false).expect("a replicated backend"));
     }
     let rest = spec.strip_prefix("s3:").expect("a holder spec");
     let (bucket_key, endpoint) = rest.split_once('@').expect("s3:BUCKET/KEY@ENDPOINT");
@@ -72,6 +86,22 @@ fn s3_backend_conforms_on_moto() {
     moto.create_bucket("drplan-state").unwrap();
     let spec = format!("s3:drplan-state/teams/bot-core/state.json@{}", moto.url());
     conformance::check(&|| open(&spec), &holder_command(spec.clone()));
+}
+
+#[test]
+fn replicated_s3_backend_conforms_on_moto() {
+    set_test_credentials();
+    let moto = Running::start(Emulator::Moto).unwrap();
+    moto.create_bucket("state-use1").unwrap();
+    moto.create_bucket("state-usw2").unwrap();
+    let spec = format!("s3r:state-use1,state-usw2/teams/bot-core/state.json@{}", moto.url());
+    conformance::check(&|| open(&spec), &holder_command(spec.clone()));
+    // Every copy holds what was written last, and no lock is left in either.
+    let last = open(&spec).read().unwrap().unwrap();
+    for bucket in ["state-use1", "state-usw2"] {
+        let copy = open(&format!("s3:{bucket}/teams/bot-core/state.json@{}", moto.url()));
+        assert_eq!(copy.read().unwrap().as_ref(), Some(&last), "{bucket} holds the newest state");
+    }
 }
 
 #[test]

@@ -81,6 +81,35 @@ pub fn assert_converged_on_moto(moto: &drplan_harness::Running, dir: &Path, want
     assert_eq!(out.status.code(), Some(0), "converged:\n{}{}", text(&out.stdout), text(&out.stderr));
 }
 
+/// Two `drplan apply` runs on the configuration in `dir` that overlap for sure: the second
+/// starts once the first says it is reading the clouds, which it does holding the state
+/// lock (started together, a fast first run could finish before the second began).
+pub fn two_applies_at_once(dir: &Path) -> [Output; 2] {
+    use std::io::{BufRead, BufReader, Read};
+    let start = || {
+        drplan_aws(dir)
+            .args(["apply", ".", "--auto-approve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the drplan binary runs")
+    };
+    let mut a = start();
+    let mut first_err = BufReader::new(a.stderr.take().expect("stderr is piped"));
+    let mut seen = String::new();
+    while !seen.contains("Reading the live state") {
+        if first_err.read_line(&mut seen).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    let b = start();
+    let b = b.wait_with_output().expect("the second apply ends");
+    first_err.read_to_string(&mut seen).expect("the first apply's stderr reads");
+    let mut a = a.wait_with_output().expect("the first apply ends");
+    a.stderr = seen.into_bytes();
+    [a, b]
+}
+
 /// Output bytes as text, for assertions and failure messages.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -96,9 +96,55 @@ impl Builder<'_> {
                 key: self.opt_str(b, "key").unwrap_or_default(),
                 region: self.aws_region(b, "region").unwrap_or_default(),
                 endpoint: self.api_url(b, "endpoint"),
+                replicas: self.replicas(b),
             },
-            _ => Backend::Local { path: self.opt_str(b, "path").unwrap_or_else(|| ".drplan/state.json".into()) },
+            _ => {
+                for r in b.children("replica") {
+                    self.diags.push(
+                        Diagnostic::error(Code::UnknownBlock, "unknown block")
+                            .label(r.ident_span.clone(), "`replica` is not a block of backend \"local\"")
+                            .help("copies of the state are S3 buckets in other regions: use `backend \"s3\"` with `replica` blocks"),
+                    );
+                }
+                Backend::Local { path: self.opt_str(b, "path").unwrap_or_else(|| ".drplan/state.json".into()) }
+            }
         }
+    }
+
+    /// The `replica` blocks of an S3 backend: each a bucket of its own, in a region of its own.
+    fn replicas(&mut self, b: &Node) -> Vec<Replica> {
+        let mut replicas = Vec::new();
+        // Every copy's bucket and region so far, with where each was written, the primary first.
+        let mut seen: Vec<(&str, &str, Span)> = ["bucket", "region"]
+            .into_iter()
+            .filter_map(|attr| b.str(attr).map(|(s, v)| (attr, s, v.span.clone())))
+            .collect();
+        for r in b.children("replica") {
+            let bucket = self.bucket(r, "bucket", false);
+            let region = self.aws_region(r, "region");
+            for (attr, valid) in [("bucket", bucket.is_some()), ("region", region.is_some())] {
+                let Some((name, v)) = r.str(attr).filter(|_| valid) else { continue };
+                let first = seen.iter().find(|(a, n, _)| *a == attr && *n == name).map(|(_, _, s)| s.clone());
+                seen.push((attr, name, v.span.clone()));
+                let Some(first) = first else { continue };
+                let d = if attr == "bucket" {
+                    Diagnostic::error(Code::DuplicateName, "duplicate name")
+                        .label(v.span.clone(), format!("bucket `{name}` already holds a copy of the state"))
+                        .label(first, "first used here")
+                        .help("each copy of the state needs a bucket of its own, in another region")
+                } else {
+                    Diagnostic::error(Code::InvalidValue, "invalid value")
+                        .label(v.span.clone(), format!("a copy of the state is already in `{name}`"))
+                        .label(first, "that copy's region")
+                        .help("a copy in the same region is lost with it: put each replica in another region")
+                };
+                self.diags.push(d);
+            }
+            if let (Some(bucket), Some(region)) = (bucket, region) {
+                replicas.push(Replica { bucket, region });
+            }
+        }
+        replicas
     }
 
     fn objectives(&mut self, o: &Node) -> Objectives {

@@ -88,8 +88,24 @@ impl Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    Local { path: String },
-    S3 { bucket: String, key: String, region: String, endpoint: Option<String> },
+    Local {
+        path: String,
+    },
+    /// `replicas` are further copies of the same key in other buckets, primary first in order.
+    S3 {
+        bucket: String,
+        key: String,
+        region: String,
+        endpoint: Option<String>,
+        replicas: Vec<Replica>,
+    },
+}
+
+/// A `replica` block: another bucket, in another region, holding a copy of the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub bucket: String,
+    pub region: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

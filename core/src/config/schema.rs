@@ -129,8 +129,21 @@ pub static BACKEND: Block = Block {
             doc: "state in an S3 object, locked with a conditional write",
         },
     ],
-    blocks: &[],
+    blocks: &[child(&REPLICA)],
     doc: "where state lives",
+};
+
+pub static REPLICA: Block = Block {
+    name: "replica",
+    once: false,
+    labels: &[],
+    attrs: &[
+        req("bucket", Ty::String, "bucket holding this copy, under the same key"),
+        req("region", Ty::String, "AWS region of the bucket, another than the primary's"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "another copy of the state, for `backend \"s3\"`: drplan reads, locks and writes every copy itself, the primary first",
 };
 
 pub static DRPLAN: Block = Block {
@@ -428,6 +441,7 @@ pub fn reference_markdown() -> String {
         let parent_child = parent_of(&path).and_then(|p| p.child(block.name));
         match (block.repeats(), parent_child.is_some_and(|c| c.required)) {
             (true, true) => out.push_str(" One or more, each with a name of its own."),
+            (true, false) if block.labels.is_empty() => out.push_str(" Any number."),
             (true, false) => out.push_str(" Any number, each with a name of its own."),
             (false, true) => out.push_str(" Required, once."),
             (false, false) => out.push_str(" Optional, at most once."),

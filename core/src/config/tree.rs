@@ -288,7 +288,9 @@ impl Checker<'_> {
         }
         // Same kind and name (or a second unlabelled block) is a duplicate, across files too.
         let key = labels.first().map(|(l, _)| l.as_str());
-        let same = |n: &&Node| !schema.repeats() || n.label().map(|(l, _)| l.as_str()) == key;
+        // Repeated blocks without a label (`replica`) are never duplicates of each other.
+        let same =
+            |n: &&Node| !schema.repeats() || (!schema.labels.is_empty() && n.label().map(|(l, _)| l.as_str()) == key);
         if let Some(first) = parent.children(ident).find(same) {
             let d = if schema.repeats() {
                 let first_at = first.label().map_or(first.ident_span.clone(), |(_, s)| s.clone());
