@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use drplan_core::plan::doc::PlanDoc;
 use drplan_core::plan::{Change, Observed};
-use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, idempotency_token};
+use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, ReadyRequest, idempotency_token};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
@@ -58,14 +58,33 @@ pub struct Settings {
     pub skip_health_gate: bool,
     /// Throttled requests are retried with backoff until this much time has passed.
     pub retry_budget: Duration,
+    /// How long a workload scaled up in the region that will serve may take to become
+    /// available before its action fails (and traffic does not move).
+    pub rollout_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Started { id: String },
-    Finished { id: String, elapsed: Duration },
-    Failed { id: String, error: String },
-    Skipped { id: String, why: String },
+    Started {
+        id: String,
+    },
+    Finished {
+        id: String,
+        elapsed: Duration,
+    },
+    Failed {
+        id: String,
+        error: String,
+    },
+    Skipped {
+        id: String,
+        why: String,
+    },
+    /// A running action's progress (a rollout's `2/3 ready`).
+    Progress {
+        id: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -122,6 +141,10 @@ pub async fn execute<P: Provider, G: Gate>(
         }
     }
 
+    // Workloads scaled up where traffic is about to go must be available before it moves.
+    let serving = doc.roles.iter().find(|(_, role)| role.as_str() == "active").map(|(r, _)| r.as_str());
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+
     let mut status = vec![Status::Waiting; n];
     let mut summary = Summary::default();
     let mut emit = |e: Event, summary: &mut Summary| {
@@ -129,7 +152,7 @@ pub async fn execute<P: Provider, G: Gate>(
             Event::Finished { id, .. } => summary.succeeded.push(id.clone()),
             Event::Failed { id, error } => summary.failed.push((id.clone(), error.clone())),
             Event::Skipped { id, why } => summary.skipped.push((id.clone(), why.clone())),
-            Event::Started { .. } => {}
+            Event::Started { .. } | Event::Progress { .. } => {}
         }
         on_event(&e);
     };
@@ -178,10 +201,27 @@ pub async fn execute<P: Provider, G: Gate>(
                 let a = &doc.actions[i];
                 emit(Event::Started { id: a.id.clone() }, &mut summary);
                 let change = changes.get(a.id.as_str());
-                running.push(run_one(i, a, change, provider, gate, settings));
+                let wait = change.filter(|c| needs_rollout(c, serving));
+                running.push(run_one(i, a, change, wait.is_some(), provider, gate, settings, progress_tx.clone()));
             }
         }
-        let Some(first) = running.next().await else { break };
+        if running.is_empty() {
+            break;
+        }
+        let first = loop {
+            tokio::select! {
+                biased;
+                Some((i, message)) = progress_rx.recv() => {
+                    emit(Event::Progress { id: doc.actions[i].id.clone(), message }, &mut summary);
+                }
+                done = running.next() => break done,
+            }
+        };
+        // Progress sent just before an action ended comes before its end.
+        while let Ok((i, message)) = progress_rx.try_recv() {
+            emit(Event::Progress { id: doc.actions[i].id.clone(), message }, &mut summary);
+        }
+        let Some(first) = first else { break };
         // Everything that finished at the same moment is written to state in one go: one
         // write instead of one per action, and still before anything new starts.
         let mut finished = vec![first];
@@ -190,16 +230,15 @@ pub async fn execute<P: Provider, G: Gate>(
         }
         let mut recorded = false;
         let mut outcomes: Vec<(usize, Result<bool, String>, Duration)> = Vec::with_capacity(finished.len());
-        for (i, result, elapsed) in finished {
-            let outcome = match (result, changes.get(doc.actions[i].id.as_str())) {
-                (Ok(object), Some(change)) => {
-                    recorder.record(change, object);
-                    recorded = true;
-                    Ok(true)
-                }
-                (Ok(_), None) => Ok(false),
-                (Err(e), _) => Err(e),
-            };
+        for Ran { index: i, applied, result, elapsed } in finished {
+            let change = changes.get(doc.actions[i].id.as_str());
+            // What a change did is recorded even when the action then fails (a workload
+            // scaled but never available): state must know what the cloud holds.
+            if let (Some(object), Some(change)) = (applied, change) {
+                recorder.record(change, object);
+                recorded = true;
+            }
+            let outcome = result.map(|()| change.is_some());
             outcomes.push((i, outcome, elapsed));
         }
         let saved = if recorded { recorder.save() } else { Ok(()) };
@@ -257,28 +296,69 @@ pub async fn execute<P: Provider, G: Gate>(
     Ok(summary)
 }
 
+/// Whether `change` scales a workload up in the region about to serve, so that traffic
+/// must wait for its rollout.
+fn needs_rollout(change: &Change, serving: Option<&str>) -> bool {
+    let replicas = |a: &Option<drplan_core::plan::Attrs>| match a.as_ref().and_then(|a| a.get("replicas")) {
+        Some(drplan_core::plan::Value::Int(n)) => *n,
+        _ => 0,
+    };
+    change.kind == drplan_core::plan::Kind::Workload
+        && change.action != drplan_core::plan::Action::Delete
+        && serving.is_some_and(|s| change.region.as_deref() == Some(s))
+        && replicas(&change.after) > replicas(&change.before)
+}
+
+/// One action's outcome: what its change did (to record, even if the action then failed
+/// waiting for it to become ready) and whether it succeeded.
+struct Ran {
+    index: usize,
+    applied: Option<Option<Observed>>,
+    result: Result<(), String>,
+    elapsed: Duration,
+}
+
+#[allow(clippy::too_many_arguments, reason = "one call site; the pieces of one run")]
 async fn run_one<P: Provider, G: Gate>(
     i: usize,
     action: &drplan_core::plan::doc::ActionNode,
     change: Option<&Change>,
+    wait_ready: bool,
     provider: &P,
     gate: &G,
     settings: &Settings,
-) -> (usize, Result<Option<Observed>, String>, Duration) {
+    progress: tokio::sync::mpsc::UnboundedSender<(usize, String)>,
+) -> Ran {
     let start = Instant::now();
-    let result = match (change, &action.region, &action.health_check) {
-        (Some(change), _, _) => apply_with_retry(change, provider, settings).await,
-        (None, Some(_), None) if action.kind == "barrier" => Ok(None),
+    let (applied, result) = match (change, &action.region, &action.health_check) {
+        (Some(change), _, _) => match apply_with_retry(change, provider, settings).await {
+            Ok(object) if wait_ready => {
+                let report = move |message: String| {
+                    let _ = progress.send((i, message));
+                };
+                let request = ReadyRequest {
+                    project: &settings.project,
+                    change,
+                    timeout: settings.rollout_timeout,
+                    progress: &report,
+                };
+                let ready = provider.wait_ready(&request).await.map_err(|e| cause(&e, change));
+                (Some(object), ready)
+            }
+            Ok(object) => (Some(object), Ok(())),
+            Err(e) => (None, Err(e)),
+        },
+        (None, Some(_), None) if action.kind == "barrier" => (None, Ok(())),
         (None, Some(region), Some(check)) if action.kind == "health_gate" => {
             if settings.skip_health_gate {
-                Ok(None)
+                (None, Ok(()))
             } else {
-                gate.wait(region, check).await.map(|()| None)
+                (None, gate.wait(region, check).await)
             }
         }
-        _ => Err(format!("{} is neither a change nor a health gate of this plan", action.id)),
+        _ => (None, Err(format!("{} is neither a change nor a health gate of this plan", action.id))),
     };
-    (i, result, start.elapsed())
+    Ran { index: i, applied, result, elapsed: start.elapsed() }
 }
 
 async fn apply_with_retry<P: Provider>(
@@ -401,6 +481,7 @@ mod tests {
             parallelism,
             skip_health_gate: false,
             retry_budget: Duration::from_secs(5),
+            rollout_timeout: Duration::from_secs(5),
         }
     }
 
@@ -491,6 +572,37 @@ mod tests {
         assert!(summary.succeeded.iter().any(|s| s == "region.eu-west-1.compute.nodes[0]"));
         assert!(log.objects.contains_key("region.us-east-1.compute.nodes[0]"), "finished work is recorded");
         assert!(!summary.ok());
+    }
+
+    /// A workload scaled up in the serving region that never becomes available fails its
+    /// action: the gate and DNS wait on it and are skipped, its scale is still recorded,
+    /// and its progress is reported while it waits.
+    #[tokio::test]
+    async fn a_rollout_that_never_completes_keeps_traffic_where_it_is() {
+        let doc = bot_core_doc();
+        let cloud = FakeProvider::everything();
+        cloud.never_ready("region.us-east-1.workload.ai-service", "ProgressDeadlineExceeded");
+        let mut log = Log::default();
+        let mut progress = Vec::new();
+        let summary = execute(&doc, &cloud, &Healthy, &settings(10), &mut log, &AtomicBool::new(false), |e| {
+            if let Event::Progress { id, message } = e {
+                progress.push(format!("{id}: {message}"));
+            }
+        })
+        .await
+        .unwrap();
+        let failed: Vec<&str> = summary.failed.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(failed, vec!["region.us-east-1.workload.ai-service"], "{summary:?}");
+        assert!(summary.failed[0].1.contains("ProgressDeadlineExceeded"), "{summary:?}");
+        let skipped: Vec<&str> = summary.skipped.iter().map(|(id, _)| id.as_str()).collect();
+        for needs in ["gate.health.us-east-1", "dns.api.bot-core.com.primary"] {
+            assert!(skipped.contains(&needs), "{needs} should be skipped: {skipped:?}");
+        }
+        assert!(log.objects.contains_key("region.us-east-1.workload.ai-service"), "the scale-up is recorded");
+        assert_eq!(progress, vec!["region.us-east-1.workload.ai-service: 0/1 ready"]);
+        // Only workloads scaled up where traffic goes are waited for: us-east-1 serves here.
+        let waited: Vec<String> = cloud.calls().into_iter().filter(|c| c.starts_with("wait_ready")).collect();
+        assert!(!waited.is_empty() && waited.iter().all(|c| c.contains("region.us-east-1.workload.")), "{waited:?}");
     }
 
     #[tokio::test]

@@ -5,7 +5,9 @@
 use drplan_core::config::{Cloud, Config, Target};
 use drplan_core::plan::resource::Kind;
 use drplan_core::plan::{Observed, Snapshot};
-use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest, cloud_of};
+use drplan_core::provider::{
+    ApplyRequest, ErrorClass, Provider, ProviderError, ReadyRequest, RefreshRequest, cloud_of,
+};
 use drplan_core::{Code, Diagnostic};
 use drplan_provider_aws::AwsProvider;
 use drplan_provider_gcp::GcpProvider;
@@ -131,6 +133,14 @@ impl Provider for Clouds {
         Ok(snapshot)
     }
 
+    async fn wait_ready(&self, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
+        let (kind, cloud) = (request.change.kind, cloud_of(request.change));
+        match &self.kubernetes {
+            Some(p) if p.manages(kind, cloud) => p.wait_ready(request).await,
+            _ => Ok(()),
+        }
+    }
+
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         let (kind, cloud) = (request.change.kind, cloud_of(request.change));
         if let Some(p) = self.aws.as_ref().filter(|p| p.manages(kind, cloud)) {
@@ -157,7 +167,7 @@ impl Provider for Clouds {
 pub struct HealthGate<'a> {
     pub clouds: &'a Clouds,
     pub project: String,
-    pub threshold: u32,
+    /// Time between polls of the checkers' observations.
     pub every: std::time::Duration,
     pub timeout: std::time::Duration,
 }
@@ -167,6 +177,9 @@ impl drplan::apply::Gate for HealthGate<'_> {
         let Some(aws) = &self.clouds.aws else {
             return Err(format!("cannot check the health of {region}: Route 53 health checks need the AWS provider"));
         };
-        aws.wait_healthy(&self.project, region, self.threshold, self.every, self.timeout).await
+        // The gate starts once everything it waits on is done: the region's capacity is up
+        // and its workloads are available. Only observations from then on count.
+        let ready = std::time::SystemTime::now();
+        aws.wait_healthy(&self.project, region, ready, self.every, self.timeout).await
     }
 }

@@ -66,6 +66,7 @@ impl Progress {
                 self.failed += 1;
             }
             Event::Skipped { .. } => self.settled += 1,
+            Event::Progress { .. } => {}
         }
         let at = self.started.elapsed().as_secs_f64();
         if self.json {
@@ -78,6 +79,9 @@ impl Progress {
                     serde_json::json!({"type": "failed", "id": id, "error": error, "at": at})
                 }
                 Event::Skipped { id, why } => serde_json::json!({"type": "skipped", "id": id, "reason": why, "at": at}),
+                Event::Progress { id, message } => {
+                    serde_json::json!({"type": "progress", "id": id, "message": message, "at": at})
+                }
             };
             println!("{v}");
             return;
@@ -90,6 +94,7 @@ impl Progress {
             }
             Event::Failed { id, error } => format!("  FAILED   {id}: {error} [{settled}/{total}]"),
             Event::Skipped { id, why } => format!("  skipped  {id}: {why} [{settled}/{total}]"),
+            Event::Progress { id, message } => format!("  waiting  {id}: {message}"),
         };
         self.message(&line);
     }

@@ -73,3 +73,15 @@ fn colour_on_a_terminal_and_never_under_no_color() {
         "{plain}"
     );
 }
+
+#[test]
+fn a_rollout_timeout_must_be_longer_than_zero() {
+    for value in ["0s", "0", "-5s", "soon"] {
+        let out = run(&["apply", &format!("--rollout-timeout={value}")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{value}: {err}");
+        assert!(err.contains("--rollout-timeout"), "{value}: {err}");
+    }
+    let err = String::from_utf8_lossy(&run(&["apply", "--rollout-timeout", "0s"]).stderr).into_owned();
+    assert!(err.contains("must be longer than zero"), "{err}");
+}

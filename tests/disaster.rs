@@ -105,18 +105,9 @@ fn cronjobs_suspended(cluster: &str) -> Vec<bool> {
     list["items"].as_array().unwrap().iter().map(|c| c["spec"]["suspend"].as_bool().unwrap_or(false)).collect()
 }
 
-/// Where the PRIMARY record of api.bot-core.com points, read from moto's Route 53.
+/// Where the PRIMARY record points, read from moto's Route 53.
 fn primary_target(moto: &Running) -> String {
-    let (_, zones) = moto.aws_request("route53", "us-east-1", "GET", "/2013-04-01/hostedzone", "").unwrap();
-    let id =
-        zones.split("<Id>").nth(1).and_then(|r| r.split("</Id>").next()).unwrap().trim_start_matches("/hostedzone/");
-    let (_, sets) =
-        moto.aws_request("route53", "us-east-1", "GET", &format!("/2013-04-01/hostedzone/{id}/rrset"), "").unwrap();
-    let set = sets
-        .split("<ResourceRecordSet>")
-        .find(|s| s.contains("<Failover>PRIMARY</Failover>"))
-        .unwrap_or_else(|| panic!("no PRIMARY record in {sets}"));
-    set.split("<Value>").nth(1).and_then(|r| r.split("</Value>").next()).unwrap().to_string()
+    moto.failover_record("PRIMARY").expect("moto answers").expect("a PRIMARY record exists")
 }
 
 fn world() -> World {

@@ -100,6 +100,16 @@ pub struct ApplyRequest<'a> {
     pub idempotency_token: &'a str,
 }
 
+/// What [`Provider::wait_ready`] waits for: the object a change just scaled up, ready to
+/// serve within `timeout`.
+pub struct ReadyRequest<'a> {
+    pub project: &'a str,
+    pub change: &'a Change,
+    pub timeout: std::time::Duration,
+    /// Called with a short progress line (`2/3 ready`) whenever it changes.
+    pub progress: &'a (dyn Fn(String) + Send + Sync),
+}
+
 pub trait Provider: Send + Sync {
     /// A short name for messages (`aws`, `gcp`, `kubernetes`).
     fn name(&self) -> &str;
@@ -116,6 +126,14 @@ pub trait Provider: Send + Sync {
     /// Creating what already exists (same identity or token) returns the existing object.
     fn apply(&self, request: &ApplyRequest<'_>)
     -> impl Future<Output = Result<Option<Observed>, ProviderError>> + Send;
+
+    /// Waits until what `request.change` scaled up can serve (a Deployment's rollout is
+    /// available), or fails with the reason it cannot. Kinds with nothing to wait for are
+    /// ready at once.
+    fn wait_ready(&self, request: &ReadyRequest<'_>) -> impl Future<Output = Result<(), ProviderError>> + Send {
+        let _ = request;
+        std::future::ready(Ok(()))
+    }
 }
 
 /// The cloud a change's object lives in, when its kind exists in several.

@@ -42,6 +42,22 @@ pub struct Args {
     /// How long the health gate waits for the new serving region to be healthy.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::plan::parse_duration)]
     health_timeout: Duration,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_positive_duration,
+        help = "How long a Deployment scaled up in the region taking traffic may take to become available [default: twice `objectives.estimates.workload`, 3m without it]"
+    )]
+    rollout_timeout: Option<Duration>,
+}
+
+/// A duration that must be longer than zero: waiting zero seconds for a rollout would fail
+/// every failover.
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match super::plan::parse_duration(s)? {
+        d if d.is_zero() => Err("must be longer than zero, e.g. 2m".to_string()),
+        d => Ok(d),
+    }
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
@@ -183,6 +199,9 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         parallelism: args.parallelism,
         skip_health_gate: args.skip_health_gate,
         retry_budget: Duration::from_secs(120),
+        rollout_timeout: args.rollout_timeout.unwrap_or_else(|| {
+            Duration::from_secs(2 * drplan_core::plan::Estimates::from_config(&run.config).workload)
+        }),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Mutex::new(Progress::new(args.json, run.doc.actions.len())));
@@ -191,11 +210,12 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         watch_interrupts(stop.clone(), progress.clone());
         let clouds = crate::clouds::Clouds::connect(&run.config).await?;
         let policy = run.config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
+        // A third of the checkers' interval: a fresh observation is seen soon after it is
+        // taken, within Route 53's request pacing.
         let gate = crate::clouds::HealthGate {
             clouds: &clouds,
             project: run.config.project.clone(),
-            threshold: policy.threshold,
-            every: Duration::from_secs(policy.interval.as_secs().clamp(1, 10)),
+            every: Duration::from_secs((policy.interval.as_secs() / 3).clamp(1, 10)),
             timeout: args.health_timeout,
         };
         apply::execute(&run.doc, &clouds, &gate, &settings, &mut recorder, &stop, |e| {

@@ -71,6 +71,7 @@ impl Builder<'_> {
         for b in backups.iter().flatten() {
             self.three_two_one(b, root);
         }
+        self.dns_without_health_check(root);
         Some(Config {
             project: project?,
             backend: backend?,
@@ -573,6 +574,19 @@ impl Builder<'_> {
             Diagnostic::warning(Code::SingleCloudBackups, "backups kept in one place")
                 .label(at.clone(), format!("backup `{}` keeps {where_} in {first}", b.name))
                 .help("the 3-2-1 rule: keep copies in at least two places (another cloud, or a `nas` destination), so one outage cannot take every copy"),
+        );
+    }
+
+    /// Failover DNS with no `health_check` block gets Route 53 checks of `HTTPS :443 /`,
+    /// which may not reflect the service: a PRIMARY record whose check does not fail when
+    /// the service does never fails over, and the health gate then proves nothing.
+    fn dns_without_health_check(&mut self, root: &Node) {
+        let Some(failover) = root.child("failover") else { return };
+        let (Some(dns), None) = (failover.child("dns"), failover.child("health_check")) else { return };
+        self.diags.push(
+            Diagnostic::warning(Code::DnsWithoutHealthCheck, "failover DNS without a health check block")
+                .label(dns.ident_span.clone(), "the failover records' health checks probe `HTTPS :443 /` by default")
+                .help("Route 53 fails a PRIMARY record over only when its health check fails, and apply's health gate trusts the same check: add `health_check { protocol = \"HTTPS\", port = 443, path = \"/health\" }` to the `failover` block with your service's real health endpoint"),
         );
     }
 

@@ -167,7 +167,7 @@ pub static ESTIMATES: Block = Block {
         opt("dns", Ty::String, "time for a record change to propagate, before its TTL (default `1m`)"),
         opt("bucket", Ty::String, "time to create or change a bucket (default `15s`)"),
         opt("backup_job", Ty::String, "time to create or change the backup CronJob (default `10s`)"),
-        opt("health_gate", Ty::String, "margin added to a health gate's `threshold × interval` (default `30s`)"),
+        opt("health_gate", Ty::String, "margin added to a health gate's `interval` (default `30s`)"),
     ],
     variants: &[],
     blocks: &[],

@@ -18,7 +18,8 @@ pub struct Estimates {
     pub dns: u64,
     pub bucket: u64,
     pub backup_job: u64,
-    /// Added to the health checks' own `threshold × interval` at a gate.
+    /// Added to the health checks' `interval` at a gate (the checkers' first round after the
+    /// region is ready).
     pub gate: u64,
 }
 
@@ -330,7 +331,9 @@ fn critical_path(
     let hc = config.failover.as_ref().map(|f| &f.health_check);
     let weight = |n: &Node| -> u64 {
         match &n.step {
-            Step::HealthGate { .. } => hc.map_or(0, |h| h.interval.as_secs() * u64::from(h.threshold)) + e.gate,
+            // The gate passes on the checkers' first round after the region is ready: at
+            // most one interval.
+            Step::HealthGate { .. } => hc.map_or(0, |h| h.interval.as_secs()) + e.gate,
             Step::Barrier { .. } => 0,
             Step::Change(i) => {
                 let c = &changes[*i];

@@ -53,17 +53,17 @@ impl AwsProvider {
         AwsProvider::with_sdk_config(config, &base, Vec::new())
     }
 
-    /// Waits until `region`'s Route 53 health check has been healthy on `threshold` polls
-    /// in a row (the gate apply passes before moving DNS).
+    /// Waits until `region`'s Route 53 health check passes on observations taken since
+    /// `since` (the gate apply passes before moving DNS); see [`route53::Verdict`].
     pub async fn wait_healthy(
         &self,
         project: &str,
         region: &str,
-        threshold: u32,
+        since: std::time::SystemTime,
         every: std::time::Duration,
         timeout: std::time::Duration,
     ) -> Result<(), String> {
-        route53::wait_healthy(&self.route53, project, region, threshold, every, timeout).await
+        route53::wait_healthy(&self.route53, project, region, since, every, timeout).await
     }
 
     /// Builds the provider from an already loaded SDK configuration (credentials, endpoint),

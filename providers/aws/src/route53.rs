@@ -614,8 +614,45 @@ async fn submit(
     Ok(())
 }
 
-/// How a health check looks right now: healthy when most Route 53 checkers report success.
-async fn healthy_now(client: &Route53, id: &str) -> Result<bool, ProviderError> {
+/// One Route 53 checker's latest observation of a health check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub healthy: bool,
+    /// When the checker took it, in seconds since the Unix epoch; `None` when not said.
+    pub checked: Option<f64>,
+    /// The checker's report (`Success: HTTP Status Code 200...`, `Failure: ...`).
+    pub report: String,
+}
+
+/// What the gate makes of the checkers' observations: only those taken at or after `since`
+/// (when the region's capacity and workloads were ready) count, and the check passes when
+/// more than half of all the checkers report success in such a fresh observation. Route 53
+/// itself calls an endpoint healthy when more than 18% of its checkers do; the gate asks
+/// for a majority, on evidence no older than the region's readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub checkers: usize,
+    pub fresh: usize,
+    pub healthy: usize,
+}
+
+impl Verdict {
+    pub fn of(observations: &[Observation], since: f64) -> Verdict {
+        let fresh: Vec<&Observation> = observations.iter().filter(|o| o.checked.is_some_and(|t| t >= since)).collect();
+        Verdict {
+            checkers: observations.len(),
+            fresh: fresh.len(),
+            healthy: fresh.iter().filter(|o| o.healthy).count(),
+        }
+    }
+
+    pub fn passes(&self) -> bool {
+        self.checkers > 0 && self.healthy * 2 > self.checkers
+    }
+}
+
+/// The checkers' latest observations of health check `id`.
+async fn observations(client: &Route53, id: &str) -> Result<Vec<Observation>, ProviderError> {
     let out = client
         .paced()
         .await
@@ -624,25 +661,36 @@ async fn healthy_now(client: &Route53, id: &str) -> Result<bool, ProviderError> 
         .send()
         .await
         .map_err(|e| sdk_error("GetHealthCheckStatus", &e))?;
-    let observations = out.health_check_observations();
-    let good = observations
+    Ok(out
+        .health_check_observations()
         .iter()
-        .filter(|o| o.status_report().and_then(|r| r.status()).is_some_and(|s| s.starts_with("Success")))
-        .count();
-    Ok(!observations.is_empty() && good * 2 > observations.len())
+        .map(|o| {
+            let report = o.status_report();
+            let status = report.and_then(|r| r.status()).unwrap_or_default();
+            Observation {
+                healthy: status.starts_with("Success"),
+                checked: report
+                    .and_then(|r| r.checked_time())
+                    .map(|t| t.secs() as f64 + f64::from(t.subsec_nanos()) / 1e9),
+                report: status.to_owned(),
+            }
+        })
+        .collect())
 }
 
-/// The health gate in front of a DNS move: waits until `region`'s health check has been
-/// healthy on `threshold` polls in a row, polling every `every`, for at most `timeout`.
+/// The health gate in front of a DNS move: waits until `region`'s health check passes on
+/// observations taken at or after `since` ([`Verdict`]), polling every `every`, for at most
+/// `timeout`. Observations older than `since` never pass it.
 pub async fn wait_healthy(
     client: &Route53,
     project: &str,
     region: &str,
-    threshold: u32,
+    since: std::time::SystemTime,
     every: std::time::Duration,
     timeout: std::time::Duration,
 ) -> Result<(), String> {
     let start = std::time::Instant::now();
+    let since = since.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
     let check = health_checks(client, project)
         .await
         .map_err(|e| e.to_string())?
@@ -651,42 +699,81 @@ pub async fn wait_healthy(
         .ok_or_else(|| {
             format!("no health check of project `{project}` serves {region}; it is created earlier in the plan")
         })?;
-    let mut streak = 0u32;
-    let mut last = String::from("no observation yet");
     loop {
-        let polled = healthy_now(client, &check.id).await;
-        tracing::debug!(
-            region = %region,
-            health_check = %check.id,
-            healthy = ?polled.as_ref().ok(),
-            error = polled.as_ref().err().map(tracing::field::display),
-            streak = if matches!(polled, Ok(true)) { streak + 1 } else { 0 },
-            threshold,
-            elapsed = ?start.elapsed(),
-            "health gate poll"
-        );
-        match polled {
-            Ok(true) => {
-                streak += 1;
-                if streak >= threshold.max(1) {
+        let last = match observations(client, &check.id).await {
+            Ok(seen) => {
+                let v = Verdict::of(&seen, since);
+                tracing::debug!(
+                    region = %region,
+                    health_check = %check.id,
+                    checkers = v.checkers,
+                    fresh = v.fresh,
+                    healthy = v.healthy,
+                    elapsed = ?start.elapsed(),
+                    "health gate poll"
+                );
+                if v.passes() {
                     return Ok(());
                 }
+                let failing = seen
+                    .iter()
+                    .filter(|o| !o.healthy && o.checked.is_some_and(|t| t >= since))
+                    .map(|o| o.report.as_str())
+                    .next()
+                    .map(|r| format!("; a failing one said: {r}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} of {} checkers observed it since it was ready, {} healthy, {} failing{failing}",
+                    v.fresh,
+                    v.checkers,
+                    v.healthy,
+                    v.fresh - v.healthy
+                )
             }
-            Ok(false) => {
-                streak = 0;
-                last = "most Route 53 checkers report it failing".into();
-            }
-            Err(e) => {
-                streak = 0;
-                last = e.to_string();
-            }
-        }
+            Err(e) => e.to_string(),
+        };
         if start.elapsed() + every > timeout {
             return Err(format!(
-                "{region} did not pass its health check ({}) within {:.0?}: {last}. DNS was not moved; fix the region, or pass --skip-health-gate in a declared emergency",
+                "{region} did not pass its health check ({}) within {:.0?}: {last}. It passes when more than half of the checkers report it healthy after it was ready. DNS was not moved; fix the region, or pass --skip-health-gate in a declared emergency",
                 check.id, timeout
             ));
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Observation, Verdict};
+
+    fn seen(healthy: bool, checked: f64) -> Observation {
+        Observation { healthy, checked: Some(checked), report: String::new() }
+    }
+
+    /// Observations taken before the region was ready never count, however healthy.
+    #[test]
+    fn old_observations_never_pass() {
+        let old = [seen(true, 90.0), seen(true, 95.0), seen(true, 99.9)];
+        let v = Verdict::of(&old, 100.0);
+        assert_eq!((v.checkers, v.fresh, v.healthy), (3, 0, 0));
+        assert!(!v.passes());
+    }
+
+    /// A majority of all the checkers, not of the few that reported since: one fresh success
+    /// among eight checkers is not enough; five are.
+    #[test]
+    fn a_majority_of_all_checkers_must_report_healthy_since_ready() {
+        let mut eight: Vec<Observation> = (0..8).map(|_| seen(true, 50.0)).collect();
+        eight[0] = seen(true, 101.0);
+        assert!(!Verdict::of(&eight, 100.0).passes());
+        for o in eight.iter_mut().take(5) {
+            *o = seen(true, 102.0);
+        }
+        assert!(Verdict::of(&eight, 100.0).passes());
+        eight[4] = seen(false, 103.0);
+        assert!(!Verdict::of(&eight, 100.0).passes(), "four of eight is no majority");
+        assert!(!Verdict::of(&[], 100.0).passes(), "no checker, no evidence");
+        let undated = [Observation { healthy: true, checked: None, report: String::new() }];
+        assert!(!Verdict::of(&undated, 0.0).passes(), "an observation without a time is not fresh");
     }
 }

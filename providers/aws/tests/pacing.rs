@@ -79,7 +79,13 @@ async fn concurrent_route53_operations_stay_within_five_per_second() {
         let provider = Arc::clone(&reader);
         tasks.spawn(async move {
             provider
-                .wait_healthy("shop", region, 3, Duration::from_millis(10), Duration::from_secs(120))
+                .wait_healthy(
+                    "shop",
+                    region,
+                    std::time::SystemTime::now(),
+                    Duration::from_millis(10),
+                    Duration::from_secs(120),
+                )
                 .await
                 .map_err(|e| format!("gate {region}: {e}"))
         });

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 
 use drplan_core::plan::resource::Kind;
 use drplan_core::plan::{Action, Observed, Resource, Snapshot};
-use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest, cloud_of};
+use drplan_core::provider::{
+    ApplyRequest, ErrorClass, Provider, ProviderError, ReadyRequest, RefreshRequest, cloud_of,
+};
 
 /// A fake cloud holding objects by address, as a real one finds them by their tags.
 pub struct FakeProvider {
@@ -31,6 +33,8 @@ struct Cloud {
     faults: BTreeMap<String, Vec<ErrorClass>>,
     calls: Vec<String>,
     ages: BTreeMap<String, u64>,
+    /// Addresses that never become ready after a scale-up, with the reason.
+    not_ready: BTreeMap<String, String>,
 }
 
 impl FakeProvider {
@@ -69,6 +73,12 @@ impl FakeProvider {
     }
 
     /// The next requests about `address` fail with these classes, in order.
+    /// Makes what is applied at `address` never become ready (a rollout that never
+    /// completes), with `reason`.
+    pub fn never_ready(&self, address: &str, reason: &str) {
+        self.cloud().not_ready.insert(address.to_string(), reason.to_string());
+    }
+
     pub fn inject(&self, address: &str, faults: &[ErrorClass]) {
         self.cloud().faults.entry(address.to_string()).or_default().extend_from_slice(faults);
     }
@@ -131,6 +141,19 @@ impl Provider for FakeProvider {
             .map(|(r, w)| (r.clone(), w.clone()))
             .collect();
         Ok(Snapshot { objects, unreachable, newest_backup_age: c.ages.clone(), ..Snapshot::default() })
+    }
+
+    async fn wait_ready(&self, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
+        let address = &request.change.address;
+        let why = self.cloud().not_ready.get(address).cloned();
+        self.cloud().calls.push(format!("wait_ready {address}"));
+        match why {
+            Some(why) => {
+                (request.progress)("0/1 ready".to_string());
+                Err(ProviderError::new(ErrorClass::Failed, why).at(address))
+            }
+            None => Ok(()),
+        }
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use drplan_core::config::Config;
 use drplan_core::plan::resource::{Attrs, Kind, Resource, Value, address};
 use drplan_core::plan::{Action, Change, Observed, Snapshot};
-use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest};
+use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, ReadyRequest, RefreshRequest};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use kube::Api;
@@ -33,6 +33,8 @@ pub fn backup_cronjob(project: &str, namespace: &str, attrs: &Attrs) -> Result<C
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for an answer: a cluster that hangs is as unreachable as one that is down.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a rollout is polled while apply waits for it.
+const ROLLOUT_POLL: Duration = Duration::from_millis(500);
 
 /// One region's cluster.
 struct Cluster {
@@ -213,6 +215,55 @@ impl KubernetesProvider {
         }))
     }
 
+    /// Polls the Deployment until its rollout to the change's replicas is available, fails
+    /// at once on `ProgressDeadlineExceeded`, and gives up after the request's timeout.
+    async fn wait_rollout(&self, cluster: &Cluster, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
+        let attrs = attrs_of(request.change)?;
+        let address = request.change.address.as_str();
+        let name = required_str(attrs, "deployment", address)?;
+        let namespace = str_or(attrs, "namespace", &cluster.namespace);
+        let want = match attrs.get("replicas") {
+            Some(Value::Int(n)) => i32::try_from(*n).unwrap_or(i32::MAX),
+            _ => return Err(missing("replicas", address)),
+        };
+        let api: Api<Deployment> = Api::namespaced(cluster.client()?.clone(), namespace);
+        let started = std::time::Instant::now();
+        let mut said = String::new();
+        loop {
+            let d = api
+                .get(name)
+                .await
+                .map_err(|e| error::provider_error(&e, &cluster.describe("deployment", name, namespace)))?;
+            let rollout = objects::Rollout::of(&d, want);
+            if rollout.done() {
+                return Ok(());
+            }
+            let now = rollout.describe();
+            if let Some(why) = &rollout.stuck {
+                return Err(ProviderError::new(
+                    ErrorClass::Failed,
+                    format!("deployment `{name}` will not become available: {why} ({now})"),
+                ));
+            }
+            if now != said {
+                (request.progress)(now.clone());
+                said = now;
+            }
+            if started.elapsed() + ROLLOUT_POLL > request.timeout {
+                return Err(ProviderError::new(
+                    ErrorClass::Failed,
+                    format!(
+                        "deployment `{name}` was not available within {:.0?}: {said}; traffic was not moved to it. \
+                         Check its pods (`kubectl --context {} -n {namespace} rollout status deployment/{name}`), \
+                         or allow longer with --rollout-timeout",
+                        request.timeout, cluster.context
+                    ),
+                ));
+            }
+            tokio::time::sleep(ROLLOUT_POLL).await;
+        }
+    }
+
     async fn apply_backup_job(
         &self,
         cluster: &Cluster,
@@ -334,6 +385,15 @@ impl Provider for KubernetesProvider {
             }
         }
         Ok(snapshot)
+    }
+
+    async fn wait_ready(&self, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
+        let change = request.change;
+        if change.kind != Kind::Workload || change.action == Action::Delete {
+            return Ok(());
+        }
+        let cluster = self.cluster(change.region.as_deref(), &change.address)?;
+        self.wait_rollout(cluster, request).await.map_err(|e| e.at(&change.address))
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {

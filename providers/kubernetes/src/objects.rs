@@ -175,6 +175,72 @@ pub fn object_id(context: &str, kind: &str, meta: &ObjectMeta) -> String {
     }
 }
 
+/// How far a Deployment's rollout to `want` replicas has come, as `kubectl rollout status`
+/// judges it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    pub want: i32,
+    pub ready: i32,
+    pub available: i32,
+    /// The controller has seen the current spec (`observedGeneration` ≥ `generation`; a
+    /// missing generation counts as 1, as an emulator without one leaves it).
+    pub observed: bool,
+    /// Why it will not become available: the `Progressing` condition's
+    /// `ProgressDeadlineExceeded`, with its message.
+    pub stuck: Option<String>,
+    /// The conditions that are not true, for messages (`Available=False (MinimumReplicasUnavailable)`).
+    pub conditions: Vec<String>,
+}
+
+impl Rollout {
+    pub fn of(d: &Deployment, want: i32) -> Rollout {
+        let status = d.status.as_ref();
+        let generation = d.metadata.generation.unwrap_or(1);
+        let observed = status.and_then(|s| s.observed_generation).unwrap_or(0) >= generation;
+        let conditions = status.and_then(|s| s.conditions.as_ref()).map(Vec::as_slice).unwrap_or_default();
+        let stuck = conditions
+            .iter()
+            .find(|c| {
+                c.type_.as_deref() == Some("Progressing") && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+            })
+            .map(|c| format!("ProgressDeadlineExceeded: {}", c.message.as_deref().unwrap_or("no progress")));
+        Rollout {
+            want,
+            ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+            available: status.and_then(|s| s.available_replicas).unwrap_or(0),
+            observed,
+            stuck,
+            conditions: conditions
+                .iter()
+                .filter(|c| c.status.as_deref() != Some("True"))
+                .map(|c| {
+                    let (kind, status) = (c.type_.as_deref().unwrap_or("?"), c.status.as_deref().unwrap_or("Unknown"));
+                    match &c.reason {
+                        Some(r) => format!("{kind}={status} ({r})"),
+                        None => format!("{kind}={status}"),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.observed && self.ready >= self.want && self.available >= self.want
+    }
+
+    /// `2/3 ready`, with what is missing.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}/{} ready, {} available", self.ready, self.want, self.available);
+        if !self.observed {
+            s.push_str(", new spec not yet observed by the controller");
+        }
+        if !self.conditions.is_empty() {
+            s.push_str(&format!("; {}", self.conditions.join(", ")));
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +283,45 @@ mod tests {
         let mut want = backup_attrs();
         want.remove("schedule");
         assert_eq!(cronjob("bot-core", "bot-core", &want).err(), Some("schedule"));
+    }
+
+    fn deployment(status: serde_json::Value, generation: Option<i64>) -> Deployment {
+        let mut d: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web"}, "spec": {"replicas": 3, "selector": {}, "template": {}}, "status": status
+        }))
+        .unwrap();
+        d.metadata.generation = generation;
+        d
+    }
+
+    #[test]
+    fn a_rollout_is_done_when_the_controller_saw_the_spec_and_every_pod_is_available() {
+        let ready = serde_json::json!({"observedGeneration": 2, "readyReplicas": 3, "availableReplicas": 3});
+        assert!(Rollout::of(&deployment(ready.clone(), Some(2)), 3).done());
+        assert!(!Rollout::of(&deployment(ready.clone(), Some(3)), 3).done(), "a newer spec not yet observed");
+        assert!(Rollout::of(&deployment(ready, None), 3).done(), "a missing generation counts as 1");
+        let partly = Rollout::of(
+            &deployment(serde_json::json!({"observedGeneration": 1, "readyReplicas": 2, "availableReplicas": 1}), None),
+            3,
+        );
+        assert!(!partly.done());
+        assert_eq!(partly.describe(), "2/3 ready, 1 available");
+    }
+
+    #[test]
+    fn a_progress_deadline_exceeded_is_stuck_with_its_message() {
+        let status = serde_json::json!({"conditions": [
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"},
+        ]});
+        let r = Rollout::of(&deployment(status, None), 3);
+        assert_eq!(r.stuck.as_deref(), Some("ProgressDeadlineExceeded: timed out"));
+        assert!(
+            r.describe().ends_with(
+                "Available=False (MinimumReplicasUnavailable), Progressing=False (ProgressDeadlineExceeded)"
+            ),
+            "{}",
+            r.describe()
+        );
     }
 }

@@ -2,11 +2,63 @@
 
 kmock is a library with no server command; this wraps its emulator in a
 process that binds a port, announces it (see _common.py) and serves.
+
+kmock runs no controllers, so a Deployment would never report its pods ready. This
+launcher plays the Deployment controller: every 0.1 s it sets each Deployment's
+`status` (through the `/status` subresource, as the real controller writes it) to a
+completed rollout of `spec.replicas`. A Deployment annotated
+`drplan.test/controller: "off"` is left alone, for a test that plays the controller
+itself (a rollout that never completes, or completes late).
 """
 
 import asyncio
+import json
+import threading
+import time
+import urllib.request
 
 from _common import announce, exit_when_stdin_closes, parse_args
+
+
+CONTROLLER_OFF = "drplan.test/controller"
+
+
+def _call(url: str, method: str, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/merge-patch+json"})
+    with urllib.request.urlopen(req, timeout=5) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+def play_deployment_controller(base: str) -> None:
+    """Marks every Deployment's rollout complete, as the controller would once its pods are up."""
+    while True:
+        time.sleep(0.1)
+        try:
+            listed = _call(f"{base}/apis/apps/v1/deployments", "GET")
+        except Exception:  # the server is starting or stopping
+            continue
+        for d in listed.get("items", []):
+            meta = d.get("metadata", {})
+            if (meta.get("annotations") or {}).get(CONTROLLER_OFF) == "off":
+                continue
+            want = (d.get("spec") or {}).get("replicas", 1)
+            generation = meta.get("generation", 1)
+            status = d.get("status") or {}
+            if (status.get("readyReplicas") == want and status.get("availableReplicas") == want
+                    and status.get("observedGeneration") == generation):
+                continue
+            done = {"status": {
+                "observedGeneration": generation, "replicas": want, "updatedReplicas": want,
+                "readyReplicas": want, "availableReplicas": want,
+                "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+            }}
+            try:
+                _call(f"{base}/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}/status",
+                      "PATCH", done)
+            except Exception:
+                pass
 
 
 async def serve(host: str, port: int) -> None:
@@ -19,6 +71,8 @@ async def serve(host: str, port: int) -> None:
     # Port 0 lets aiohttp bind any free port; Server.port then reports the real one.
     async with emulator, kmock.Server(emulator, host=host, port=port) as server:
         announce(host, server.port)
+        threading.Thread(target=play_deployment_controller, args=(f"http://{host}:{server.port}",),
+                         name="deployment-controller", daemon=True).start()
         await asyncio.Event().wait()
 
 

@@ -111,6 +111,22 @@ enum Rule {
     },
     /// Every matching request, with no limit.
     Always(FaultKind),
+    /// Every matching request is answered by the proxy itself: playing a part of the
+    /// service the emulator lacks (Route 53's checkers).
+    Answer(Responder),
+}
+
+/// The proxy's own answer to a request: status, content type and body.
+type Respond = dyn Fn(&RequestInfo) -> (u16, String, String) + Send + Sync;
+
+/// Makes the proxy's own answers.
+#[derive(Clone)]
+pub struct Responder(Arc<Respond>);
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Responder")
+    }
 }
 
 impl Faults {
@@ -131,6 +147,22 @@ impl Faults {
     /// Answer every request with `kind`, however often it is retried.
     pub fn always(kind: FaultKind) -> Faults {
         Faults { rule: Rule::Always(kind), only: None }
+    }
+
+    /// Every request (narrowed with [`Faults::matching`]) answered by `respond` instead of
+    /// the emulator, with `(status, content type, body)`.
+    pub fn answer(respond: impl Fn(&RequestInfo) -> (u16, String, String) + Send + Sync + 'static) -> Faults {
+        Faults { rule: Rule::Answer(Responder(Arc::new(respond))), only: None }
+    }
+
+    /// Route 53's checkers, played: every `GetHealthCheckStatus` is answered with the
+    /// observations `observe` gives (healthy or not, and when each was taken), whatever the
+    /// health check.
+    /// moto's own answer is one checker reporting success, taken now.
+    /// `observe` is asked anew for each request, so a test can change what they say.
+    pub fn health_checkers(observe: impl Fn() -> Vec<(bool, std::time::SystemTime)> + Send + Sync + 'static) -> Faults {
+        Faults::answer(move |_| (200, "text/xml".to_owned(), health_check_status(&observe())))
+            .matching(|r| r.method == "GET" && r.path.contains("/healthcheck/") && r.path.ends_with("/status"))
     }
 
     /// A service or cluster that is down: every request is dropped unanswered, however often
@@ -406,6 +438,19 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let Some(request) = read_request(&mut reader)? else { return Ok(()) };
     let mut client = client;
+    if let Some(respond) = answerer(shared, &request) {
+        let info = request.info();
+        let (status, content_type, body) = (respond.0)(&info);
+        lock(&shared.log).push(format!("answered {info}"));
+        let reason = if status == 200 { "OK" } else { "Error" };
+        write!(
+            client,
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        client.flush()?;
+        return client.shutdown(Shutdown::Write);
+    }
     match decide(shared, &request) {
         Some((kind, info)) => {
             lock(&shared.log).push(format!("{kind} {info}"));
@@ -431,6 +476,69 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
     }
 }
 
+/// The responder that answers `request` itself, if the rule is one and it matches.
+fn answerer(shared: &Shared, request: &Request) -> Option<Responder> {
+    let d = lock(&shared.decider);
+    let Rule::Answer(respond) = &d.faults.rule else { return None };
+    let matches = d.faults.only.as_ref().is_none_or(|only| only(&request.info()));
+    matches.then(|| respond.clone())
+}
+
+/// A `GetHealthCheckStatus` answer with one observation a checker, each from its own
+/// address and region, as Route 53 gives them.
+fn health_check_status(observations: &[(bool, std::time::SystemTime)]) -> String {
+    const REGIONS: [&str; 8] = [
+        "us-east-1",
+        "us-west-1",
+        "us-west-2",
+        "eu-west-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+        "sa-east-1",
+    ];
+    let mut xml = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><GetHealthCheckStatusResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><HealthCheckObservations>"#,
+    );
+    for (n, (healthy, at)) in observations.iter().enumerate() {
+        let status = if *healthy {
+            "Success: HTTP Status Code 200, OK"
+        } else {
+            "Failure: HTTP Status Code 503, Service Unavailable"
+        };
+        xml.push_str(&format!(
+            "<HealthCheckObservation><Region>{}</Region><IPAddress>15.177.{n}.1</IPAddress><StatusReport><Status>{status}</Status><CheckedTime>{}</CheckedTime></StatusReport></HealthCheckObservation>",
+            REGIONS[n % REGIONS.len()],
+            rfc3339(*at)
+        ));
+    }
+    xml.push_str("</HealthCheckObservations></GetHealthCheckStatusResponse>");
+    xml
+}
+
+/// `2026-12-01T10:00:00.250Z` for a moment, in UTC (the civil-from-days algorithm).
+fn rfc3339(at: std::time::SystemTime) -> String {
+    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since.subsec_millis()
+    )
+}
+
 /// Which fault, if any, `request` gets; updates the counts behind "every Nth".
 fn decide(shared: &Shared, request: &Request) -> Option<(FaultKind, RequestInfo)> {
     let mut d = lock(&shared.decider);
@@ -444,7 +552,7 @@ fn decide(shared: &Shared, request: &Request) -> Option<(FaultKind, RequestInfo)
         return None;
     }
     match d.faults.rule.clone() {
-        Rule::None => None,
+        Rule::None | Rule::Answer(_) => None,
         Rule::Always(kind) => Some((kind, info)),
         Rule::Share { every, kinds, cap } => {
             if kinds.is_empty() {
@@ -756,6 +864,14 @@ mod tests {
         format!(
             "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=abc\r\nContent-Length: 0\r\n\r\n"
         )
+    }
+
+    #[test]
+    fn moments_print_as_rfc3339_in_utc() {
+        let at = |secs: u64, ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms);
+        assert_eq!(super::rfc3339(at(0, 0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
+        assert_eq!(super::rfc3339(at(1_796_119_199, 250)), "2026-12-01T09:59:59.250Z");
     }
 
     #[test]

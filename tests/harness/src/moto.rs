@@ -84,6 +84,20 @@ impl Running {
         self.aws_ok("route53", "us-east-1", "POST", "/2013-04-01/hostedzone", &body).map(drop)
     }
 
+    /// Where the failover record set with role `failover` (`PRIMARY`, `SECONDARY`) of the
+    /// first hosted zone points: its first value, `None` when there is no such record.
+    pub fn failover_record(&self, failover: &str) -> Result<Option<String>, HarnessError> {
+        let zones = self.aws_ok("route53", "us-east-1", "GET", "/2013-04-01/hostedzone", "")?;
+        let Some(id) = between(&zones, "<Id>", "</Id>") else { return Ok(None) };
+        let id = id.trim_start_matches("/hostedzone/");
+        let sets = self.aws_ok("route53", "us-east-1", "GET", &format!("/2013-04-01/hostedzone/{id}/rrset"), "")?;
+        let role = format!("<Failover>{failover}</Failover>");
+        Ok(sets
+            .split("<ResourceRecordSet>")
+            .find(|s| s.contains(&role))
+            .and_then(|s| between(s, "<Value>", "</Value>")))
+    }
+
     /// Ids of the instances moto holds in `region` that are not terminated (or terminating).
     pub fn live_instances(&self, region: &str) -> Result<BTreeSet<String>, HarnessError> {
         let body = "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=instance-state-name&Filter.1.Value.1=pending&Filter.1.Value.2=running&Filter.1.Value.3=stopping&Filter.1.Value.4=stopped";
@@ -94,6 +108,12 @@ impl Running {
             .filter_map(|rest| rest.split_once("</instanceId>").map(|(id, _)| id.to_owned()))
             .collect())
     }
+}
+
+/// The text between the first `open` and the `close` after it.
+fn between(text: &str, open: &str, close: &str) -> Option<String> {
+    let rest = text.split_once(open)?.1;
+    rest.split_once(close).map(|(inside, _)| inside.to_owned())
 }
 
 #[cfg(test)]
