@@ -172,7 +172,7 @@ pub struct HealthGate<'a> {
     pub timeout: std::time::Duration,
 }
 
-impl drplan::apply::Gate for HealthGate<'_> {
+impl crate::apply::Gate for HealthGate<'_> {
     async fn wait(&self, region: &str, _health_check: &str) -> Result<(), String> {
         let Some(aws) = &self.clouds.aws else {
             return Err(format!("cannot check the health of {region}: Route 53 health checks need the AWS provider"));

@@ -1,4 +1,9 @@
-//! drplan as a library: the engine pieces of the command-line tool that benchmarks and
-//! other programs drive directly. The command line itself is the `drplan` binary.
+//! drplan as a library: the engine that every command of the `drplan` binary runs, and that
+//! long-running programs (a watcher, drills) and benchmarks drive directly. It prints
+//! nothing: results and diagnostics come back as values, progress through callbacks.
 
 pub mod apply;
+pub mod clock;
+pub mod clouds;
+pub mod engine;
+pub mod load;

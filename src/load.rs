@@ -197,3 +197,76 @@ fn plain_io(e: &std::io::Error) -> String {
         None => s,
     }
 }
+
+/// Replaces the file through a temporary sibling and a rename, keeping its permissions, so
+/// an interrupted run leaves either the old file or the new one, never half of one.
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), Diagnostic> {
+    let fail = |e: std::io::Error| {
+        Diagnostic::error(Code::Write, format!("cannot write {}: {e}", path.display()))
+            .help("check that the directory is writable; the original file is unchanged")
+    };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.drplan-fmt.{}", std::process::id()));
+    let result = (|| {
+        std::fs::write(&tmp, text)?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    Ok(())
+}
+
+/// A lock problem as a diagnostic that says what to do.
+pub fn lock_diagnostic(e: &drplan_state::LockError) -> Diagnostic {
+    use drplan_state::LockError;
+    let help = match e {
+        LockError::Held(info) => format!(
+            "wait for it to finish (retry with --lock-timeout 5m), or, if that run died, break the lock with `drplan state unlock {}`",
+            info.id
+        ),
+        LockError::HeldUnknown => "wait for the other drplan to finish, or retry with --lock-timeout".to_string(),
+        LockError::NoSuchLock(_) => {
+            "`drplan state unlock` takes the id printed by the run that holds the lock".to_string()
+        }
+        LockError::Io { .. } | LockError::Unreachable { .. } => {
+            "check that the state's location is reachable and writable".to_string()
+        }
+        LockError::CopyUnreachable { region, .. } => copy_lost_help(region),
+    };
+    // Not reaching the lock is not the same as someone holding it.
+    let code = match e {
+        LockError::Io { .. } | LockError::Unreachable { .. } => Code::BackendUnavailable,
+        LockError::CopyUnreachable { .. } => Code::CopyUnreachable,
+        _ => Code::Locked,
+    };
+    Diagnostic::error(code, e.to_string()).help(help)
+}
+
+/// A line for each copy of the state that is not current: behind, caught up, or unreachable.
+pub fn copy_notes(copies: &[drplan_state::CopyView]) -> Vec<String> {
+    use drplan_state::CopyStatus;
+    copies
+        .iter()
+        .filter_map(|c| {
+            let at = format!("state copy `{}` ({}, {})", c.name, c.location, c.region);
+            let serial = c.serial.map_or("no state".to_string(), |s| format!("serial {s}"));
+            let detail = c.detail.as_deref().unwrap_or_default();
+            match c.status {
+                CopyStatus::Current | CopyStatus::Diverged => None,
+                CopyStatus::Behind => {
+                    Some(format!("Note: {at} is behind ({serial}; {detail}); the next write brings it up to date."))
+                }
+                CopyStatus::CaughtUp => Some(format!("Note: {at} was behind and was brought up to date: {detail}.")),
+                CopyStatus::Unreachable => Some(format!(
+                    "Note: {at} cannot be reached and its region was declared lost (--allow-unreachable): {detail}. It is left behind and caught up by the first locked run once it is back."
+                )),
+            }
+        })
+        .collect()
+}

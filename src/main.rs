@@ -1,16 +1,16 @@
 //! The `drplan` binary: command-line parsing and dispatch. Everything it does is in the
 //! command modules; everything they compute comes from the workspace crates.
 
-mod clock;
-mod clouds;
 mod commands;
-mod load;
 mod logging;
 mod output;
 mod progress;
 mod render;
 
 use std::process::ExitCode;
+
+// The engine's modules, under the names the command modules use.
+use drplan::{clock, clouds, load};
 
 use clap::Parser;
 

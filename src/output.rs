@@ -94,6 +94,20 @@ impl Output {
         self.raw(&text);
     }
 
+    /// What the engine's pipeline reports while it works: the configuration's diagnostics
+    /// as soon as it is read, notes, the refresh starting and ending.
+    pub fn pipeline(&mut self, event: &drplan::engine::Event<'_>) {
+        use drplan::engine::Event;
+        match event {
+            Event::Loaded { sources, diagnostics } => self.diagnostics(sources, diagnostics),
+            Event::Note(line) => self.note(line),
+            Event::Refreshing => self.note("Reading the live state of the clouds..."),
+            Event::Refreshed { objects, elapsed } => {
+                self.note(&format!("Read {objects} objects in {:.1}s.", elapsed.as_secs_f64()));
+            }
+        }
+    }
+
     pub fn diagnostics(&mut self, sources: &[SourceFile], diagnostics: &Diagnostics) {
         if diagnostics.is_empty() || (self.quiet && !diagnostics.has_errors()) {
             return;

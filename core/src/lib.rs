@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod diagnostics;
+pub mod drift;
 pub mod fmt;
 pub mod plan;
 pub mod provider;

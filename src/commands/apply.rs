@@ -11,11 +11,12 @@ use drplan_core::plan::Prior;
 use drplan_core::plan::doc::PlanDoc;
 use drplan_core::{Code, Diagnostic};
 
-use super::plan::{PlanArgs, configuration_hash, make_planned};
 use super::{EXIT_ERROR, EXIT_OK, ThenNone};
+use super::{PlanArgs, planned};
 use crate::output::Output;
 use crate::progress::Progress;
 use drplan::apply::{self, Recorder, Settings, StateRecorder};
+use drplan::engine::configuration_hash;
 
 /// Exit code after an interrupt, as shells report SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -40,7 +41,7 @@ pub struct Args {
     #[arg(long)]
     skip_health_gate: bool,
     /// How long the health gate waits for the new serving region to be healthy.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::plan::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::parse_duration)]
     health_timeout: Duration,
     #[arg(
         long,
@@ -54,7 +55,7 @@ pub struct Args {
 /// A duration that must be longer than zero: waiting zero seconds for a rollout would fail
 /// every failover.
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
-    match super::plan::parse_duration(s)? {
+    match super::parse_duration(s)? {
         d if d.is_zero() => Err("must be longer than zero, e.g. 2m".to_string()),
         d => Ok(d),
     }
@@ -90,7 +91,7 @@ struct Run {
 }
 
 fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
-    let planned = make_planned(&args.plan, Some("apply"), None, out)?;
+    let planned = planned(&args.plan, Some("apply"), None, out)?;
     show_plan(&planned.doc, args.json, out);
     Some(Run {
         doc: planned.doc,
@@ -103,13 +104,13 @@ fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
 }
 
 fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
-    let doc = match super::show::read_plan(&args.plan.path) {
+    let doc = match drplan::engine::read_plan(&args.plan.path) {
         Ok(d) => d,
         Err(d) => return out.report(&[], d).then_none(),
     };
     let planned_args = PlanArgs { path: args.config.clone(), refresh: false, ..args.plan.clone() };
     // Plan again from state alone: only to load, lock and compare; the saved plan is what runs.
-    let current = make_planned(&planned_args, Some("apply"), None, &mut Output { quiet: true, ..out.clone() })?;
+    let current = planned(&planned_args, Some("apply"), None, &mut Output { quiet: true, ..out.clone() })?;
     let stale = |why: String| {
         Diagnostic::error(Code::StalePlan, "saved plan is stale")
             .help(format!("{why}; nothing was changed. Make a new plan with `drplan plan --out FILE` and review it"))

@@ -6,8 +6,8 @@
 use drplan_core::config::{Role, edit};
 use drplan_core::{Code, Diagnostic, SourceFile};
 
-use super::plan::{PlanArgs, make_planned};
 use super::{EXIT_ERROR, EXIT_OK};
+use super::{PlanArgs, planned};
 use crate::load;
 use crate::output::Output;
 
@@ -73,7 +73,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     }
 
     // Plan first, from the edit in memory: a failed refresh or plan leaves the files as they were.
-    let Some(planned) = make_planned(&args.plan, Some("plan"), Some(edited), out) else { return EXIT_ERROR };
+    let Some(planned) = planned(&args.plan, Some("plan"), Some(edited), out) else { return EXIT_ERROR };
     out.plan(&planned.doc, false, false);
     let doc = planned.doc;
     drop(planned.lock);
@@ -99,7 +99,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     }
     if args.write {
         for (i, text) in &edits {
-            if let Err(d) = super::fmt::write_atomically(&paths[*i], text) {
+            if let Err(d) = crate::load::write_atomically(&paths[*i], text) {
                 return out.report(&[], d);
             }
             out.note(&format!("Wrote {}.", paths[*i].display()));

@@ -1,9 +1,9 @@
 //! `drplan fmt [--check] [--diff] [PATH]`: rewrite configuration files in the canonical
 //! layout, keeping every comment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use drplan_core::{Code, Diagnostic, Diagnostics, SourceFile};
+use drplan_core::{Diagnostic, Diagnostics, SourceFile};
 
 use super::{EXIT_ERROR, EXIT_OK};
 use crate::load;
@@ -59,7 +59,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             out.line(diff.unified_diff().context_radius(3).header(name, name).to_string().trim_end());
         }
         if !args.check
-            && let Err(d) = write_atomically(&path, &formatted)
+            && let Err(d) = crate::load::write_atomically(&path, &formatted)
         {
             report(out, &[], d);
             failed = true;
@@ -70,28 +70,4 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
 
 fn report(out: &mut Output, sources: &[SourceFile], d: Diagnostic) -> u8 {
     out.report(sources, d)
-}
-
-/// Replaces the file through a temporary sibling and a rename, keeping its permissions, so
-/// an interrupted run leaves either the old file or the new one, never half of one.
-pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), Diagnostic> {
-    let fail = |e: std::io::Error| {
-        Diagnostic::error(Code::Write, format!("cannot write {}: {e}", path.display()))
-            .help("check that the directory is writable; the original file is unchanged")
-    };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.drplan-fmt.{}", std::process::id()));
-    let result = (|| {
-        std::fs::write(&tmp, text)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! `drplan graph [PATH]`: the plan's action graph as Graphviz dot.
 
-use super::plan::{PlanArgs, make};
 use super::{EXIT_ERROR, EXIT_OK};
+use super::{PlanArgs, planned};
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
-    match make(&args.plan, out) {
+    match planned(&args.plan, args.plan.refresh.then_some("plan"), None, out).map(|p| p.doc) {
         Some(doc) => {
             out.raw(&drplan_core::render::dot(&doc));
             EXIT_OK

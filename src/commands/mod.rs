@@ -3,14 +3,17 @@
 mod apply;
 mod drift;
 mod failover;
-pub(crate) mod fmt;
+mod fmt;
 mod graph;
 mod plan;
 mod show;
 mod state;
 mod validate;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+use drplan::engine::{self, Planned};
 
 use crate::output::Output;
 
@@ -80,5 +83,60 @@ pub(crate) trait ThenNone {
 impl ThenNone for u8 {
     fn then_none<T>(self) -> Option<T> {
         None
+    }
+}
+
+/// Options shared by the commands that plan.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// A configuration directory (its *.hcl files are merged) or a single file.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Read the live clouds first (`--refresh=false`: plan from state alone, no API calls).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    /// Plan only this address and what is under it (repeatable), e.g. `region.us-east-1`.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+    /// Proceed although regions are unreachable, declaring them lost: their actions are skipped.
+    #[arg(long)]
+    pub allow_unreachable: bool,
+    /// Wait this long for another drplan holding the state lock (e.g. `30s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if s == "0" || s == "0s" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    drplan_core::config::Duration::parse(s)
+        .map(|d| std::time::Duration::from_secs(d.as_secs()))
+        .map_err(|e| format!("{e}; write e.g. 30s or 5m"))
+}
+
+/// Runs the engine's pipeline for a command, printing what it reports as it goes; `None`
+/// once the reason was printed. `sources`, when given, replace the files at `args.path`.
+pub(crate) fn planned(
+    args: &PlanArgs,
+    lock: Option<&str>,
+    sources: Option<Vec<drplan_core::SourceFile>>,
+    out: &mut Output,
+) -> Option<Planned> {
+    let request = engine::Request {
+        path: &args.path,
+        sources,
+        refresh: args.refresh,
+        targets: &args.target,
+        allow_unreachable: args.allow_unreachable,
+        lock,
+        lock_timeout: args.lock_timeout,
+    };
+    match engine::plan(&request, &mut |e| out.pipeline(&e)) {
+        Ok(p) => Some(p),
+        Err(failed) => {
+            out.diagnostics(&[], &failed.diagnostics);
+            None
+        }
     }
 }

@@ -149,7 +149,7 @@ fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Resu
             let backend = backend_for(&path, out)?;
             let _lock = backend
                 .lock("state rm", &crate::clock::who(), &crate::clock::now_rfc3339(), Duration::ZERO)
-                .map_err(|e| lock_diagnostic(&e))?;
+                .map_err(|e| load::lock_diagnostic(&e))?;
             let mut state = read(backend.as_ref())?;
             let before = state.objects.len();
             state.objects.retain(|o| o.address != address);
@@ -176,7 +176,7 @@ fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Resu
             let backend = backend_for(&path, out)?;
             let _lock = backend
                 .lock("state push", &crate::clock::who(), &crate::clock::now_rfc3339(), Duration::ZERO)
-                .map_err(|e| lock_diagnostic(&e))?;
+                .map_err(|e| load::lock_diagnostic(&e))?;
             let written = backend.push(&pushed, force).map_err(|e| load::state_diagnostic(&e, backend.as_ref()))?;
             out.note(&format!(
                 "Pushed {} to {} (lineage {}, serial {}).",
@@ -197,7 +197,7 @@ fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Resu
         }
         StateCommand::Unlock { id, path } => {
             let backend = backend_for(&path, out)?;
-            let info = backend.force_unlock(&id).map_err(|e| lock_diagnostic(&e))?;
+            let info = backend.force_unlock(&id).map_err(|e| load::lock_diagnostic(&e))?;
             out.note(&format!(
                 "Unlocked: the lock {} of {} ({}, since {}) is gone.",
                 info.id, info.who, info.operation, info.created
@@ -266,30 +266,4 @@ fn unknown(address: &str, state: &drplan_state::StateFile) -> Diagnostic {
     let hint = load::closest_address(address, &known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
     Diagnostic::error(Code::UnknownTarget, format!("`{address}` is not in state"))
         .help(format!("{hint}`drplan state list` shows every address"))
-}
-
-/// A lock problem as a diagnostic that says what to do.
-pub fn lock_diagnostic(e: &drplan_state::LockError) -> Diagnostic {
-    use drplan_state::LockError;
-    let help = match e {
-        LockError::Held(info) => format!(
-            "wait for it to finish (retry with --lock-timeout 5m), or, if that run died, break the lock with `drplan state unlock {}`",
-            info.id
-        ),
-        LockError::HeldUnknown => "wait for the other drplan to finish, or retry with --lock-timeout".to_string(),
-        LockError::NoSuchLock(_) => {
-            "`drplan state unlock` takes the id printed by the run that holds the lock".to_string()
-        }
-        LockError::Io { .. } | LockError::Unreachable { .. } => {
-            "check that the state's location is reachable and writable".to_string()
-        }
-        LockError::CopyUnreachable { region, .. } => load::copy_lost_help(region),
-    };
-    // Not reaching the lock is not the same as someone holding it.
-    let code = match e {
-        LockError::Io { .. } | LockError::Unreachable { .. } => Code::BackendUnavailable,
-        LockError::CopyUnreachable { .. } => Code::CopyUnreachable,
-        _ => Code::Locked,
-    };
-    Diagnostic::error(code, e.to_string()).help(help)
 }

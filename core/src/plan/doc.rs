@@ -54,6 +54,15 @@ pub struct PlanDoc {
     pub applyable: bool,
 }
 
+/// Why a text is not a plan document this drplan reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("not a drplan plan document: {0}")]
+    NotAPlan(String),
+    #[error("plan format {found}, this drplan reads {FORMAT_VERSION}")]
+    Version { found: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateRef {
     pub lineage: String,
@@ -374,6 +383,21 @@ impl PlanDoc {
     /// fence counts even with nothing left to do there: apply records it done.
     pub fn has_changes(&self) -> bool {
         !self.resource_changes.is_empty() || !self.forget.is_empty() || self.fences.iter().any(|f| f.reachable)
+    }
+
+    /// A document read back (a saved plan): refused when it is not one, or when its major
+    /// format version is not this drplan's (a minor one reads, its new fields defaulted).
+    pub fn parse(text: &str) -> Result<PlanDoc, ParseError> {
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: String,
+        }
+        let version: Version = serde_json::from_str(text).map_err(|e| ParseError::NotAPlan(e.to_string()))?;
+        let major = |v: &str| v.split('.').next().map(str::to_string);
+        if major(&version.format_version) != major(FORMAT_VERSION) {
+            return Err(ParseError::Version { found: version.format_version });
+        }
+        serde_json::from_str(text).map_err(|e| ParseError::NotAPlan(e.to_string()))
     }
 
     pub fn to_json(&self) -> String {

@@ -163,8 +163,8 @@ pub fn plan(
     let desired = desired::desired(config);
     let mut d = diff::diff(&desired, prior, live);
     if !options.targets.is_empty() {
-        d.changes.retain(|c| options.targets.iter().any(|t| targets(t, &c.address)));
-        d.forget.retain(|a| options.targets.iter().any(|t| targets(t, a)));
+        d.changes.retain(|c| options.targets.iter().any(|t| target_matches(t, &c.address)));
+        d.forget.retain(|a| options.targets.iter().any(|t| target_matches(t, a)));
     }
     let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();
     let unreachable_objects = live.map(|l| l.unreachable_objects.clone()).unwrap_or_default();
@@ -265,8 +265,9 @@ pub fn plan(
     })
 }
 
-/// `--target` matches an address itself or everything under it (`region.us-east-1`).
-fn targets(target: &str, address: &str) -> bool {
+/// `--target` matches an address itself or everything under it (`region.us-east-1`). The
+/// one place targets are matched: planning and the check that a target names something.
+pub fn target_matches(target: &str, address: &str) -> bool {
     address == target || address.strip_prefix(target).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
 }
 
