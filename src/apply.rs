@@ -296,6 +296,9 @@ pub async fn execute<P: Provider, G: Gate>(
     Ok(summary)
 }
 
+/// Tries of a change whose API could not be reached.
+const UNREACHABLE_ATTEMPTS: u32 = 3;
+
 /// Whether `change` scales a workload up in the region about to serve, so that traffic
 /// must wait for its rollout.
 fn needs_rollout(change: &Change, serving: Option<&str>) -> bool {
@@ -405,6 +408,13 @@ async fn apply_with_retry<P: Provider>(
             }
             Err(e) if e.class == ErrorClass::Throttled => {
                 return Err(format!("{} (after {attempts} attempts in {:.0?})", cause(&e, change), start.elapsed()));
+            }
+            // The SDKs do not retry a connection that could not be made (a lost region must
+            // not hold up a refresh); a change in a region that answered the refresh gets
+            // two more tries, a second apart, before it counts as failed.
+            Err(e) if e.class == ErrorClass::Unreachable && attempts < UNREACHABLE_ATTEMPTS => {
+                tracing::warn!(address = %change.address, attempt = attempts, reason = %e.cause(), "retrying an unreachable call");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => return Err(cause(&e, change)),
         }

@@ -170,6 +170,31 @@ pub struct HealthGate<'a> {
     /// Time between polls of the checkers' observations.
     pub every: std::time::Duration,
     pub timeout: std::time::Duration,
+    /// Every workload the configuration runs, at its replicas once applied: before its
+    /// checks count, a region's Deployments must be available, including those this plan
+    /// did not scale (scaled by an earlier apply whose rollout never completed).
+    pub workloads: Vec<drplan_core::plan::Change>,
+    pub rollout_timeout: std::time::Duration,
+}
+
+impl HealthGate<'_> {
+    /// The workloads of `config` as changes to their desired replicas, for [`HealthGate`].
+    pub fn workloads_of(config: &Config) -> Vec<drplan_core::plan::Change> {
+        drplan_core::plan::desired::desired(config)
+            .into_iter()
+            .filter(|r| r.kind == Kind::Workload)
+            .map(|r| drplan_core::plan::Change {
+                address: r.address,
+                kind: r.kind,
+                region: r.region,
+                action: drplan_core::plan::Action::Update,
+                before: None,
+                after: Some(r.attrs),
+                id: None,
+                replace_paths: Vec::new(),
+            })
+            .collect()
+    }
 }
 
 impl crate::apply::Gate for HealthGate<'_> {
@@ -177,8 +202,13 @@ impl crate::apply::Gate for HealthGate<'_> {
         let Some(aws) = &self.clouds.aws else {
             return Err(format!("cannot check the health of {region}: Route 53 health checks need the AWS provider"));
         };
-        // The gate starts once everything it waits on is done: the region's capacity is up
-        // and its workloads are available. Only observations from then on count.
+        for w in self.workloads.iter().filter(|w| w.region.as_deref() == Some(region)) {
+            let request =
+                ReadyRequest { project: &self.project, change: w, timeout: self.rollout_timeout, progress: &|_| {} };
+            self.clouds.wait_ready(&request).await.map_err(|e| format!("{}: {}", w.address, e.cause()))?;
+        }
+        // The region's capacity is up and its workloads are available: only observations
+        // from now on count.
         let ready = std::time::SystemTime::now();
         aws.wait_healthy(&self.project, region, ready, self.every, self.timeout).await
     }

@@ -234,6 +234,15 @@ fn failover_with_the_active_region_down_then_fenced_when_it_returns() {
     assert!(fence_at < drift_at, "the fence comes first:\n{plan}");
     assert!(plan.contains(&format!("region.{LOST}.workload.dashboard (changed outside drplan)")), "{plan}");
 
+    // A targeted apply that does part of the fence carries that part out and keeps the rest owed.
+    let out =
+        w.drplan(&["apply", "bot-core", "--auto-approve", "--target", &format!("region.{LOST}.workload.dashboard")]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(!text(&out.stderr).contains(&format!("{LOST} is fenced")), "{}", describe(&out));
+    let out = w.drplan(&["drift", "bot-core"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(text(&out.stdout).contains(&format!("fence pending for {LOST}")), "{}", describe(&out));
+
     // The apply needs no flag and fences the returned region.
     let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

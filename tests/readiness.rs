@@ -186,6 +186,18 @@ fn a_rollout_that_cannot_complete_keeps_traffic_where_it_is() {
     assert!(err.contains("skipped  gate.health.us-west-2"), "{}", describe(&out));
     assert_traffic_stayed(&w);
 
+    // Applied again, nothing is left to scale, but the gate still waits for the rollout.
+    let out = drplan(w.dir.path(), &["apply", ".", "--auto-approve", "--rollout-timeout", "2s"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains(
+            "FAILED   gate.health.us-west-2: region.us-west-2.workload.web: deployment `web` will not become available"
+        ),
+        "{}",
+        describe(&out)
+    );
+    assert_traffic_stayed(&w);
+
     // The scale-up that was made is in state: the next plan does not call it drift.
     let out = drplan(w.dir.path(), &["plan", "."]).output().unwrap();
     assert!(!text(&out.stdout).contains("changed outside drplan"), "{}", describe(&out));

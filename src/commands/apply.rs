@@ -218,6 +218,8 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
             project: run.config.project.clone(),
             every: Duration::from_secs((policy.interval.as_secs() / 3).clamp(1, 10)),
             timeout: args.health_timeout,
+            workloads: crate::clouds::HealthGate::workloads_of(&run.config),
+            rollout_timeout: settings.rollout_timeout,
         };
         apply::execute(&run.doc, &clouds, &gate, &settings, &mut recorder, &stop, |e| {
             progress.lock().unwrap_or_else(PoisonError::into_inner).event(e);
@@ -334,15 +336,11 @@ fn remember_lost(doc: &PlanDoc, summary: &apply::Summary, declared: bool, prior:
             entry.owed.sort();
         }
     }
-    let unfinished: std::collections::BTreeSet<&str> = summary
-        .failed
-        .iter()
-        .map(|(id, _)| id.as_str())
-        .chain(summary.skipped.iter().map(|(id, _)| id.as_str()))
-        .chain(summary.not_started.iter().map(String::as_str))
-        .collect();
+    // Done only when every change the region needs has succeeded in this run: not when a
+    // `--target` left some out, nor when one failed.
+    let succeeded: std::collections::BTreeSet<&str> = summary.succeeded.iter().map(String::as_str).collect();
     for fence in doc.fences.iter().filter(|f| f.reachable) {
-        if fence.actions.iter().all(|a| !unfinished.contains(a.as_str())) {
+        if fence.actions.iter().all(|a| succeeded.contains(a.as_str())) {
             prior.lost.remove(&fence.region);
         }
     }

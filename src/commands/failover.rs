@@ -89,10 +89,16 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         return EXIT_ERROR;
     }
     if !doc.applyable {
-        let lost: Vec<&str> = doc.unreachable.keys().map(String::as_str).collect();
-        let lost = if lost.is_empty() { "the unreachable region".to_string() } else { lost.join(", ") };
+        let mut lost: Vec<&str> = doc.unreachable.keys().map(String::as_str).collect();
+        lost.extend(doc.unreachable_objects.keys().map(String::as_str));
+        let lost = if lost.is_empty() { "what cannot be reached".to_string() } else { lost.join(", ") };
+        let schedule = if doc.safety.iter().any(|s| s.code == Code::SplitBrain.as_str()) {
+            ", and may leave a backup schedule running there"
+        } else {
+            ""
+        };
         out.note(&format!(
-            "The plan after this failover skips actions in {lost}, which cannot be reached, and may leave its backup schedule running; the configuration files were not changed.\n\
+            "The plan after this failover skips actions on {lost}, which cannot be reached{schedule}; the configuration files were not changed.\n\
              If {lost} is known to be down, declare it lost and write the edit: {this} --write --allow-unreachable"
         ));
         return EXIT_ERROR;
@@ -104,7 +110,8 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             }
             out.note(&format!("Wrote {}.", paths[*i].display()));
         }
-        let flag = if allow && !doc.unreachable.is_empty() { " --allow-unreachable" } else { "" };
+        let skips = doc.actions.iter().any(|a| a.skipped.is_some());
+        let flag = if allow && skips { " --allow-unreachable" } else { "" };
         out.note(&format!(
             "Next: review and commit the edit, then apply it: drplan apply{}{flag}",
             path_arg(&args.plan.path)

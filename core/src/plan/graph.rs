@@ -200,7 +200,18 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     // Only once DNS has moved: capacity comes down and the backup schedule moves, the old
     // schedule suspended before the new one runs, so two never write at once.
     let down = b.select(|c| direction(c) == Direction::Down && c.kind != Kind::Bucket && c.kind != Kind::HealthCheck);
-    b.order(&dns_moves, &down);
+    for &m in &dns_moves {
+        // A record moving to a region being fenced waits on that region's capacity, which
+        // waits on its fence: the fence cannot also wait on the record.
+        match serves(&changes[m as usize]).filter(|r| fenced.contains(*r) && serving != Some(*r)) {
+            Some(r) => {
+                let elsewhere: Vec<u32> =
+                    down.iter().copied().filter(|d| changes[*d as usize].region.as_deref() != Some(r)).collect();
+                b.order(&[m], &elsewhere);
+            }
+            None => b.order(&[m], &down),
+        }
+    }
     // Without a DNS move (no failover DNS managed, or none changing) nothing above keeps the
     // old capacity until the new is up: a barrier node does, in O(n) edges.
     if let (true, Some(region)) = (dns_moves.is_empty(), serving) {

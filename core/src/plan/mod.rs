@@ -122,7 +122,8 @@ pub struct Fence {
     /// Whether the region answers again: then this plan carries the fence out (its
     /// `actions`, first in the region) and apply clears the record.
     pub reachable: bool,
-    /// The changes this plan makes in the region, when reachable.
+    /// Every change the region needs now, when reachable (all of them, even those a
+    /// `--target` leaves out of this plan: the fence is done only when they all are).
     pub actions: Vec<String>,
 }
 
@@ -162,6 +163,16 @@ pub fn plan(
 ) -> Result<Plan, graph::CycleError> {
     let desired = desired::desired(config);
     let mut d = diff::diff(&desired, prior, live);
+    // A lost region's fence is every change it needs, whatever `--target` leaves in this
+    // plan: a targeted apply that does part of it must not record it done.
+    let owed_now: BTreeMap<&str, Vec<String>> = prior
+        .lost
+        .keys()
+        .map(|r| {
+            let there = d.changes.iter().filter(|c| c.region.as_deref() == Some(r.as_str()));
+            (r.as_str(), there.map(|c| c.address.clone()).collect())
+        })
+        .collect();
     if !options.targets.is_empty() {
         d.changes.retain(|c| options.targets.iter().any(|t| target_matches(t, &c.address)));
         d.forget.retain(|a| options.targets.iter().any(|t| target_matches(t, a)));
@@ -197,12 +208,7 @@ pub fn plan(
                 owed: lost.owed.clone(),
                 reachable,
                 actions: match reachable {
-                    true => d
-                        .changes
-                        .iter()
-                        .filter(|c| c.region.as_deref() == Some(region.as_str()))
-                        .map(|c| c.address.clone())
-                        .collect(),
+                    true => owed_now.get(region.as_str()).cloned().unwrap_or_default(),
                     false => Vec::new(),
                 },
             }

@@ -53,7 +53,7 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
             out.push_str("  it answers again and nothing is left to do there: this apply records the fence done\n");
         } else if f.reachable {
             out.push_str(&format!(
-                "  it answers again: this plan fences it first ({} action(s) there run before anything else)\n",
+                "  it answers again: this plan fences it ({} action(s) there; its scale-downs and suspensions run before the rest)\n",
                 f.actions.len()
             ));
         } else {

@@ -135,9 +135,9 @@ impl AwsProvider {
 }
 
 fn route53_client(base: &SdkConfig, interceptors: &[SharedInterceptor]) -> aws_sdk_route53::Client {
-    let mut b = aws_sdk_route53::config::Builder::from(base)
-        .region(Region::new(GLOBAL_REGION))
-        .retry_classifier(client::NoRetryOnConnectFailure);
+    // Route 53 is global: no lost region stands behind it, so its connect failures keep
+    // the SDK's retries (a failover cannot move DNS without it).
+    let mut b = aws_sdk_route53::config::Builder::from(base).region(Region::new(GLOBAL_REGION));
     for i in interceptors {
         b = b.interceptor(i.clone());
     }

@@ -230,21 +230,32 @@ impl KubernetesProvider {
         let started = std::time::Instant::now();
         let mut said = String::new();
         loop {
-            let d = api
-                .get(name)
-                .await
-                .map_err(|e| error::provider_error(&e, &cluster.describe("deployment", name, namespace)))?;
-            let rollout = objects::Rollout::of(&d, want);
-            if rollout.done() {
-                return Ok(());
-            }
-            let now = rollout.describe();
-            if let Some(why) = &rollout.stuck {
-                return Err(ProviderError::new(
-                    ErrorClass::Failed,
-                    format!("deployment `{name}` will not become available: {why} ({now})"),
-                ));
-            }
+            let now = match api.get(name).await {
+                Ok(d) => {
+                    let rollout = objects::Rollout::of(&d, want);
+                    if rollout.done() {
+                        return Ok(());
+                    }
+                    // A condition left by an earlier rollout says nothing of this one until the
+                    // controller has seen the new spec.
+                    if let Some(why) = rollout.stuck.as_ref().filter(|_| rollout.observed) {
+                        return Err(ProviderError::new(
+                            ErrorClass::Failed,
+                            format!("deployment `{name}` will not become available: {why} ({})", rollout.describe()),
+                        ));
+                    }
+                    rollout.describe()
+                }
+                Err(e) => {
+                    let e = error::provider_error(&e, &cluster.describe("deployment", name, namespace));
+                    // A blip of the API server is waited out like a slow rollout; a
+                    // Deployment that is gone or forbidden is not.
+                    if !matches!(e.class, ErrorClass::Throttled | ErrorClass::Unreachable | ErrorClass::Failed) {
+                        return Err(e);
+                    }
+                    format!("cannot read it: {}", e.cause())
+                }
+            };
             if now != said {
                 (request.progress)(now.clone());
                 said = now;
