@@ -30,7 +30,7 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[test]
 fn refresh_false_on_empty_state_prints_every_create_of_the_reference() {
-    let reference = root().join("../shared/design/bot-core.hcl");
+    let reference = root().join("examples/bot-core/main.hcl");
     let text = std::fs::read_to_string(&reference).unwrap();
     let config = config::load(&[SourceFile::new("bot-core.hcl", text)], &|_| None).config.unwrap();
     let dir = tempfile::tempdir().unwrap();
