@@ -215,3 +215,18 @@ fn unknown_targets_are_refused_with_a_suggestion() {
     let text = stdout(&out);
     assert!(text.contains("Plan: 3 to create,"), "{text}");
 }
+
+#[test]
+fn automatic_failover_is_a_warning_in_plan_not_silence() {
+    let dir = bot_core();
+    let main = dir.path().join("main.hcl");
+    let text = std::fs::read_to_string(&main).unwrap();
+    let text = text.replace("mode  = \"manual\"", "mode  = \"automatic\"");
+    std::fs::write(&main, text).unwrap();
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("drplan::config::automatic_failover"), "{err}");
+    assert!(err.contains("drplan failover --to REGION"), "{err}");
+    assert!(stdout(&out).contains("Plan:"), "the plan is still made:\n{}", stdout(&out));
+}

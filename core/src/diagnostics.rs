@@ -58,6 +58,7 @@ codes! {
     MissingEndpoint => "drplan::config::missing_endpoint",
     SingleCloudBackups => "drplan::config::single_cloud_backups",
     StandbyWithoutCapacity => "drplan::config::standby_without_capacity",
+    AutomaticFailover => "drplan::config::automatic_failover",
     Read => "drplan::io::read",
     Write => "drplan::io::write",
     NotUtf8 => "drplan::io::not_utf8",
