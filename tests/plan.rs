@@ -230,3 +230,35 @@ fn automatic_failover_is_a_warning_in_plan_not_silence() {
     assert!(err.contains("drplan failover --to REGION"), "{err}");
     assert!(stdout(&out).contains("Plan:"), "the plan is still made:\n{}", stdout(&out));
 }
+
+/// The positions of `needles` in `haystack`, which must all be there.
+fn positions(haystack: &str, needles: &[&str]) -> Vec<usize> {
+    needles.iter().map(|n| haystack.find(n).unwrap_or_else(|| panic!("no {n:?} in:\n{haystack}"))).collect()
+}
+
+#[test]
+fn addresses_are_listed_as_people_count() {
+    let dir = bot_core();
+    let main = dir.path().join("main.hcl");
+    let text = std::fs::read_to_string(&main).unwrap();
+    let text = text.replacen("count         = { active = 3,", "count         = { active = 12,", 1);
+    std::fs::write(&main, text).unwrap();
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let node = |i: usize| format!("region.us-east-1.compute.nodes[{i}]");
+    let (n2, n9, n10, n11) = (node(2), node(9), node(10), node(11));
+    // The changes, then the actions: each lists nodes[2] before nodes[9] before nodes[10].
+    let changes = positions(&text, &[&format!("+ {n2}\n"), &format!("+ {n9}\n"), &format!("+ {n10}\n")]);
+    assert!(changes.windows(2).all(|w| w[0] < w[1]), "changes out of order:\n{text}");
+    let actions = positions(&text, &[&format!(". {n2}"), &format!(". {n9}"), &format!(". {n10}"), &format!(". {n11}")]);
+    assert!(actions.windows(2).all(|w| w[0] < w[1]), "actions out of order:\n{text}");
+
+    // And `state list`.
+    support::write_converged_state(dir.path(), "main.hcl");
+    let out = run(&["state", "list", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = stdout(&out);
+    let at = positions(&listed, &[&format!("{n2}\n"), &format!("{n9}\n"), &format!("{n10}\n")]);
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "state list out of order:\n{listed}");
+}

@@ -310,7 +310,7 @@ fn remember_lost(doc: &PlanDoc, summary: &apply::Summary, declared: bool, prior:
                     entry.owed.push(id);
                 }
             }
-            entry.owed.sort();
+            entry.owed.sort_by(|a, b| drplan_core::plan::resource::natural_cmp(a, b));
         }
     }
     let unfinished: std::collections::BTreeSet<&str> = summary
