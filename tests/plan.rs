@@ -262,3 +262,21 @@ fn addresses_are_listed_as_people_count() {
     let at = positions(&listed, &[&format!("{n2}\n"), &format!("{n9}\n"), &format!("{n10}\n")]);
     assert!(at.windows(2).all(|w| w[0] < w[1]), "state list out of order:\n{listed}");
 }
+
+#[test]
+fn plan_without_refresh_takes_no_lock_and_leaves_no_lock_file() {
+    let dir = bot_core();
+    // No state at all: nothing is created.
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!dir.path().join(".drplan").exists(), "plan --refresh=false created .drplan");
+    // A state beside it: read, and no lock file appears next to it.
+    write_converged_state(dir.path());
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let files: Vec<String> = std::fs::read_dir(dir.path().join(".drplan"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().all(|f| !f.contains(".lock")), "lock files left: {files:?}");
+}

@@ -103,7 +103,10 @@ pub struct Planned {
 }
 
 pub fn make(args: &PlanArgs, out: &mut Output) -> Option<PlanDoc> {
-    make_planned(args, Some("plan"), None, out).map(|p| p.doc)
+    // Without refresh the plan reads state alone and is never applied from here: it needs
+    // no lock (and creates no lock file), like a read of `state list`.
+    let operation = if args.refresh { Some("plan") } else { None };
+    make_planned(args, operation, None, out).map(|p| p.doc)
 }
 
 /// Loads, locks state (held until the result is dropped), refreshes (or not) and plans.
