@@ -113,7 +113,7 @@ fn saved_plans_show_exactly_as_planned() {
     assert_eq!(stdout(&shown), stdout(&planned));
     let json = run(&["show", file.to_str().unwrap(), "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
-    assert_eq!(doc["format_version"], "1.1");
+    assert_eq!(doc["format_version"], "1.2");
     assert_eq!(doc["prior_state"]["serial"], 4);
     assert!(doc["configuration_hash"].as_str().unwrap().starts_with("sha256:"));
     // Only the active pool grows: the standby and cold columns did not change.
@@ -279,4 +279,40 @@ fn plan_without_refresh_takes_no_lock_and_leaves_no_lock_file() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(files.iter().all(|f| !f.contains(".lock")), "lock files left: {files:?}");
+}
+
+#[test]
+fn a_saved_plan_applies_from_another_directory_or_names_its_configuration() {
+    let dir = bot_core();
+    write_converged_state(dir.path());
+    let file = dir.path().join("nothing.plan");
+    let planned = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false", "--out", file.to_str().unwrap()]);
+    assert!(planned.status.success(), "{}", stderr(&planned));
+    let elsewhere = tempfile::tempdir().unwrap();
+    // Found where the plan recorded it, and checked as usual (here: nothing to do).
+    let out = drplan().current_dir(elsewhere.path()).args(["apply", file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("No changes."), "{}", stderr(&out));
+
+    // The configuration moved away: the error says where it was and what to pass.
+    let moved = tempfile::tempdir().unwrap();
+    let plan_copy = moved.path().join("nothing.plan");
+    std::fs::copy(&file, &plan_copy).unwrap();
+    let was = dir.path().to_path_buf();
+    let new_home = moved.path().join("config");
+    std::fs::create_dir(&new_home).unwrap();
+    for f in ["main.hcl", ".drplan"] {
+        std::fs::rename(was.join(f), new_home.join(f)).unwrap();
+    }
+    let out = drplan().current_dir(elsewhere.path()).args(["apply", plan_copy.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("the plan was made from {}", was.display())), "{err}");
+    assert!(err.contains("--config DIR"), "{err}");
+    let out = drplan()
+        .current_dir(elsewhere.path())
+        .args(["apply", plan_copy.to_str().unwrap(), "--config", new_home.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

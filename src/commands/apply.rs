@@ -24,9 +24,10 @@ const EXIT_INTERRUPTED: u8 = 130;
 pub struct Args {
     #[command(flatten)]
     plan: PlanArgs,
-    /// With a saved plan: the configuration it was made from.
-    #[arg(long, value_name = "PATH", default_value = ".")]
-    config: PathBuf,
+    /// With a saved plan: the configuration it was made from (default: where the plan
+    /// recorded it, else the current directory).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// Apply without asking for confirmation.
     #[arg(long)]
     auto_approve: bool,
@@ -91,7 +92,11 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
         Ok(d) => d,
         Err(d) => return out.report(&[], d).then_none(),
     };
-    let planned_args = PlanArgs { path: args.config.clone(), refresh: false, ..args.plan.clone() };
+    let config = match saved_configuration(args.config.as_ref(), &doc) {
+        Ok(c) => c,
+        Err(d) => return out.report(&[], d).then_none(),
+    };
+    let planned_args = PlanArgs { path: config, refresh: false, ..args.plan.clone() };
     // Plan again from state alone: only to load, lock and compare; the saved plan is what runs.
     let current = make_planned(&planned_args, Some("apply"), None, &mut Output { quiet: true, ..out.clone() })?;
     let stale = |why: String| {
@@ -125,6 +130,37 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
         prior: current.prior,
         _lock: current.lock,
     })
+}
+
+/// The configuration a saved plan is checked against and applied with: `--config`, else the
+/// one the plan recorded (when it is still there), else the current directory's. The
+/// staleness checks that follow prove it is the configuration the plan was made from.
+fn saved_configuration(given: Option<&PathBuf>, doc: &PlanDoc) -> Result<PathBuf, Diagnostic> {
+    if let Some(path) = given {
+        return Ok(path.clone());
+    }
+    let has_configuration = |p: &std::path::Path| crate::load::files(p).is_ok_and(|f| !f.is_empty());
+    let recorded = doc.configuration_path.as_deref().map(PathBuf::from);
+    if let Some(path) = recorded.as_ref().filter(|p| has_configuration(p)) {
+        return Ok(path.clone());
+    }
+    if has_configuration(std::path::Path::new(".")) {
+        return Ok(PathBuf::from("."));
+    }
+    let (message, help) = match &recorded {
+        Some(path) => (
+            format!("the configuration of this plan is not in {} nor here", path.display()),
+            format!(
+                "the plan was made from {}; pass the directory that configuration is in now with `--config DIR`",
+                path.display()
+            ),
+        ),
+        None => (
+            "no configuration here for this plan".to_string(),
+            "the plan does not record where its configuration was; pass it with `--config DIR`".to_string(),
+        ),
+    };
+    Err(Diagnostic::error(Code::NoConfiguration, message).help(help))
 }
 
 /// The plan about to run: for people, the usual rendering; with --json, a first event line

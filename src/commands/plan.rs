@@ -203,7 +203,8 @@ pub fn make_planned(
         configuration_hash: configuration_hash(&loaded.sources),
         prior_state: state.as_ref().map(|s| StateRef { lineage: s.lineage.clone(), serial: s.serial }),
     };
-    let doc = PlanDoc::new(&plan, origin, args.allow_unreachable);
+    let mut doc = PlanDoc::new(&plan, origin, args.allow_unreachable);
+    doc.configuration_path = std::path::absolute(path).ok().map(|p| p.display().to_string());
     Some(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock })
 }
 
