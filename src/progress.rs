@@ -81,7 +81,7 @@ impl Progress {
                 }
                 Event::Skipped { id, why } => serde_json::json!({"type": "skipped", "id": id, "reason": why, "at": at}),
             };
-            println!("{v}");
+            crate::output::stdout_write(format!("{v}\n").as_bytes());
             return;
         }
         let (settled, total) = (self.settled, self.total);

@@ -184,8 +184,7 @@ fn confirm(doc: &PlanDoc, out: &mut Output) -> bool {
         return false;
     }
     let n = doc.resource_changes.len();
-    eprint!("\nApply these {n} changes? Only 'yes' continues: ");
-    let _ = std::io::stderr().flush();
+    out.prompt(&format!("\nApply these {n} changes? Only 'yes' continues: "));
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
     if answer.trim() == "yes" {
@@ -388,15 +387,15 @@ fn watch_interrupts(stop: Arc<AtomicBool>, progress: Arc<Mutex<Progress>>) {
         tokio::select! { () = next(&mut interrupt) => {}, () = next(&mut terminate) => {} }
         let mut progress = progress.lock().unwrap_or_else(PoisonError::into_inner);
         let running = progress.running();
-        progress.finish();
         if running.is_empty() {
-            eprintln!("Interrupted again: exiting at once. No action was running; what finished is in state.");
+            progress.message("Interrupted again: exiting at once. No action was running; what finished is in state.");
         } else {
-            eprintln!(
+            progress.message(&format!(
                 "Interrupted again: exiting at once. These actions were still running and may be incomplete, or complete but not recorded in state:\n  {}\nRun `drplan plan` to see where things stand; the next apply adopts what they created.",
                 running.join("\n  ")
-            );
+            ));
         }
+        progress.finish();
         std::process::exit(i32::from(EXIT_INTERRUPTED));
     });
 }
