@@ -1,7 +1,7 @@
 //! `drplan apply [PATH|PLANFILE]`: carry a plan out, recording every finished action in
 //! state at once. A saved plan is applied exactly as written, or refused when stale.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
