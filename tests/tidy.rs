@@ -5,7 +5,10 @@
 //!   clock, network or process;
 //! - nothing outside the output modules writes to stdout or stderr (the exceptions are listed
 //!   in [`MAY_WRITE`], each with its reason);
-//! - every Rust module starts with a `//!` line saying what it owns.
+//! - every Rust module starts with a `//!` line saying what it owns;
+//! - no code sets the process environment (`set_var` races with every other thread, and
+//!   test binaries are multi-threaded): endpoints and credentials are passed explicitly;
+//! - no test reads `../shared`, which a clone of the repository alone does not have.
 
 mod support;
 
@@ -170,6 +173,19 @@ fn only_the_output_modules_write_to_the_terminal() {
 
 #[test]
 fn every_module_starts_with_a_doc_line() {
+    let mut files = every_rust_file();
+    files.push(root().join("tests/tidy.rs"));
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!"))
+        .map(|f| format!("{}:1: does not start with a `//!` line saying what it owns", relative(f)))
+        .collect();
+    assert!(missing.is_empty(), "every module starts with a `//!` line:\n{}", missing.join("\n"));
+}
+
+/// Every Rust file of the workspace, tests and benches included, but not this one (which
+/// names what it looks for).
+fn every_rust_file() -> Vec<PathBuf> {
     let mut files = shipped_sources();
     for dir in ["tests", "benches", "core/tests", "core/benches", "state/tests"] {
         files.extend(rust_files(&root().join(dir)));
@@ -179,10 +195,22 @@ fn every_module_starts_with_a_doc_line() {
     }
     files.sort();
     files.dedup();
-    let missing: Vec<String> = files
-        .iter()
-        .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!"))
-        .map(|f| format!("{}:1: does not start with a `//!` line saying what it owns", relative(f)))
-        .collect();
-    assert!(missing.is_empty(), "every module starts with a `//!` line:\n{}", missing.join("\n"));
+    files.retain(|f| !f.ends_with("tests/tidy.rs"));
+    files
+}
+
+#[test]
+fn nothing_sets_the_process_environment() {
+    let found = occurrences(&every_rust_file(), &["set_var(", "remove_var("]);
+    assert!(
+        found.is_empty(),
+        "pass endpoints and credentials explicitly (or to a child process with Command::env):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_test_reads_outside_the_repository() {
+    let found = occurrences(&every_rust_file(), &["../shared"]);
+    assert!(found.is_empty(), "a clone of the repository alone has no ../shared:\n{}", found.join("\n"));
 }

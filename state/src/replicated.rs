@@ -60,7 +60,20 @@ impl ReplicatedBackend {
         replicas: Vec<S3Location>,
         allow_unreachable: bool,
     ) -> Result<ReplicatedBackend, StateError> {
-        let copies = std::iter::once(primary).chain(replicas).map(S3Backend::new).collect::<Result<Vec<_>, _>>()?;
+        ReplicatedBackend::with_credentials(primary, replicas, allow_unreachable, None)
+    }
+
+    /// Like [`ReplicatedBackend::new`], every copy with these credentials when given.
+    pub fn with_credentials(
+        primary: S3Location,
+        replicas: Vec<S3Location>,
+        allow_unreachable: bool,
+        credentials: Option<crate::StaticCredentials>,
+    ) -> Result<ReplicatedBackend, StateError> {
+        let copies = std::iter::once(primary)
+            .chain(replicas)
+            .map(|at| S3Backend::with_credentials(at, credentials.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ReplicatedBackend {
             copies,
             allow_unreachable,
