@@ -71,7 +71,9 @@ struct Run {
     backend: Box<dyn drplan_state::Backend>,
     state: Option<drplan_state::StateFile>,
     prior: Prior,
-    _lock: Option<drplan_state::Lock>,
+    lock: Option<drplan_state::Lock>,
+    /// The configuration planned, for the `drplan state unlock ID PATH` a message may name.
+    config_path: PathBuf,
 }
 
 fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
@@ -83,7 +85,8 @@ fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
         backend: planned.backend,
         state: planned.state,
         prior: planned.prior,
-        _lock: planned.lock,
+        lock: planned.lock,
+        config_path: args.plan.path.clone(),
     })
 }
 
@@ -96,7 +99,7 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
         Ok(c) => c,
         Err(d) => return out.report(&[], d).then_none(),
     };
-    let planned_args = PlanArgs { path: config, refresh: false, ..args.plan.clone() };
+    let planned_args = PlanArgs { path: config.clone(), refresh: false, ..args.plan.clone() };
     // Plan again from state alone: only to load, lock and compare; the saved plan is what runs.
     let current = make_planned(&planned_args, Some("apply"), None, &mut Output { quiet: true, ..out.clone() })?;
     let stale = |why: String| {
@@ -128,7 +131,8 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
         backend: current.backend,
         state: current.state,
         prior: current.prior,
-        _lock: current.lock,
+        lock: current.lock,
+        config_path: config,
     })
 }
 
@@ -222,8 +226,11 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Mutex::new(Progress::new(args.json, run.doc.actions.len())));
     let started = progress.lock().unwrap_or_else(PoisonError::into_inner).started();
+    // Shared with the interrupt watcher, which gives it back before a second Ctrl-C exits.
+    let lock = Arc::new(Mutex::new(run.lock.take()));
+    let unlock = format!("drplan state unlock {{id}}{}", path_arg(&run.config_path));
     let result = runtime.block_on(async {
-        watch_interrupts(stop.clone(), progress.clone());
+        watch_interrupts(stop.clone(), progress.clone(), lock.clone(), unlock);
         let clouds = crate::clouds::Clouds::connect(&run.config).await?;
         let policy = run.config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
         let gate = crate::clouds::HealthGate {
@@ -362,9 +369,36 @@ fn remember_lost(doc: &PlanDoc, summary: &apply::Summary, declared: bool, prior:
     }
 }
 
-/// First Ctrl-C (or SIGTERM): stop scheduling, let running actions finish. Second: exit now,
-/// naming the actions that were still running (started, not yet recorded).
-fn watch_interrupts(stop: Arc<AtomicBool>, progress: Arc<Mutex<Progress>>) {
+/// ` PATH` for a command about the configuration at `path`, nothing for the current directory.
+fn path_arg(path: &std::path::Path) -> String {
+    if path == std::path::Path::new(".") { String::new() } else { format!(" {}", path.display()) }
+}
+
+/// Gives the state lock back, waiting a few seconds at most for a store that does not
+/// answer; `Err` names the exact unlock command (`unlock` with `{id}` in it) to run instead.
+fn release_now(lock: &Mutex<Option<drplan_state::Lock>>, unlock: &str) -> Result<(), String> {
+    let Some(lock) = lock.lock().unwrap_or_else(PoisonError::into_inner).take() else { return Ok(()) };
+    let command = unlock.replace("{id}", &lock.info.id);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(lock.release());
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(format!("The state lock could not be released ({why}): run `{command}` before anything else.")),
+        Err(_) => Err(format!("The state lock could not be released in time: run `{command}` before anything else.")),
+    }
+}
+
+/// First Ctrl-C (or SIGTERM): stop scheduling, let running actions finish. Second: give the
+/// state lock back and exit now, naming the actions that were still running (started, not
+/// yet recorded), and the unlock command if the lock could not be given back.
+fn watch_interrupts(
+    stop: Arc<AtomicBool>,
+    progress: Arc<Mutex<Progress>>,
+    lock: Arc<Mutex<Option<drplan_state::Lock>>>,
+    unlock: String,
+) {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     // Listening from here on, across both rounds: a listener created only after the first
     // signal would miss a second one sent right behind it.
@@ -385,13 +419,19 @@ fn watch_interrupts(stop: Arc<AtomicBool>, progress: Arc<Mutex<Progress>>) {
             "\nStopping: no new actions start; waiting for the running ones to finish and be recorded. Interrupt again to exit at once.",
         );
         tokio::select! { () = next(&mut interrupt) => {}, () = next(&mut terminate) => {} }
+        let released = release_now(&lock, &unlock);
         let mut progress = progress.lock().unwrap_or_else(PoisonError::into_inner);
         let running = progress.running();
+        if let Err(unlock) = &released {
+            progress.message(unlock);
+        }
         if running.is_empty() {
             progress.message("Interrupted again: exiting at once. No action was running; what finished is in state.");
         } else {
+            // Only a command that will work: with the lock still held, its unlock comes first.
+            let next = if released.is_ok() { "Run" } else { "Then run" };
             progress.message(&format!(
-                "Interrupted again: exiting at once. These actions were still running and may be incomplete, or complete but not recorded in state:\n  {}\nRun `drplan plan` to see where things stand; the next apply adopts what they created.",
+                "Interrupted again: exiting at once. These actions were still running and may be incomplete, or complete but not recorded in state:\n  {}\n{next} `drplan plan` to see where things stand; the next apply adopts what they created.",
                 running.join("\n  ")
             ));
         }

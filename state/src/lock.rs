@@ -36,30 +36,67 @@ pub enum LockError {
     CopyUnreachable { copy: String, location: String, region: String, reason: String },
 }
 
-/// A held lock of any backend, released when dropped.
+/// A held lock of any backend, released when dropped (or by [`Lock::release`], which says
+/// whether that worked).
 pub struct Lock {
     pub info: LockInfo,
     /// An `Option` so that dropping the lock can give it back before saying it did.
-    release: Option<Box<dyn Send + Sync>>,
+    release: Option<Releaser>,
     taken: Instant,
+}
+
+/// How a lock is given back.
+enum Releaser {
+    /// Dropping the value releases it, and cannot fail (an OS file lock).
+    Guard(Box<dyn Send + Sync>),
+    /// A call that can fail (a lock object in a store that may not answer).
+    Call(Box<dyn FnOnce() -> Result<(), String> + Send + Sync>),
 }
 
 impl Lock {
     /// A lock whose `release` value gives it back when dropped.
     pub fn new(info: LockInfo, release: impl Send + Sync + 'static) -> Lock {
-        Lock { info, release: Some(Box::new(release)), taken: Instant::now() }
+        Lock { info, release: Some(Releaser::Guard(Box::new(release))), taken: Instant::now() }
+    }
+
+    /// A lock given back by calling `release`, which says why it could not be.
+    pub fn fallible(info: LockInfo, release: impl FnOnce() -> Result<(), String> + Send + Sync + 'static) -> Lock {
+        Lock { info, release: Some(Releaser::Call(Box::new(release))), taken: Instant::now() }
+    }
+
+    /// Gives the lock back now; `Err` says why it is still held (then `drplan state unlock`
+    /// with its id breaks it).
+    pub fn release(mut self) -> Result<(), String> {
+        self.give_back()
+    }
+
+    fn give_back(&mut self) -> Result<(), String> {
+        let result = match self.release.take() {
+            None => return Ok(()),
+            Some(Releaser::Guard(guard)) => {
+                drop(guard);
+                Ok(())
+            }
+            Some(Releaser::Call(release)) => release(),
+        };
+        match &result {
+            Ok(()) => tracing::debug!(
+                operation = %self.info.operation,
+                id = %self.info.id,
+                held = ?self.taken.elapsed(),
+                "state lock released"
+            ),
+            Err(why) => tracing::warn!(id = %self.info.id, why = %why, "state lock not released"),
+        }
+        result
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        drop(self.release.take());
-        tracing::debug!(
-            operation = %self.info.operation,
-            id = %self.info.id,
-            held = ?self.taken.elapsed(),
-            "state lock released"
-        );
+        // Nothing to report to here: a lock left behind names its holder and can be broken
+        // with `drplan state unlock`.
+        let _ = self.give_back();
     }
 }
 

@@ -309,18 +309,14 @@ fn condition_failed<E>(e: &SdkError<E, HttpResponse>) -> bool {
 }
 
 /// Gives the S3 lock back when dropped, if it is still the one taken.
-struct Release {
-    inner: Arc<Inner>,
-    etag: Option<String>,
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        let inner = self.inner.clone();
-        let etag = self.etag.clone();
-        // Nothing to report to at this point: a lock left behind names its holder and can
-        // be broken with `drplan state unlock`.
-        let _ = inner.block(async { inner.delete_lock(etag.as_deref()).await });
+/// The lock object this run created, given back by deleting it: only the one this run
+/// saw (its ETag), so a lock taken since by someone else stays.
+fn release(inner: &Arc<Inner>, etag: Option<String>) -> impl FnOnce() -> Result<(), String> + Send + Sync + 'static {
+    let inner = inner.clone();
+    move || {
+        inner
+            .block(inner.delete_lock(etag.as_deref()))
+            .map_err(|f| format!("s3://{}/{}: {}", inner.at.bucket, inner.lock_key(), f.reason))
     }
 }
 
@@ -485,15 +481,15 @@ impl S3Backend {
                 .body(ByteStream::from(body.clone()));
             match inner.block(put.send()) {
                 Ok(out) => {
-                    let release = Release { inner: inner.clone(), etag: out.e_tag().map(str::to_string) };
-                    return Ok(taken(Lock::new(info, release), &self.location(), started));
+                    let release = release(inner, out.e_tag().map(str::to_string));
+                    return Ok(taken(Lock::fallible(info, release), &self.location(), started));
                 }
                 Err(e) if condition_failed(&e) => {
                     match inner.block(inner.holder())? {
                         // Our own request, retried after its answer was lost: the lock is ours.
                         Some((held, etag)) if held.id == info.id => {
                             return Ok(taken(
-                                Lock::new(info, Release { inner: inner.clone(), etag }),
+                                Lock::fallible(info, release(inner, etag)),
                                 &self.location(),
                                 started,
                             ));
