@@ -190,7 +190,8 @@ fn edit() -> impl Strategy<Value = Edit> {
 }
 
 /// Tokens HCL has, for insertions and soup.
-const TOKENS: &[&str] = &["{", "}", "[", "]", "(", ")", "=", ",", "\"", "#", "//", "/*", "*/", "\n", ".", "${", "<<EOF\n"];
+const TOKENS: &[&str] =
+    &["{", "}", "[", "]", "(", ")", "=", ",", "\"", "#", "//", "/*", "*/", "\n", ".", "${", "<<EOF\n"];
 
 fn apply(text: &str, edits: &[Edit], names: &[&str]) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -212,19 +213,19 @@ fn apply(text: &str, edits: &[Edit], names: &[&str]) -> String {
                 // The value of an attribute line (`name = value`); other lines stay.
                 let line = &mut lines[a.index(n)];
                 if let Some(at) = line.find(" = ") {
-                    line.replace_range(at + 3.., *v.get(VALUES));
+                    line.replace_range(at + 3.., v.get::<&str>(VALUES));
                 }
             }
             Edit::Name(a, v) => {
                 let line = &mut lines[a.index(n)];
                 let start = line.len() - line.trim_start().len();
                 let end = line[start..].find([' ', '=']).map_or(line.len(), |i| start + i);
-                line.replace_range(start..end, *v.get(names));
+                line.replace_range(start..end, v.get::<&str>(names));
             }
             Edit::Token(a, at, t) => {
                 let line = &mut lines[a.index(n)];
                 let boundaries: Vec<usize> = (0..=line.len()).filter(|i| line.is_char_boundary(*i)).collect();
-                line.insert_str(*at.get(&boundaries), *t.get(TOKENS));
+                line.insert_str(*at.get(&boundaries), t.get::<&str>(TOKENS));
             }
         }
     }
@@ -251,28 +252,37 @@ fn generated(names: &[&'static str]) -> impl Strategy<Value = String> {
     let blocks: Vec<(String, &'static schema::Block)> = schema::walk();
     let item = (any::<prop::sample::Index>(), any::<prop::sample::Index>(), 0u8..3, any::<prop::sample::Index>());
     let names = names.to_vec();
-    prop::collection::vec((item, prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<bool>()), 0..6)), 0..12)
-        .prop_map(move |items| {
-            let mut out = String::new();
-            for ((b, label, nest, inner), attrs) in items {
-                let (_, block) = b.get(&blocks);
-                let labels = match block.labels.len() {
-                    0 => String::new(),
-                    _ => format!(" \"{}\"", label.get(&["us-east-1", "eu-west-1", "api", "aws", "s3", "local", "nodes", "db"])),
-                };
-                out.push_str(&format!("{}{labels} {{\n", block.name));
-                for (a, v, known) in attrs {
-                    let name = if known && !block.attrs.is_empty() { a.get(block.attrs).name } else { *a.get(&names) };
-                    out.push_str(&format!("  {name} = {}\n", v.get(VALUES)));
-                }
-                if nest > 0 && !block.blocks.is_empty() {
-                    let child = inner.get(block.blocks).block;
-                    out.push_str(&format!("  {} {{\n  }}\n", child.name));
-                }
-                out.push_str("}\n\n");
+    prop::collection::vec(
+        (
+            item,
+            prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<bool>()), 0..6),
+        ),
+        0..12,
+    )
+    .prop_map(move |items| {
+        let mut out = String::new();
+        for ((b, label, nest, inner), attrs) in items {
+            let (_, block) = b.get(&blocks);
+            let labels = match block.labels.len() {
+                0 => String::new(),
+                _ => format!(
+                    " \"{}\"",
+                    label.get(&["us-east-1", "eu-west-1", "api", "aws", "s3", "local", "nodes", "db"])
+                ),
+            };
+            out.push_str(&format!("{}{labels} {{\n", block.name));
+            for (a, v, known) in attrs {
+                let name = if known && !block.attrs.is_empty() { a.get(block.attrs).name } else { *a.get(&names) };
+                out.push_str(&format!("  {name} = {}\n", v.get(VALUES)));
             }
-            out
-        })
+            if nest > 0 && !block.blocks.is_empty() {
+                let child = inner.get(block.blocks).block;
+                out.push_str(&format!("  {} {{\n  }}\n", child.name));
+            }
+            out.push_str("}\n\n");
+        }
+        out
+    })
 }
 
 #[test]

@@ -385,7 +385,9 @@ fn release_now(lock: &Mutex<Option<drplan_state::Lock>>, unlock: &str) -> Result
     });
     match rx.recv_timeout(Duration::from_secs(10)) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(why)) => Err(format!("The state lock could not be released ({why}): run `{command}` before anything else.")),
+        Ok(Err(why)) => {
+            Err(format!("The state lock could not be released ({why}): run `{command}` before anything else."))
+        }
         Err(_) => Err(format!("The state lock could not be released in time: run `{command}` before anything else.")),
     }
 }

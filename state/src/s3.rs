@@ -488,11 +488,7 @@ impl S3Backend {
                     match inner.block(inner.holder())? {
                         // Our own request, retried after its answer was lost: the lock is ours.
                         Some((held, etag)) if held.id == info.id => {
-                            return Ok(taken(
-                                Lock::fallible(info, release(inner, etag)),
-                                &self.location(),
-                                started,
-                            ));
+                            return Ok(taken(Lock::fallible(info, release(inner, etag)), &self.location(), started));
                         }
                         Some((held, _)) if Instant::now() >= deadline => return Err(LockError::Held(held)),
                         Some((held, _)) => {
@@ -519,12 +515,15 @@ mod tests {
     use drplan_harness::{Emulator, Running};
 
     fn backend(moto: &Running) -> S3Backend {
-        S3Backend::with_credentials(S3Location {
-            bucket: "state".into(),
-            key: "k/state.json".into(),
-            region: "us-east-1".into(),
-            endpoint: Some(moto.url().into()),
-        }, Some(StaticCredentials::new("testing", "testing")))
+        S3Backend::with_credentials(
+            S3Location {
+                bucket: "state".into(),
+                key: "k/state.json".into(),
+                region: "us-east-1".into(),
+                endpoint: Some(moto.url().into()),
+            },
+            Some(StaticCredentials::new("testing", "testing")),
+        )
         .unwrap()
     }
 

@@ -5,7 +5,9 @@
 use std::process::Command;
 
 use drplan_harness::{Emulator, Running};
-use drplan_state::{Backend, LocalBackend, ReplicatedBackend, S3Backend, S3Location, StateError, StaticCredentials, conformance};
+use drplan_state::{
+    Backend, LocalBackend, ReplicatedBackend, S3Backend, S3Location, StateError, StaticCredentials, conformance,
+};
 
 /// Which backend a holder process opens: `local:PATH`, `s3:BUCKET/KEY@ENDPOINT` or
 /// `s3r:PRIMARY,REPLICA/KEY@ENDPOINT`.

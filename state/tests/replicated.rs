@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use drplan_harness::{Emulator, FaultKind, FaultProxy, Faults, Running};
-use drplan_state::{Backend, CopyStatus, LockError, ReplicatedBackend, S3Backend, S3Location, StateError, StateFile, StaticCredentials};
+use drplan_state::{
+    Backend, CopyStatus, LockError, ReplicatedBackend, S3Backend, S3Location, StateError, StateFile, StaticCredentials,
+};
 
 const KEY: &str = "dr/state.json";
 const PRIMARY: &str = "state-use1";
