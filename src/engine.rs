@@ -125,7 +125,9 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
         configuration_hash: configuration_hash(&loaded.sources),
         prior_state: state.as_ref().map(|s| StateRef { lineage: s.lineage.clone(), serial: s.serial }),
     };
-    let doc = PlanDoc::new(&plan, origin, request.allow_unreachable);
+    let mut doc = PlanDoc::new(&plan, origin, request.allow_unreachable);
+    // Where the configuration is, so the saved plan applies from any directory.
+    doc.configuration_path = std::path::absolute(path).ok().map(|p| p.display().to_string());
     Ok(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock })
 }
 

@@ -28,10 +28,11 @@ const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
 /// Installs the subscriber when `DRPLAN_LOG` is set. A value that cannot be understood
 /// gets one warning and leaves logging off: a typo in a log setting must not stop a run.
-pub fn init(color: bool) {
+pub fn init(out: &mut crate::output::Output) {
+    let color = out.fancy;
     let Some(value) = std::env::var_os(VAR) else { return };
     let Some(value) = value.to_str() else {
-        eprintln!("warning: {VAR} is not valid UTF-8; logging is off");
+        out.note(&format!("warning: {VAR} is not valid UTF-8; logging is off"));
         return;
     };
     let value = value.trim();
@@ -42,16 +43,19 @@ pub fn init(color: bool) {
         Ok(Some(f)) => f,
         Ok(None) => return,
         Err(why) => {
-            eprintln!(
+            out.note(&format!(
                 "warning: {VAR}={value} is not understood ({why}); logging is off. Use a level ({}) or a filter such as `debug,aws_smithy_runtime=trace`",
                 LEVELS[1..].join(", ")
-            );
+            ));
             return;
         }
     };
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Its own report of a failed write is an `eprintln!`, which panics when stderr is
+        // closed: a lost log line must not take the run down with it.
+        .log_internal_errors(false)
         .with_ansi(color)
         .with_timer(Uptime::default())
         .with_target(true)

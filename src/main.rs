@@ -26,7 +26,13 @@ fn main() -> ExitCode {
     };
     let mut out = output::Output::from_env();
     // Logs are coloured exactly when diagnostics are: both go to stderr.
-    logging::init(out.fancy);
+    logging::init(&mut out);
     let code = commands::exec(cli, &mut out);
+    if output::stdout_lost() {
+        out.note("drplan: stdout was closed before all output was written; the command ran to its end (what an apply did is recorded in state)");
+        if code == commands::EXIT_OK || code == commands::EXIT_CHANGES {
+            return ExitCode::from(commands::EXIT_ERROR);
+        }
+    }
     ExitCode::from(code)
 }

@@ -2,6 +2,7 @@
 //! stderr, colour only on a terminal and never under `NO_COLOR`.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use drplan_core::{Diagnostics, SourceFile};
 
@@ -23,6 +24,27 @@ pub struct Output {
 /// Width used when stderr is not a terminal.
 const PLAIN_WIDTH: usize = 100;
 
+/// Set once a write to stdout failed (`drplan apply --json | head -1` closed it).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `bytes` to stdout. A closed stdout never stops a command (an apply in flight
+/// must finish and record what it did); it is remembered, and [`stdout_lost`] turns it into
+/// a failed exit once the work is done. Later output is dropped.
+pub fn stdout_write(bytes: &[u8]) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if stdout.write_all(bytes).and_then(|()| stdout.flush()).is_err() {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether some output could not be written to stdout.
+pub fn stdout_lost() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
 impl Output {
     pub fn from_env() -> Output {
         let tty = std::io::stderr().is_terminal();
@@ -34,14 +56,12 @@ impl Output {
 
     /// A result line on stdout.
     pub fn line(&mut self, text: &str) {
-        let mut stdout = std::io::stdout().lock();
-        // A closed pipe (`drplan ... | head`) is not an error worth a panic.
-        let _ = writeln!(stdout, "{text}");
+        stdout_write(format!("{text}\n").as_bytes());
     }
 
     /// Text on stdout exactly as given.
     pub fn raw(&mut self, text: &str) {
-        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        stdout_write(text.as_bytes());
     }
 
     /// A message for the person at the terminal, on stderr.
@@ -50,6 +70,13 @@ impl Output {
             return;
         }
         let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+
+    /// A question on stderr, the answer to be typed on the same line.
+    pub fn prompt(&mut self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{text}");
+        let _ = err.flush();
     }
 
     /// One diagnostic; returns the error exit code for convenience.

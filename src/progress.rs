@@ -48,7 +48,9 @@ impl Progress {
 
     /// The actions started and not yet settled, in id order.
     pub fn running(&self) -> Vec<String> {
-        self.running.iter().cloned().collect()
+        let mut running: Vec<String> = self.running.iter().cloned().collect();
+        running.sort_by(|a, b| drplan_core::plan::resource::natural_cmp(a, b));
+        running
     }
 
     pub fn event(&mut self, e: &Event) {
@@ -83,7 +85,7 @@ impl Progress {
                     serde_json::json!({"type": "progress", "id": id, "message": message, "at": at})
                 }
             };
-            println!("{v}");
+            crate::output::stdout_write(format!("{v}\n").as_bytes());
             return;
         }
         let (settled, total) = (self.settled, self.total);

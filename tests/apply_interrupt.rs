@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use drplan_harness::{Emulator, Running};
+use drplan_harness::{Emulator, FaultKind, FaultProxy, Faults, Running};
 
 const ZONE: &str = "intr.example.com";
 const SERVING: usize = 2;
@@ -239,5 +239,69 @@ fn second_interrupt_exits_at_once_naming_what_may_be_incomplete() {
     assert!(recorded.iter().any(|a| a.starts_with("region.us-east-1.compute.")), "{recorded:?}");
     assert!(!recorded.iter().any(|a| a.starts_with("dns.")), "DNS waits on the gate: {recorded:?}");
 
+    apply_again_converges_exactly(&moto, dir.path());
+}
+
+/// moto for the clouds, and the state in S3 on moto behind a fault proxy (so that a test can
+/// make the state store stop answering).
+fn setup_s3() -> (Running, FaultProxy, tempfile::TempDir) {
+    let moto = Running::start(Emulator::Moto).expect("moto starts");
+    moto.create_hosted_zone(ZONE).unwrap();
+    moto.create_bucket("intr-state").unwrap();
+    let proxy = FaultProxy::start(moto.url(), Faults::none()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let backend = format!(
+        "project = \"intr\"\n\n  backend \"s3\" {{\n    bucket   = \"intr-state\"\n    key      = \"intr/state.json\"\n    region   = \"us-east-1\"\n    endpoint = \"{}\"\n  }}",
+        proxy.url()
+    );
+    std::fs::write(dir.path().join("main.hcl"), configuration(moto.url()).replacen("project = \"intr\"", &backend, 1))
+        .unwrap();
+    (moto, proxy, dir)
+}
+
+/// The first Ctrl-C, once the health gate runs (the second can then land while it does).
+fn interrupt_during_the_gate(apply: &mut Apply) {
+    apply.wait_for("start of the health gate", |l| started(l, GATE));
+    apply.interrupt();
+    apply.wait_for("the stopping notice", |l| l.starts_with("Stopping:"));
+}
+
+#[test]
+fn second_interrupt_gives_the_s3_lock_object_back() {
+    let (moto, _proxy, dir) = setup_s3();
+    let mut apply = Apply::start(dir.path());
+    interrupt_during_the_gate(&mut apply);
+    apply.interrupt();
+    let (code, stderr) = apply.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("Interrupted again: exiting at once."), "{stderr}");
+    assert!(!stderr.contains("could not be released"), "{stderr}");
+    // What the message says to run works: the lock object is gone.
+    let plan = support::drplan_aws(dir.path()).args(["plan", "."]).output().unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", String::from_utf8_lossy(&plan.stderr));
+    apply_again_converges_exactly(&moto, dir.path());
+}
+
+#[test]
+fn second_interrupt_with_the_s3_store_down_names_the_exact_unlock() {
+    let (moto, proxy, dir) = setup_s3();
+    let mut apply = Apply::start(dir.path());
+    interrupt_during_the_gate(&mut apply);
+    // The store stops answering deletes: the lock object cannot be given back.
+    proxy.set_faults(Faults::always(FaultKind::Drop).matching(|r| r.method == "DELETE"));
+    apply.interrupt();
+    let (code, stderr) = apply.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    let at = stderr.find("could not be released").unwrap_or_else(|| panic!("{stderr}"));
+    let command = stderr[at..].split('`').nth(1).unwrap_or_else(|| panic!("no command in:\n{stderr}"));
+    assert!(command.starts_with("drplan state unlock "), "{command}");
+    // The plan it would suggest comes after the unlock, never alone.
+    assert!(stderr.contains("Then run `drplan plan`"), "{stderr}");
+
+    // Once the store answers, the command printed is exactly what frees the state.
+    proxy.set_faults(Faults::none());
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let unlocked = support::drplan_aws(dir.path()).args(&args).output().unwrap();
+    assert!(unlocked.status.success(), "{command}: {}", String::from_utf8_lossy(&unlocked.stderr));
     apply_again_converges_exactly(&moto, dir.path());
 }

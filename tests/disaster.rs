@@ -285,3 +285,23 @@ fn a_cloud_storage_outage_is_reported_and_does_not_stop_a_failover() {
     let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 }
+
+/// The path the guide gives CI: the failover saved as a plan made with the flag, applied
+/// as it is. Applying it declares the region lost, with no flag on `apply`.
+#[test]
+fn a_saved_plan_made_with_the_flag_declares_the_region_lost() {
+    let w = world();
+    converge(&w);
+    w.lose_the_active_region();
+    let out = w.drplan(&["failover", "--to", STANDBY, "bot-core", "--write", "--allow-unreachable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let plan = w.dir.path().join("failover.plan");
+    let out = w.drplan(&["plan", "bot-core", "--allow-unreachable", "--out", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = w.drplan(&["apply", plan.to_str().unwrap(), "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(primary_target(&w.moto), "euw1.bot-core.com");
+    let out = w.drplan(&["drift", "bot-core"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(text(&out.stdout).contains(&format!("fence pending for {LOST}")), "{}", describe(&out));
+}

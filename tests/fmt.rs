@@ -38,7 +38,7 @@ fn copy_examples(to: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     let reference = to.join("reference.hcl");
-    std::fs::copy(root().join("../shared/design/bot-core.hcl"), &reference).unwrap();
+    std::fs::copy(root().join("examples/bot-core/main.hcl"), &reference).unwrap();
     files.push(reference);
     files
 }

@@ -30,7 +30,7 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[test]
 fn refresh_false_on_empty_state_prints_every_create_of_the_reference() {
-    let reference = root().join("../shared/design/bot-core.hcl");
+    let reference = root().join("examples/bot-core/main.hcl");
     let text = std::fs::read_to_string(&reference).unwrap();
     let config = config::load(&[SourceFile::new("bot-core.hcl", text)], &|_| None).config.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +113,7 @@ fn saved_plans_show_exactly_as_planned() {
     assert_eq!(stdout(&shown), stdout(&planned));
     let json = run(&["show", file.to_str().unwrap(), "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
-    assert_eq!(doc["format_version"], "1.1");
+    assert_eq!(doc["format_version"], "1.2");
     assert_eq!(doc["prior_state"]["serial"], 4);
     assert!(doc["configuration_hash"].as_str().unwrap().starts_with("sha256:"));
     // Only the active pool grows: the standby and cold columns did not change.
@@ -214,4 +214,105 @@ fn unknown_targets_are_refused_with_a_suggestion() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("Plan: 3 to create,"), "{text}");
+}
+
+#[test]
+fn automatic_failover_is_a_warning_in_plan_not_silence() {
+    let dir = bot_core();
+    let main = dir.path().join("main.hcl");
+    let text = std::fs::read_to_string(&main).unwrap();
+    let text = text.replace("mode  = \"manual\"", "mode  = \"automatic\"");
+    std::fs::write(&main, text).unwrap();
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("drplan::config::automatic_failover"), "{err}");
+    assert!(err.contains("drplan failover --to REGION"), "{err}");
+    assert!(stdout(&out).contains("Plan:"), "the plan is still made:\n{}", stdout(&out));
+}
+
+/// The positions of `needles` in `haystack`, which must all be there.
+fn positions(haystack: &str, needles: &[&str]) -> Vec<usize> {
+    needles.iter().map(|n| haystack.find(n).unwrap_or_else(|| panic!("no {n:?} in:\n{haystack}"))).collect()
+}
+
+#[test]
+fn addresses_are_listed_as_people_count() {
+    let dir = bot_core();
+    let main = dir.path().join("main.hcl");
+    let text = std::fs::read_to_string(&main).unwrap();
+    let text = text.replacen("count         = { active = 3,", "count         = { active = 12,", 1);
+    std::fs::write(&main, text).unwrap();
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let node = |i: usize| format!("region.us-east-1.compute.nodes[{i}]");
+    let (n2, n9, n10, n11) = (node(2), node(9), node(10), node(11));
+    // The changes, then the actions: each lists nodes[2] before nodes[9] before nodes[10].
+    let changes = positions(&text, &[&format!("+ {n2}\n"), &format!("+ {n9}\n"), &format!("+ {n10}\n")]);
+    assert!(changes.windows(2).all(|w| w[0] < w[1]), "changes out of order:\n{text}");
+    let actions = positions(&text, &[&format!(". {n2}"), &format!(". {n9}"), &format!(". {n10}"), &format!(". {n11}")]);
+    assert!(actions.windows(2).all(|w| w[0] < w[1]), "actions out of order:\n{text}");
+
+    // And `state list`.
+    support::write_converged_state(dir.path(), "main.hcl");
+    let out = run(&["state", "list", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = stdout(&out);
+    let at = positions(&listed, &[&format!("{n2}\n"), &format!("{n9}\n"), &format!("{n10}\n")]);
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "state list out of order:\n{listed}");
+}
+
+#[test]
+fn plan_without_refresh_takes_no_lock_and_leaves_no_lock_file() {
+    let dir = bot_core();
+    // No state at all: nothing is created.
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!dir.path().join(".drplan").exists(), "plan --refresh=false created .drplan");
+    // A state beside it: read, and no lock file appears next to it.
+    write_converged_state(dir.path());
+    let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let files: Vec<String> = std::fs::read_dir(dir.path().join(".drplan"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().all(|f| !f.contains(".lock")), "lock files left: {files:?}");
+}
+
+#[test]
+fn a_saved_plan_applies_from_another_directory_or_names_its_configuration() {
+    let dir = bot_core();
+    write_converged_state(dir.path());
+    let file = dir.path().join("nothing.plan");
+    let planned = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false", "--out", file.to_str().unwrap()]);
+    assert!(planned.status.success(), "{}", stderr(&planned));
+    let elsewhere = tempfile::tempdir().unwrap();
+    // Found where the plan recorded it, and checked as usual (here: nothing to do).
+    let out = drplan().current_dir(elsewhere.path()).args(["apply", file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("No changes."), "{}", stderr(&out));
+
+    // The configuration moved away: the error says where it was and what to pass.
+    let moved = tempfile::tempdir().unwrap();
+    let plan_copy = moved.path().join("nothing.plan");
+    std::fs::copy(&file, &plan_copy).unwrap();
+    let was = dir.path().to_path_buf();
+    let new_home = moved.path().join("config");
+    std::fs::create_dir(&new_home).unwrap();
+    for f in ["main.hcl", ".drplan"] {
+        std::fs::rename(was.join(f), new_home.join(f)).unwrap();
+    }
+    let out = drplan().current_dir(elsewhere.path()).args(["apply", plan_copy.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("the plan was made from {}", was.display())), "{err}");
+    assert!(err.contains("--config DIR"), "{err}");
+    let out = drplan()
+        .current_dir(elsewhere.path())
+        .args(["apply", plan_copy.to_str().unwrap(), "--config", new_home.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

@@ -58,14 +58,44 @@ fn list_show_pull_and_rm() {
     assert!(text(&out.stderr).contains("is not in state"), "{}", text(&out.stderr));
 }
 
+/// A saved plan with nothing to do for the configuration in `dir`: its state is converged.
+/// Applying it takes the state lock and needs no cloud.
+fn nothing_to_do_plan(dir: &std::path::Path) -> String {
+    use drplan_core::plan::{Observed, Prior, desired};
+    let sources: Vec<drplan_core::SourceFile> = ["main.hcl", "regions.hcl", "backup.hcl"]
+        .iter()
+        .map(|f| drplan_core::SourceFile::new(*f, std::fs::read_to_string(dir.join(f)).unwrap()))
+        .collect();
+    let config = drplan_core::config::load(&sources, &|_| None).config.expect("valid configuration");
+    let prior = Prior {
+        objects: desired::desired(&config)
+            .into_iter()
+            .map(|r| (r.address.clone(), Observed { id: format!("id-{}", r.address), resource: r }))
+            .collect(),
+        roles: config.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
+        ..Prior::default()
+    };
+    let mut state = drplan_state::StateFile::new(&config.project, "test");
+    state.set_content(&prior);
+    drplan_state::LocalBackend::new(dir.join(".drplan/state.json")).write(&state).unwrap();
+    let file = dir.join("nothing.plan").display().to_string();
+    let out = run(&["plan", dir.to_str().unwrap(), "--refresh=false", "--out", &file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    file
+}
+
 #[test]
 fn a_held_lock_names_its_holder_and_lock_timeout_waits() {
     let dir = configured();
     let path = dir.path().to_str().unwrap().to_string();
+    let plan = nothing_to_do_plan(dir.path());
     let state = dir.path().join(".drplan/state.json");
     let held =
         drplan_state::lock::acquire(&state, "apply", "ana@laptop", "2026-11-27T10:00:00Z", Duration::ZERO).unwrap();
+    // A plan without refresh reads state alone and is not held up (it takes no lock).
     let out = run(&["plan", &path, "--refresh=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["apply", &plan, "--config", &path]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
@@ -79,9 +109,10 @@ fn a_held_lock_names_its_holder_and_lock_timeout_waits() {
         std::thread::sleep(Duration::from_millis(700));
         drop(held);
     });
-    let out = run(&["plan", &path, "--refresh=false", "--lock-timeout", "10s"]);
+    let out = run(&["apply", &plan, "--config", &path, "--lock-timeout", "10s"]);
     releaser.join().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("No changes."), "{}", text(&out.stderr));
 }
 
 #[test]

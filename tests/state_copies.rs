@@ -6,7 +6,7 @@
 mod support;
 
 use drplan_harness::{Emulator, FaultKind, FaultProxy, Faults, Running};
-use drplan_state::{Backend, S3Backend, S3Location, StateFile};
+use drplan_state::{Backend, S3Backend, S3Location, StateFile, StaticCredentials};
 use support::text;
 
 const PRIMARY: &str = "payments-state-use1";
@@ -43,18 +43,16 @@ impl World {
 
     /// One copy read directly from moto, past the proxy.
     fn copy(&self, bucket: &str) -> S3Backend {
-        // SAFETY: the same static test credentials every test here uses.
-        unsafe {
-            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-        }
         let region = if bucket == PRIMARY { "us-east-1" } else { "us-west-2" };
-        S3Backend::new(S3Location {
-            bucket: bucket.into(),
-            key: KEY.into(),
-            region: region.into(),
-            endpoint: Some(self.moto.url().into()),
-        })
+        S3Backend::with_credentials(
+            S3Location {
+                bucket: bucket.into(),
+                key: KEY.into(),
+                region: region.into(),
+                endpoint: Some(self.moto.url().into()),
+            },
+            Some(StaticCredentials::new("testing", "testing")),
+        )
         .unwrap()
     }
 

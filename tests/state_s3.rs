@@ -9,25 +9,22 @@ use support::text;
 use std::time::Duration;
 
 use drplan_harness::{Emulator, Running};
-use drplan_state::{Backend, S3Backend, S3Location};
+use drplan_state::{Backend, S3Backend, S3Location, StaticCredentials};
 
 fn configuration(moto: &str, bucket: &str) -> String {
     support::two_aws_regions(moto, "remote", 3, 1, Some(bucket))
 }
 
 fn backend(moto: &str) -> S3Backend {
-    // SAFETY: only this test's thread reads the environment for the SDK; the values are
-    // the same static test credentials every test here uses.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    }
-    S3Backend::new(S3Location {
-        bucket: "drplan-state".into(),
-        key: "remote/state.json".into(),
-        region: "us-east-1".into(),
-        endpoint: Some(moto.into()),
-    })
+    S3Backend::with_credentials(
+        S3Location {
+            bucket: "drplan-state".into(),
+            key: "remote/state.json".into(),
+            region: "us-east-1".into(),
+            endpoint: Some(moto.into()),
+        },
+        Some(StaticCredentials::new("testing", "testing")),
+    )
     .unwrap()
 }
 

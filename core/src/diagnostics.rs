@@ -59,6 +59,7 @@ codes! {
     SingleCloudBackups => "drplan::config::single_cloud_backups",
     StandbyWithoutCapacity => "drplan::config::standby_without_capacity",
     DnsWithoutHealthCheck => "drplan::config::dns_without_health_check",
+    AutomaticFailover => "drplan::config::automatic_failover",
     Read => "drplan::io::read",
     Write => "drplan::io::write",
     NotUtf8 => "drplan::io::not_utf8",

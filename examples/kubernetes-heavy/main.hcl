@@ -140,7 +140,7 @@ backup "catalog-db" {
 }
 
 failover {
-  mode  = "automatic" # health check failure promotes the next region
+  mode  = "manual" # `automatic` waits for the watcher: run `drplan failover --to` meanwhile
   order = ["us-west-2", "eu-central-1"]
 
   dns {

@@ -1,7 +1,7 @@
 //! `drplan apply [PATH|PLANFILE]`: carry a plan out, recording every finished action in
 //! state at once. A saved plan is applied exactly as written, or refused when stale.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,9 +25,10 @@ const EXIT_INTERRUPTED: u8 = 130;
 pub struct Args {
     #[command(flatten)]
     plan: PlanArgs,
-    /// With a saved plan: the configuration it was made from.
-    #[arg(long, value_name = "PATH", default_value = ".")]
-    config: PathBuf,
+    /// With a saved plan: the configuration it was made from (default: where the plan
+    /// recorded it, else the current directory).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// Apply without asking for confirmation.
     #[arg(long)]
     auto_approve: bool,
@@ -87,7 +88,9 @@ struct Run {
     backend: Box<dyn drplan_state::Backend>,
     state: Option<drplan_state::StateFile>,
     prior: Prior,
-    _lock: Option<drplan_state::Lock>,
+    lock: Option<drplan_state::Lock>,
+    /// The configuration planned, for the `drplan state unlock ID PATH` a message may name.
+    config_path: PathBuf,
 }
 
 fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
@@ -99,7 +102,8 @@ fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
         backend: planned.backend,
         state: planned.state,
         prior: planned.prior,
-        _lock: planned.lock,
+        lock: planned.lock,
+        config_path: args.plan.path.clone(),
     })
 }
 
@@ -108,7 +112,11 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
         Ok(d) => d,
         Err(d) => return out.report(&[], d).then_none(),
     };
-    let planned_args = PlanArgs { path: args.config.clone(), refresh: false, ..args.plan.clone() };
+    let config = match saved_configuration(args.config.as_ref(), &doc) {
+        Ok(c) => c,
+        Err(d) => return out.report(&[], d).then_none(),
+    };
+    let planned_args = PlanArgs { path: config.clone(), refresh: false, ..args.plan.clone() };
     // Plan again from state alone: only to load, lock and compare; the saved plan is what runs.
     let current = planned(&planned_args, Some("apply"), None, &mut Output { quiet: true, ..out.clone() })?;
     let stale = |why: String| {
@@ -140,8 +148,40 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
         backend: current.backend,
         state: current.state,
         prior: current.prior,
-        _lock: current.lock,
+        lock: current.lock,
+        config_path: config,
     })
+}
+
+/// The configuration a saved plan is checked against and applied with: `--config`, else the
+/// one the plan recorded (when it is still there), else the current directory's. The
+/// staleness checks that follow prove it is the configuration the plan was made from.
+fn saved_configuration(given: Option<&PathBuf>, doc: &PlanDoc) -> Result<PathBuf, Diagnostic> {
+    if let Some(path) = given {
+        return Ok(path.clone());
+    }
+    let has_configuration = |p: &std::path::Path| crate::load::files(p).is_ok_and(|f| !f.is_empty());
+    let recorded = doc.configuration_path.as_deref().map(PathBuf::from);
+    if let Some(path) = recorded.as_ref().filter(|p| has_configuration(p)) {
+        return Ok(path.clone());
+    }
+    if has_configuration(std::path::Path::new(".")) {
+        return Ok(PathBuf::from("."));
+    }
+    let (message, help) = match &recorded {
+        Some(path) => (
+            format!("the configuration of this plan is not in {} nor here", path.display()),
+            format!(
+                "the plan was made from {}; pass the directory that configuration is in now with `--config DIR`",
+                path.display()
+            ),
+        ),
+        None => (
+            "no configuration here for this plan".to_string(),
+            "the plan does not record where its configuration was; pass it with `--config DIR`".to_string(),
+        ),
+    };
+    Err(Diagnostic::error(Code::NoConfiguration, message).help(help))
 }
 
 /// The plan about to run: for people, the usual rendering; with --json, a first event line
@@ -165,8 +205,7 @@ fn confirm(doc: &PlanDoc, out: &mut Output) -> bool {
         return false;
     }
     let n = doc.resource_changes.len();
-    eprint!("\nApply these {n} changes? Only 'yes' continues: ");
-    let _ = std::io::stderr().flush();
+    out.prompt(&format!("\nApply these {n} changes? Only 'yes' continues: "));
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
     if answer.trim() == "yes" {
@@ -207,8 +246,11 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Mutex::new(Progress::new(args.json, run.doc.actions.len())));
     let started = progress.lock().unwrap_or_else(PoisonError::into_inner).started();
+    // Shared with the interrupt watcher, which gives it back before a second Ctrl-C exits.
+    let lock = Arc::new(Mutex::new(run.lock.take()));
+    let unlock = format!("drplan state unlock {{id}}{}", path_arg(&run.config_path));
     let result = runtime.block_on(async {
-        watch_interrupts(stop.clone(), progress.clone());
+        watch_interrupts(stop.clone(), progress.clone(), lock.clone(), unlock);
         let clouds = crate::clouds::Clouds::connect(&run.config).await?;
         let policy = run.config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
         // A third of the checkers' interval: a fresh observation is seen soon after it is
@@ -233,7 +275,9 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         Err(d) => return out.report(&[], d),
     };
     let lost_before = recorder.prior.lost.clone();
-    remember_lost(&run.doc, &summary, args.plan.allow_unreachable, &mut recorder.prior);
+    // A saved plan made with --allow-unreachable declares the lost regions itself.
+    let declared = run.doc.declares_lost || args.plan.allow_unreachable;
+    remember_lost(&run.doc, &summary, declared, &mut recorder.prior);
     if summary.ok() && summary.not_started.is_empty() {
         // Everything is done: record the roles and drop what the plan forgets.
         for a in &run.doc.forget {
@@ -333,7 +377,7 @@ fn remember_lost(doc: &PlanDoc, summary: &apply::Summary, declared: bool, prior:
                     entry.owed.push(id);
                 }
             }
-            entry.owed.sort();
+            entry.owed.sort_by(|a, b| drplan_core::plan::resource::natural_cmp(a, b));
         }
     }
     // Done only when every change the region needs has succeeded in this run: not when a
@@ -346,9 +390,38 @@ fn remember_lost(doc: &PlanDoc, summary: &apply::Summary, declared: bool, prior:
     }
 }
 
-/// First Ctrl-C (or SIGTERM): stop scheduling, let running actions finish. Second: exit now,
-/// naming the actions that were still running (started, not yet recorded).
-fn watch_interrupts(stop: Arc<AtomicBool>, progress: Arc<Mutex<Progress>>) {
+/// ` PATH` for a command about the configuration at `path`, nothing for the current directory.
+fn path_arg(path: &std::path::Path) -> String {
+    if path == std::path::Path::new(".") { String::new() } else { format!(" {}", path.display()) }
+}
+
+/// Gives the state lock back, waiting a few seconds at most for a store that does not
+/// answer; `Err` names the exact unlock command (`unlock` with `{id}` in it) to run instead.
+fn release_now(lock: &Mutex<Option<drplan_state::Lock>>, unlock: &str) -> Result<(), String> {
+    let Some(lock) = lock.lock().unwrap_or_else(PoisonError::into_inner).take() else { return Ok(()) };
+    let command = unlock.replace("{id}", &lock.info.id);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(lock.release());
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => {
+            Err(format!("The state lock could not be released ({why}): run `{command}` before anything else."))
+        }
+        Err(_) => Err(format!("The state lock could not be released in time: run `{command}` before anything else.")),
+    }
+}
+
+/// First Ctrl-C (or SIGTERM): stop scheduling, let running actions finish. Second: give the
+/// state lock back and exit now, naming the actions that were still running (started, not
+/// yet recorded), and the unlock command if the lock could not be given back.
+fn watch_interrupts(
+    stop: Arc<AtomicBool>,
+    progress: Arc<Mutex<Progress>>,
+    lock: Arc<Mutex<Option<drplan_state::Lock>>>,
+    unlock: String,
+) {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     // Listening from here on, across both rounds: a listener created only after the first
     // signal would miss a second one sent right behind it.
@@ -369,17 +442,23 @@ fn watch_interrupts(stop: Arc<AtomicBool>, progress: Arc<Mutex<Progress>>) {
             "\nStopping: no new actions start; waiting for the running ones to finish and be recorded. Interrupt again to exit at once.",
         );
         tokio::select! { () = next(&mut interrupt) => {}, () = next(&mut terminate) => {} }
+        let released = release_now(&lock, &unlock);
         let mut progress = progress.lock().unwrap_or_else(PoisonError::into_inner);
         let running = progress.running();
-        progress.finish();
-        if running.is_empty() {
-            eprintln!("Interrupted again: exiting at once. No action was running; what finished is in state.");
-        } else {
-            eprintln!(
-                "Interrupted again: exiting at once. These actions were still running and may be incomplete, or complete but not recorded in state:\n  {}\nRun `drplan plan` to see where things stand; the next apply adopts what they created.",
-                running.join("\n  ")
-            );
+        if let Err(unlock) = &released {
+            progress.message(unlock);
         }
+        if running.is_empty() {
+            progress.message("Interrupted again: exiting at once. No action was running; what finished is in state.");
+        } else {
+            // Only a command that will work: with the lock still held, its unlock comes first.
+            let next = if released.is_ok() { "Run" } else { "Then run" };
+            progress.message(&format!(
+                "Interrupted again: exiting at once. These actions were still running and may be incomplete, or complete but not recorded in state:\n  {}\n{next} `drplan plan` to see where things stand; the next apply adopts what they created.",
+                running.join("\n  ")
+            ));
+        }
+        progress.finish();
         std::process::exit(i32::from(EXIT_INTERRUPTED));
     });
 }

@@ -51,7 +51,9 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             file.display()
         ));
     }
-    if doc.safety.iter().any(|s| s.severity == "error") {
+    // A safety error waived by --allow-unreachable (split brain, the region declared lost)
+    // leaves the plan applyable, and planning it is no error.
+    if !doc.applyable && doc.safety.iter().any(|s| s.severity == "error") {
         return EXIT_ERROR;
     }
     if args.detailed_exitcode && doc.has_changes() { EXIT_CHANGES } else { EXIT_OK }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use drplan_core::plan::resource::natural_cmp;
 use drplan_core::{Code, Diagnostic};
 use drplan_state::Backend;
 
@@ -120,8 +121,10 @@ fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Resu
     match command {
         StateCommand::List { path } => {
             let state = read(backend_for(&path, out)?.as_ref())?;
-            for o in &state.objects {
-                out.line(&o.address);
+            let mut addresses: Vec<&str> = state.objects.iter().map(|o| o.address.as_str()).collect();
+            addresses.sort_by(|a, b| natural_cmp(a, b));
+            for a in addresses {
+                out.line(a);
             }
         }
         StateCommand::Show { address, path } => {

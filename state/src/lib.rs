@@ -16,7 +16,7 @@ mod schema;
 pub use local::LocalBackend;
 pub use lock::{Lock, LockError, LockInfo};
 pub use replicated::ReplicatedBackend;
-pub use s3::{S3Backend, S3Location};
+pub use s3::{S3Backend, S3Location, StaticCredentials};
 pub use schema::{FORMAT_VERSION, LostRegion, StateFile, StateObject};
 
 use std::time::Duration;

@@ -36,30 +36,67 @@ pub enum LockError {
     CopyUnreachable { copy: String, location: String, region: String, reason: String },
 }
 
-/// A held lock of any backend, released when dropped.
+/// A held lock of any backend, released when dropped (or by [`Lock::release`], which says
+/// whether that worked).
 pub struct Lock {
     pub info: LockInfo,
     /// An `Option` so that dropping the lock can give it back before saying it did.
-    release: Option<Box<dyn Send + Sync>>,
+    release: Option<Releaser>,
     taken: Instant,
+}
+
+/// How a lock is given back.
+enum Releaser {
+    /// Dropping the value releases it, and cannot fail (an OS file lock).
+    Guard(Box<dyn Send + Sync>),
+    /// A call that can fail (a lock object in a store that may not answer).
+    Call(Box<dyn FnOnce() -> Result<(), String> + Send + Sync>),
 }
 
 impl Lock {
     /// A lock whose `release` value gives it back when dropped.
     pub fn new(info: LockInfo, release: impl Send + Sync + 'static) -> Lock {
-        Lock { info, release: Some(Box::new(release)), taken: Instant::now() }
+        Lock { info, release: Some(Releaser::Guard(Box::new(release))), taken: Instant::now() }
+    }
+
+    /// A lock given back by calling `release`, which says why it could not be.
+    pub fn fallible(info: LockInfo, release: impl FnOnce() -> Result<(), String> + Send + Sync + 'static) -> Lock {
+        Lock { info, release: Some(Releaser::Call(Box::new(release))), taken: Instant::now() }
+    }
+
+    /// Gives the lock back now; `Err` says why it is still held (then `drplan state unlock`
+    /// with its id breaks it).
+    pub fn release(mut self) -> Result<(), String> {
+        self.give_back()
+    }
+
+    fn give_back(&mut self) -> Result<(), String> {
+        let result = match self.release.take() {
+            None => return Ok(()),
+            Some(Releaser::Guard(guard)) => {
+                drop(guard);
+                Ok(())
+            }
+            Some(Releaser::Call(release)) => release(),
+        };
+        match &result {
+            Ok(()) => tracing::debug!(
+                operation = %self.info.operation,
+                id = %self.info.id,
+                held = ?self.taken.elapsed(),
+                "state lock released"
+            ),
+            Err(why) => tracing::warn!(id = %self.info.id, why = %why, "state lock not released"),
+        }
+        result
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        drop(self.release.take());
-        tracing::debug!(
-            operation = %self.info.operation,
-            id = %self.info.id,
-            held = ?self.taken.elapsed(),
-            "state lock released"
-        );
+        // Nothing to report to here: a lock left behind names its holder and can be broken
+        // with `drplan state unlock`.
+        let _ = self.give_back();
     }
 }
 
@@ -118,6 +155,24 @@ fn info_path(state: &Path) -> PathBuf {
     state.with_file_name(name)
 }
 
+/// Opens (creating) the lock file, readable and writable by its owner only, as the state is.
+fn open_private(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
+    // A lock file left by an older drplan may be wider; the mode is only applied on creation.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+/// Writes the lock information (who holds the lock, from where), owner-only.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())
+}
+
 pub fn read_info(state: &Path) -> Option<LockInfo> {
     serde_json::from_slice(&std::fs::read(info_path(state)).ok()?).ok()
 }
@@ -130,7 +185,7 @@ pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Dur
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    let file = open_private(&path).map_err(io)?;
     let started = Instant::now();
     let deadline = started + timeout;
     loop {
@@ -148,7 +203,7 @@ pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Dur
     let info = new_info(operation, who, now);
     let info_path = info_path(state);
     let text = serde_json::to_string_pretty(&info).map_err(|e| io(std::io::Error::other(e)))?;
-    std::fs::write(&info_path, text).map_err(io)?;
+    write_private(&info_path, &text).map_err(io)?;
     Ok(taken(Lock::new(info, LocalGuard { file, info_path }), &path.display().to_string(), started))
 }
 
@@ -158,7 +213,7 @@ pub fn force_unlock(state: &Path, id: &str) -> Result<LockInfo, LockError> {
     let info = read_info(state).filter(|i| i.id == id).ok_or_else(|| LockError::NoSuchLock(id.to_string()))?;
     let path = lock_path(state);
     let io = |e: std::io::Error| LockError::Io { location: path.display().to_string(), reason: e.to_string() };
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    let file = open_private(&path).map_err(io)?;
     match file.try_lock() {
         Ok(()) => {
             std::fs::remove_file(info_path(state)).map_err(io)?;
@@ -193,6 +248,22 @@ mod tests {
         drop(first);
         let again = acquire(&state, "plan", "bo@ci", "2026-11-27T10:00:02Z", Duration::ZERO).unwrap();
         assert_eq!(read_info(&state).unwrap(), again.info);
+    }
+
+    #[test]
+    fn lock_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        // A lock file an older drplan left readable by everyone is narrowed too.
+        std::fs::write(lock_path(&state), "").unwrap();
+        std::fs::set_permissions(lock_path(&state), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let held = acquire(&state, "apply", "ana@laptop", "t", Duration::ZERO).unwrap();
+        for p in [lock_path(&state), info_path(&state)] {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} has mode {mode:o}", p.display());
+        }
+        drop(held);
     }
 
     #[test]

@@ -60,7 +60,20 @@ impl ReplicatedBackend {
         replicas: Vec<S3Location>,
         allow_unreachable: bool,
     ) -> Result<ReplicatedBackend, StateError> {
-        let copies = std::iter::once(primary).chain(replicas).map(S3Backend::new).collect::<Result<Vec<_>, _>>()?;
+        ReplicatedBackend::with_credentials(primary, replicas, allow_unreachable, None)
+    }
+
+    /// Like [`ReplicatedBackend::new`], every copy with these credentials when given.
+    pub fn with_credentials(
+        primary: S3Location,
+        replicas: Vec<S3Location>,
+        allow_unreachable: bool,
+        credentials: Option<crate::StaticCredentials>,
+    ) -> Result<ReplicatedBackend, StateError> {
+        let copies = std::iter::once(primary)
+            .chain(replicas)
+            .map(|at| S3Backend::with_credentials(at, credentials.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ReplicatedBackend {
             copies,
             allow_unreachable,
@@ -199,10 +212,23 @@ fn diverged(
     None
 }
 
-/// Gives every copy's lock back, the primary last, when dropped.
+/// Every copy's lock, given back the primary last.
 struct Held {
     locks: Vec<Lock>,
     count: Arc<AtomicUsize>,
+}
+
+impl Held {
+    /// Releases every copy's lock; the copies that kept theirs, and why.
+    fn release(mut self) -> Result<(), String> {
+        let mut failed = Vec::new();
+        while let Some(lock) = self.locks.pop() {
+            if let Err(why) = lock.release() {
+                failed.push(why);
+            }
+        }
+        if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
+    }
 }
 
 impl Drop for Held {
@@ -385,7 +411,7 @@ impl Backend for ReplicatedBackend {
         }
         self.locks.fetch_add(1, Ordering::SeqCst);
         let held = Held { locks, count: self.locks.clone() };
-        Ok(taken(Lock::new(info, held), &self.location(), started))
+        Ok(taken(Lock::fallible(info, move || held.release()), &self.location(), started))
     }
 
     fn lock_info(&self) -> Result<Option<LockInfo>, LockError> {

@@ -81,6 +81,12 @@ impl S3Backend {
     /// A backend for `at`, with credentials from the usual AWS chain (environment, profiles,
     /// SSO, instance metadata). Nothing is sent until the state is read.
     pub fn new(at: S3Location) -> Result<S3Backend, StateError> {
+        S3Backend::with_credentials(at, None)
+    }
+
+    /// Like [`S3Backend::new`], with these credentials instead of the chain's when given
+    /// (an emulator's static keys, without touching the process environment).
+    pub fn with_credentials(at: S3Location, credentials: Option<StaticCredentials>) -> Result<S3Backend, StateError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("drplan-state-s3")
@@ -90,7 +96,7 @@ impl S3Backend {
                 location: url(&at),
                 reason: format!("cannot start a runtime: {e}"),
             })?;
-        let client = on_runtime(&runtime, client(&at)).map_err(|_| StateError::Unreadable {
+        let client = on_runtime(&runtime, client(&at, credentials)).map_err(|_| StateError::Unreadable {
             location: url(&at),
             reason: "cannot load AWS configuration".into(),
         })?;
@@ -109,10 +115,32 @@ fn on_runtime<T: Send>(rt: &tokio::runtime::Runtime, f: impl Future<Output = T> 
     std::thread::scope(|s| s.spawn(move || handle.block_on(f)).join())
 }
 
-async fn client(at: &S3Location) -> aws_sdk_s3::Client {
+/// An access key pair given explicitly, in place of the credential chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl StaticCredentials {
+    pub fn new(access_key_id: &str, secret_access_key: &str) -> StaticCredentials {
+        StaticCredentials { access_key_id: access_key_id.into(), secret_access_key: secret_access_key.into() }
+    }
+}
+
+async fn client(at: &S3Location, credentials: Option<StaticCredentials>) -> aws_sdk_s3::Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(at.region.clone()));
     if let Some(endpoint) = &at.endpoint {
         loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(c) = credentials {
+        loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            None,
+            None,
+            "drplan-static",
+        ));
     }
     let base = loader.load().await;
     // State requests are few and small; a slow S3 should fail a run in seconds, not hang it.
@@ -281,18 +309,14 @@ fn condition_failed<E>(e: &SdkError<E, HttpResponse>) -> bool {
 }
 
 /// Gives the S3 lock back when dropped, if it is still the one taken.
-struct Release {
-    inner: Arc<Inner>,
-    etag: Option<String>,
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        let inner = self.inner.clone();
-        let etag = self.etag.clone();
-        // Nothing to report to at this point: a lock left behind names its holder and can
-        // be broken with `drplan state unlock`.
-        let _ = inner.block(async { inner.delete_lock(etag.as_deref()).await });
+/// The lock object this run created, given back by deleting it: only the one this run
+/// saw (its ETag), so a lock taken since by someone else stays.
+fn release(inner: &Arc<Inner>, etag: Option<String>) -> impl FnOnce() -> Result<(), String> + Send + Sync + 'static {
+    let inner = inner.clone();
+    move || {
+        inner
+            .block(inner.delete_lock(etag.as_deref()))
+            .map_err(|f| format!("s3://{}/{}: {}", inner.at.bucket, inner.lock_key(), f.reason))
     }
 }
 
@@ -457,18 +481,14 @@ impl S3Backend {
                 .body(ByteStream::from(body.clone()));
             match inner.block(put.send()) {
                 Ok(out) => {
-                    let release = Release { inner: inner.clone(), etag: out.e_tag().map(str::to_string) };
-                    return Ok(taken(Lock::new(info, release), &self.location(), started));
+                    let release = release(inner, out.e_tag().map(str::to_string));
+                    return Ok(taken(Lock::fallible(info, release), &self.location(), started));
                 }
                 Err(e) if condition_failed(&e) => {
                     match inner.block(inner.holder())? {
                         // Our own request, retried after its answer was lost: the lock is ours.
                         Some((held, etag)) if held.id == info.id => {
-                            return Ok(taken(
-                                Lock::new(info, Release { inner: inner.clone(), etag }),
-                                &self.location(),
-                                started,
-                            ));
+                            return Ok(taken(Lock::fallible(info, release(inner, etag)), &self.location(), started));
                         }
                         Some((held, _)) if Instant::now() >= deadline => return Err(LockError::Held(held)),
                         Some((held, _)) => {
@@ -495,22 +515,20 @@ mod tests {
     use drplan_harness::{Emulator, Running};
 
     fn backend(moto: &Running) -> S3Backend {
-        S3Backend::new(S3Location {
-            bucket: "state".into(),
-            key: "k/state.json".into(),
-            region: "us-east-1".into(),
-            endpoint: Some(moto.url().into()),
-        })
+        S3Backend::with_credentials(
+            S3Location {
+                bucket: "state".into(),
+                key: "k/state.json".into(),
+                region: "us-east-1".into(),
+                endpoint: Some(moto.url().into()),
+            },
+            Some(StaticCredentials::new("testing", "testing")),
+        )
         .unwrap()
     }
 
     #[test]
     fn a_lock_object_with_our_id_is_ours_and_another_is_not() {
-        // SAFETY: static test credentials, the same for every test of this crate.
-        unsafe {
-            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-        }
         let moto = Running::start(Emulator::Moto).unwrap();
         moto.create_bucket("state").unwrap();
         let info = new_info("apply", "ana", "t");

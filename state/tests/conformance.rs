@@ -5,7 +5,9 @@
 use std::process::Command;
 
 use drplan_harness::{Emulator, Running};
-use drplan_state::{Backend, LocalBackend, ReplicatedBackend, S3Backend, S3Location, StateError, conformance};
+use drplan_state::{
+    Backend, LocalBackend, ReplicatedBackend, S3Backend, S3Location, StateError, StaticCredentials, conformance,
+};
 
 /// Which backend a holder process opens: `local:PATH`, `s3:BUCKET/KEY@ENDPOINT` or
 /// `s3r:PRIMARY,REPLICA/KEY@ENDPOINT`.
@@ -26,18 +28,24 @@ fn open(spec: &str) -> Box<dyn Backend> {
             endpoint: Some(endpoint.into()),
         });
         let primary = copies.next().expect("a primary bucket");
-        return Box::new(ReplicatedBackend::new(primary, copies.collect(), false).expect("a replicated backend"));
+        return Box::new(
+            ReplicatedBackend::with_credentials(primary, copies.collect(), false, Some(test_credentials()))
+                .expect("a replicated backend"),
+        );
     }
     let rest = spec.strip_prefix("s3:").expect("a holder spec");
     let (bucket_key, endpoint) = rest.split_once('@').expect("s3:BUCKET/KEY@ENDPOINT");
     let (bucket, key) = bucket_key.split_once('/').expect("BUCKET/KEY");
     Box::new(
-        S3Backend::new(S3Location {
-            bucket: bucket.into(),
-            key: key.into(),
-            region: "us-east-1".into(),
-            endpoint: Some(endpoint.into()),
-        })
+        S3Backend::with_credentials(
+            S3Location {
+                bucket: bucket.into(),
+                key: key.into(),
+                region: "us-east-1".into(),
+                endpoint: Some(endpoint.into()),
+            },
+            Some(test_credentials()),
+        )
         .expect("an S3 backend"),
     )
 }
@@ -70,18 +78,14 @@ fn local_backend_conforms() {
     conformance::check(&|| open(&spec), &holder_command(spec.clone()));
 }
 
-fn set_test_credentials() {
-    // SAFETY: set before any thread of this test reads the environment; every test of this
-    // binary sets the same values.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    }
+/// moto's static keys, passed to each backend (never set in this process's environment,
+/// which other test threads read).
+fn test_credentials() -> StaticCredentials {
+    StaticCredentials::new("testing", "testing")
 }
 
 #[test]
 fn s3_backend_conforms_on_moto() {
-    set_test_credentials();
     let moto = Running::start(Emulator::Moto).unwrap();
     moto.create_bucket("drplan-state").unwrap();
     let spec = format!("s3:drplan-state/teams/bot-core/state.json@{}", moto.url());
@@ -90,7 +94,6 @@ fn s3_backend_conforms_on_moto() {
 
 #[test]
 fn replicated_s3_backend_conforms_on_moto() {
-    set_test_credentials();
     let moto = Running::start(Emulator::Moto).unwrap();
     moto.create_bucket("state-use1").unwrap();
     moto.create_bucket("state-usw2").unwrap();
@@ -106,7 +109,6 @@ fn replicated_s3_backend_conforms_on_moto() {
 
 #[test]
 fn s3_lock_object_names_its_holder_until_released() {
-    set_test_credentials();
     let moto = Running::start(Emulator::Moto).unwrap();
     moto.create_bucket("drplan-state").unwrap();
     let backend = open(&format!("s3:drplan-state/state.json@{}", moto.url()));
@@ -121,7 +123,6 @@ fn s3_lock_object_names_its_holder_until_released() {
 
 #[test]
 fn s3_errors_say_what_to_do() {
-    set_test_credentials();
     let moto = Running::start(Emulator::Moto).unwrap();
     let missing = open(&format!("s3:no-such-bucket/state.json@{}", moto.url()));
     let err = missing.read().unwrap_err();

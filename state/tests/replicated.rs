@@ -6,19 +6,18 @@
 use std::time::Duration;
 
 use drplan_harness::{Emulator, FaultKind, FaultProxy, Faults, Running};
-use drplan_state::{Backend, CopyStatus, LockError, ReplicatedBackend, S3Backend, S3Location, StateError, StateFile};
+use drplan_state::{
+    Backend, CopyStatus, LockError, ReplicatedBackend, S3Backend, S3Location, StateError, StateFile, StaticCredentials,
+};
 
 const KEY: &str = "dr/state.json";
 const PRIMARY: &str = "state-use1";
 const REPLICA: &str = "state-usw2";
 
-fn set_test_credentials() {
-    // SAFETY: set before any thread of this test reads the environment; every test of this
-    // binary sets the same values.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    }
+/// moto's static keys, passed to each backend (never set in this process's environment,
+/// which other test threads read).
+fn test_credentials() -> Option<StaticCredentials> {
+    Some(StaticCredentials::new("testing", "testing"))
 }
 
 fn at(endpoint: &str, bucket: &str, region: &str) -> S3Location {
@@ -26,10 +25,11 @@ fn at(endpoint: &str, bucket: &str, region: &str) -> S3Location {
 }
 
 fn replicated(endpoint: &str, allow_unreachable: bool) -> ReplicatedBackend {
-    ReplicatedBackend::new(
+    ReplicatedBackend::with_credentials(
         at(endpoint, PRIMARY, "us-east-1"),
         vec![at(endpoint, REPLICA, "us-west-2")],
         allow_unreachable,
+        test_credentials(),
     )
     .unwrap()
 }
@@ -37,7 +37,7 @@ fn replicated(endpoint: &str, allow_unreachable: bool) -> ReplicatedBackend {
 /// One copy alone, as a plain S3 backend.
 fn copy(endpoint: &str, bucket: &str) -> S3Backend {
     let region = if bucket == PRIMARY { "us-east-1" } else { "us-west-2" };
-    S3Backend::new(at(endpoint, bucket, region)).unwrap()
+    S3Backend::with_credentials(at(endpoint, bucket, region), test_credentials()).unwrap()
 }
 
 fn serial_of(endpoint: &str, bucket: &str) -> Option<u64> {
@@ -46,7 +46,6 @@ fn serial_of(endpoint: &str, bucket: &str) -> Option<u64> {
 
 /// moto with both buckets, a proxy in front of it, and a first state at serial 1 in both.
 fn setup() -> (Running, FaultProxy, StateFile) {
-    set_test_credentials();
     let moto = Running::start(Emulator::Moto).unwrap();
     moto.create_bucket(PRIMARY).unwrap();
     moto.create_bucket(REPLICA).unwrap();

@@ -412,6 +412,16 @@ impl Builder<'_> {
             Some(_) => self.keyword(f, "mode", FailoverMode::parse, FailoverMode::NAMES),
             None => Some(FailoverMode::Manual),
         };
+        if mode == Some(FailoverMode::Automatic)
+            && let Some((_, v)) = f.str("mode")
+        {
+            // Accepted for the watcher to come; until then it must not look as if it acts.
+            self.diags.push(
+                Diagnostic::warning(Code::AutomaticFailover, "automatic failover is not available yet")
+                    .label(v.span.clone(), "nothing fails over by itself: drplan has no watcher yet")
+                    .help("failover stays manual until the watcher exists: run `drplan failover --to REGION` when a region fails and apply the plan it shows; write `mode = \"manual\"` to say so"),
+            );
+        }
         let known: Vec<&str> = root.children("region").filter_map(|r| r.label().map(|(l, _)| l.as_str())).collect();
         let mut order = Vec::new();
         let mut order_ok = true;

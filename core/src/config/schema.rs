@@ -381,7 +381,11 @@ pub static FAILOVER: Block = Block {
     once: true,
     labels: &[],
     attrs: &[
-        opt("mode", Ty::String, "`manual` or `automatic` (default `manual`)"),
+        opt(
+            "mode",
+            Ty::String,
+            "`manual` or `automatic` (default `manual`; `automatic` warns: no watcher acts on it yet)",
+        ),
         opt("order", Ty::StringList, "regions that take over, in order"),
     ],
     variants: &[],

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::resource::{Attrs, Kind, Resource, Value};
+use super::resource::{Attrs, Kind, Resource, Value, natural_cmp};
 use super::{Observed, Prior, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -223,6 +223,10 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
         };
         out.changes.extend(change);
     }
+    // Walked in string order; listed as people count (`nodes[2]` before `nodes[10]`).
+    out.changes.sort_by(|a, b| natural_cmp(&a.address, &b.address));
+    out.drift.sort_by(|a, b| natural_cmp(&a.address, &b.address));
+    out.forget.sort_by(|a, b| natural_cmp(a, b));
     out
 }
 

@@ -14,8 +14,8 @@ use super::resource::{Attrs, Value};
 use crate::diagnostics::Severity;
 
 /// 1.1 added `unreachable_objects`, `fences` and `posture.rpo[].unreachable` (absent in
-/// 1.0 documents, read as empty).
-pub const FORMAT_VERSION: &str = "1.1";
+/// 1.0 documents, read as empty); 1.2 added `configuration_path` and `declares_lost`.
+pub const FORMAT_VERSION: &str = "1.2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanDoc {
@@ -24,6 +24,10 @@ pub struct PlanDoc {
     pub project: String,
     /// Hash of the configuration's text the plan was made from.
     pub configuration_hash: String,
+    /// Where the configuration was (the absolute path planned), so `apply FILE` finds it from
+    /// another directory. Since 1.2; `None` in older plans and plans made from memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration_path: Option<String>,
     /// The state the plan was made against; `None` when there was none yet.
     pub prior_state: Option<StateRef>,
     /// False when made with `--refresh=false` (state only, no cloud calls).
@@ -52,6 +56,10 @@ pub struct PlanDoc {
     pub posture: PostureDoc,
     /// Whether apply may run it (no safety errors and nothing skipped).
     pub applyable: bool,
+    /// Made with `--allow-unreachable`: applying it declares the unreachable regions lost,
+    /// whatever the flags of the `apply` that carries it out.
+    #[serde(default)]
+    pub declares_lost: bool,
 }
 
 /// Why a text is not a plan document this drplan reads.
@@ -285,6 +293,7 @@ impl PlanDoc {
             drplan_version: origin.drplan_version,
             project: plan.project.clone(),
             configuration_hash: origin.configuration_hash,
+            configuration_path: None,
             prior_state: origin.prior_state,
             refreshed: plan.refreshed,
             role_transitions: plan
@@ -376,6 +385,7 @@ impl PlanDoc {
                 ok: p.ok() && plan.fences.is_empty(),
             },
             applyable: plan.can_apply(allow_unreachable),
+            declares_lost: allow_unreachable,
         }
     }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{Action, Change};
-use super::resource::{Kind, Value, address};
+use super::resource::{Kind, Natural, Value, address};
 
 /// One step of the plan: a change, or the health gate in front of a DNS move.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,7 +310,7 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     Ok(out)
 }
 
-/// Kahn's algorithm with ties broken by rank and then id, so the same plan always lists its
+/// Kahn's algorithm with ties broken by rank and then id (in natural order), so the same plan always lists its
 /// actions in the same order. Returns node indices in execution order.
 fn topological(ids: &[String], ranks: &[u8], deps: &[Vec<u32>]) -> Result<Vec<u32>, CycleError> {
     let n = ids.len();
@@ -321,15 +321,15 @@ fn topological(ids: &[String], ranks: &[u8], deps: &[Vec<u32>]) -> Result<Vec<u3
             dependents[before as usize].push(i as u32);
         }
     }
-    let mut ready: BTreeSet<(u8, &str, u32)> =
-        (0..n).filter(|i| remaining[*i] == 0).map(|i| (ranks[i], ids[i].as_str(), i as u32)).collect();
+    let mut ready: BTreeSet<(u8, Natural, u32)> =
+        (0..n).filter(|i| remaining[*i] == 0).map(|i| (ranks[i], Natural(ids[i].as_str()), i as u32)).collect();
     let mut out = Vec::with_capacity(n);
     while let Some((_, _, i)) = ready.pop_first() {
         out.push(i);
         for &d in &dependents[i as usize] {
             remaining[d as usize] -= 1;
             if remaining[d as usize] == 0 {
-                ready.insert((ranks[d as usize], ids[d as usize].as_str(), d));
+                ready.insert((ranks[d as usize], Natural(ids[d as usize].as_str()), d));
             }
         }
     }

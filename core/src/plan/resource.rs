@@ -171,3 +171,65 @@ pub mod address {
         format!("backup.{backup}.destination.{destination}")
     }
 }
+
+/// Orders addresses as people count: `nodes[2]` before `nodes[10]`. Runs of digits compare
+/// by value, everything else by character; addresses equal that way (`a01`, `a1`) fall back
+/// on plain string order, so this is a total order and plans stay byte-for-byte stable.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn runs(s: &str) -> impl Iterator<Item = (bool, &str)> {
+        let mut rest = s;
+        std::iter::from_fn(move || {
+            let digit = rest.chars().next()?.is_ascii_digit();
+            let end = rest.find(|c: char| c.is_ascii_digit() != digit).unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(end);
+            rest = tail;
+            Some((digit, run))
+        })
+    }
+    let mut xs = runs(a);
+    let mut ys = runs(b);
+    loop {
+        let ord = match (xs.next(), ys.next()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some((true, x)), Some((true, y))) => {
+                let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+            }
+            (Some((_, x)), Some((_, y))) => x.cmp(y),
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+}
+
+/// An address ordered by [`natural_cmp`], for ordered sets and sort keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Natural<'a>(pub &'a str);
+
+impl Ord for Natural<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        natural_cmp(self.0, other.0)
+    }
+}
+
+impl PartialOrd for Natural<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[cfg(test)]
+mod natural_tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn addresses_sort_as_people_count() {
+        let mut v = vec!["web[10]", "web[2]", "web[1]", "dns.a", "web[02]", "web", "web[100]", "region.b"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["dns.a", "region.b", "web", "web[1]", "web[02]", "web[2]", "web[10]", "web[100]"]);
+        assert_eq!(natural_cmp("a", "a"), std::cmp::Ordering::Equal);
+    }
+}

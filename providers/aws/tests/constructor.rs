@@ -1,5 +1,6 @@
 //! `AwsProvider::new` reads the `provider "aws"` block and the standard credential chain.
-//! Alone in its test binary because it sets the process environment the chain reads.
+//! The chain reads the process environment, which a test may not set while other threads
+//! run: the test re-runs its own binary with the environment given to the child.
 
 mod common;
 
@@ -8,17 +9,33 @@ use drplan_core::provider::{ApplyRequest, Provider, idempotency_token};
 use drplan_harness::{Emulator, Running};
 use drplan_provider_aws::AwsProvider;
 
-#[tokio::test]
-async fn new_uses_the_configured_endpoint_and_the_credential_chain() {
-    // SAFETY: the only test of this binary; no other thread reads the environment yet.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-        std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/drplan-test-aws-config");
-        std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/drplan-test-aws-credentials");
-        std::env::remove_var("AWS_PROFILE");
-        std::env::remove_var("AWS_ENDPOINT_URL");
+/// Set in the child process, which does the work.
+const CHILD: &str = "DRPLAN_TEST_CONSTRUCTOR_CHILD";
+const NAME: &str = "new_uses_the_configured_endpoint_and_the_credential_chain";
+
+#[test]
+fn new_uses_the_configured_endpoint_and_the_credential_chain() {
+    if std::env::var_os(CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+            .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_CONFIG_FILE", "/nonexistent/drplan-test-aws-config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/drplan-test-aws-credentials")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .expect("the test binary runs again");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "the child failed:\n{text}");
+        assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
+        return;
     }
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(in_child());
+}
+
+async fn in_child() {
     let moto = Running::start(Emulator::Moto).expect("moto should start");
     let config = common::load(&common::shop_hcl(moto.url(), "us-east-1", "eu-west-1"));
     let provider = AwsProvider::new(&config).await;
