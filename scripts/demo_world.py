@@ -152,6 +152,23 @@ def main() -> None:
     config = config.replace('# credentials = "anonymous"', 'credentials = "anonymous"', 1)
     (work / "bot-core").mkdir()
     (work / "bot-core" / "main.hcl").write_text(config)
+
+    # The same configuration with its state in S3, copied to a bucket in another region.
+    s3 = boto3.client("s3", endpoint_url=moto_direct)
+    s3.create_bucket(Bucket="bot-core-tfstate")
+    s3.create_bucket(Bucket="bot-core-tfstate-euw1", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for bucket in ("bot-core-tfstate", "bot-core-tfstate-euw1"):
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    backend = (
+        'backend "s3" {\n    bucket   = "bot-core-tfstate"\n    key      = "bot-core/state.json"\n'
+        f'    region   = "us-east-1"\n    endpoint = "{moto_url}"\n\n'
+        '    replica {\n      bucket = "bot-core-tfstate-euw1"\n      region = "eu-west-1"\n    }\n  }'
+    )
+    local = 'backend "local" {\n    path = ".drplan/state.json"\n  }'
+    if local not in config:
+        raise SystemExit("examples/bot-core no longer has the local backend block the demo replaces")
+    (work / "bot-core-s3").mkdir()
+    (work / "bot-core-s3" / "main.hcl").write_text(config.replace(local, backend, 1))
     (work / "env").write_text(
         f"export KUBECONFIG={work / 'kubeconfig'}\n"
         "export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1\n"
