@@ -222,3 +222,159 @@ pub fn read_plan(file: &Path) -> Result<PlanDoc, Diagnostic> {
 pub fn configuration_dir(path: &Path) -> PathBuf {
     if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() }
 }
+
+/// How to carry a plan out.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// How many actions may run at once.
+    pub parallelism: usize,
+    /// Move DNS without waiting for the new region's health check (a declared emergency).
+    pub skip_health_gate: bool,
+    /// How long the health gate waits for the new serving region to be healthy.
+    pub health_timeout: Duration,
+    /// How long a Deployment scaled up where traffic goes may take to be available;
+    /// `None`: twice `objectives.estimates.workload`.
+    pub rollout_timeout: Option<Duration>,
+    /// The unreachable regions are declared lost (besides a plan made with the flag).
+    pub allow_unreachable: bool,
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct Applied {
+    pub summary: crate::apply::Summary,
+    /// The state's serial once recorded.
+    pub serial: u64,
+    /// Each region declared lost after this apply, with the actions skipped there now.
+    pub owed: Vec<(String, Vec<String>)>,
+    /// Regions whose fence this apply completed.
+    pub fenced: Vec<String>,
+    /// The last state write failed although the changes were made: what to tell.
+    pub record_failed: Option<Diagnostic>,
+}
+
+/// Carries `planned.doc` out against the clouds of `planned.config`, recording each
+/// finished action in state at once, then the regions' roles and the regions declared lost
+/// (with the fence each is owed) or fenced. `stop` set (Ctrl-C) starts nothing more.
+pub async fn apply(
+    planned: &mut Planned,
+    options: &ApplyOptions,
+    stop: &std::sync::atomic::AtomicBool,
+    on_event: impl FnMut(&crate::apply::Event),
+) -> Result<Applied, Diagnostic> {
+    use crate::apply::{Recorder, Settings, StateRecorder};
+    let (doc, config) = (&planned.doc, &planned.config);
+    let file = planned
+        .state
+        .clone()
+        .unwrap_or_else(|| drplan_state::StateFile::new(&config.project, env!("CARGO_PKG_VERSION")));
+    let mut recorder = StateRecorder { backend: planned.backend.as_ref(), file, prior: planned.prior.clone() };
+    let plan_id = format!(
+        "{}:{}:{}",
+        doc.configuration_hash,
+        doc.prior_state.as_ref().map_or("new", |s| s.lineage.as_str()),
+        doc.prior_state.as_ref().map_or(0, |s| s.serial)
+    );
+    let rollout_timeout = options
+        .rollout_timeout
+        .unwrap_or_else(|| Duration::from_secs(2 * plan::Estimates::from_config(config).workload));
+    let settings = Settings {
+        project: config.project.clone(),
+        plan_id,
+        parallelism: options.parallelism,
+        skip_health_gate: options.skip_health_gate,
+        retry_budget: Duration::from_secs(120),
+        rollout_timeout,
+    };
+    let clouds = crate::clouds::Clouds::connect(config).await?;
+    let policy = config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
+    // A third of the checkers' interval: a fresh observation is seen soon after it is
+    // taken, within Route 53's request pacing.
+    let gate = crate::clouds::HealthGate {
+        clouds: &clouds,
+        project: config.project.clone(),
+        every: Duration::from_secs((policy.interval.as_secs() / 3).clamp(1, 10)),
+        timeout: options.health_timeout,
+        workloads: crate::clouds::HealthGate::workloads_of(config),
+        rollout_timeout,
+    };
+    let summary = crate::apply::execute(doc, &clouds, &gate, &settings, &mut recorder, stop, on_event)
+        .await
+        .map_err(|e| Diagnostic::error(Code::PlanFile, format!("the plan cannot be executed: {e}")))?;
+
+    let lost_before = recorder.prior.lost.clone();
+    // A saved plan made with --allow-unreachable declares the lost regions itself.
+    remember_lost(doc, &summary, doc.declares_lost || options.allow_unreachable, &mut recorder.prior);
+    let mut record_failed = None;
+    if summary.ok() && summary.not_started.is_empty() {
+        // Everything is done: record the roles and drop what the plan forgets.
+        for a in &doc.forget {
+            recorder.prior.objects.remove(a);
+        }
+        recorder.prior.roles = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
+        if let Err(e) = recorder.save() {
+            record_failed = Some(
+                Diagnostic::error(Code::StateWrite, format!("the changes were made but the final state could not be written: {e}"))
+                    .help("the state holds every change but the regions' roles; run `drplan apply` again once the state can be written"),
+            );
+        }
+    } else if recorder.prior.lost != lost_before
+        && let Err(e) = recorder.save()
+    {
+        record_failed = Some(
+            Diagnostic::error(Code::StateWrite, format!("the regions declared lost could not be recorded: {e}"))
+                .help("run `drplan apply --allow-unreachable` again once the state can be written"),
+        );
+    }
+    let owed = recorder
+        .prior
+        .lost
+        .iter()
+        .map(|(region, lost)| {
+            let now: Vec<String> =
+                summary.skipped.iter().map(|(id, _)| id.clone()).filter(|id| lost.owed.contains(id)).collect();
+            (region.clone(), now)
+        })
+        .filter(|(_, now)| !now.is_empty())
+        .collect();
+    let fenced = lost_before.keys().filter(|r| !recorder.prior.lost.contains_key(*r)).cloned().collect();
+    Ok(Applied { serial: recorder.file.serial, summary, owed, fenced, record_failed })
+}
+
+/// Records which regions this apply declared lost and the actions it skipped there (the
+/// fence they are owed), and clears the record of a region that answered again once every
+/// change it needs succeeded.
+fn remember_lost(doc: &PlanDoc, summary: &crate::apply::Summary, declared: bool, prior: &mut Prior) {
+    let region_of = |id: &str| doc.resource_changes.iter().find(|rc| rc.address == id).and_then(|rc| rc.region.clone());
+    if declared {
+        for region in doc.unreachable.keys() {
+            let owed: Vec<String> = summary
+                .skipped
+                .iter()
+                .filter(|(id, _)| region_of(id).as_deref() == Some(region.as_str()))
+                .map(|(id, _)| id.clone())
+                .collect();
+            if owed.is_empty() {
+                continue;
+            }
+            let entry = prior
+                .lost
+                .entry(region.clone())
+                .or_insert_with(|| plan::Lost { since: crate::clock::now_rfc3339(), owed: Vec::new() });
+            for id in owed {
+                if !entry.owed.contains(&id) {
+                    entry.owed.push(id);
+                }
+            }
+            entry.owed.sort();
+        }
+    }
+    // Done only when every change the region needs has succeeded in this run: not when a
+    // `--target` left some out, nor when one failed.
+    let succeeded: std::collections::BTreeSet<&str> = summary.succeeded.iter().map(String::as_str).collect();
+    for fence in doc.fences.iter().filter(|f| f.reachable) {
+        if fence.actions.iter().all(|a| succeeded.contains(a.as_str())) {
+            prior.lost.remove(&fence.region);
+        }
+    }
+}

@@ -10,7 +10,7 @@ mod render;
 use std::process::ExitCode;
 
 // The engine's modules, under the names the command modules use.
-use drplan::{clock, clouds, load};
+use drplan::{clock, load};
 
 use clap::Parser;
 

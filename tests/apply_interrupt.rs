@@ -3,9 +3,10 @@
 //! once and names what may be incomplete. Either way the state file stays whole and the next
 //! apply converges to exactly the desired instances.
 //!
-//! The action kept in flight is the health gate: moto reports every check healthy, and the
-//! gate waits for `threshold` healthy polls ten seconds apart (its interval, capped), so it
-//! runs for ten seconds while the standby region's instances are created beside it.
+//! The action kept in flight is the health gate: Route 53's checkers, played by the harness
+//! proxy in front of moto, report the serving region failing for its first eight seconds and
+//! healthy after, so the gate runs that long while the standby region's instances are
+//! created beside it.
 
 mod support;
 
@@ -16,7 +17,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use drplan_harness::{Emulator, FaultKind, FaultProxy, Faults, Running};
+use drplan_harness::{Emulator, FaultProxy, Faults, Running};
 
 const ZONE: &str = "intr.example.com";
 const SERVING: usize = 2;
@@ -76,12 +77,27 @@ failover {{
     )
 }
 
-fn setup() -> (Running, tempfile::TempDir) {
+/// How long the played checkers report the region failing, from their first question.
+const HEALING: Duration = Duration::from_secs(8);
+
+/// Route 53's checkers as a region that is up a few seconds after the gate starts asking:
+/// three checkers, failing until [`HEALING`] has passed, then healthy, each observation fresh.
+fn slow_to_heal() -> Faults {
+    let first = std::sync::Mutex::new(None::<Instant>);
+    Faults::health_checkers(move || {
+        let asked = *first.lock().unwrap().get_or_insert_with(Instant::now);
+        vec![(asked.elapsed() > HEALING, std::time::SystemTime::now()); 3]
+    })
+}
+
+/// moto behind the proxy that plays the checkers (the proxy is returned to keep it up).
+fn setup() -> (Running, FaultProxy, tempfile::TempDir) {
     let moto = Running::start(Emulator::Moto).expect("moto starts");
     moto.create_hosted_zone(ZONE).unwrap();
+    let proxy = FaultProxy::start(moto.url(), slow_to_heal()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("main.hcl"), configuration(moto.url())).unwrap();
-    (moto, dir)
+    std::fs::write(dir.path().join("main.hcl"), configuration(proxy.url())).unwrap();
+    (moto, proxy, dir)
 }
 
 /// An apply running in the background, its progress lines (stderr) read as they come.
@@ -177,7 +193,7 @@ fn apply_again_converges_exactly(moto: &Running, dir: &Path) {
 
 #[test]
 fn first_interrupt_lets_running_actions_finish_records_them_and_exits_130() {
-    let (moto, dir) = setup();
+    let (moto, _proxy, dir) = setup();
     let mut apply = Apply::start(dir.path());
     apply.wait_for("start of the health gate", |l| started(l, GATE));
     apply.interrupt();
@@ -217,12 +233,12 @@ fn first_interrupt_lets_running_actions_finish_records_them_and_exits_130() {
 
 #[test]
 fn second_interrupt_exits_at_once_naming_what_may_be_incomplete() {
-    let (moto, dir) = setup();
+    let (moto, _proxy, dir) = setup();
     let mut apply = Apply::start(dir.path());
     apply.wait_for("start of the health gate", |l| started(l, GATE));
     apply.interrupt();
     apply.wait_for("the stopping notice", |l| l.starts_with("Stopping:"));
-    // The gate needs ten seconds more: it is still running when this lands.
+    // The gate needs seconds more: it is still running when this lands.
     apply.interrupt();
     let (code, stderr) = apply.finish();
 
@@ -242,19 +258,19 @@ fn second_interrupt_exits_at_once_naming_what_may_be_incomplete() {
     apply_again_converges_exactly(&moto, dir.path());
 }
 
-/// moto for the clouds, and the state in S3 on moto behind a fault proxy (so that a test can
+/// moto behind the proxy for the clouds and for the state in S3 (so that a test can also
 /// make the state store stop answering).
 fn setup_s3() -> (Running, FaultProxy, tempfile::TempDir) {
     let moto = Running::start(Emulator::Moto).expect("moto starts");
     moto.create_hosted_zone(ZONE).unwrap();
     moto.create_bucket("intr-state").unwrap();
-    let proxy = FaultProxy::start(moto.url(), Faults::none()).unwrap();
+    let proxy = FaultProxy::start(moto.url(), slow_to_heal()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let backend = format!(
         "project = \"intr\"\n\n  backend \"s3\" {{\n    bucket   = \"intr-state\"\n    key      = \"intr/state.json\"\n    region   = \"us-east-1\"\n    endpoint = \"{}\"\n  }}",
         proxy.url()
     );
-    std::fs::write(dir.path().join("main.hcl"), configuration(moto.url()).replacen("project = \"intr\"", &backend, 1))
+    std::fs::write(dir.path().join("main.hcl"), configuration(proxy.url()).replacen("project = \"intr\"", &backend, 1))
         .unwrap();
     (moto, proxy, dir)
 }
@@ -288,7 +304,7 @@ fn second_interrupt_with_the_s3_store_down_names_the_exact_unlock() {
     let mut apply = Apply::start(dir.path());
     interrupt_during_the_gate(&mut apply);
     // The store stops answering deletes: the lock object cannot be given back.
-    proxy.set_faults(Faults::always(FaultKind::Drop).matching(|r| r.method == "DELETE"));
+    proxy.set_faults(slow_to_heal().dropping(|r| r.method == "DELETE"));
     apply.interrupt();
     let (code, stderr) = apply.finish();
     assert_eq!(code, Some(130), "{stderr}");
@@ -299,7 +315,7 @@ fn second_interrupt_with_the_s3_store_down_names_the_exact_unlock() {
     assert!(stderr.contains("Then run `drplan plan`"), "{stderr}");
 
     // Once the store answers, the command printed is exactly what frees the state.
-    proxy.set_faults(Faults::none());
+    proxy.set_faults(slow_to_heal());
     let args: Vec<&str> = command.split_whitespace().skip(1).collect();
     let unlocked = support::drplan_aws(dir.path()).args(&args).output().unwrap();
     assert!(unlocked.status.success(), "{command}: {}", String::from_utf8_lossy(&unlocked.stderr));

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use drplan_core::plan::Prior;
 use drplan_core::plan::doc::PlanDoc;
 use drplan_core::{Code, Diagnostic};
 
@@ -15,8 +14,7 @@ use super::{EXIT_ERROR, EXIT_OK, ThenNone};
 use super::{PlanArgs, planned};
 use crate::output::Output;
 use crate::progress::Progress;
-use drplan::apply::{self, Recorder, Settings, StateRecorder};
-use drplan::engine::configuration_hash;
+use drplan::engine::{self, ApplyOptions, Planned, configuration_hash};
 
 /// Exit code after an interrupt, as shells report SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -66,16 +64,16 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     let saved = args.plan.path.is_file() && args.plan.path.extension().is_none_or(|e| e != "hcl");
     let prepared = if saved { prepare_saved(&args, out) } else { prepare_fresh(&args, out) };
     let Some(mut run) = prepared else { return EXIT_ERROR };
-    if !run.doc.has_changes() {
+    if !run.planned.doc.has_changes() {
         out.note("No changes. Nothing to apply.");
         return EXIT_OK;
     }
-    if !run.doc.applyable {
+    if !run.planned.doc.applyable {
         return out.report(&[], Diagnostic::error(Code::PlanFile, "this plan cannot be applied").help(
             "it breaks a safety rule or skips actions in unreachable regions (see the plan); fix the configuration, or pass --allow-unreachable once those regions are known to be lost",
         ));
     }
-    if !args.auto_approve && !confirm(&run.doc, out) {
+    if !args.auto_approve && !confirm(&run.planned.doc, out) {
         return EXIT_ERROR;
     }
     execute(&args, &mut run, out)
@@ -83,12 +81,8 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
 
 /// What apply carries out, with the lock and state it runs under.
 struct Run {
-    doc: PlanDoc,
-    config: drplan_core::config::Config,
-    backend: Box<dyn drplan_state::Backend>,
-    state: Option<drplan_state::StateFile>,
-    prior: Prior,
-    lock: Option<drplan_state::Lock>,
+    /// The plan (for a saved one, its document in place of the fresh plan's).
+    planned: Planned,
     /// The configuration planned, for the `drplan state unlock ID PATH` a message may name.
     config_path: PathBuf,
 }
@@ -96,15 +90,7 @@ struct Run {
 fn prepare_fresh(args: &Args, out: &mut Output) -> Option<Run> {
     let planned = planned(&args.plan, Some("apply"), None, out)?;
     show_plan(&planned.doc, args.json, out);
-    Some(Run {
-        doc: planned.doc,
-        config: planned.config,
-        backend: planned.backend,
-        state: planned.state,
-        prior: planned.prior,
-        lock: planned.lock,
-        config_path: args.plan.path.clone(),
-    })
+    Some(Run { planned, config_path: args.plan.path.clone() })
 }
 
 fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
@@ -118,7 +104,7 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
     };
     let planned_args = PlanArgs { path: config.clone(), refresh: false, ..args.plan.clone() };
     // Plan again from state alone: only to load, lock and compare; the saved plan is what runs.
-    let current = planned(&planned_args, Some("apply"), None, &mut Output { quiet: true, ..out.clone() })?;
+    let mut current = planned(&planned_args, Some("apply"), None, &mut Output { quiet: true, ..out.clone() })?;
     let stale = |why: String| {
         Diagnostic::error(Code::StalePlan, "saved plan is stale")
             .help(format!("{why}; nothing was changed. Make a new plan with `drplan plan --out FILE` and review it"))
@@ -142,15 +128,8 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
         return out.report(&[], stale(why)).then_none();
     }
     show_plan(&doc, args.json, out);
-    Some(Run {
-        doc,
-        config: current.config,
-        backend: current.backend,
-        state: current.state,
-        prior: current.prior,
-        lock: current.lock,
-        config_path: config,
-    })
+    current.doc = doc;
+    Some(Run { planned: current, config_path: config })
 }
 
 /// The configuration a saved plan is checked against and applied with: `--config`, else the
@@ -222,87 +201,35 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
             return out.report(&[], Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")));
         }
     };
-    let file = run
-        .state
-        .clone()
-        .unwrap_or_else(|| drplan_state::StateFile::new(&run.config.project, env!("CARGO_PKG_VERSION")));
-    let mut recorder = StateRecorder { backend: run.backend.as_ref(), file, prior: run.prior.clone() };
-    let plan_id = format!(
-        "{}:{}:{}",
-        run.doc.configuration_hash,
-        run.doc.prior_state.as_ref().map_or("new", |s| s.lineage.as_str()),
-        run.doc.prior_state.as_ref().map_or(0, |s| s.serial)
-    );
-    let settings = Settings {
-        project: run.config.project.clone(),
-        plan_id,
+    let options = ApplyOptions {
         parallelism: args.parallelism,
         skip_health_gate: args.skip_health_gate,
-        retry_budget: Duration::from_secs(120),
-        rollout_timeout: args.rollout_timeout.unwrap_or_else(|| {
-            Duration::from_secs(2 * drplan_core::plan::Estimates::from_config(&run.config).workload)
-        }),
+        health_timeout: args.health_timeout,
+        rollout_timeout: args.rollout_timeout,
+        allow_unreachable: args.plan.allow_unreachable,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(Mutex::new(Progress::new(args.json, run.doc.actions.len())));
+    let progress = Arc::new(Mutex::new(Progress::new(args.json, run.planned.doc.actions.len())));
     let started = progress.lock().unwrap_or_else(PoisonError::into_inner).started();
     // Shared with the interrupt watcher, which gives it back before a second Ctrl-C exits.
-    let lock = Arc::new(Mutex::new(run.lock.take()));
+    let lock = Arc::new(Mutex::new(run.planned.lock.take()));
     let unlock = format!("drplan state unlock {{id}}{}", path_arg(&run.config_path));
     let result = runtime.block_on(async {
         watch_interrupts(stop.clone(), progress.clone(), lock.clone(), unlock);
-        let clouds = crate::clouds::Clouds::connect(&run.config).await?;
-        let policy = run.config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
-        // A third of the checkers' interval: a fresh observation is seen soon after it is
-        // taken, within Route 53's request pacing.
-        let gate = crate::clouds::HealthGate {
-            clouds: &clouds,
-            project: run.config.project.clone(),
-            every: Duration::from_secs((policy.interval.as_secs() / 3).clamp(1, 10)),
-            timeout: args.health_timeout,
-            workloads: crate::clouds::HealthGate::workloads_of(&run.config),
-            rollout_timeout: settings.rollout_timeout,
-        };
-        apply::execute(&run.doc, &clouds, &gate, &settings, &mut recorder, &stop, |e| {
+        engine::apply(&mut run.planned, &options, &stop, |e| {
             progress.lock().unwrap_or_else(PoisonError::into_inner).event(e);
         })
         .await
-        .map_err(|e| Diagnostic::error(Code::PlanFile, format!("the plan cannot be executed: {e}")))
     });
     progress.lock().unwrap_or_else(PoisonError::into_inner).finish();
-    let summary = match result {
-        Ok(s) => s,
+    let applied = match result {
+        Ok(a) => a,
         Err(d) => return out.report(&[], d),
     };
-    let lost_before = recorder.prior.lost.clone();
-    // A saved plan made with --allow-unreachable declares the lost regions itself.
-    let declared = run.doc.declares_lost || args.plan.allow_unreachable;
-    remember_lost(&run.doc, &summary, declared, &mut recorder.prior);
-    if summary.ok() && summary.not_started.is_empty() {
-        // Everything is done: record the roles and drop what the plan forgets.
-        for a in &run.doc.forget {
-            recorder.prior.objects.remove(a);
-        }
-        recorder.prior.roles = run.config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
-        if let Err(e) = recorder.save() {
-            return out.report(
-                &[],
-                Diagnostic::error(
-                    Code::StateWrite,
-                    format!("the changes were made but the final state could not be written: {e}"),
-                )
-                .help("the state holds every change but the regions' roles; run `drplan apply` again once the state can be written"),
-            );
-        }
-    } else if recorder.prior.lost != lost_before
-        && let Err(e) = recorder.save()
-    {
-        return out.report(
-            &[],
-            Diagnostic::error(Code::StateWrite, format!("the regions declared lost could not be recorded: {e}"))
-                .help("run `drplan apply --allow-unreachable` again once the state can be written"),
-        );
+    if let Some(d) = applied.record_failed {
+        return out.report(&[], d);
     }
+    let summary = &applied.summary;
     let line = format!(
         "Apply {}: {} succeeded, {} failed, {} skipped, {} not started, in {:.1}s. State serial {}.",
         if summary.interrupted {
@@ -317,27 +244,22 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         summary.skipped.len(),
         summary.not_started.len(),
         started.elapsed().as_secs_f64(),
-        recorder.file.serial,
+        applied.serial,
     );
     if args.json {
-        out.raw(&format!("{}\n", serde_json::json!({"type": "summary", "succeeded": summary.succeeded, "failed": summary.failed, "skipped": summary.skipped, "not_started": summary.not_started, "interrupted": summary.interrupted, "serial": recorder.file.serial})));
+        out.raw(&format!("{}\n", serde_json::json!({"type": "summary", "succeeded": summary.succeeded, "failed": summary.failed, "skipped": summary.skipped, "not_started": summary.not_started, "interrupted": summary.interrupted, "serial": applied.serial})));
     }
     out.note(&format!("\n{line}"));
     for (id, e) in &summary.failed {
         out.note(&format!("  failed:  {id}: {e}"));
     }
-    for (region, lost) in &recorder.prior.lost {
-        let skipped_now: Vec<&str> =
-            summary.skipped.iter().map(|(id, _)| id.as_str()).filter(|id| lost.owed.iter().any(|o| o == id)).collect();
-        if skipped_now.is_empty() {
-            continue;
-        }
+    for (region, skipped) in &applied.owed {
         out.note(&format!(
             "  skipped in {region}, declared lost: {}\n  The fence of {region} is owed: `drplan plan` shows it, and the first apply after {region} answers again carries it out first.",
-            skipped_now.join(", ")
+            skipped.join(", ")
         ));
     }
-    for (region, _) in lost_before.iter().filter(|(r, _)| !recorder.prior.lost.contains_key(*r)) {
+    for region in &applied.fenced {
         out.note(&format!("  {region} is fenced: it answers again and holds its new role."));
     }
     if !summary.not_started.is_empty() {
@@ -349,44 +271,6 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
         EXIT_OK
     } else {
         EXIT_ERROR
-    }
-}
-
-/// Records which regions this apply declared lost and the actions it skipped there (the
-/// fence they are owed), and clears the record of a region that answered again once every
-/// action of its fence succeeded.
-fn remember_lost(doc: &PlanDoc, summary: &apply::Summary, declared: bool, prior: &mut Prior) {
-    let region_of = |id: &str| doc.resource_changes.iter().find(|rc| rc.address == id).and_then(|rc| rc.region.clone());
-    if declared {
-        for region in doc.unreachable.keys() {
-            let owed: Vec<String> = summary
-                .skipped
-                .iter()
-                .filter(|(id, _)| region_of(id).as_deref() == Some(region.as_str()))
-                .map(|(id, _)| id.clone())
-                .collect();
-            if owed.is_empty() {
-                continue;
-            }
-            let entry = prior
-                .lost
-                .entry(region.clone())
-                .or_insert_with(|| drplan_core::plan::Lost { since: crate::clock::now_rfc3339(), owed: Vec::new() });
-            for id in owed {
-                if !entry.owed.contains(&id) {
-                    entry.owed.push(id);
-                }
-            }
-            entry.owed.sort_by(|a, b| drplan_core::plan::resource::natural_cmp(a, b));
-        }
-    }
-    // Done only when every change the region needs has succeeded in this run: not when a
-    // `--target` left some out, nor when one failed.
-    let succeeded: std::collections::BTreeSet<&str> = summary.succeeded.iter().map(String::as_str).collect();
-    for fence in doc.fences.iter().filter(|f| f.reachable) {
-        if fence.actions.iter().all(|a| succeeded.contains(a.as_str())) {
-            prior.lost.remove(&fence.region);
-        }
     }
 }
 

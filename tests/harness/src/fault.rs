@@ -98,6 +98,8 @@ type Matcher = Arc<dyn Fn(&RequestInfo) -> bool + Send + Sync>;
 pub struct Faults {
     rule: Rule,
     only: Option<Matcher>,
+    /// Requests dropped unanswered whatever the rule (a store down beside played checkers).
+    dropped: Option<Matcher>,
 }
 
 #[derive(Clone, Debug)]
@@ -132,7 +134,7 @@ impl fmt::Debug for Responder {
 impl Faults {
     /// Forward everything.
     pub fn none() -> Faults {
-        Faults { rule: Rule::None, only: None }
+        Faults { rule: Rule::None, only: None, dropped: None }
     }
 
     /// Fault every `n`th request (`n` of 1 faults each one), rotating through all kinds,
@@ -141,18 +143,19 @@ impl Faults {
         Faults {
             rule: Rule::Share { every: n.max(1), kinds: FaultKind::ALL.to_vec(), cap: MAX_FAULTS_PER_REQUEST },
             only: None,
+            dropped: None,
         }
     }
 
     /// Answer every request with `kind`, however often it is retried.
     pub fn always(kind: FaultKind) -> Faults {
-        Faults { rule: Rule::Always(kind), only: None }
+        Faults { rule: Rule::Always(kind), only: None, dropped: None }
     }
 
     /// Every request (narrowed with [`Faults::matching`]) answered by `respond` instead of
     /// the emulator, with `(status, content type, body)`.
     pub fn answer(respond: impl Fn(&RequestInfo) -> (u16, String, String) + Send + Sync + 'static) -> Faults {
-        Faults { rule: Rule::Answer(Responder(Arc::new(respond))), only: None }
+        Faults { rule: Rule::Answer(Responder(Arc::new(respond))), only: None, dropped: None }
     }
 
     /// Route 53's checkers, played: every `GetHealthCheckStatus` is answered with the
@@ -185,6 +188,12 @@ impl Faults {
         if let Rule::Share { kinds: k, .. } = &mut self.rule {
             *k = kinds.to_vec();
         }
+        self
+    }
+
+    /// Besides the rule, every request for which `matches` is true is dropped unanswered.
+    pub fn dropping(mut self, matches: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static) -> Faults {
+        self.dropped = Some(Arc::new(matches));
         self
     }
 
@@ -438,6 +447,12 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let Some(request) = read_request(&mut reader)? else { return Ok(()) };
     let mut client = client;
+    let drop_it = lock(&shared.decider).faults.dropped.as_ref().is_some_and(|m| m(&request.info()));
+    if drop_it {
+        shared.dropped.fetch_add(1, Ordering::SeqCst);
+        lock(&shared.log).push(format!("dropped {}", request.info()));
+        return client.shutdown(Shutdown::Both);
+    }
     if let Some(respond) = answerer(shared, &request) {
         let info = request.info();
         let (status, content_type, body) = (respond.0)(&info);
