@@ -298,13 +298,30 @@ pub async fn apply(
         workloads: crate::clouds::HealthGate::workloads_of(config),
         rollout_timeout,
     };
+    // Declared lost before anything runs: a run killed during its gate or a rollout wait
+    // must not leave the lost region's fence unrecorded.
+    let declared = doc.declares_lost || options.allow_unreachable;
+    let lost_at_start = recorder.prior.lost.clone();
+    if declared {
+        let skipped_in_plan = crate::apply::Summary {
+            skipped: doc.actions.iter().filter_map(|a| a.skipped.clone().map(|why| (a.id.clone(), why))).collect(),
+            ..crate::apply::Summary::default()
+        };
+        declare_lost(doc, &skipped_in_plan, &mut recorder.prior);
+        if recorder.prior.lost != lost_at_start {
+            recorder.save().map_err(|e| {
+                Diagnostic::error(Code::StateWrite, format!("the regions declared lost could not be recorded: {e}"))
+                    .help("nothing was changed; run `drplan apply --allow-unreachable` again once the state can be written")
+            })?;
+        }
+    }
+    let lost_recorded = recorder.prior.lost.clone();
     let summary = crate::apply::execute(doc, &clouds, &gate, &settings, &mut recorder, stop, on_event)
         .await
         .map_err(|e| Diagnostic::error(Code::PlanFile, format!("the plan cannot be executed: {e}")))?;
 
-    let lost_before = recorder.prior.lost.clone();
     // A saved plan made with --allow-unreachable declares the lost regions itself.
-    remember_lost(doc, &summary, doc.declares_lost || options.allow_unreachable, &mut recorder.prior);
+    remember_lost(doc, &summary, declared, &mut recorder.prior);
     let mut record_failed = None;
     if summary.ok() && summary.not_started.is_empty() {
         // Everything is done: record the roles and drop what the plan forgets.
@@ -318,7 +335,7 @@ pub async fn apply(
                     .help("the state holds every change but the regions' roles; run `drplan apply` again once the state can be written"),
             );
         }
-    } else if recorder.prior.lost != lost_before
+    } else if recorder.prior.lost != lost_recorded
         && let Err(e) = recorder.save()
     {
         record_failed = Some(
@@ -337,7 +354,7 @@ pub async fn apply(
         })
         .filter(|(_, now)| !now.is_empty())
         .collect();
-    let fenced = lost_before.keys().filter(|r| !recorder.prior.lost.contains_key(*r)).cloned().collect();
+    let fenced = lost_at_start.keys().filter(|r| !recorder.prior.lost.contains_key(*r)).cloned().collect();
     Ok(Applied { serial: recorder.file.serial, summary, owed, fenced, record_failed })
 }
 
@@ -345,29 +362,8 @@ pub async fn apply(
 /// fence they are owed), and clears the record of a region that answered again once every
 /// change it needs succeeded.
 fn remember_lost(doc: &PlanDoc, summary: &crate::apply::Summary, declared: bool, prior: &mut Prior) {
-    let region_of = |id: &str| doc.resource_changes.iter().find(|rc| rc.address == id).and_then(|rc| rc.region.clone());
     if declared {
-        for region in doc.unreachable.keys() {
-            let owed: Vec<String> = summary
-                .skipped
-                .iter()
-                .filter(|(id, _)| region_of(id).as_deref() == Some(region.as_str()))
-                .map(|(id, _)| id.clone())
-                .collect();
-            if owed.is_empty() {
-                continue;
-            }
-            let entry = prior
-                .lost
-                .entry(region.clone())
-                .or_insert_with(|| plan::Lost { since: crate::clock::now_rfc3339(), owed: Vec::new() });
-            for id in owed {
-                if !entry.owed.contains(&id) {
-                    entry.owed.push(id);
-                }
-            }
-            entry.owed.sort();
-        }
+        declare_lost(doc, summary, prior);
     }
     // Done only when every change the region needs has succeeded in this run: not when a
     // `--target` left some out, nor when one failed.
@@ -376,5 +372,31 @@ fn remember_lost(doc: &PlanDoc, summary: &crate::apply::Summary, declared: bool,
         if fence.actions.iter().all(|a| succeeded.contains(a.as_str())) {
             prior.lost.remove(&fence.region);
         }
+    }
+}
+
+/// Adds to each unreachable region's record the actions `summary` skipped there.
+fn declare_lost(doc: &PlanDoc, summary: &crate::apply::Summary, prior: &mut Prior) {
+    let region_of = |id: &str| doc.resource_changes.iter().find(|rc| rc.address == id).and_then(|rc| rc.region.clone());
+    for region in doc.unreachable.keys() {
+        let owed: Vec<String> = summary
+            .skipped
+            .iter()
+            .filter(|(id, _)| region_of(id).as_deref() == Some(region.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if owed.is_empty() {
+            continue;
+        }
+        let entry = prior
+            .lost
+            .entry(region.clone())
+            .or_insert_with(|| plan::Lost { since: crate::clock::now_rfc3339(), owed: Vec::new() });
+        for id in owed {
+            if !entry.owed.contains(&id) {
+                entry.owed.push(id);
+            }
+        }
+        entry.owed.sort();
     }
 }

@@ -305,3 +305,36 @@ fn a_saved_plan_made_with_the_flag_declares_the_region_lost() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(text(&out.stdout).contains(&format!("fence pending for {LOST}")), "{}", describe(&out));
 }
+
+/// A lost region is recorded before anything runs: an apply killed outright while its gate
+/// waits (Route 53's checkers, played by the proxy, keep reporting eu-west-1 failing) still
+/// leaves the fence owed in state.
+#[test]
+fn a_lost_region_is_recorded_even_when_the_apply_is_killed() {
+    use std::io::{BufRead, BufReader};
+    let w = world();
+    converge(&w);
+    w.use1_proxy.set_faults(Faults::outage());
+    w.aws.set_faults(
+        Faults::health_checkers(|| vec![(false, std::time::SystemTime::now()); 3])
+            .dropping(move |r| r.region.as_deref() == Some(LOST) && r.service.as_deref() != Some("route53")),
+    );
+    let out = w.drplan(&["failover", "--to", STANDBY, "bot-core", "--write", "--allow-unreachable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let mut child = support::drplan_aws(w.dir.path())
+        .args(["apply", "bot-core", "--allow-unreachable", "--auto-approve"])
+        .env("KUBECONFIG", w.dir.path().join("kubeconfig"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let gate = format!("started  gate.health.{STANDBY}");
+    assert!(lines.by_ref().map_while(Result::ok).any(|l| l.contains(&gate)), "the gate started");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = w.drplan(&["drift", "bot-core"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(text(&out.stdout).contains(&format!("fence pending for {LOST}")), "{}", describe(&out));
+}
