@@ -299,15 +299,11 @@ pub async fn apply(
         rollout_timeout,
     };
     // Declared lost before anything runs: a run killed during its gate or a rollout wait
-    // must not leave the lost region's fence unrecorded.
-    let declared = doc.declares_lost || options.allow_unreachable;
+    // must not leave the lost region's fence unrecorded. What is owed is what the plan
+    // skips there, known before it runs.
     let lost_at_start = recorder.prior.lost.clone();
-    if declared {
-        let skipped_in_plan = crate::apply::Summary {
-            skipped: doc.actions.iter().filter_map(|a| a.skipped.clone().map(|why| (a.id.clone(), why))).collect(),
-            ..crate::apply::Summary::default()
-        };
-        declare_lost(doc, &skipped_in_plan, &mut recorder.prior);
+    if doc.declares_lost || options.allow_unreachable {
+        declare_lost(doc, &mut recorder.prior);
         if recorder.prior.lost != lost_at_start {
             recorder.save().map_err(|e| {
                 Diagnostic::error(Code::StateWrite, format!("the regions declared lost could not be recorded: {e}"))
@@ -320,8 +316,7 @@ pub async fn apply(
         .await
         .map_err(|e| Diagnostic::error(Code::PlanFile, format!("the plan cannot be executed: {e}")))?;
 
-    // A saved plan made with --allow-unreachable declares the lost regions itself.
-    remember_lost(doc, &summary, declared, &mut recorder.prior);
+    clear_fenced(doc, &summary, &mut recorder.prior);
     let mut record_failed = None;
     if summary.ok() && summary.not_started.is_empty() {
         // Everything is done: record the roles and drop what the plan forgets.
@@ -358,15 +353,9 @@ pub async fn apply(
     Ok(Applied { serial: recorder.file.serial, summary, owed, fenced, record_failed })
 }
 
-/// Records which regions this apply declared lost and the actions it skipped there (the
-/// fence they are owed), and clears the record of a region that answered again once every
-/// change it needs succeeded.
-fn remember_lost(doc: &PlanDoc, summary: &crate::apply::Summary, declared: bool, prior: &mut Prior) {
-    if declared {
-        declare_lost(doc, summary, prior);
-    }
-    // Done only when every change the region needs has succeeded in this run: not when a
-    // `--target` left some out, nor when one failed.
+/// Clears the record of each region that answered again once every change it needs has
+/// succeeded in this run: not when a `--target` left some out, nor when one failed.
+fn clear_fenced(doc: &PlanDoc, summary: &crate::apply::Summary, prior: &mut Prior) {
     let succeeded: std::collections::BTreeSet<&str> = summary.succeeded.iter().map(String::as_str).collect();
     for fence in doc.fences.iter().filter(|f| f.reachable) {
         if fence.actions.iter().all(|a| succeeded.contains(a.as_str())) {
@@ -375,17 +364,19 @@ fn remember_lost(doc: &PlanDoc, summary: &crate::apply::Summary, declared: bool,
     }
 }
 
-/// Adds to each unreachable region's record the actions `summary` skipped there.
-fn declare_lost(doc: &PlanDoc, summary: &crate::apply::Summary, prior: &mut Prior) {
-    let region_of = |id: &str| doc.resource_changes.iter().find(|rc| rc.address == id).and_then(|rc| rc.region.clone());
+/// Records each unreachable region as lost, with the actions the plan skips there: the
+/// fence it is owed (scale down to its new role, suspend its backup schedule).
+fn declare_lost(doc: &PlanDoc, prior: &mut Prior) {
+    let region_of: std::collections::HashMap<&str, &str> =
+        doc.resource_changes.iter().filter_map(|rc| rc.region.as_deref().map(|r| (rc.address.as_str(), r))).collect();
     for region in doc.unreachable.keys() {
-        let owed: Vec<String> = summary
-            .skipped
+        let mut owed = doc
+            .actions
             .iter()
-            .filter(|(id, _)| region_of(id).as_deref() == Some(region.as_str()))
-            .map(|(id, _)| id.clone())
-            .collect();
-        if owed.is_empty() {
+            .filter(|a| a.skipped.is_some() && region_of.get(a.id.as_str()) == Some(&region.as_str()))
+            .map(|a| a.id.clone())
+            .peekable();
+        if owed.peek().is_none() {
             continue;
         }
         let entry = prior

@@ -209,32 +209,27 @@ fn secs(s: u64) -> String {
 impl Report {
     /// For a terminal: the first line of `text`, then a finding a line.
     pub fn human(&self) -> String {
-        human(self)
+        let mut s = format!("{}\n", self.text.lines().next().unwrap_or_default());
+        for f in &self.findings {
+            s.push_str(&format!("  {:<10} {}: {}\n", f.kind, f.subject, f.detail));
+        }
+        s
     }
 
     /// For an issue or a chat message.
     pub fn markdown(&self) -> String {
-        markdown(self)
+        let mut s = format!("### drplan drift: `{}`\n\n", self.project);
+        if self.clean {
+            s.push_str("✅ The live topology matches the configuration.\n");
+            return s;
+        }
+        s.push_str(&format!(
+            "❌ {} finding(s)\n\n| kind | subject | detail |\n| --- | --- | --- |\n",
+            self.findings.len()
+        ));
+        for f in &self.findings {
+            s.push_str(&format!("| {} | `{}` | {} |\n", f.kind, f.subject, f.detail.replace('|', "\\|")));
+        }
+        s
     }
-}
-
-fn human(r: &Report) -> String {
-    let mut s = format!("{}\n", r.text.lines().next().unwrap_or_default());
-    for f in &r.findings {
-        s.push_str(&format!("  {:<10} {}: {}\n", f.kind, f.subject, f.detail));
-    }
-    s
-}
-
-fn markdown(r: &Report) -> String {
-    let mut s = format!("### drplan drift: `{}`\n\n", r.project);
-    if r.clean {
-        s.push_str("✅ The live topology matches the configuration.\n");
-        return s;
-    }
-    s.push_str(&format!("❌ {} finding(s)\n\n| kind | subject | detail |\n| --- | --- | --- |\n", r.findings.len()));
-    for f in &r.findings {
-        s.push_str(&format!("| {} | `{}` | {} |\n", f.kind, f.subject, f.detail.replace('|', "\\|")));
-    }
-    s
 }

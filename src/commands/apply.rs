@@ -213,7 +213,7 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
     let started = progress.lock().unwrap_or_else(PoisonError::into_inner).started();
     // Shared with the interrupt watcher, which gives it back before a second Ctrl-C exits.
     let lock = Arc::new(Mutex::new(run.planned.lock.take()));
-    let unlock = format!("drplan state unlock {{id}}{}", path_arg(&run.config_path));
+    let unlock = format!("drplan state unlock {{id}}{}", super::path_arg(&run.config_path));
     let result = runtime.block_on(async {
         watch_interrupts(stop.clone(), progress.clone(), lock.clone(), unlock);
         engine::apply(&mut run.planned, &options, &stop, |e| {
@@ -272,11 +272,6 @@ fn execute(args: &Args, run: &mut Run, out: &mut Output) -> u8 {
     } else {
         EXIT_ERROR
     }
-}
-
-/// ` PATH` for a command about the configuration at `path`, nothing for the current directory.
-fn path_arg(path: &std::path::Path) -> String {
-    if path == std::path::Path::new(".") { String::new() } else { format!(" {}", path.display()) }
 }
 
 /// Gives the state lock back, waiting a few seconds at most for a store that does not

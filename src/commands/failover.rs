@@ -81,7 +81,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     // Declaring the old active lost waives the split-brain rule (its schedule cannot be
     // suspended from here) and accepts the skipped actions; every other rule still holds.
     let unsafe_plan = doc.safety.iter().any(|s| s.severity == "error" && s.code != Code::SplitBrain.as_str());
-    let this = format!("drplan failover --to {}{}", target.name, path_arg(&args.plan.path));
+    let this = format!("drplan failover --to {}{}", target.name, super::path_arg(&args.plan.path));
     if unsafe_plan {
         out.note(
             "The plan after this failover breaks a safety rule (see above); the configuration files were not changed.",
@@ -114,15 +114,10 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         let flag = if allow && skips { " --allow-unreachable" } else { "" };
         out.note(&format!(
             "Next: review and commit the edit, then apply it: drplan apply{}{flag}",
-            path_arg(&args.plan.path)
+            super::path_arg(&args.plan.path)
         ));
     } else {
         out.note("The configuration files were not changed: pass --write to save the edit, then review and apply it.");
     }
     EXIT_OK
-}
-
-/// The configuration path as the commands suggested next take it (nothing for `.`).
-fn path_arg(path: &std::path::Path) -> String {
-    if path == std::path::Path::new(".") { String::new() } else { format!(" {}", path.display()) }
 }

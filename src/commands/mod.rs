@@ -140,3 +140,9 @@ pub(crate) fn planned(
         }
     }
 }
+
+/// ` PATH` for a command suggested about the configuration at `path`, nothing for the
+/// current directory.
+pub(crate) fn path_arg(path: &std::path::Path) -> String {
+    if path == std::path::Path::new(".") { String::new() } else { format!(" {}", path.display()) }
+}
