@@ -94,7 +94,7 @@ fn main() {
     let _ = plan::safety::check(&after, &prior, &d.changes, &g, &want, false);
     let t_safety = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let _ = plan::posture::assess(&after, &want, &prior, Some(&live), &d.changes, &g, &Default::default());
+    let _ = plan::posture::assess(&after, &want, &prior, Some(&live), &d.changes, &g, &Default::default(), None);
     let t_posture = t.elapsed().as_secs_f64();
     println!(
         "phases: desired {t_desired:.3} s, diff {t_diff:.3} s, graph {t_graph:.3} s, safety {t_safety:.3} s, posture {t_posture:.3} s"

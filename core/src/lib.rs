@@ -10,6 +10,7 @@ pub mod drift;
 pub mod fmt;
 pub mod plan;
 pub mod provider;
+pub mod recovery;
 pub mod render;
 pub mod source;
 pub mod suggest;

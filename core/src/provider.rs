@@ -134,6 +134,30 @@ pub trait Provider: Send + Sync {
         let _ = request;
         std::future::ready(Ok(()))
     }
+
+    /// The recovery points of a backup destination: the names of the "folders" directly
+    /// under its prefix (listed with a delimiter, so the cost grows with the number of
+    /// points, not of objects), in any order, with the number of list calls it took.
+    /// `bucket` is the destination's desired bucket resource (`cloud`, `bucket`, `prefix`).
+    fn list_points(
+        &self,
+        bucket: &Resource,
+    ) -> impl Future<Output = Result<(Vec<String>, u32), ProviderError>> + Send {
+        let _ = bucket;
+        std::future::ready(Err(ProviderError::new(ErrorClass::Invalid, "this provider holds no recovery points")))
+    }
+
+    /// The objects of point `point` under `bucket`'s prefix (names relative to the point's
+    /// folder) and, when `manifest` names one that exists there, that object's content.
+    fn read_point(
+        &self,
+        bucket: &Resource,
+        point: &str,
+        manifest: Option<&str>,
+    ) -> impl Future<Output = Result<crate::recovery::PointContents, ProviderError>> + Send {
+        let _ = (bucket, point, manifest);
+        std::future::ready(Err(ProviderError::new(ErrorClass::Invalid, "this provider holds no recovery points")))
+    }
 }
 
 /// The cloud a change's object lives in, when its kind exists in several.

@@ -60,6 +60,7 @@ impl Builder<'_> {
             }
         }
 
+        self.restore_needs_cluster(&regions, &backups);
         if self.diags.has_errors() {
             return None;
         }
@@ -170,6 +171,7 @@ impl Builder<'_> {
                 dns: self.duration(e, "dns"),
                 bucket: self.duration(e, "bucket"),
                 backup_job: self.duration(e, "backup_job"),
+                restore: self.duration(e, "restore"),
                 health_gate: self.duration(e, "health_gate"),
             })
             .unwrap_or_default();
@@ -341,6 +343,36 @@ impl Builder<'_> {
                 None => ok = false,
             }
         }
+        let point_format = match b.str("point_format") {
+            None => Some(crate::recovery::PointFormat::default()),
+            Some((text, v)) => match crate::recovery::PointFormat::parse(text) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    self.diags.push(
+                        Diagnostic::error(Code::InvalidPointFormat, "invalid point format")
+                            .label(v.span.clone(), e)
+                            .help("name points by the time the backup ran, strftime-style, to the minute at least, such as \"%Y%m%d_%H%M%S\" (`20261201_070000`)"),
+                    );
+                    None
+                }
+            },
+        };
+        let manifest = match b.str("manifest") {
+            Some((m, v)) if m.is_empty() || m.contains('/') => {
+                self.diags.push(
+                    Diagnostic::error(Code::InvalidValue, "invalid value")
+                        .label(v.span.clone(), format!("`{m}` is not an object name inside a point"))
+                        .help("name the object the backup writes last into its point folder, such as \"manifest.json\""),
+                );
+                None
+            }
+            Some((m, _)) => Some(Some(m.to_string())),
+            None => Some(None),
+        };
+        let restore = match b.child("restore") {
+            Some(r) => self.restore(r, image.as_deref()).map(Some),
+            None => Some(None),
+        };
         Some(Backup {
             name: name?,
             schedule: schedule?.0,
@@ -349,7 +381,79 @@ impl Builder<'_> {
             image: image?,
             gpg_recipient,
             destinations: ok.then_some(destinations)?,
+            point_format: point_format?,
+            manifest: manifest?,
+            restore: restore?,
         })
+    }
+
+    fn restore(&mut self, r: &Node, backup_image: Option<&str>) -> Option<Restore> {
+        let image = self.opt_str(r, "image").or_else(|| backup_image.map(str::to_string));
+        let command: Vec<String> = match r.get("command") {
+            Some(Value { val: Val::List(items), .. }) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        };
+        let timeout = match r.get("timeout") {
+            Some(_) => {
+                let t = self.duration(r, "timeout")?;
+                if t.as_secs() == 0 {
+                    let (_, v) = r.str("timeout")?;
+                    self.diags.push(
+                        Diagnostic::error(Code::InvalidDuration, "invalid duration")
+                            .label(v.span.clone(), "a restore cannot finish in no time")
+                            .help("give the longest a restore may take, such as \"1h\""),
+                    );
+                    return None;
+                }
+                t
+            }
+            None => Duration::from_secs(3_600),
+        };
+        let mut when = Vec::new();
+        let mut when_ok = true;
+        match r.get("when") {
+            Some(Value { val: Val::List(items), .. }) => {
+                for item in items {
+                    let Some(text) = item.as_str() else { continue };
+                    match Role::parse(text) {
+                        Some(Role::Active) => {
+                            self.diags.push(
+                                Diagnostic::error(Code::InvalidValue, "invalid value")
+                                    .label(item.span.clone(), "no region is promoted to active from `active`")
+                                    .help("list the roles a promoted region comes from: \"cold\", \"standby\""),
+                            );
+                            when_ok = false;
+                        }
+                        Some(role) if !when.contains(&role) => when.push(role),
+                        Some(_) => {}
+                        None => {
+                            let mut d = Diagnostic::error(Code::InvalidValue, "invalid value")
+                                .label(item.span.clone(), format!("`{text}` is not a role"));
+                            d = match closest(text, ["standby", "cold"]) {
+                                Some(s) => d.help(format!("did you mean `{s}`? a restore runs when a region is promoted from \"cold\" or \"standby\"")),
+                                None => d.help("a restore runs when a region is promoted from \"cold\" or \"standby\""),
+                            };
+                            self.diags.push(d);
+                            when_ok = false;
+                        }
+                    }
+                }
+                if when_ok && when.is_empty() {
+                    let v = r.get("when")?;
+                    self.diags.push(
+                        Diagnostic::error(Code::InvalidValue, "invalid value")
+                            .label(v.span.clone(), "`when` names no role, so this restore never runs")
+                            .help("list the roles that need it, such as [\"cold\"], or remove the `restore` block"),
+                    );
+                    when_ok = false;
+                }
+            }
+            _ => when.push(Role::Cold),
+        }
+        if !when_ok {
+            return None;
+        }
+        Some(Restore { image: image?, command, timeout, when })
     }
 
     fn destination(&mut self, d: &Node) -> Option<Destination> {
@@ -598,6 +702,23 @@ impl Builder<'_> {
                 .label(dns.ident_span.clone(), "the failover records' health checks probe `HTTPS :443 /` by default")
                 .help("Route 53 fails a PRIMARY record over only when its health check fails, and apply's health gate trusts the same check: add `health_check { protocol = \"HTTPS\", port = 443, path = \"/health\" }` to the `failover` block with your service's real health endpoint"),
         );
+    }
+
+    /// A restore runs as a Job in the promoted region's cluster: every region that can be
+    /// promoted from a role a restore is declared for needs one.
+    fn restore_needs_cluster(&mut self, regions: &[Option<Region>], backups: &[Option<Backup>]) {
+        for r in regions.iter().flatten().filter(|r| r.kubernetes.is_none()) {
+            let Some(b) = backups.iter().flatten().find(|b| b.restore.as_ref().is_some_and(|x| x.when.contains(&r.role)))
+            else {
+                continue;
+            };
+            self.diags.push(
+                Diagnostic::error(Code::RestoreWithoutCluster, "restore without a cluster")
+                    .label(r.role_span.clone(), format!("`{}` is {}, and backup `{}` is restored into a region promoted from {}", r.name, r.role, b.name, r.role))
+                    .label(r.span.clone(), format!("region `{}` has no `kubernetes` block", r.name))
+                    .help(format!("the restore runs as a Kubernetes Job in the promoted region's cluster: add `kubernetes {{ context = \"...\", namespace = \"...\" }}` to region `{}`, or leave `{}` out of the restore's `when`", r.name, r.role)),
+            );
+        }
     }
 
     fn standby_capacity(&mut self, r: &Region, components: &[&Component]) {

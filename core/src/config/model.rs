@@ -126,6 +126,7 @@ pub struct Estimates {
     pub dns: Option<Duration>,
     pub bucket: Option<Duration>,
     pub backup_job: Option<Duration>,
+    pub restore: Option<Duration>,
     pub health_gate: Option<Duration>,
 }
 
@@ -186,6 +187,22 @@ pub struct Backup {
     pub image: String,
     pub gpg_recipient: Option<String>,
     pub destinations: Vec<Destination>,
+    /// How point folders name their time.
+    pub point_format: crate::recovery::PointFormat,
+    /// The manifest object's name inside a point, when backups write one.
+    pub manifest: Option<String>,
+    pub restore: Option<Restore>,
+}
+
+/// How a backup is restored into a promoted region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restore {
+    pub image: String,
+    /// Empty: the image's entrypoint.
+    pub command: Vec<String>,
+    pub timeout: Duration,
+    /// The roles a promotion from which needs the restore.
+    pub when: Vec<Role>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

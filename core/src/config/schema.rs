@@ -167,6 +167,7 @@ pub static ESTIMATES: Block = Block {
         opt("dns", Ty::String, "time for a record change to propagate, before its TTL (default `1m`)"),
         opt("bucket", Ty::String, "time to create or change a bucket (default `15s`)"),
         opt("backup_job", Ty::String, "time to create or change the backup CronJob (default `10s`)"),
+        opt("restore", Ty::String, "time a restore Job takes to restore a recovery point (default `15m`)"),
         opt("health_gate", Ty::String, "margin added to a health gate's `interval` (default `30s`)"),
     ],
     variants: &[],
@@ -331,6 +332,25 @@ pub static DESTINATION: Block = Block {
     doc: "where backups are written; exactly one of `s3`, `gcs`, `nas`",
 };
 
+pub static RESTORE: Block = Block {
+    name: "restore",
+    once: true,
+    labels: &[],
+    attrs: &[
+        opt("image", Ty::String, "container image of the restore Job (default: the backup's `image`)"),
+        opt("command", Ty::StringList, "command of the restore Job (default: the image's entrypoint)"),
+        opt("timeout", Ty::String, "how long apply waits for the Job to finish (duration, default `1h`)"),
+        opt(
+            "when",
+            Ty::StringList,
+            "roles a region is promoted from that need a restore (default `[\"cold\"]`: a warm standby holds a live replica)",
+        ),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "restoring this backup into a region promoted to active, as a Kubernetes Job in its cluster",
+};
+
 pub static BACKUP: Block = Block {
     name: "backup",
     once: false,
@@ -340,9 +360,19 @@ pub static BACKUP: Block = Block {
         opt("type", Ty::String, "`full`, `incremental` or `differential` (default `full`)"),
         req("retention", Ty::String, "how long backups are kept (duration)"),
         req("image", Ty::String, "container image of the backup job"),
+        opt(
+            "point_format",
+            Ty::String,
+            "how a recovery point's folder under the prefix names its time, strftime-style, UTC (default `%Y%m%d_%H%M%S`)",
+        ),
+        opt(
+            "manifest",
+            Ty::String,
+            "object a backup writes last into its point, listing its objects (absent: every point counts as complete)",
+        ),
     ],
     variants: &[],
-    blocks: &[child(&ENCRYPTION), required(&DESTINATION)],
+    blocks: &[child(&ENCRYPTION), required(&DESTINATION), child(&RESTORE)],
     doc: "a scheduled backup and its destinations",
 };
 

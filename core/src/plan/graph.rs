@@ -159,6 +159,10 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         let compute_down = b.select(|c| in_r(c) && c.kind == Kind::Instance && direction(c) == Direction::Down);
         let work_up = b.select(|c| in_r(c) && c.kind == Kind::Workload && direction(c) == Direction::Up);
         let work_down = b.select(|c| in_r(c) && c.kind == Kind::Workload && direction(c) == Direction::Down);
+        // A restore needs the region's machines and must finish before its workloads serve.
+        let restores = b.select(|c| in_r(c) && c.kind == Kind::Restore);
+        b.order(&compute_up, &restores);
+        b.order(&restores, &work_up);
         b.order(&compute_up, &work_up);
         b.order(&work_down, &compute_down);
         // A region back from being lost is fenced before anything else happens there, so
@@ -241,6 +245,10 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     let jobs_up = b.select(|c| c.kind == Kind::BackupJob && direction(c) == Direction::Up);
     let buckets_up = b.select(|c| c.kind == Kind::Bucket && c.action != Action::Delete);
     b.order(&jobs_down, &jobs_up);
+    // The schedule starts in a restored region only once its data is back: a backup of an
+    // empty database would become the newest recovery point.
+    let restores = b.select(|c| c.kind == Kind::Restore);
+    b.order(&restores, &jobs_up);
     b.order(&dns_moves, &jobs_up);
     b.order(&buckets_up, &jobs_up);
     // Health checks go only when no record points at them any more.

@@ -8,6 +8,7 @@ pub mod doc;
 pub mod graph;
 pub mod posture;
 pub mod resource;
+pub mod restore;
 pub mod safety;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,6 +41,8 @@ pub struct Snapshot {
     pub unreachable_objects: BTreeMap<String, String>,
     /// Age in seconds of the newest object under each backup bucket's prefix.
     pub newest_backup_age: BTreeMap<String, u64>,
+    /// The recovery points of each backup destination (by bucket address), when discovered.
+    pub points: BTreeMap<String, crate::recovery::Catalog>,
 }
 
 /// The prior state, as far as planning needs it.
@@ -68,6 +71,12 @@ pub struct Options {
     pub targets: Vec<String>,
     /// Per-action estimates for the RTO; `None` takes them from the configuration.
     pub estimates: Option<Estimates>,
+    /// Now, in seconds since the epoch: recovery points' ages are measured from it.
+    pub now: Option<i64>,
+    /// `--restore-point`: a promotion restores the newest usable point at or before it.
+    pub restore_point: Option<i64>,
+    /// `--accept-data-loss`: a recovery point older than the RPO is a warning, not an error.
+    pub accept_data_loss: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +112,8 @@ pub struct Plan {
     pub unreachable_objects: BTreeMap<String, String>,
     /// Regions declared lost and still owed their fence, first thing when they are back.
     pub fences: Vec<Fence>,
+    /// The restores this plan runs, with the recovery point each uses.
+    pub restores: Vec<restore::RestorePlan>,
     /// Safety rule violations (errors refuse apply) and warnings.
     pub safety: Vec<Diagnostic>,
     pub posture: Posture,
@@ -177,6 +188,13 @@ pub fn plan(
         d.changes.retain(|c| options.targets.iter().any(|t| target_matches(t, &c.address)));
         d.forget.retain(|a| options.targets.iter().any(|t| target_matches(t, a)));
     }
+    // A promotion from a role a backup's `restore` lists restores its recovery point first.
+    let restores = restore::plan(config, prior, live, options);
+    let restores_wanted = restores.changes.iter().filter(|c| {
+        options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address))
+    });
+    d.changes.extend(restores_wanted.cloned());
+    d.changes.sort_by(|a, b| resource::natural_cmp(&a.address, &b.address));
     let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();
     let unreachable_objects = live.map(|l| l.unreachable_objects.clone()).unwrap_or_default();
     // drplan scales Deployments, it never authors them: one the clusters were read for and
@@ -235,6 +253,7 @@ pub fn plan(
         .collect();
     let roles: BTreeMap<String, Role> = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
     let mut safety = safety::check(config, prior, &d.changes, &graph, &desired, !options.targets.is_empty());
+    safety.extend(restores.findings);
     for c in missing {
         let attr = |k: &str| match c.after.as_ref().and_then(|a| a.get(k)) {
             Some(Value::Str(s)) => s.clone(),
@@ -253,7 +272,7 @@ pub fn plan(
         )));
     }
     let estimates = options.estimates.clone().unwrap_or_else(|| Estimates::from_config(config));
-    let posture = posture::assess(config, &desired, prior, live, &d.changes, &graph, &estimates)?;
+    let posture = posture::assess(config, &desired, prior, live, &d.changes, &graph, &estimates, options.now)?;
     Ok(Plan {
         project: config.project.clone(),
         changes: d.changes,
@@ -264,6 +283,7 @@ pub fn plan(
         unreachable,
         unreachable_objects,
         fences,
+        restores: restores.plans,
         safety,
         posture,
         roles,

@@ -18,6 +18,8 @@ pub struct Estimates {
     pub dns: u64,
     pub bucket: u64,
     pub backup_job: u64,
+    /// A restore Job restoring a recovery point.
+    pub restore: u64,
     /// Added to the health checks' `interval` at a gate (the checkers' first round after the
     /// region is ready).
     pub gate: u64,
@@ -36,6 +38,7 @@ impl Estimates {
             dns: pick(o.dns, d.dns),
             bucket: pick(o.bucket, d.bucket),
             backup_job: pick(o.backup_job, d.backup_job),
+            restore: pick(o.restore, d.restore),
             gate: pick(o.health_gate, d.gate),
         }
     }
@@ -43,7 +46,7 @@ impl Estimates {
 
 impl Default for Estimates {
     fn default() -> Self {
-        Estimates { instance: 180, workload: 90, health_check: 30, dns: 60, bucket: 15, backup_job: 10, gate: 30 }
+        Estimates { instance: 180, workload: 90, health_check: 30, dns: 60, bucket: 15, backup_job: 10, restore: 900, gate: 30 }
     }
 }
 
@@ -119,6 +122,7 @@ pub fn assess(
     changes: &[Change],
     graph: &[Node],
     estimates: &Estimates,
+    now: Option<i64>,
 ) -> Result<Posture, graph::CycleError> {
     let rpo = config.objectives.rpo;
     let rpo_checks = config
@@ -130,9 +134,16 @@ pub fn assess(
                 .destinations
                 .iter()
                 .map(|d| {
-                    let age = live
-                        .and_then(|l| l.newest_backup_age.get(&address::bucket(&b.name, &d.name)))
-                        .map(|s| Duration::from_secs(*s));
+                    let at = address::bucket(&b.name, &d.name);
+                    // Where recovery points were discovered, the newest usable one counts,
+                    // not the newest object: a half-written or corrupt backup restores nothing.
+                    let age = match live.and_then(|l| l.points.get(&at)).filter(|c| c.unreachable.is_none()) {
+                        Some(c) => c
+                            .newest_usable()
+                            .and_then(|p| Some((now? - p.time?).max(0) as u64))
+                            .map(Duration::from_secs),
+                        None => live.and_then(|l| l.newest_backup_age.get(&at)).map(|s| Duration::from_secs(*s)),
+                    };
                     (d.name.clone(), age)
                 })
                 .collect();
@@ -352,6 +363,7 @@ fn critical_path(
                     }
                     (Kind::Bucket, _) => e.bucket,
                     (Kind::BackupJob, _) => e.backup_job,
+                    (Kind::Restore, _) => e.restore,
                 }
             }
         }

@@ -18,11 +18,20 @@ pub enum Kind {
     Bucket,
     /// The Kubernetes CronJob `drplan-backup-<name>` in a region's cluster.
     BackupJob,
+    /// A Kubernetes Job restoring a backup's recovery point into a promoted region.
+    Restore,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] =
-        [Kind::Instance, Kind::Workload, Kind::HealthCheck, Kind::DnsRecord, Kind::Bucket, Kind::BackupJob];
+    pub const ALL: [Kind; 7] = [
+        Kind::Instance,
+        Kind::Workload,
+        Kind::HealthCheck,
+        Kind::DnsRecord,
+        Kind::Bucket,
+        Kind::BackupJob,
+        Kind::Restore,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,6 +41,7 @@ impl Kind {
             Kind::DnsRecord => "dns_record",
             Kind::Bucket => "bucket",
             Kind::BackupJob => "backup_job",
+            Kind::Restore => "restore",
         }
     }
 
@@ -157,6 +167,10 @@ pub mod address {
 
     pub fn backup_job(region: &str, backup: &str) -> String {
         format!("region.{region}.backup_job.{backup}")
+    }
+
+    pub fn restore(region: &str, backup: &str) -> String {
+        format!("region.{region}.restore.{backup}")
     }
 
     pub fn health_check(region: &str) -> String {

@@ -153,7 +153,7 @@ impl Provider for AwsProvider {
         match kind {
             Kind::Instance | Kind::Bucket => cloud == Some("aws"),
             Kind::HealthCheck | Kind::DnsRecord => true,
-            Kind::Workload | Kind::BackupJob => false,
+            Kind::Workload | Kind::BackupJob | Kind::Restore => false,
         }
     }
 
@@ -219,7 +219,7 @@ impl Provider for AwsProvider {
                     .unwrap_or_else(|| GLOBAL_REGION.to_owned());
                 s3::apply(&self.s3_client(&location), &location, request).await
             }
-            Kind::Workload | Kind::BackupJob => Err(ProviderError::new(
+            Kind::Workload | Kind::BackupJob | Kind::Restore => Err(ProviderError::new(
                 ErrorClass::Invalid,
                 format!("the aws provider does not manage {}", change.kind),
             )),

@@ -1,0 +1,260 @@
+//! Restores in the plan: when a region is promoted to active from a role a backup's
+//! `restore` block lists, the plan gains `region.R.restore.B`, a Kubernetes Job in that
+//! region's cluster that restores the chosen recovery point before workloads and traffic
+//! come.
+//!
+//! A restore is not diffed like the other resources: it is wanted once per promotion. The
+//! finished Job is recorded in state at its address and kept there while the region stays
+//! active, so re-applying the same promotion does not restore twice; a Job found in the
+//! cluster (an apply killed while it waited) is adopted by its name, never started again.
+
+use super::diff::{Action, Change};
+use super::resource::{Attrs, Kind, Value, address, attrs};
+use super::{Options, Prior, Snapshot};
+use crate::config::{Backup, Config, Role, Target};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::recovery::{self, Catalog, Choice};
+
+/// Status values of a restore Job, as providers report them and state records them.
+pub const RUNNING: &str = "running";
+pub const COMPLETE: &str = "complete";
+pub const FAILED: &str = "failed";
+
+/// One restore the plan carries out, with what a reviewer needs to judge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestorePlan {
+    pub address: String,
+    pub region: String,
+    pub backup: String,
+    /// The Job's name in the region's cluster.
+    pub job: String,
+    pub choice: Choice,
+    /// The point's age when planned, in seconds.
+    pub age: Option<i64>,
+    /// The RPO it is judged against, in seconds.
+    pub rpo: Option<u64>,
+    /// A Job of this name is already in the cluster (running or complete) and is adopted.
+    pub adopted: bool,
+    /// `--restore-point`, when one was given.
+    pub requested: Option<i64>,
+}
+
+impl RestorePlan {
+    pub fn within_rpo(&self) -> Option<bool> {
+        Some(self.age? <= self.rpo? as i64)
+    }
+
+    /// `restore database into asia-pacific-1 from gs://…/dr/20261201_070000/ (43m old, RPO 1h ✓, 12 objects, verified)`.
+    pub fn summary(&self) -> String {
+        let mut facts = Vec::new();
+        if let Some(age) = self.age {
+            facts.push(format!("{} old", recovery::age_text(age)));
+        }
+        if let (Some(rpo), Some(ok)) = (self.rpo, self.within_rpo()) {
+            let rpo = crate::config::Duration::from_secs(rpo);
+            facts.push(format!("RPO {rpo} {}", if ok { "✓" } else { "✗ data loss beyond the RPO" }));
+        }
+        if let Some(n) = self.choice.point.objects {
+            facts.push(format!("{n} objects"));
+        }
+        facts.push(self.choice.point.status.as_str().to_string());
+        if self.adopted {
+            facts.push(format!("resuming Job {}", self.job));
+        }
+        format!(
+            "restore {} into {} from {} ({})",
+            self.backup,
+            self.region,
+            self.choice.uri,
+            facts.join(", ")
+        )
+    }
+}
+
+/// The Job name for `backup` at `point`: deterministic, a valid Kubernetes name (63 at most).
+pub fn job_name(backup: &str, point: &str) -> String {
+    let clean: String = point
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let name = format!("drplan-restore-{backup}-{clean}");
+    if name.len() <= 63 {
+        return name;
+    }
+    let token = crate::provider::idempotency_token(backup, point);
+    let keep = 63 - 9;
+    format!("{}-{}", name[..keep].trim_end_matches('-'), &token[..8])
+}
+
+/// What `plan` needs: the restore changes, their review lines, and the findings that make
+/// the plan not applyable (no usable point, data loss beyond the RPO).
+#[derive(Debug, Default)]
+pub struct Restores {
+    pub changes: Vec<Change>,
+    pub plans: Vec<RestorePlan>,
+    pub findings: Vec<Diagnostic>,
+}
+
+/// The destinations of `backup` that hold recovery points (NAS is posture only).
+pub fn catalogs<'a>(backup: &Backup, live: &'a Snapshot) -> Vec<&'a Catalog> {
+    backup
+        .destinations
+        .iter()
+        .filter(|d| !matches!(d.target, Target::Nas { .. }))
+        .filter_map(|d| live.points.get(&address::bucket(&backup.name, &d.name)))
+        .collect()
+}
+
+pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &Options) -> Restores {
+    let mut out = Restores::default();
+    for region in config.regions.iter().filter(|r| r.role == Role::Active) {
+        let Some(k8s) = &region.kubernetes else { continue };
+        let Some(from) = prior.roles.get(&region.name).copied() else { continue };
+        for backup in &config.backups {
+            let Some(restore) = backup.restore.as_ref().filter(|r| r.when.contains(&from)) else { continue };
+            let at = address::restore(&region.name, &backup.name);
+            // Done for this promotion: recorded complete.
+            if prior.objects.get(&at).is_some_and(|o| o.resource.str("status") == Some(COMPLETE)) {
+                continue;
+            }
+            let Some(live) = live else {
+                out.findings.push(
+                    Diagnostic::error(Code::NoRecoveryPoint, "no recovery point chosen")
+                        .help(format!("promoting {} restores backup `{}`, and its recovery point is chosen from what the destinations hold: plan with a refresh (drop `--refresh=false`)", region.name, backup.name)),
+                );
+                continue;
+            };
+            let found = live.objects.get(&at).filter(|o| o.resource.kind == Kind::Restore);
+            let found_status = found.and_then(|o| o.resource.str("status"));
+            let requested = options.restore_point;
+            let now = options.now.unwrap_or(i64::MAX);
+            let catalogs = catalogs(backup, live);
+            // A Job that runs or finished is this promotion's restore: adopt it, whatever
+            // point would be chosen now.
+            let adopted = found.filter(|_| found_status != Some(FAILED)).and_then(|o| {
+                let name = o.resource.str("point_name")?;
+                let dest = o.resource.str("destination")?;
+                let catalog = catalogs.iter().find(|c| c.destination == dest)?;
+                let point = catalog.points.iter().find(|p| p.name == name).cloned().unwrap_or(recovery::Point {
+                    name: name.to_string(),
+                    time: o.resource.str("point").and_then(|t| t.parse::<jiff::Timestamp>().ok()).map(|t| t.as_second()),
+                    status: recovery::PointStatus::NotExamined,
+                    objects: None,
+                    bytes: None,
+                });
+                Some(Choice { destination: dest.to_string(), uri: catalog.point_uri(name), point, passed_over: Vec::new() })
+            });
+            let is_adopted = adopted.is_some();
+            let choice = match adopted {
+                Some(c) => c,
+                None => match recovery::choose(&catalogs, region.cloud.as_str(), requested.unwrap_or(now)) {
+                    Ok(c) => c,
+                    Err(tried) => {
+                        let mut d = Diagnostic::error(Code::NoRecoveryPoint, "no usable recovery point").help(format!(
+                            "promoting {} needs a restore of backup `{}` and no destination holds a complete, uncorrupted point{}: {}; run `drplan backups` to see every point, or give an earlier `--restore-point`",
+                            region.name,
+                            backup.name,
+                            requested.map(|t| format!(" at or before {}", recovery::rfc3339(t))).unwrap_or_default(),
+                            tried.iter().map(|(d, why)| format!("{d} {why}")).collect::<Vec<_>>().join("; ")
+                        ));
+                        d.message = format!("no usable recovery point for backup `{}`", backup.name);
+                        out.findings.push(d);
+                        continue;
+                    }
+                },
+            };
+            let job = match (&found, is_adopted) {
+                (Some(o), true) => o.resource.str("name").unwrap_or_default().to_string(),
+                _ => job_name(&backup.name, &choice.point.name),
+            };
+            let age = choice.point.time.filter(|_| options.now.is_some()).map(|t| now - t);
+            let rpo = config.objectives.rpo.map(|d| d.as_secs());
+            let plan = RestorePlan {
+                address: at.clone(),
+                region: region.name.clone(),
+                backup: backup.name.clone(),
+                job: job.clone(),
+                choice: choice.clone(),
+                age,
+                rpo,
+                adopted: is_adopted,
+                requested,
+            };
+            if plan.within_rpo() == Some(false) {
+                let message = format!(
+                    "restoring {} into {} loses {} of data, beyond the RPO of {}",
+                    backup.name,
+                    region.name,
+                    recovery::age_text(age.unwrap_or_default()),
+                    crate::config::Duration::from_secs(rpo.unwrap_or_default())
+                );
+                let help = "the newest usable point is older than `objectives.rpo`: check the backup schedule and `drplan backups`; to restore it anyway, apply with `--accept-data-loss`";
+                out.findings.push(match options.accept_data_loss {
+                    true => Diagnostic::warning(Code::DataLoss, message).help("accepted with `--accept-data-loss`"),
+                    false => Diagnostic::error(Code::DataLoss, message).help(help),
+                });
+            }
+            let mut a: Attrs = attrs([
+                ("context", k8s.context.as_str().into()),
+                ("namespace", k8s.namespace.as_str().into()),
+                ("name", job.as_str().into()),
+                ("backup", backup.name.as_str().into()),
+                ("destination", choice.destination.as_str().into()),
+                ("uri", choice.uri.as_str().into()),
+                ("point_name", choice.point.name.as_str().into()),
+                ("point", choice.point.time.map(recovery::rfc3339).unwrap_or_default().into()),
+                ("image", restore.image.as_str().into()),
+                ("command", serde_json::to_string(&restore.command).unwrap_or_default().into()),
+                ("type", backup.kind.as_str().into()),
+                ("timeout", (restore.timeout.as_secs() as i64).into()),
+                ("status", COMPLETE.into()),
+            ]);
+            if let Some(gpg) = &backup.gpg_recipient {
+                a.insert("gpg_recipient".into(), gpg.as_str().into());
+            }
+            let action = match (found_status, &found) {
+                (Some(COMPLETE), _) => Action::Adopt,
+                (Some(FAILED), Some(o)) if o.resource.str("name") == Some(job.as_str()) => Action::Replace,
+                _ => Action::Create,
+            };
+            out.changes.push(Change {
+                address: at,
+                kind: Kind::Restore,
+                region: Some(region.name.clone()),
+                action,
+                before: found.map(|o| o.resource.attrs.clone()),
+                after: Some(a),
+                id: found.map(|o| o.id.clone()),
+                replace_paths: match action {
+                    Action::Replace => vec!["status".to_string()],
+                    _ => Vec::new(),
+                },
+            });
+            out.plans.push(plan);
+        }
+    }
+    out
+}
+
+/// Whether `value` is the restore attribute that says the Job finished.
+pub fn is_complete(attrs: &Attrs) -> bool {
+    attrs.get("status") == Some(&Value::Str(COMPLETE.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::job_name;
+
+    #[test]
+    fn job_names_are_stable_valid_and_short() {
+        assert_eq!(job_name("database", "20261201_070000"), "drplan-restore-database-20261201-070000");
+        let long = job_name("a-very-long-backup-name-indeed", "backup-2026-12-01T07-00-00-and-more-words");
+        assert!(long.len() <= 63, "{long}");
+        assert_eq!(long, job_name("a-very-long-backup-name-indeed", "backup-2026-12-01T07-00-00-and-more-words"));
+        assert!(long.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+    }
+}
