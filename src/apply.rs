@@ -201,7 +201,7 @@ pub async fn execute<P: Provider, G: Gate>(
                 let a = &doc.actions[i];
                 emit(Event::Started { id: a.id.clone() }, &mut summary);
                 let change = changes.get(a.id.as_str());
-                let wait = change.filter(|c| needs_rollout(c, serving));
+                let wait = change.filter(|c| needs_rollout(c, serving) || is_job_step(c));
                 running.push(run_one(i, a, change, wait.is_some(), provider, gate, settings, progress_tx.clone()));
             }
         }
@@ -312,6 +312,11 @@ fn needs_rollout(change: &Change, serving: Option<&str>) -> bool {
         && replicas(&change.after) > replicas(&change.before)
 }
 
+/// Whether `change` starts a Job step (a restore) that apply waits for until it finishes.
+fn is_job_step(change: &Change) -> bool {
+    change.kind == drplan_core::plan::Kind::Restore && change.action != drplan_core::plan::Action::Delete
+}
+
 /// One action's outcome: what its change did (to record, even if the action then failed
 /// waiting for it to become ready) and whether it succeeded.
 struct Ran {
@@ -335,7 +340,7 @@ async fn run_one<P: Provider, G: Gate>(
     let start = Instant::now();
     let (applied, result) = match (change, &action.region, &action.health_check) {
         (Some(change), _, _) => match apply_with_retry(change, provider, settings).await {
-            Ok(object) if wait_ready => {
+            Ok(mut object) if wait_ready => {
                 let report = move |message: String| {
                     let _ = progress.send((i, message));
                 };
@@ -346,6 +351,14 @@ async fn run_one<P: Provider, G: Gate>(
                     progress: &report,
                 };
                 let ready = provider.wait_ready(&request).await.map_err(|e| cause(&e, change));
+                // A Job step is recorded done only once its wait saw it complete: a restore
+                // recorded while it ran would count as finished after a crash.
+                if is_job_step(change)
+                    && let Some(o) = object.as_mut()
+                {
+                    let status = if ready.is_ok() { "complete" } else { "failed" };
+                    o.resource.attrs.insert("status".into(), status.into());
+                }
                 (Some(object), ready)
             }
             Ok(object) => (Some(object), Ok(())),

@@ -133,6 +133,27 @@ impl Provider for Clouds {
         Ok(snapshot)
     }
 
+    async fn list_points(&self, bucket: &drplan_core::plan::Resource) -> Result<(Vec<String>, u32), ProviderError> {
+        match (bucket.str("cloud"), &self.aws, &self.gcp) {
+            (Some("aws"), Some(p), _) => p.list_points(bucket).await,
+            (Some("gcp"), _, Some(p)) => p.list_points(bucket).await,
+            _ => Err(no_store(bucket)),
+        }
+    }
+
+    async fn read_point(
+        &self,
+        bucket: &drplan_core::plan::Resource,
+        point: &str,
+        manifest: Option<&str>,
+    ) -> Result<drplan_core::recovery::PointContents, ProviderError> {
+        match (bucket.str("cloud"), &self.aws, &self.gcp) {
+            (Some("aws"), Some(p), _) => p.read_point(bucket, point, manifest).await,
+            (Some("gcp"), _, Some(p)) => p.read_point(bucket, point, manifest).await,
+            _ => Err(no_store(bucket)),
+        }
+    }
+
     async fn wait_ready(&self, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
         let (kind, cloud) = (request.change.kind, cloud_of(request.change));
         match &self.kubernetes {
@@ -161,6 +182,11 @@ impl Provider for Clouds {
         )
         .at(&request.change.address))
     }
+}
+
+fn no_store(bucket: &drplan_core::plan::Resource) -> ProviderError {
+    ProviderError::new(ErrorClass::Invalid, "no configured provider holds this destination's objects")
+        .at(&bucket.address)
 }
 
 /// The health gate: Route 53's view of the new serving region, through the AWS provider.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use drplan_core::config::Config;
 use drplan_core::plan::doc::{Origin, PlanDoc, StateRef};
-use drplan_core::plan::{self, Options, Prior, Snapshot};
+use drplan_core::plan::{self, Kind, Options, Prior, Snapshot};
 use drplan_core::{Code, Diagnostic, Diagnostics, SourceFile};
 use sha2::{Digest, Sha256};
 
@@ -33,6 +33,11 @@ pub struct Request<'a> {
     pub lock: Option<&'a str>,
     /// How long to wait for another holder of the lock.
     pub lock_timeout: Duration,
+    /// `--restore-point`: a promotion restores the newest usable point at or before it
+    /// (seconds since the epoch).
+    pub restore_point: Option<i64>,
+    /// `--accept-data-loss`: restoring a point older than the RPO is allowed.
+    pub accept_data_loss: bool,
 }
 
 /// What the pipeline tells its observer while it works.
@@ -108,14 +113,21 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
         }
     };
 
-    let live = if request.refresh { Some(refresh(&config, observe)?) } else { None };
+    let now = crate::clock::now_seconds();
+    let live = if request.refresh { Some(refresh(&config, now, request.restore_point, observe)?) } else { None };
 
     let unknown = unknown_targets(request.targets, &plan::known_addresses(&config, &prior));
     if !unknown.is_empty() {
         return Err(Failed { diagnostics: unknown });
     }
 
-    let options = Options { targets: request.targets.to_vec(), ..Options::default() };
+    let options = Options {
+        targets: request.targets.to_vec(),
+        now: Some(now),
+        restore_point: request.restore_point,
+        accept_data_loss: request.accept_data_loss,
+        ..Options::default()
+    };
     let plan = plan::plan(&config, &prior, live.as_ref(), &options).map_err(|e| {
         Diagnostic::error(Code::Cycle, e.to_string())
             .help("this is a bug in drplan's ordering rules; please report it with the configuration")
@@ -149,8 +161,14 @@ fn unknown_targets(targets: &[String], known: &std::collections::BTreeSet<String
     out
 }
 
-/// Reads the live clouds the configuration uses.
-pub fn refresh(config: &Config, observe: &mut dyn FnMut(Event<'_>)) -> Result<Snapshot, Failed> {
+/// Reads the live clouds the configuration uses, and the backup destinations' recovery
+/// points (newest usable at `now`, and at or before `restore_point` when given).
+pub fn refresh(
+    config: &Config,
+    now: i64,
+    restore_point: Option<i64>,
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Result<Snapshot, Failed> {
     use drplan_core::provider::{Provider, RefreshRequest};
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")))?;
@@ -160,13 +178,17 @@ pub fn refresh(config: &Config, observe: &mut dyn FnMut(Event<'_>)) -> Result<Sn
     observe(Event::Refreshing);
     let snapshot = runtime.block_on(async {
         let clouds = crate::clouds::Clouds::connect(config).await?;
-        clouds
+        let mut snapshot = clouds
             .refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &desired })
             .await
             .map_err(|e| {
                 Diagnostic::error(Code::Refresh, format!("refresh failed: {e}"))
                     .help("nothing was changed; check connectivity and credentials, then plan again")
-            })
+            })?;
+        snapshot.points =
+            crate::recovery::discover(&clouds, config, &desired, &snapshot.unreachable_objects, now, restore_point)
+                .await;
+        Ok::<_, Diagnostic>(snapshot)
     })?;
     observe(Event::Refreshed { objects: snapshot.objects.len(), elapsed: started.elapsed() });
     Ok(snapshot)
@@ -324,6 +346,12 @@ pub async fn apply(
             recorder.prior.objects.remove(a);
         }
         recorder.prior.roles = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
+        // A restore belongs to the promotion that ran it: once its region is no longer
+        // active, the next promotion restores afresh.
+        let active = |r: &Option<String>| {
+            r.as_deref().and_then(|r| config.region(r)).is_some_and(|r| r.role == drplan_core::config::Role::Active)
+        };
+        recorder.prior.objects.retain(|_, o| o.resource.kind != Kind::Restore || active(&o.resource.region));
         if let Err(e) = recorder.save() {
             record_failed = Some(
                 Diagnostic::error(Code::StateWrite, format!("the changes were made but the final state could not be written: {e}"))

@@ -7,3 +7,4 @@ pub mod clock;
 pub mod clouds;
 pub mod engine;
 pub mod load;
+pub mod recovery;

@@ -139,10 +139,7 @@ pub trait Provider: Send + Sync {
     /// under its prefix (listed with a delimiter, so the cost grows with the number of
     /// points, not of objects), in any order, with the number of list calls it took.
     /// `bucket` is the destination's desired bucket resource (`cloud`, `bucket`, `prefix`).
-    fn list_points(
-        &self,
-        bucket: &Resource,
-    ) -> impl Future<Output = Result<(Vec<String>, u32), ProviderError>> + Send {
+    fn list_points(&self, bucket: &Resource) -> impl Future<Output = Result<(Vec<String>, u32), ProviderError>> + Send {
         let _ = bucket;
         std::future::ready(Err(ProviderError::new(ErrorClass::Invalid, "this provider holds no recovery points")))
     }

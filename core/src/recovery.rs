@@ -285,9 +285,12 @@ pub fn choose(catalogs: &[&Catalog], cloud: &str, at: i64) -> Result<Choice, Vec
         }
     }
     match best {
-        Some((c, p)) => {
-            Ok(Choice { destination: c.destination.clone(), uri: c.point_uri(&p.name), point: p.clone(), passed_over: reasons })
-        }
+        Some((c, p)) => Ok(Choice {
+            destination: c.destination.clone(),
+            uri: c.point_uri(&p.name),
+            point: p.clone(),
+            passed_over: reasons,
+        }),
         None => Err(reasons),
     }
 }
@@ -380,7 +383,13 @@ mod tests {
             uri: format!("x://{dest}/"),
             points: points
                 .iter()
-                .map(|(n, t, s)| Point { name: n.to_string(), time: Some(*t), status: s.clone(), objects: None, bytes: None })
+                .map(|(n, t, s)| Point {
+                    name: n.to_string(),
+                    time: Some(*t),
+                    status: s.clone(),
+                    objects: None,
+                    bytes: None,
+                })
                 .collect(),
             unreachable: None,
             calls: 1,

@@ -34,6 +34,12 @@ struct Case {
     /// Regions the prior state records as declared lost, with the actions owed to them.
     #[serde(default)]
     lost: BTreeMap<String, Vec<String>>,
+    /// The planning time (RFC 3339): recovery points' ages are measured from it.
+    now: Option<String>,
+    /// `--restore-point` (RFC 3339).
+    restore_point: Option<String>,
+    #[serde(default)]
+    accept_data_loss: bool,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +83,33 @@ enum Mutation {
         address: String,
         seconds: u64,
     },
+    /// The recovery points a backup destination holds (newest first), as discovery judged them.
+    Points {
+        address: String,
+        cloud: String,
+        uri: String,
+        points: Vec<PointCase>,
+    },
+    /// A destination whose points could not be listed.
+    PointsUnreachable {
+        address: String,
+        cloud: String,
+        reason: String,
+    },
+    /// A restore Job found in a region's cluster.
+    Job {
+        address: String,
+        attrs: BTreeMap<String, serde_json::Value>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointCase {
+    name: String,
+    /// `verified`, `unverified`, `incomplete`, `corrupt`, `not examined`.
+    status: String,
+    objects: Option<u64>,
 }
 
 fn plans_dir() -> PathBuf {
@@ -189,6 +222,56 @@ fn mutate(objects: &mut BTreeMap<String, Observed>, snapshot: &mut Snapshot, mut
             Mutation::Age { address, seconds } => {
                 snapshot.newest_backup_age.insert(address.clone(), *seconds);
             }
+            Mutation::Points { address, cloud, uri, points } => {
+                use drplan_core::recovery::{Catalog, Point, PointFormat, PointStatus};
+                let format = PointFormat::default();
+                let points = points
+                    .iter()
+                    .map(|p| Point {
+                        name: p.name.clone(),
+                        time: format.time_of(&p.name),
+                        status: match p.status.as_str() {
+                            "verified" => PointStatus::Verified,
+                            "unverified" => PointStatus::Unverified,
+                            "incomplete" => PointStatus::Incomplete,
+                            "corrupt" => PointStatus::Corrupt("db.dump is 6 bytes, the manifest says 5".into()),
+                            _ => PointStatus::NotExamined,
+                        },
+                        objects: p.objects,
+                        bytes: p.objects.map(|n| n * 1_000),
+                    })
+                    .collect();
+                let catalog = Catalog {
+                    destination: address.clone(),
+                    cloud: cloud.clone(),
+                    uri: uri.clone(),
+                    points,
+                    unreachable: None,
+                    calls: 1,
+                };
+                snapshot.points.insert(address.clone(), catalog);
+            }
+            Mutation::PointsUnreachable { address, cloud, reason } => {
+                let catalog = drplan_core::recovery::Catalog {
+                    destination: address.clone(),
+                    cloud: cloud.clone(),
+                    uri: String::new(),
+                    points: Vec::new(),
+                    unreachable: Some(reason.clone()),
+                    calls: 0,
+                };
+                snapshot.points.insert(address.clone(), catalog);
+            }
+            Mutation::Job { address, attrs } => {
+                let region = address.split('.').nth(1).map(str::to_string);
+                let resource = drplan_core::plan::Resource {
+                    address: address.clone(),
+                    kind: Kind::Restore,
+                    region,
+                    attrs: attrs.iter().map(|(k, v)| (k.clone(), to_value(v))).collect(),
+                };
+                objects.insert(address.clone(), Observed { resource, id: format!("job/{address}") });
+            }
         }
     }
 }
@@ -230,7 +313,15 @@ fn run_case(dir: &Path) -> Outcome {
         snapshot.objects = objects;
         snapshot
     });
-    let options = Options { targets: case.targets.clone(), ..Options::default() };
+    let time =
+        |t: &Option<String>| t.as_ref().map(|t| drplan_core::recovery::parse_point_time(t, 0).expect("RFC 3339"));
+    let options = Options {
+        targets: case.targets.clone(),
+        now: time(&case.now),
+        restore_point: time(&case.restore_point),
+        accept_data_loss: case.accept_data_loss,
+        ..Options::default()
+    };
     let plan = plan::plan(&config, &prior, live.as_ref(), &options).expect("no cycles");
     let origin = Origin {
         drplan_version: "test".into(),
@@ -328,6 +419,9 @@ fn case_assertions_hold() {
         /// Backup → the destinations the RPO check could not read.
         #[serde(default)]
         unreachable_destinations: BTreeMap<String, Vec<String>>,
+        /// Restore address → `DESTINATION POINT` it restores.
+        #[serde(default)]
+        restores: BTreeMap<String, String>,
     }
     for dir in cases() {
         let Ok(text) = std::fs::read_to_string(dir.join("asserts.json")) else { continue };
@@ -384,6 +478,11 @@ fn case_assertions_hold() {
         for id in &a.skipped {
             let node = out.doc.actions.iter().find(|n| &n.id == id).unwrap_or_else(|| panic!("{name}: no action {id}"));
             assert!(node.skipped.is_some(), "{name}: {id} should be skipped");
+        }
+        let restores: BTreeMap<String, String> =
+            out.doc.restores.iter().map(|r| (r.address.clone(), format!("{} {}", r.destination, r.point))).collect();
+        if !a.restores.is_empty() {
+            assert_eq!(restores, a.restores, "{name}: restores");
         }
         for (backup, want) in &a.unreachable_destinations {
             let r = out.doc.posture.rpo.iter().find(|r| &r.backup == backup).expect("an RPO check per backup");

@@ -101,6 +101,13 @@ region "asia-pacific-1" {
     image         = "projects/bot-core-dr/global/images/bot-core-full-stack"
     count         = { active = 3, standby = 1, cold = 0 }
   }
+
+  # The cold site's cluster: nothing runs in it until promotion, when the database is
+  # restored into it (see the backup's `restore` block) before the workloads scale up.
+  kubernetes {
+    context   = "apac"
+    namespace = "bot-core"
+  }
 }
 
 backup "database" {
@@ -109,8 +116,21 @@ backup "database" {
   retention = "30d"
   image     = "bot-core/backup-tool:latest" # runs as a CronJob in the active region's cluster
 
+  # Each run writes dr/YYYYmmdd_HHMMSS/ and, last, its manifest: a point without one is
+  # incomplete and never restored (docs/guide/recovery-points.md).
+  point_format = "%Y%m%d_%H%M%S"
+  manifest     = "manifest.json"
+
   encryption {
     gpg_recipient = "disaster-recovery@bot-core.com"
+  }
+
+  # Promoting the cold site restores the newest complete point first (a warm standby holds
+  # a live replica and needs none).
+  restore {
+    command = ["restore-database", "--verify-integrity"]
+    timeout = "45m"
+    when    = ["cold"]
   }
 
   destination "primary" {

@@ -104,6 +104,21 @@ pub struct PlanArgs {
     /// Wait this long for another drplan holding the state lock (e.g. `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub lock_timeout: std::time::Duration,
+    /// A promotion restores the newest usable recovery point at or before this time:
+    /// RFC 3339 (`2026-12-01T06:30:00Z`) or an age (`2h` ago). Default: now.
+    #[arg(long, value_name = "TIME", value_parser = parse_point_time)]
+    pub restore_point: Option<PointTime>,
+    /// Allow restoring a recovery point older than `objectives.rpo`.
+    #[arg(long)]
+    pub accept_data_loss: bool,
+}
+
+/// A `--restore-point`, in seconds since the epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct PointTime(pub i64);
+
+pub fn parse_point_time(s: &str) -> Result<PointTime, String> {
+    drplan_core::recovery::parse_point_time(s, drplan::clock::now_seconds()).map(PointTime)
 }
 
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -131,6 +146,8 @@ pub(crate) fn planned(
         allow_unreachable: args.allow_unreachable,
         lock,
         lock_timeout: args.lock_timeout,
+        restore_point: args.restore_point.map(|t| t.0),
+        accept_data_loss: args.accept_data_loss,
     };
     match engine::plan(&request, &mut |e| out.pipeline(&e)) {
         Ok(p) => Some(p),

@@ -362,7 +362,9 @@ impl Builder<'_> {
                 self.diags.push(
                     Diagnostic::error(Code::InvalidValue, "invalid value")
                         .label(v.span.clone(), format!("`{m}` is not an object name inside a point"))
-                        .help("name the object the backup writes last into its point folder, such as \"manifest.json\""),
+                        .help(
+                            "name the object the backup writes last into its point folder, such as \"manifest.json\"",
+                        ),
                 );
                 None
             }
@@ -390,7 +392,9 @@ impl Builder<'_> {
     fn restore(&mut self, r: &Node, backup_image: Option<&str>) -> Option<Restore> {
         let image = self.opt_str(r, "image").or_else(|| backup_image.map(str::to_string));
         let command: Vec<String> = match r.get("command") {
-            Some(Value { val: Val::List(items), .. }) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            Some(Value { val: Val::List(items), .. }) => {
+                items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect()
+            }
             _ => Vec::new(),
         };
         let timeout = match r.get("timeout") {
@@ -708,7 +712,8 @@ impl Builder<'_> {
     /// promoted from a role a restore is declared for needs one.
     fn restore_needs_cluster(&mut self, regions: &[Option<Region>], backups: &[Option<Backup>]) {
         for r in regions.iter().flatten().filter(|r| r.kubernetes.is_none()) {
-            let Some(b) = backups.iter().flatten().find(|b| b.restore.as_ref().is_some_and(|x| x.when.contains(&r.role)))
+            let Some(b) =
+                backups.iter().flatten().find(|b| b.restore.as_ref().is_some_and(|x| x.when.contains(&r.role)))
             else {
                 continue;
             };

@@ -14,8 +14,9 @@ use super::resource::{Attrs, Value};
 use crate::diagnostics::Severity;
 
 /// 1.1 added `unreachable_objects`, `fences` and `posture.rpo[].unreachable` (absent in
-/// 1.0 documents, read as empty); 1.2 added `configuration_path` and `declares_lost`.
-pub const FORMAT_VERSION: &str = "1.2";
+/// 1.0 documents, read as empty); 1.2 added `configuration_path` and `declares_lost`; 1.3
+/// added `restores`.
+pub const FORMAT_VERSION: &str = "1.3";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanDoc {
@@ -52,6 +53,10 @@ pub struct PlanDoc {
     /// Regions declared lost that are still owed their fence.
     #[serde(default)]
     pub fences: Vec<FenceDoc>,
+    /// The restores the plan runs (a promotion from a role a backup's `restore` lists), each
+    /// with the recovery point it uses. Since 1.3; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restores: Vec<RestoreDoc>,
     pub safety: Vec<SafetyFinding>,
     pub posture: PostureDoc,
     /// Whether apply may run it (no safety errors and nothing skipped).
@@ -125,6 +130,46 @@ pub struct ActionNode {
     pub region: Option<String>,
     pub health_check: Option<String>,
     pub skipped: Option<String>,
+}
+
+/// A restore and the recovery point it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreDoc {
+    /// The action's address (`region.R.restore.B`).
+    pub address: String,
+    pub region: String,
+    pub backup: String,
+    /// The Kubernetes Job's name.
+    pub job: String,
+    /// The destination the point is read from (`backup.B.destination.D`).
+    pub destination: String,
+    /// The point's folder as a URI (`gs://bucket/dr/20261201_070000/`).
+    pub uri: String,
+    pub point: String,
+    /// When the point's backup ran (RFC 3339), when known.
+    pub point_time: Option<String>,
+    pub age_seconds: Option<i64>,
+    pub rpo_seconds: Option<u64>,
+    /// Whether the data-loss window is within the RPO, when both are known.
+    pub within_rpo: Option<bool>,
+    pub objects: Option<u64>,
+    pub bytes: Option<u64>,
+    /// `verified`, `unverified` (no manifest configured), `not examined` (an adopted Job's).
+    pub status: String,
+    /// A Job of this name was found in the cluster and is adopted, not started again.
+    pub adopted: bool,
+    /// `--restore-point`, when given (RFC 3339).
+    pub requested: Option<String>,
+    /// Destinations not used, and why.
+    pub passed_over: Vec<PassedOver>,
+    /// The one line a reviewer reads.
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassedOver {
+    pub destination: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,6 +367,35 @@ impl PlanDoc {
                     owed: f.owed.clone(),
                     reachable: f.reachable,
                     actions: f.actions.clone(),
+                })
+                .collect(),
+            restores: plan
+                .restores
+                .iter()
+                .map(|r| RestoreDoc {
+                    address: r.address.clone(),
+                    region: r.region.clone(),
+                    backup: r.backup.clone(),
+                    job: r.job.clone(),
+                    destination: r.choice.destination.clone(),
+                    uri: r.choice.uri.clone(),
+                    point: r.choice.point.name.clone(),
+                    point_time: r.choice.point.time.map(crate::recovery::rfc3339),
+                    age_seconds: r.age,
+                    rpo_seconds: r.rpo,
+                    within_rpo: r.within_rpo(),
+                    objects: r.choice.point.objects,
+                    bytes: r.choice.point.bytes,
+                    status: r.choice.point.status.as_str().to_string(),
+                    adopted: r.adopted,
+                    requested: r.requested.map(crate::recovery::rfc3339),
+                    passed_over: r
+                        .choice
+                        .passed_over
+                        .iter()
+                        .map(|(d, why)| PassedOver { destination: d.clone(), reason: why.clone() })
+                        .collect(),
+                    summary: r.summary(),
                 })
                 .collect(),
             safety: plan

@@ -190,9 +190,10 @@ pub fn plan(
     }
     // A promotion from a role a backup's `restore` lists restores its recovery point first.
     let restores = restore::plan(config, prior, live, options);
-    let restores_wanted = restores.changes.iter().filter(|c| {
-        options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address))
-    });
+    let restores_wanted = restores
+        .changes
+        .iter()
+        .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
     d.changes.extend(restores_wanted.cloned());
     d.changes.sort_by(|a, b| resource::natural_cmp(&a.address, &b.address));
     let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();

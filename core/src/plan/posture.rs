@@ -46,7 +46,16 @@ impl Estimates {
 
 impl Default for Estimates {
     fn default() -> Self {
-        Estimates { instance: 180, workload: 90, health_check: 30, dns: 60, bucket: 15, backup_job: 10, restore: 900, gate: 30 }
+        Estimates {
+            instance: 180,
+            workload: 90,
+            health_check: 30,
+            dns: 60,
+            bucket: 15,
+            backup_job: 10,
+            restore: 900,
+            gate: 30,
+        }
     }
 }
 

@@ -61,13 +61,7 @@ impl RestorePlan {
         if self.adopted {
             facts.push(format!("resuming Job {}", self.job));
         }
-        format!(
-            "restore {} into {} from {} ({})",
-            self.backup,
-            self.region,
-            self.choice.uri,
-            facts.join(", ")
-        )
+        format!("restore {} into {} from {} ({})", self.backup, self.region, self.choice.uri, facts.join(", "))
     }
 }
 
@@ -141,12 +135,21 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                 let catalog = catalogs.iter().find(|c| c.destination == dest)?;
                 let point = catalog.points.iter().find(|p| p.name == name).cloned().unwrap_or(recovery::Point {
                     name: name.to_string(),
-                    time: o.resource.str("point").and_then(|t| t.parse::<jiff::Timestamp>().ok()).map(|t| t.as_second()),
+                    time: o
+                        .resource
+                        .str("point")
+                        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                        .map(|t| t.as_second()),
                     status: recovery::PointStatus::NotExamined,
                     objects: None,
                     bytes: None,
                 });
-                Some(Choice { destination: dest.to_string(), uri: catalog.point_uri(name), point, passed_over: Vec::new() })
+                Some(Choice {
+                    destination: dest.to_string(),
+                    uri: catalog.point_uri(name),
+                    point,
+                    passed_over: Vec::new(),
+                })
             });
             let is_adopted = adopted.is_some();
             let choice = match adopted {
@@ -184,7 +187,9 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                 adopted: is_adopted,
                 requested,
             };
-            if plan.within_rpo() == Some(false) {
+            // An adopted Job's point was judged when it started; judging it again by today's
+            // clock would block resuming the restore that is already half done.
+            if plan.within_rpo() == Some(false) && !is_adopted {
                 let message = format!(
                     "restoring {} into {} loses {} of data, beyond the RPO of {}",
                     backup.name,

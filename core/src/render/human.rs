@@ -101,6 +101,19 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
         }
     }
 
+    if !doc.restores.is_empty() {
+        out.push_str(&format!("\n{}\n", p.bold("Restores (before the region's workloads and traffic):")));
+        for r in &doc.restores {
+            out.push_str(&format!("  {}\n", r.summary));
+            if let Some(at) = &r.requested {
+                out.push_str(&format!("      newest usable point at or before {at}\n"));
+            }
+            for o in &r.passed_over {
+                out.push_str(&format!("      not from {}: {}\n", o.destination, o.reason));
+            }
+        }
+    }
+
     if doc.has_changes() {
         out.push_str(&format!("\n{}\n", p.bold("drplan will make these changes:")));
         for rc in &doc.resource_changes {

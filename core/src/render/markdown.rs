@@ -88,6 +88,9 @@ pub fn markdown(doc: &PlanDoc) -> String {
             f.owed.len()
         ));
     }
+    for r in &doc.restores {
+        head.push_str(&format!("> **restore** {}\n", r.summary));
+    }
     for (r, why) in &doc.unreachable {
         head.push_str(&format!("> **unreachable** `{r}`: {why}\n"));
     }

@@ -6,6 +6,7 @@
 
 pub mod client;
 mod error;
+pub mod job;
 mod objects;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use drplan_core::plan::resource::{Attrs, Kind, Resource, Value, address};
 use drplan_core::plan::{Action, Change, Observed, Snapshot};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, ReadyRequest, RefreshRequest};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 
@@ -112,8 +113,19 @@ impl KubernetesProvider {
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), &cluster.namespace);
         let jobs: Api<CronJob> = Api::namespaced(client.clone(), &cluster.namespace);
         let labelled = ListParams::default().labels(&objects::selector(request.project));
-        let (deployments, jobs) =
-            futures::future::join(deployments.list(&ListParams::default()), jobs.list(&labelled)).await;
+        let restores: Api<Job> = Api::namespaced(client.clone(), &cluster.namespace);
+        let restore_jobs = ListParams::default().labels(&format!(
+            "{},{}={}",
+            objects::selector(request.project),
+            job::STEP_LABEL,
+            RESTORE_STEP
+        ));
+        let (deployments, jobs, restores) = futures::future::join3(
+            deployments.list(&ListParams::default()),
+            jobs.list(&labelled),
+            restores.list(&restore_jobs),
+        )
+        .await;
         let list_error = |e: kube::Error, kind: &str| match error::unreachable_reason(&e, &cluster.context) {
             Some(reason) => ProviderError::new(ErrorClass::Unreachable, reason),
             None => {
@@ -124,6 +136,7 @@ impl KubernetesProvider {
         };
         let deployments = deployments.map_err(|e| list_error(e, "Deployments"))?;
         let jobs = jobs.map_err(|e| list_error(e, "CronJobs"))?;
+        let restores = restores.map_err(|e| list_error(e, "Jobs"))?;
 
         let mut out = Vec::new();
         let by_name: BTreeMap<&str, &Deployment> =
@@ -148,7 +161,51 @@ impl KubernetesProvider {
             let Some(backup) = objects::backup_name(job) else { continue };
             out.push(self.observe_job(cluster, &address::backup_job(&cluster.region, backup), job));
         }
+        // The newest restore Job of each backup: the one a promotion started (or adopts).
+        let mut newest: BTreeMap<String, &Job> = BTreeMap::new();
+        for j in restores.items.iter().filter(|j| objects::is_ours(&j.metadata, request.project)) {
+            let Some(backup) = j.metadata.labels.as_ref().and_then(|l| l.get(objects::BACKUP_LABEL)) else { continue };
+            let created = |j: &Job| j.metadata.creation_timestamp.as_ref().map(|t| t.0);
+            match newest.get(backup.as_str()) {
+                Some(seen) if created(seen) >= created(j) => {}
+                _ => {
+                    newest.insert(backup.clone(), j);
+                }
+            }
+        }
+        for (backup, j) in newest {
+            out.push(observe_restore(cluster, &address::restore(&cluster.region, &backup), j));
+        }
         Ok(out)
+    }
+
+    async fn apply_restore(
+        &self,
+        cluster: &Cluster,
+        project: &str,
+        change: &Change,
+    ) -> Result<Option<Observed>, ProviderError> {
+        let address = change.address.as_str();
+        let attrs = attrs_of(change)?;
+        let step = restore_step(cluster, attrs, address)?;
+        let what = cluster.describe("job", &step.name, &step.namespace);
+        let api: Api<Job> = Api::namespaced(cluster.client().map_err(|e| e.at(address))?.clone(), &step.namespace);
+        let job = match change.action {
+            // A restore is history once done: drplan forgets it, the cluster keeps the Job's logs.
+            Action::Delete => return Ok(None),
+            Action::Adopt => api.get(&step.name).await.map_err(|e| error::provider_error(&e, &what).at(address))?,
+            _ => step.start(&api, project, true, &what).await.map_err(|e| e.at(address))?,
+        };
+        Ok(Some(observe_restore(cluster, address, &job)))
+    }
+
+    async fn wait_restore(&self, cluster: &Cluster, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
+        let attrs = attrs_of(request.change)?;
+        let address = request.change.address.as_str();
+        let step = restore_step(cluster, attrs, address)?;
+        let what = cluster.describe("job", &step.name, &step.namespace);
+        let api: Api<Job> = Api::namespaced(cluster.client()?.clone(), &step.namespace);
+        job::wait(&api, &step.name, step.deadline, &what, request.progress).await
     }
 
     fn observe_job(&self, cluster: &Cluster, address: &str, job: &CronJob) -> Observed {
@@ -339,6 +396,88 @@ impl KubernetesProvider {
     }
 }
 
+/// The `drplan.io/step` of restore Jobs.
+const RESTORE_STEP: &str = "restore";
+
+/// Annotations of a restore Job, read back into its attributes by a later refresh.
+const RESTORE_ANNOTATIONS: [&str; 5] = ["backup", "destination", "uri", "point_name", "point"];
+
+/// The restore Job a change's attributes describe.
+fn restore_step(cluster: &Cluster, attrs: &Attrs, address: &str) -> Result<job::JobStep, ProviderError> {
+    let s = |name: &str| required_str(attrs, name, address);
+    let opt = |name: &str| match attrs.get(name) {
+        Some(Value::Str(v)) if !v.is_empty() => Some(v.clone()),
+        _ => None,
+    };
+    let command: Vec<String> = match opt("command") {
+        Some(text) => serde_json::from_str(&text).map_err(|_| {
+            ProviderError::new(ErrorClass::Invalid, format!("`command` is not a list: {text}")).at(address)
+        })?,
+        None => Vec::new(),
+    };
+    let timeout = match attrs.get("timeout") {
+        Some(Value::Int(n)) if *n > 0 => Duration::from_secs(*n as u64),
+        _ => return Err(missing("timeout", address)),
+    };
+    let mut env = vec![
+        ("DRPLAN_RESTORE_URI".to_owned(), s("uri")?.to_owned()),
+        ("DRPLAN_RESTORE_POINT".to_owned(), s("point")?.to_owned()),
+        ("DRPLAN_BACKUP".to_owned(), s("backup")?.to_owned()),
+    ];
+    if let Some(t) = opt("type") {
+        env.push(("DRPLAN_BACKUP_TYPE".to_owned(), t));
+    }
+    if let Some(g) = opt("gpg_recipient") {
+        env.push(("DRPLAN_GPG_RECIPIENT".to_owned(), g));
+    }
+    if let Some(d) = opt("drill") {
+        env.push(("DRPLAN_DRILL".to_owned(), d));
+    }
+    let annotations = RESTORE_ANNOTATIONS
+        .iter()
+        .filter_map(|k| opt(k).map(|v| (format!("drplan.io/{}", k.replace('_', "-")), v)))
+        .collect();
+    Ok(job::JobStep {
+        name: s("name")?.to_owned(),
+        namespace: str_or(attrs, "namespace", &cluster.namespace).to_owned(),
+        step: RESTORE_STEP.to_owned(),
+        image: s("image")?.to_owned(),
+        command,
+        env,
+        labels: BTreeMap::from([(objects::BACKUP_LABEL.to_owned(), s("backup")?.to_owned())]),
+        annotations,
+        deadline: timeout,
+    })
+}
+
+/// A restore Job as drplan sees it: what it restores (from its annotations) and its outcome.
+fn observe_restore(cluster: &Cluster, address: &str, j: &Job) -> Observed {
+    let mut attrs = Attrs::new();
+    attrs.insert("context".into(), cluster.context.as_str().into());
+    if let Some(ns) = &j.metadata.namespace {
+        attrs.insert("namespace".into(), ns.as_str().into());
+    }
+    if let Some(name) = &j.metadata.name {
+        attrs.insert("name".into(), name.as_str().into());
+    }
+    let notes = j.metadata.annotations.as_ref();
+    for k in RESTORE_ANNOTATIONS {
+        if let Some(v) = notes.and_then(|a| a.get(&format!("drplan.io/{}", k.replace('_', "-")))) {
+            attrs.insert(k.into(), v.as_str().into());
+        }
+    }
+    attrs.insert("status".into(), job::Outcome::of(j).as_str().into());
+    Observed {
+        resource: Resource {
+            address: address.to_owned(),
+            kind: Kind::Restore,
+            region: Some(cluster.region.clone()),
+            attrs,
+        },
+        id: objects::object_id(&cluster.context, "job", &j.metadata),
+    }
+}
+
 fn attrs_of(change: &Change) -> Result<&Attrs, ProviderError> {
     change
         .after
@@ -371,7 +510,7 @@ impl Provider for KubernetesProvider {
     }
 
     fn manages(&self, kind: Kind, _cloud: Option<&str>) -> bool {
-        matches!(kind, Kind::Workload | Kind::BackupJob)
+        matches!(kind, Kind::Workload | Kind::BackupJob | Kind::Restore)
     }
 
     async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {
@@ -400,11 +539,15 @@ impl Provider for KubernetesProvider {
 
     async fn wait_ready(&self, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
         let change = request.change;
-        if change.kind != Kind::Workload || change.action == Action::Delete {
+        if change.action == Action::Delete || !matches!(change.kind, Kind::Workload | Kind::Restore) {
             return Ok(());
         }
         let cluster = self.cluster(change.region.as_deref(), &change.address)?;
-        self.wait_rollout(cluster, request).await.map_err(|e| e.at(&change.address))
+        match change.kind {
+            Kind::Restore => self.wait_restore(cluster, request).await,
+            _ => self.wait_rollout(cluster, request).await,
+        }
+        .map_err(|e| e.at(&change.address))
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
@@ -413,6 +556,7 @@ impl Provider for KubernetesProvider {
         match change.kind {
             Kind::Workload => self.apply_workload(cluster, change).await,
             Kind::BackupJob => self.apply_backup_job(cluster, request.project, change).await,
+            Kind::Restore => self.apply_restore(cluster, request.project, change).await,
             other => Err(ProviderError::new(ErrorClass::Invalid, format!("kubernetes does not manage {other}"))
                 .at(&change.address)),
         }
