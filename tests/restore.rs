@@ -1,0 +1,411 @@
+//! Data recovery end to end through the real binary: `examples/bot-core` on moto, gcplocal
+//! and three kmock clusters, its cold site promoted, and the database restored into it from
+//! the newest complete recovery point before its workloads scale up and DNS moves.
+//!
+//! Recovery points are written the way the sample backup script of the guide writes them:
+//! `dr/YYYYmmdd_HHMMSS/` folders with a dump and, last, `manifest.json` (its objects' sizes
+//! and MD5s), in S3 and in Cloud Storage. kmock runs no pods, so no Job ever finishes by
+//! itself: [`JobController`] plays the Job controller, through kmock's own API, setting the
+//! restore Job's `Complete` or `Failed` condition as the real controller would once its pod
+//! exited. Nothing else is faked.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use drplan_core::recovery::PointFormat;
+use drplan_harness::{Emulator, FaultProxy, Faults, Running, write_kubeconfig};
+use md5::{Digest, Md5};
+use support::{http, text};
+
+const COLD: &str = "asia-pacific-1";
+const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
+const RESTORE: &str = "region.asia-pacific-1.restore.database";
+
+struct World {
+    moto: Running,
+    aws: FaultProxy,
+    gcplocal: Running,
+    _use1: Running,
+    _euw1: Running,
+    apac: Running,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("bot-core")
+    }
+
+    fn drplan(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the drplan binary runs")
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = support::drplan_aws(self.dir.path());
+        c.args(args).env("KUBECONFIG", self.dir.path().join("kubeconfig"));
+        c
+    }
+
+    /// Promotes the cold site in the configuration (as `drplan failover --to` would write it).
+    fn promote_cold_site(&self) {
+        let main = self.config().join("main.hcl");
+        let text = std::fs::read_to_string(&main).unwrap();
+        let text = text
+            .replacen("role     = \"active\"", "role     = \"standby\"", 1)
+            .replacen("role     = \"cold\"         # nothing runs here until promoted", "role     = \"active\"", 1);
+        std::fs::write(main, text).unwrap();
+    }
+}
+
+fn world() -> World {
+    let moto = Running::start(Emulator::Moto).expect("moto starts");
+    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
+    let [use1, euw1, apac] = [(); 3].map(|_| Running::start(Emulator::Kmock).expect("kmock starts"));
+    let aws = FaultProxy::start(moto.url(), Faults::none()).expect("the proxy starts");
+    moto.create_hosted_zone("bot-core.com").unwrap();
+    for cluster in [&use1, &euw1, &apac] {
+        deploy_pipeline(cluster.url());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_kubeconfig(
+        dir.path().join("kubeconfig"),
+        &[("use1", use1.url()), ("euw1", euw1.url()), ("apac", apac.url())],
+    )
+    .unwrap();
+    let example = support::root().join("examples/bot-core/main.hcl");
+    let config = std::fs::read_to_string(example)
+        .unwrap()
+        .replacen("# endpoint = \"http://127.0.0.1:5000\"", &format!("endpoint = \"{}\"", aws.url()), 1)
+        .replacen("# endpoint    = \"http://127.0.0.1:8400\"", &format!("endpoint    = \"{}\"", gcplocal.url()), 1)
+        .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
+    std::fs::create_dir(dir.path().join("bot-core")).unwrap();
+    std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
+    World { moto, aws, gcplocal, _use1: use1, _euw1: euw1, apac, dir }
+}
+
+fn deploy_pipeline(cluster: &str) {
+    for name in COMPONENTS {
+        let body = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "bot-core"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": name, "image": format!("bot-core/{name}:1.0")}]}}}
+        });
+        let path = "/apis/apps/v1/namespaces/bot-core/deployments";
+        let (code, text) = http(cluster, "POST", path, "application/json", &body.to_string());
+        assert!((200..300).contains(&code), "creating {name}: {code} {text}");
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// How a written point is damaged.
+#[derive(Clone, Copy, PartialEq)]
+enum Damage {
+    None,
+    /// The backup died before its manifest.
+    NoManifest,
+    /// An object changed after the manifest was written (same size, other bytes).
+    Tampered,
+}
+
+/// Writes a recovery point taken `age` seconds ago into both destinations, as the guide's
+/// backup script does: the dump, then the manifest listing it. Returns its name.
+fn write_point(w: &World, age: i64, damage: Damage) -> String {
+    let name = PointFormat::default().name_at(now() - age).unwrap();
+    let dump = format!("pg_dump of bot-core at {name}\n").repeat(20);
+    let md5 = hex(&Md5::digest(dump.as_bytes()));
+    let manifest = serde_json::json!({
+        "format": 1,
+        "objects": [{"name": "database.dump.gpg", "size": dump.len(), "md5": md5}],
+    })
+    .to_string();
+    let stored = if damage == Damage::Tampered { dump.replace("pg_dump", "PG_DUMP") } else { dump };
+    let mut objects = vec![("database.dump.gpg", stored)];
+    if damage != Damage::NoManifest {
+        objects.push(("manifest.json", manifest));
+    }
+    for (object, body) in &objects {
+        w.moto.put_object("bot-core-backups", &format!("dr/{name}/{object}"), body).unwrap();
+        let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
+        let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", body);
+        assert_eq!(code, 200, "uploading {name}/{object}: {answer}");
+    }
+    name
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The restore Jobs in the cold site's cluster.
+fn restore_jobs(apac: &Running) -> Vec<serde_json::Value> {
+    let (code, body) = http(apac.url(), "GET", "/apis/batch/v1/namespaces/bot-core/jobs", "application/json", "");
+    assert_eq!(code, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn env_of(job: &serde_json::Value, name: &str) -> Option<String> {
+    job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str().map(String::from))
+}
+
+/// Plays Kubernetes' Job controller on kmock, which runs no pods: every 0.2 s it gives each
+/// unfinished Job in `namespace` the outcome currently set (`hold`: none yet, the pod still
+/// runs), through the `/status` subresource as the real controller writes it. Stops when
+/// dropped.
+struct JobController {
+    outcome: Arc<AtomicU8>,
+    stop: Arc<AtomicU8>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+const HOLD: u8 = 0;
+const COMPLETE: u8 = 1;
+const FAIL: u8 = 2;
+
+impl JobController {
+    fn play(cluster: &Running, outcome: u8) -> JobController {
+        let (flag, stop, seen) = (Arc::new(AtomicU8::new(outcome)), Arc::new(AtomicU8::new(0)), Arc::default());
+        let (f, s, names, url) = (Arc::clone(&flag), Arc::clone(&stop), Arc::clone(&seen), cluster.url().to_string());
+        std::thread::spawn(move || {
+            while s.load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let (code, body) = http(&url, "GET", "/apis/batch/v1/namespaces/bot-core/jobs", "application/json", "");
+                if code != 200 {
+                    continue;
+                }
+                let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                for job in list["items"].as_array().cloned().unwrap_or_default() {
+                    let name = job["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                    if !names.lock().unwrap().contains(&name) {
+                        names.lock().unwrap().push(name.clone());
+                    }
+                    let finished = job["status"]["conditions"].as_array().is_some_and(|c| !c.is_empty());
+                    let status = match f.load(Ordering::SeqCst) {
+                        _ if finished => continue,
+                        COMPLETE => serde_json::json!({"status": {"succeeded": 1, "conditions": [
+                            {"type": "Complete", "status": "True"}]}}),
+                        FAIL => serde_json::json!({"status": {"failed": 1, "conditions": [
+                            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                             "message": "Job has reached the specified backoff limit"}]}}),
+                        _ => serde_json::json!({"status": {"active": 1}}),
+                    };
+                    let path = format!("/apis/batch/v1/namespaces/bot-core/jobs/{name}/status");
+                    http(&url, "PATCH", &path, "application/merge-patch+json", &status.to_string());
+                }
+            }
+        });
+        JobController { outcome: flag, stop, seen }
+    }
+
+    fn set(&self, outcome: u8) {
+        self.outcome.store(outcome, Ordering::SeqCst);
+    }
+
+    /// Every Job name the controller has seen.
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for JobController {
+    fn drop(&mut self) {
+        self.stop.store(1, Ordering::SeqCst);
+    }
+}
+
+/// The `done` events of an `apply --json`, by action id, in the order they came.
+fn done_order(out: &Output) -> Vec<String> {
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["type"] == "done")
+        .filter_map(|e| e["id"].as_str().map(String::from))
+        .collect()
+}
+
+fn position(order: &[String], id: &str) -> usize {
+    order.iter().position(|a| a == id).unwrap_or_else(|| panic!("{id} did not finish: {order:?}"))
+}
+
+fn converge(w: &World) {
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "the first apply converges: {}", describe(&out));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"));
+}
+
+#[test]
+fn cold_promotion_restores_the_newest_complete_point_before_workloads_and_traffic() {
+    let w = world();
+    converge(&w);
+    write_point(&w, 3 * 3_600, Damage::None);
+    let tampered = write_point(&w, 2 * 3_600, Damage::Tampered);
+    let chosen = write_point(&w, 40 * 60, Damage::None);
+    let incomplete = write_point(&w, 5 * 60, Damage::NoManifest);
+
+    w.promote_cold_site();
+    let out = w.drplan(&["plan", "bot-core", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let restore = &doc["restores"][0];
+    assert_eq!(restore["point"], chosen.as_str(), "{doc:#}");
+    // The cold site is in GCP: at equal times, the Cloud Storage copy is used.
+    assert_eq!(restore["uri"], format!("gs://bot-core-backups-eu/dr/{chosen}/"), "{restore:#}");
+    assert_eq!(restore["status"], "verified");
+    assert_eq!(restore["within_rpo"], true);
+    assert_eq!(doc["applyable"], true, "{doc:#}");
+    let human = text(&w.drplan(&["plan", "bot-core"]).stdout);
+    let line = format!("restore database into {COLD} from gs://bot-core-backups-eu/dr/{chosen}/ (40m old, RPO 1h ✓");
+    assert!(human.contains(&line), "{human}");
+    assert!(!human.contains(&incomplete) || !human.contains(&format!("dr/{incomplete}/ (")), "{human}");
+
+    // Before an incident an hour ago: the tampered point is passed over, the older one is
+    // beyond the RPO, and apply would refuse it without --accept-data-loss.
+    let out = w.drplan(&["plan", "bot-core", "--json", "--restore-point", "1h"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(doc["restores"][0]["point"], tampered.as_str(), "{doc:#}");
+    assert_eq!(doc["restores"][0]["within_rpo"], false, "{doc:#}");
+    assert_eq!(doc["applyable"], false);
+    let codes: Vec<&str> = doc["safety"].as_array().unwrap().iter().filter_map(|s| s["code"].as_str()).collect();
+    assert!(codes.contains(&"drplan::plan::data_loss"), "{codes:?}");
+    let out = w.drplan(&["plan", "bot-core", "--json", "--restore-point", "1h", "--accept-data-loss"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["applyable"], true, "{doc:#}");
+
+    let controller = JobController::play(&w.apac, COMPLETE);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let order = done_order(&out);
+    let compute = position(&order, "region.asia-pacific-1.compute.full-stack[0]");
+    let restored = position(&order, RESTORE);
+    let workload = position(&order, "region.asia-pacific-1.workload.trading-engine");
+    let gate = position(&order, "gate.health.asia-pacific-1");
+    let dns = position(&order, "dns.api.bot-core.com.primary");
+    assert!(compute < restored && restored < workload && workload < gate && gate < dns, "{order:?}");
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("apac.bot-core.com"));
+
+    let jobs = restore_jobs(&w.apac);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["metadata"]["name"], format!("drplan-restore-database-{}", chosen.replace('_', "-")));
+    assert_eq!(env_of(&jobs[0], "DRPLAN_RESTORE_URI"), Some(format!("gs://bot-core-backups-eu/dr/{chosen}/")));
+    let point = env_of(&jobs[0], "DRPLAN_RESTORE_POINT").unwrap();
+    assert!(point.ends_with('Z') && point.contains('T'), "{point}");
+    assert_eq!(env_of(&jobs[0], "DRPLAN_GPG_RECIPIENT").as_deref(), Some("disaster-recovery@bot-core.com"));
+    assert_eq!(controller.seen().len(), 1);
+
+    // Recorded in state, and the promotion is done: nothing is restored twice.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.config().join(".drplan/state.json")).unwrap()).unwrap();
+    let record = state["objects"].as_array().unwrap().iter().find(|o| o["address"] == RESTORE).cloned();
+    let record = record.expect("the restore is recorded");
+    assert_eq!(record["attributes"]["status"], "complete", "{record:#}");
+    assert_eq!(record["attributes"]["point_name"], chosen.as_str());
+    let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged: {}", describe(&out));
+}
+
+#[test]
+fn a_failed_restore_keeps_traffic_away_and_a_fixed_one_converges() {
+    let w = world();
+    converge(&w);
+    let chosen = write_point(&w, 20 * 60, Damage::None);
+    w.promote_cold_site();
+
+    let controller = JobController::play(&w.apac, FAIL);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("FAILED   {RESTORE}")) && err.contains("BackoffLimitExceeded"), "{err}");
+    assert!(err.contains("skipped  dns.api.bot-core.com.primary"), "{err}");
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"), "DNS stays");
+    // What finished is in state: the cold site's machines.
+    let state = std::fs::read_to_string(w.config().join(".drplan/state.json")).unwrap();
+    assert!(state.contains("region.asia-pacific-1.compute.full-stack[2]"), "{state}");
+
+    // The cause fixed, apply restores again (the failed Job replaced) and converges.
+    controller.set(COMPLETE);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("apac.bot-core.com"));
+    let jobs = restore_jobs(&w.apac);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["status"]["conditions"][0]["type"], "Complete");
+    assert!(jobs[0]["metadata"]["name"].as_str().unwrap().ends_with(&chosen.replace('_', "-")));
+    let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged: {}", describe(&out));
+}
+
+#[test]
+fn an_apply_killed_while_the_restore_runs_adopts_its_job() {
+    let w = world();
+    converge(&w);
+    write_point(&w, 10 * 60, Damage::None);
+    w.promote_cold_site();
+
+    let controller = JobController::play(&w.apac, HOLD);
+    let mut apply = w
+        .command(&["apply", "bot-core", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while restore_jobs(&w.apac).is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "the restore Job was never created");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The Job runs; apply waits on it. Killed outright, it records nothing more.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    apply.kill().unwrap();
+    apply.wait().unwrap();
+
+    let out = w.drplan(&["plan", "bot-core"]);
+    assert!(text(&out.stdout).contains("resuming Job drplan-restore-database-"), "{}", describe(&out));
+    controller.set(COMPLETE);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(restore_jobs(&w.apac).len(), 1, "the Job was adopted, not started twice");
+    assert_eq!(controller.seen().len(), 1);
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("apac.bot-core.com"));
+    let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged: {}", describe(&out));
+}
+
+#[test]
+fn with_the_active_region_and_its_bucket_lost_the_cloud_storage_point_is_restored() {
+    let w = world();
+    converge(&w);
+    let chosen = write_point(&w, 15 * 60, Damage::None);
+    w.promote_cold_site();
+    // us-east-1 goes dark: its EC2 API, its cluster's proxy is not needed (it is not the
+    // one restored), and its S3 bucket, which holds the primary destination.
+    w.aws.set_faults(Faults::region_outage("us-east-1"));
+
+    let out = w.drplan(&["plan", "bot-core", "--allow-unreachable"]);
+    let plan = text(&out.stdout);
+    assert!(plan.contains(&format!("from gs://bot-core-backups-eu/dr/{chosen}/")), "{}", describe(&out));
+    assert!(plan.contains("not from backup.database.destination.primary: unreachable"), "{plan}");
+
+    let _controller = JobController::play(&w.apac, COMPLETE);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--allow-unreachable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("apac.bot-core.com"));
+    let jobs = restore_jobs(&w.apac);
+    assert_eq!(env_of(&jobs[0], "DRPLAN_RESTORE_URI"), Some(format!("gs://bot-core-backups-eu/dr/{chosen}/")));
+}
