@@ -4,6 +4,7 @@ pub mod client;
 mod ec2;
 pub mod error;
 pub mod pace;
+mod points;
 mod route53;
 mod s3;
 
@@ -13,8 +14,9 @@ use aws_config::{Region, SdkConfig};
 use aws_sdk_ec2::config::SharedInterceptor;
 use drplan_core::config::{Cloud, Config, Target};
 use drplan_core::plan::resource::Kind;
-use drplan_core::plan::{Observed, Snapshot};
+use drplan_core::plan::{Observed, Resource, Snapshot};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest, cloud_of};
+use drplan_core::recovery::PointContents;
 
 use crate::pace::Pace;
 
@@ -225,6 +227,35 @@ impl Provider for AwsProvider {
             )),
         };
         result.map_err(|e| if e.address.is_none() { e.at(address) } else { e })
+    }
+
+    async fn list_points(&self, bucket: &Resource) -> Result<(Vec<String>, u32), ProviderError> {
+        let (client, name, prefix) = self.destination(bucket)?;
+        points::list_points(&client, name, &prefix).await.map_err(|e| e.at(&bucket.address))
+    }
+
+    async fn read_point(
+        &self,
+        bucket: &Resource,
+        point: &str,
+        manifest: Option<&str>,
+    ) -> Result<PointContents, ProviderError> {
+        let (client, name, prefix) = self.destination(bucket)?;
+        points::read_point(&client, name, &prefix, point, manifest).await.map_err(|e| e.at(&bucket.address))
+    }
+}
+
+impl AwsProvider {
+    /// The S3 client of a destination's region, its bucket and its prefix as a folder; only
+    /// for S3 destinations (`cloud = "aws"`).
+    fn destination<'a>(&self, bucket: &'a Resource) -> Result<(aws_sdk_s3::Client, &'a str, String), ProviderError> {
+        if bucket.kind != Kind::Bucket || bucket.str("cloud") != Some("aws") {
+            return Err(ProviderError::new(ErrorClass::Invalid, "the aws provider holds recovery points only in S3")
+                .at(&bucket.address));
+        }
+        let (name, prefix) = points::location(bucket)?;
+        let client = self.s3_client(bucket.str("location").unwrap_or(GLOBAL_REGION));
+        Ok((client, name, prefix))
     }
 }
 

@@ -11,6 +11,7 @@ use drplan_core::plan::{Action, Observed, Resource, Snapshot};
 use drplan_core::provider::{
     ApplyRequest, ErrorClass, Provider, ProviderError, ReadyRequest, RefreshRequest, cloud_of,
 };
+use drplan_core::recovery::{ObjectMeta, PointContents};
 
 /// A fake cloud holding objects by address, as a real one finds them by their tags.
 pub struct FakeProvider {
@@ -35,6 +36,17 @@ struct Cloud {
     ages: BTreeMap<String, u64>,
     /// Addresses that never become ready after a scale-up, with the reason.
     not_ready: BTreeMap<String, String>,
+    /// Backup objects by bucket address, then by key (`dr/20261201_070000/db.dump`).
+    stored: BTreeMap<String, BTreeMap<String, Stored>>,
+}
+
+/// One backup object: its content and what a store's listing says of it.
+#[derive(Clone)]
+struct Stored {
+    content: Vec<u8>,
+    md5: Option<String>,
+    crc32c: Option<String>,
+    modified: i64,
 }
 
 impl FakeProvider {
@@ -108,6 +120,27 @@ impl FakeProvider {
         self.cloud().objects.clone()
     }
 
+    /// Stores a backup object at `key` (the full key, prefix included) in the bucket of
+    /// destination `bucket` (its address, `backup.NAME.destination.DEST`), as a backup
+    /// would: `md5` is what the store would report (lowercase hex), `None` as for an S3
+    /// multipart upload; `modified` in seconds since the epoch.
+    pub fn put_object(&self, bucket: &str, key: &str, content: &[u8], md5: Option<&str>, modified: i64) {
+        let stored = Stored { content: content.to_vec(), md5: md5.map(str::to_string), crc32c: None, modified };
+        self.cloud().stored.entry(bucket.to_string()).or_default().insert(key.to_string(), stored);
+    }
+
+    /// Sets the CRC32C (base64) the store reports for an object already put.
+    pub fn set_crc32c(&self, bucket: &str, key: &str, crc32c: &str) {
+        if let Some(o) = self.cloud().stored.get_mut(bucket).and_then(|b| b.get_mut(key)) {
+            o.crc32c = Some(crc32c.to_string());
+        }
+    }
+
+    /// Removes a backup object; whether it was there.
+    pub fn remove_object(&self, bucket: &str, key: &str) -> bool {
+        self.cloud().stored.get_mut(bucket).and_then(|b| b.remove(key)).is_some()
+    }
+
     /// Every request so far, as `refresh` or `<action> <address>`.
     pub fn calls(&self) -> Vec<String> {
         self.cloud().calls.clone()
@@ -143,6 +176,54 @@ impl Provider for FakeProvider {
         Ok(Snapshot { objects, unreachable, newest_backup_age: c.ages.clone(), ..Snapshot::default() })
     }
 
+    async fn list_points(&self, bucket: &Resource) -> Result<(Vec<String>, u32), ProviderError> {
+        let mut c = self.cloud();
+        let address = &bucket.address;
+        c.calls.push(format!("list_points {address}"));
+        c.fault(address)?;
+        let prefix = folder(bucket);
+        let mut names: Vec<String> = c
+            .stored
+            .get(address)
+            .into_iter()
+            .flat_map(|b| b.keys())
+            .filter_map(|k| k.strip_prefix(prefix.as_str())?.split_once('/'))
+            .map(|(point, _)| point.to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        names.dedup();
+        // Like a store's delimiter listing: one call per 1,000 names.
+        Ok((names.clone(), names.len().div_ceil(1_000).max(1) as u32))
+    }
+
+    async fn read_point(
+        &self,
+        bucket: &Resource,
+        point: &str,
+        manifest: Option<&str>,
+    ) -> Result<PointContents, ProviderError> {
+        let mut c = self.cloud();
+        let address = &bucket.address;
+        c.calls.push(format!("read_point {address} {point}"));
+        c.fault(address)?;
+        let folder = format!("{}{point}/", folder(bucket));
+        let mut contents = PointContents::default();
+        for (key, o) in c.stored.get(address).into_iter().flatten() {
+            let Some(name) = key.strip_prefix(folder.as_str()).filter(|n| !n.is_empty()) else { continue };
+            if manifest == Some(name) {
+                contents.manifest = Some(o.content.clone());
+            }
+            contents.objects.push(ObjectMeta {
+                name: name.to_string(),
+                size: o.content.len() as u64,
+                md5: o.md5.clone(),
+                crc32c: o.crc32c.clone(),
+                modified: o.modified,
+            });
+        }
+        Ok(contents)
+    }
+
     async fn wait_ready(&self, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
         let address = &request.change.address;
         let why = self.cloud().not_ready.get(address).cloned();
@@ -175,12 +256,7 @@ impl Provider for FakeProvider {
             let why = c.unreachable[region].clone();
             return Err(ProviderError::new(ErrorClass::Unreachable, format!("region {region}: {why}")).at(address));
         }
-        if let Some(queue) = c.faults.get_mut(address)
-            && !queue.is_empty()
-        {
-            let class = queue.remove(0);
-            return Err(ProviderError::new(class, "injected fault").at(address));
-        }
+        c.fault(address)?;
         let resource = |attrs: &drplan_core::plan::Attrs| Resource {
             address: address.to_string(),
             kind: change.kind,
@@ -235,5 +311,27 @@ impl Provider for FakeProvider {
                 .map(Some)
                 .ok_or_else(|| ProviderError::new(ErrorClass::NotFound, "nothing to adopt").at(address)),
         }
+    }
+}
+
+impl Cloud {
+    /// The next injected fault for `address`, consumed.
+    fn fault(&mut self, address: &str) -> Result<(), ProviderError> {
+        match self.faults.get_mut(address) {
+            Some(queue) if !queue.is_empty() => {
+                let class = queue.remove(0);
+                Err(ProviderError::new(class, "injected fault").at(address))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A destination's prefix as a folder: `dr` and `dr/` both hold points `dr/NAME/`.
+fn folder(bucket: &Resource) -> String {
+    match bucket.str("prefix").unwrap_or_default() {
+        "" => String::new(),
+        p if p.ends_with('/') => p.to_string(),
+        p => format!("{p}/"),
     }
 }

@@ -145,6 +145,41 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Downloads an object's content (`alt=media`), refusing more than `limit` bytes: the
+    /// answer is bytes, not the JSON [`Api::call`] reads. Retried like every call.
+    pub async fn media(&self, url: &str, limit: u64, what: &str) -> Result<Vec<u8>, ProviderError> {
+        self.retrying(|| async {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let query = [("alt", "media")];
+            let request = self.http.get(url).headers(self.auth_headers().await?).query(&query);
+            let mut response = request.send().await.map_err(|e| transport_error(&e, &Method::GET, url, what))?;
+            let status = response.status().as_u16();
+            let too_large = |n: u64| {
+                ProviderError::new(ErrorClass::Invalid, format!("{what} is {n} bytes, more than {limit}: not read"))
+            };
+            if (200..300).contains(&status)
+                && let Some(n) = response.content_length().filter(|n| *n > limit)
+            {
+                return Err(too_large(n));
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e, &Method::GET, url, what))? {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() as u64 > limit && (200..300).contains(&status) {
+                    return Err(too_large(bytes.len() as u64));
+                }
+            }
+            if (200..300).contains(&status) {
+                return Ok(bytes);
+            }
+            let body: Json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
+            Err(classify(status, &body, &bytes, what))
+        })
+        .await
+    }
+}
+
 /// Marker put on transient server errors so [`Api::call`] retries them; they still surface
 /// as `Failed` when the budget runs out.
 const TRANSIENT: &str = "transient server error";

@@ -11,13 +11,15 @@ mod buckets;
 pub mod client;
 mod instances;
 pub mod names;
+mod points;
 
 use std::collections::BTreeMap;
 
 use drplan_core::config::{Cloud, Config};
 use drplan_core::plan::resource::{Attrs, Kind, Value};
-use drplan_core::plan::{Action, Observed, Snapshot};
+use drplan_core::plan::{Action, Observed, Resource, Snapshot};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest, cloud_of};
+use drplan_core::recovery::PointContents;
 use futures::future::join_all;
 
 pub use api::Limits;
@@ -203,5 +205,19 @@ impl Provider for GcpProvider {
             _ => Err(ProviderError::new(ErrorClass::Invalid, format!("gcp does not manage {}", change.kind))),
         };
         result.map_err(|e| if e.address.is_none() { e.at(address) } else { e })
+    }
+
+    async fn list_points(&self, bucket: &Resource) -> Result<(Vec<String>, u32), ProviderError> {
+        self.points_of(bucket).await.map_err(|e| if e.address.is_none() { e.at(&bucket.address) } else { e })
+    }
+
+    async fn read_point(
+        &self,
+        bucket: &Resource,
+        point: &str,
+        manifest: Option<&str>,
+    ) -> Result<PointContents, ProviderError> {
+        let read = self.point_of(bucket, point, manifest).await;
+        read.map_err(|e| if e.address.is_none() { e.at(&bucket.address) } else { e })
     }
 }

@@ -76,6 +76,14 @@ impl Running {
         self.aws_ok("s3", "us-east-1", "PUT", &format!("/{bucket}/{key}"), body).map(drop)
     }
 
+    /// Puts many objects into an existing bucket at once, straight into moto's S3 backend
+    /// (ETags and times as PutObject gives them): `(key, content)`, the content one line of
+    /// text without tabs. For tests that need tens of thousands of objects.
+    pub fn seed_objects(&self, bucket: &str, objects: &[(String, String)]) -> Result<(), HarnessError> {
+        let body: String = objects.iter().map(|(key, content)| format!("{key}\t{content}\n")).collect();
+        self.aws_ok("s3", "us-east-1", "POST", &format!("/drplan-harness/s3-objects?bucket={bucket}"), &body).map(drop)
+    }
+
     /// Creates a public hosted zone named `zone`, as the team owning the domain would have.
     pub fn create_hosted_zone(&self, zone: &str) -> Result<(), HarnessError> {
         let body = format!(
