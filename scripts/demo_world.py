@@ -117,8 +117,9 @@ def main() -> None:
     gcp, gcp_url = start("gcplocal")
     use1, use1_url = start("kmock")
     euw1, euw1_url = start("kmock")
-    children += [moto, gcp, use1, euw1]
-    direct = {"use1": use1_url, "euw1": euw1_url}
+    apac, apac_url = start("kmock")
+    children += [moto, gcp, use1, euw1, apac]
+    direct = {"use1": use1_url, "euw1": euw1_url, "apac": apac_url}
     moto_direct = moto_url
     moto_url = outage_proxy(moto_direct, work, aws_region)
     use1_url = outage_proxy(use1_url, work, lambda _: "us-east-1")
@@ -143,8 +144,10 @@ def main() -> None:
     (work / "kubeconfig").write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: use1\n"
         f"clusters:\n- name: use1\n  cluster:\n    server: {use1_url}\n- name: euw1\n  cluster:\n    server: {euw1_url}\n"
+        f"- name: apac\n  cluster:\n    server: {apac_url}\n"
         "users:\n- name: demo\n  user:\n    token: demo\n"
         "contexts:\n- name: use1\n  context:\n    cluster: use1\n    user: demo\n- name: euw1\n  context:\n    cluster: euw1\n    user: demo\n"
+        "- name: apac\n  context:\n    cluster: apac\n    user: demo\n"
     )
     config = (ROOT / "examples" / "bot-core" / "main.hcl").read_text()
     config = config.replace('# endpoint = "http://127.0.0.1:5000"', f'endpoint = "{moto_url}"', 1)
@@ -172,7 +175,8 @@ def main() -> None:
     (work / "env").write_text(
         f"export KUBECONFIG={work / 'kubeconfig'}\n"
         "export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1\n"
-        f"export DEMO_MOTO={moto_url} DEMO_USE1={use1_url} DEMO_EUW1={euw1_url}\n"
+        f"export DEMO_MOTO={moto_url} DEMO_USE1={use1_url} DEMO_EUW1={euw1_url} DEMO_APAC={apac_url}\n"
+        f"export DEMO_GCS={gcp_url} DEMO_S3={moto_direct}\n"
     )
     (work / "ready").write_text("ready\n")
 

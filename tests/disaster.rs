@@ -33,6 +33,8 @@ struct World {
     /// Between drplan and us-east-1's cluster.
     use1_proxy: FaultProxy,
     euw1: Running,
+    /// The cold site's cluster: nothing runs there, the example declares it.
+    _apac: Running,
     dir: tempfile::TempDir,
 }
 
@@ -115,6 +117,7 @@ fn world() -> World {
     let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
     let use1 = Running::start(Emulator::Kmock).expect("kmock starts");
     let euw1 = Running::start(Emulator::Kmock).expect("kmock starts");
+    let apac = Running::start(Emulator::Kmock).expect("kmock starts");
     let aws = FaultProxy::start(moto.url(), Faults::none()).expect("the proxy starts");
     let gcp = FaultProxy::start(gcplocal.url(), Faults::none()).expect("the proxy starts");
     let use1_proxy = FaultProxy::start(use1.url(), Faults::none()).expect("the proxy starts");
@@ -123,7 +126,11 @@ fn world() -> World {
     deploy_pipeline(euw1.url());
 
     let dir = tempfile::tempdir().unwrap();
-    write_kubeconfig(dir.path().join("kubeconfig"), &[("use1", use1_proxy.url()), ("euw1", euw1.url())]).unwrap();
+    write_kubeconfig(
+        dir.path().join("kubeconfig"),
+        &[("use1", use1_proxy.url()), ("euw1", euw1.url()), ("apac", apac.url())],
+    )
+    .unwrap();
     let example = support::root().join("examples/bot-core/main.hcl");
     let config = std::fs::read_to_string(example)
         .unwrap()
@@ -132,7 +139,7 @@ fn world() -> World {
         .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
     std::fs::create_dir(dir.path().join("bot-core")).unwrap();
     std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
-    World { moto, aws, gcp, _gcplocal: gcplocal, use1, use1_proxy, euw1, dir }
+    World { moto, aws, gcp, _gcplocal: gcplocal, use1, use1_proxy, euw1, _apac: apac, dir }
 }
 
 fn describe(out: &Output) -> String {

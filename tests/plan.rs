@@ -181,8 +181,11 @@ fn clouds_that_cannot_be_reached_fail_the_refresh_clearly() {
         .replace("# credentials = \"anonymous\"", "credentials = \"anonymous\"");
     std::fs::write(dir.path().join("main.hcl"), text).unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    drplan_harness::write_kubeconfig(&kubeconfig, &[("use1", "http://127.0.0.1:9"), ("euw1", "http://127.0.0.1:9")])
-        .unwrap();
+    drplan_harness::write_kubeconfig(
+        &kubeconfig,
+        &[("use1", "http://127.0.0.1:9"), ("euw1", "http://127.0.0.1:9"), ("apac", "http://127.0.0.1:9")],
+    )
+    .unwrap();
     let out = drplan()
         .args(["plan", dir.path().to_str().unwrap(), "--detailed-exitcode"])
         .env("KUBECONFIG", &kubeconfig)

@@ -54,9 +54,11 @@ impl World {
     fn promote_cold_site(&self) {
         let main = self.config().join("main.hcl");
         let text = std::fs::read_to_string(&main).unwrap();
-        let text = text
-            .replacen("role     = \"active\"", "role     = \"standby\"", 1)
-            .replacen("role     = \"cold\"         # nothing runs here until promoted", "role     = \"active\"", 1);
+        let text = text.replacen("role     = \"active\"", "role     = \"standby\"", 1).replacen(
+            "role     = \"cold\"         # nothing runs here until promoted",
+            "role     = \"active\"",
+            1,
+        );
         std::fs::write(main, text).unwrap();
     }
 }
@@ -181,7 +183,8 @@ const FAIL: u8 = 2;
 
 impl JobController {
     fn play(cluster: &Running, outcome: u8) -> JobController {
-        let (flag, stop, seen) = (Arc::new(AtomicU8::new(outcome)), Arc::new(AtomicU8::new(0)), Arc::default());
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (flag, stop) = (Arc::new(AtomicU8::new(outcome)), Arc::new(AtomicU8::new(0)));
         let (f, s, names, url) = (Arc::clone(&flag), Arc::clone(&stop), Arc::clone(&seen), cluster.url().to_string());
         std::thread::spawn(move || {
             while s.load(Ordering::SeqCst) == 0 {

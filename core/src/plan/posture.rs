@@ -123,6 +123,7 @@ pub struct Readiness {
     pub ready_after_plan: bool,
 }
 
+#[allow(clippy::too_many_arguments, reason = "one call site, in `plan::plan`: the pieces of one plan")]
 pub fn assess(
     config: &Config,
     desired: &[Resource],

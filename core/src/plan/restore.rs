@@ -231,7 +231,16 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                 kind: Kind::Restore,
                 region: Some(region.name.clone()),
                 action,
-                before: found.map(|o| o.resource.attrs.clone()),
+                // The Job found is shown by its name and outcome: its other settings are not
+                // read back, and a diff of them would say nothing.
+                before: found.map(|o| {
+                    o.resource
+                        .attrs
+                        .iter()
+                        .filter(|(k, _)| matches!(k.as_str(), "name" | "status"))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                }),
                 after: Some(a),
                 id: found.map(|o| o.id.clone()),
                 replace_paths: match action {

@@ -176,13 +176,23 @@ impl JobStep {
             Err(e) => return Err(error::provider_error(&e, what)),
         }
         for _ in 0..100 {
-            match api.get_opt(&self.name).await {
+            match find(api, &self.name).await {
                 Ok(None) => return Ok(()),
                 Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
                 Err(e) => return Err(error::provider_error(&e, what)),
             }
         }
         Err(ProviderError::new(ErrorClass::Failed, format!("{what} is still being deleted after 10 s")))
+    }
+}
+
+/// The Job `name`, `None` when there is none. By status code: `Api::get_opt` trusts the
+/// `reason` of the answer, which not every API server spells `NotFound`.
+async fn find(api: &Api<Job>, name: &str) -> Result<Option<Job>, kube::Error> {
+    match api.get(name).await {
+        Ok(job) => Ok(Some(job)),
+        Err(e) if error::status_code(&e) == Some(404) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -201,7 +211,7 @@ pub async fn wait(
     let started = std::time::Instant::now();
     let mut said = String::new();
     loop {
-        let now = match api.get_opt(name).await {
+        let now = match find(api, name).await {
             Ok(Some(job)) => match Outcome::of(&job) {
                 Outcome::Complete => return Ok(()),
                 Outcome::Failed(why) => {
