@@ -175,7 +175,9 @@ fn deploy_converge_fail_over_with_a_saved_plan() {
     assert!(text(&out.stderr).contains("Apply complete"), "{}", text(&out.stderr));
     assert_eq!((replicas(&cluster("main")), replicas(&cluster("dr"))), (2, 1));
     let after_deploy = serial(w.dir.path());
-    assert!(after_deploy > 5, "one state write per change, got serial {after_deploy}");
+    // Changes that finish together share a write, so how many there are depends on timing;
+    // more than one shows state was written as the apply went, not once at its end.
+    assert!(after_deploy > 2, "state written as changes finish, got serial {after_deploy}");
 
     let out = run(&w, &["plan", "config", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "converged:\n{}{}", text(&out.stdout), text(&out.stderr));

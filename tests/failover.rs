@@ -62,12 +62,15 @@ fn to_the_standby_shows_the_edit_and_the_plan_and_writes_only_when_asked() {
 fn to_the_cold_region_provisions_it() {
     let dir = bot_core();
     let out = run(&["failover", "--to", "asia-pacific-1", dir.path().to_str().unwrap(), "--refresh=false"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("asia-pacific-1: cold → active (promote)"), "{stdout}");
     for i in 0..3 {
         assert!(stdout.contains(&format!("+ region.asia-pacific-1.compute.full-stack[{i}]")), "{stdout}");
     }
+    // Promoting the cold site restores its database, from a recovery point only a refresh
+    // can find: the plan is shown, and refused until it is made with one.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(stdout.contains("drplan::plan::no_recovery_point") && stdout.contains("plan with a refresh"), "{stdout}");
 }
 
 #[test]

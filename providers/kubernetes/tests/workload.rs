@@ -206,6 +206,7 @@ async fn a_refresh_reads_each_cluster_with_one_list_per_kind() {
             vec![
                 "GET /apis/apps/v1/namespaces/bot-core/deployments?".to_owned(),
                 "GET /apis/batch/v1/namespaces/bot-core/cronjobs?&labelSelector=app.kubernetes.io%2Fmanaged-by%3Ddrplan%2Cdrplan.io%2Fproject%3Dbot-core".to_owned(),
+                "GET /apis/batch/v1/namespaces/bot-core/jobs?&labelSelector=app.kubernetes.io%2Fmanaged-by%3Ddrplan%2Cdrplan.io%2Fproject%3Dbot-core%2Cdrplan.io%2Fstep%3Drestore".to_owned(),
             ],
             "requests to {context}"
         );
