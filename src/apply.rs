@@ -358,6 +358,8 @@ async fn run_one<P: Provider, G: Gate>(
                 {
                     let status = if ready.is_ok() { "complete" } else { "failed" };
                     o.resource.attrs.insert("status".into(), status.into());
+                    o.resource.attrs.insert("duration_seconds".into(), (start.elapsed().as_secs() as i64).into());
+                    o.resource.attrs.insert("finished".into(), crate::clock::now_rfc3339().into());
                 }
                 (Some(object), ready)
             }

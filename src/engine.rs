@@ -38,6 +38,8 @@ pub struct Request<'a> {
     pub restore_point: Option<i64>,
     /// `--accept-data-loss`: restoring a point older than the RPO is allowed.
     pub accept_data_loss: bool,
+    /// `drplan restore`: plan this restore alone.
+    pub restore_only: Option<drplan_core::plan::restore::Explicit>,
 }
 
 /// What the pipeline tells its observer while it works.
@@ -126,6 +128,7 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
         now: Some(now),
         restore_point: request.restore_point,
         accept_data_loss: request.accept_data_loss,
+        restore_only: request.restore_only.clone(),
         ..Options::default()
     };
     let plan = plan::plan(&config, &prior, live.as_ref(), &options).map_err(|e| {
@@ -192,6 +195,34 @@ pub fn refresh(
     })?;
     observe(Event::Refreshed { objects: snapshot.objects.len(), elapsed: started.elapsed() });
     Ok(snapshot)
+}
+
+/// What `drplan backups` reads: every destination's recovery points, without state or lock.
+pub struct Catalogs {
+    pub config: Config,
+    pub catalogs: std::collections::BTreeMap<String, drplan_core::recovery::Catalog>,
+    pub now: i64,
+}
+
+/// Loads the configuration and discovers its backup destinations' recovery points.
+pub fn catalogs(path: &Path, observe: &mut dyn FnMut(Event<'_>)) -> Result<Catalogs, Failed> {
+    let loaded = load::configuration(path);
+    observe(Event::Loaded { sources: &loaded.sources, diagnostics: &loaded.diagnostics });
+    let Some(config) = loaded.config else { return Err(Failed { diagnostics: Diagnostics::default() }) };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")))?;
+    let now = crate::clock::now_seconds();
+    let desired = plan::desired::desired(&config);
+    let started = Instant::now();
+    observe(Event::Refreshing);
+    let catalogs = runtime.block_on(async {
+        let clouds = crate::clouds::Clouds::connect(&config).await?;
+        let none = std::collections::BTreeMap::new();
+        Ok::<_, Diagnostic>(crate::recovery::discover(&clouds, &config, &desired, &none, now, None).await)
+    })?;
+    let points = catalogs.values().map(|c| c.points.len()).sum();
+    observe(Event::Refreshed { objects: points, elapsed: started.elapsed() });
+    Ok(Catalogs { config, catalogs, now })
 }
 
 /// A hash of every configuration file's name and text, so a saved plan knows what it was made from.

@@ -29,7 +29,7 @@ struct World {
     moto: Running,
     aws: FaultProxy,
     gcplocal: Running,
-    _use1: Running,
+    use1: Running,
     _euw1: Running,
     apac: Running,
     dir: tempfile::TempDir,
@@ -86,7 +86,7 @@ fn world() -> World {
         .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
     std::fs::create_dir(dir.path().join("bot-core")).unwrap();
     std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
-    World { moto, aws, gcplocal, _use1: use1, _euw1: euw1, apac, dir }
+    World { moto, aws, gcplocal, use1, _euw1: euw1, apac, dir }
 }
 
 fn deploy_pipeline(cluster: &str) {
@@ -319,6 +319,8 @@ fn cold_promotion_restores_the_newest_complete_point_before_workloads_and_traffi
     let record = record.expect("the restore is recorded");
     assert_eq!(record["attributes"]["status"], "complete", "{record:#}");
     assert_eq!(record["attributes"]["point_name"], chosen.as_str());
+    assert!(record["attributes"]["duration_seconds"].as_i64().is_some(), "{record:#}");
+    assert!(record["attributes"]["finished"].as_str().is_some_and(|t| t.ends_with('Z')), "{record:#}");
     let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "converged: {}", describe(&out));
 }
@@ -411,4 +413,91 @@ fn with_the_active_region_and_its_bucket_lost_the_cloud_storage_point_is_restore
     assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("apac.bot-core.com"));
     let jobs = restore_jobs(&w.apac);
     assert_eq!(env_of(&jobs[0], "DRPLAN_RESTORE_URI"), Some(format!("gs://bot-core-backups-eu/dr/{chosen}/")));
+}
+
+#[test]
+fn backups_lists_every_point_and_judges_the_newest_usable_against_the_rpo() {
+    let w = world();
+    converge(&w);
+    let out = w.drplan(&["backups", "bot-core", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "no point yet: {}", describe(&out));
+
+    let good = write_point(&w, 50 * 60, Damage::None);
+    let incomplete = write_point(&w, 20 * 60, Damage::NoManifest);
+    let tampered = write_point(&w, 10 * 60, Damage::Tampered);
+    let out = w.drplan(&["backups", "bot-core", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let b = &report["backups"][0];
+    assert_eq!(b["within_rpo"], true, "{report:#}");
+    assert_eq!(b["newest_usable"]["point"], good.as_str());
+    for d in b["destinations"].as_array().unwrap().iter().filter(|d| d["name"] != "tertiary") {
+        let status: Vec<(&str, &str)> = d["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p["status"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            status,
+            [(tampered.as_str(), "corrupt"), (incomplete.as_str(), "incomplete"), (good.as_str(), "verified")],
+            "{d:#}"
+        );
+        assert!(d["points"][0]["reason"].as_str().unwrap().contains("MD5"), "{d:#}");
+    }
+    let human = text(&w.drplan(&["backups", "bot-core"]).stdout);
+    assert!(
+        human.contains(&format!("{tampered}  10m old")) && human.contains("corrupt: `database.dump.gpg` has MD5"),
+        "{human}"
+    );
+    assert!(human.contains("newest usable: ") && human.contains("✓ within the RPO"), "{human}");
+
+    // The RPO posture of plan and drift rests on the newest usable point, not the newest
+    // object: with only a stale usable point, the check fails.
+    let w2 = world();
+    converge(&w2);
+    write_point(&w2, 3 * 3_600, Damage::None);
+    write_point(&w2, 5 * 60, Damage::NoManifest);
+    let out = w2.drplan(&["backups", "bot-core"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("✗ older than the RPO"), "{}", describe(&out));
+    let out = w2.drplan(&["plan", "bot-core", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["posture"]["rpo"][0]["ok"], false, "{:#}", doc["posture"]);
+}
+
+#[test]
+fn restore_brings_back_a_point_from_before_an_incident_into_the_active_region() {
+    let w = world();
+    converge(&w);
+    let clean = write_point(&w, 3 * 3_600, Damage::None);
+    write_point(&w, 30 * 60, Damage::None);
+
+    // Bad input first: a time that is none, a backup that does not exist.
+    let out = w.drplan(&["restore", "bot-core", "--point", "yesterday"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("neither a time (RFC 3339"), "{}", describe(&out));
+    let out = w.drplan(&["restore", "bot-core", "--point", "1h", "--backup", "logs", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("no backup is named `logs`"), "{}", describe(&out));
+
+    let _controller = JobController::play(&w.use1, COMPLETE);
+    let out = w.drplan(&["restore", "bot-core", "--point", "2h", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let shown = text(&out.stdout);
+    // The data-loss window is shown: three hours, beyond the RPO, as asked for.
+    assert!(shown.contains("restore database into us-east-1 from s3://bot-core-backups/dr/"), "{shown}");
+    assert!(shown.contains("3h old, RPO 1h ✗"), "{shown}");
+    assert!(!shown.contains("region.us-east-1.compute"), "a plan of the restore alone: {shown}");
+    let jobs = restore_jobs(&w.use1);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(env_of(&jobs[0], "DRPLAN_RESTORE_URI").unwrap().ends_with(&format!("/dr/{clean}/")));
+    let state = std::fs::read_to_string(w.config().join(".drplan/state.json")).unwrap();
+    assert!(state.contains("region.us-east-1.restore.database"), "recorded in state");
+    // The topology is untouched, and a second run finds the Job done.
+    let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = w.drplan(&["restore", "bot-core", "--point", "2h", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(restore_jobs(&w.use1).len(), 1, "not started twice");
 }

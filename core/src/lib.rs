@@ -4,6 +4,7 @@
 //! tokio and cloud SDKs: the binary reads files and passes their text in, passes environment
 //! lookups in as a function, and renders the diagnostics this crate returns as data.
 
+pub mod backups;
 pub mod config;
 pub mod diagnostics;
 pub mod drift;

@@ -1,11 +1,14 @@
 //! The command line: one module per subcommand, each an `Args` struct and an `exec`.
 
 mod apply;
+mod backups;
 mod drift;
 mod failover;
 mod fmt;
 mod graph;
 mod plan;
+mod restore;
+mod run;
 mod show;
 mod state;
 mod validate;
@@ -58,6 +61,10 @@ enum Command {
     Graph(graph::Args),
     /// Inspect and repair state: list, show, pull, push, copies, rm, unlock.
     State(state::Args),
+    /// List the backup destinations' recovery points: exit 0 when each backup has a usable one within the RPO, 2 when not.
+    Backups(backups::Args),
+    /// Restore a backup's recovery point on its own (default: into the active region).
+    Restore(restore::Args),
 }
 
 pub fn exec(cli: Cli, out: &mut Output) -> u8 {
@@ -71,6 +78,8 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::Show(args) => show::exec(args, out),
         Command::Graph(args) => graph::exec(args, out),
         Command::State(args) => state::exec(args, out),
+        Command::Restore(args) => restore::exec(args, out),
+        Command::Backups(args) => backups::exec(args, out),
     }
 }
 
@@ -138,6 +147,17 @@ pub(crate) fn planned(
     sources: Option<Vec<drplan_core::SourceFile>>,
     out: &mut Output,
 ) -> Option<Planned> {
+    planned_with(args, lock, sources, None, out)
+}
+
+/// [`planned`], for `drplan restore`: the plan of `restore_only` alone.
+pub(crate) fn planned_with(
+    args: &PlanArgs,
+    lock: Option<&str>,
+    sources: Option<Vec<drplan_core::SourceFile>>,
+    restore_only: Option<drplan_core::plan::restore::Explicit>,
+    out: &mut Output,
+) -> Option<Planned> {
     let request = engine::Request {
         path: &args.path,
         sources,
@@ -148,6 +168,7 @@ pub(crate) fn planned(
         lock_timeout: args.lock_timeout,
         restore_point: args.restore_point.map(|t| t.0),
         accept_data_loss: args.accept_data_loss,
+        restore_only,
     };
     match engine::plan(&request, &mut |e| out.pipeline(&e)) {
         Ok(p) => Some(p),

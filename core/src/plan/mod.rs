@@ -77,6 +77,8 @@ pub struct Options {
     pub restore_point: Option<i64>,
     /// `--accept-data-loss`: a recovery point older than the RPO is a warning, not an error.
     pub accept_data_loss: bool,
+    /// `drplan restore`: the plan is this restore alone, nothing else the configuration wants.
+    pub restore_only: Option<restore::Explicit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +192,10 @@ pub fn plan(
     }
     // A promotion from a role a backup's `restore` lists restores its recovery point first.
     let restores = restore::plan(config, prior, live, options);
+    if options.restore_only.is_some() {
+        d.changes.clear();
+        d.forget.clear();
+    }
     let restores_wanted = restores
         .changes
         .iter()

@@ -103,18 +103,108 @@ pub fn catalogs<'a>(backup: &Backup, live: &'a Snapshot) -> Vec<&'a Catalog> {
         .collect()
 }
 
-pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &Options) -> Restores {
-    let mut out = Restores::default();
+/// A restore asked for outside a promotion (`drplan restore`): into `region` (default: the
+/// active one) from `backup` (default: the only one with a `restore` block).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Explicit {
+    pub region: Option<String>,
+    pub backup: Option<String>,
+}
+
+/// One restore to plan: where, what, and whether it was asked for explicitly.
+struct Wanted<'a> {
+    region: &'a crate::config::Region,
+    k8s: &'a crate::config::Kubernetes,
+    backup: &'a Backup,
+    restore: &'a crate::config::Restore,
+    explicit: bool,
+}
+
+/// The restores promotions need: a region active now that state records in a role the
+/// backup's `restore` lists.
+fn promotions<'a>(config: &'a Config, prior: &Prior) -> Vec<Wanted<'a>> {
+    let mut out = Vec::new();
     for region in config.regions.iter().filter(|r| r.role == Role::Active) {
         let Some(k8s) = &region.kubernetes else { continue };
         let Some(from) = prior.roles.get(&region.name).copied() else { continue };
         for backup in &config.backups {
             let Some(restore) = backup.restore.as_ref().filter(|r| r.when.contains(&from)) else { continue };
-            let at = address::restore(&region.name, &backup.name);
             // Done for this promotion: recorded complete.
+            let at = address::restore(&region.name, &backup.name);
             if prior.objects.get(&at).is_some_and(|o| o.resource.str("status") == Some(COMPLETE)) {
                 continue;
             }
+            out.push(Wanted { region, k8s, backup, restore, explicit: false });
+        }
+    }
+    out
+}
+
+/// The restore `drplan restore` asks for, or why it cannot be planned.
+fn explicit<'a>(config: &'a Config, request: &Explicit) -> Result<Wanted<'a>, Diagnostic> {
+    let fail = |message: String, help: String| Diagnostic::error(Code::NoRecoveryPoint, message).help(help);
+    let region = match &request.region {
+        Some(name) => config.region(name).ok_or_else(|| {
+            let names: Vec<&str> = config.regions.iter().map(|r| r.name.as_str()).collect();
+            fail(format!("no region is named `{name}`"), format!("restore into one of: {}", names.join(", ")))
+        })?,
+        None => config.active_region().ok_or_else(|| {
+            fail("no region is active".into(), "name the region to restore into with `--to REGION`".into())
+        })?,
+    };
+    let k8s = region.kubernetes.as_ref().ok_or_else(|| {
+        fail(
+            format!("region `{}` has no cluster to run the restore Job in", region.name),
+            format!("add a `kubernetes` block to region `{}`, or restore into another region with `--to`", region.name),
+        )
+    })?;
+    let with_restore: Vec<&Backup> = config.backups.iter().filter(|b| b.restore.is_some()).collect();
+    let backup = match &request.backup {
+        Some(name) => config.backups.iter().find(|b| &b.name == name).ok_or_else(|| {
+            let names: Vec<&str> = config.backups.iter().map(|b| b.name.as_str()).collect();
+            fail(format!("no backup is named `{name}`"), format!("declared backups: {}", names.join(", ")))
+        })?,
+        None => match with_restore.as_slice() {
+            [only] => only,
+            [] => {
+                return Err(fail(
+                    "no backup has a `restore` block".into(),
+                    "say how a backup is restored with a `restore { ... }` block inside it".into(),
+                ));
+            }
+            several => {
+                let names: Vec<&str> = several.iter().map(|b| b.name.as_str()).collect();
+                return Err(fail(
+                    "several backups can be restored".into(),
+                    format!("choose one with `--backup NAME`: {}", names.join(", ")),
+                ));
+            }
+        },
+    };
+    let restore = backup.restore.as_ref().ok_or_else(|| {
+        fail(
+            format!("backup `{}` has no `restore` block", backup.name),
+            "say how it is restored: `restore { command = [...], timeout = \"1h\" }` inside the backup".into(),
+        )
+    })?;
+    Ok(Wanted { region, k8s, backup, restore, explicit: true })
+}
+
+pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &Options) -> Restores {
+    let mut out = Restores::default();
+    let wanted = match &options.restore_only {
+        Some(request) => match explicit(config, request) {
+            Ok(w) => vec![w],
+            Err(d) => {
+                out.findings.push(d);
+                return out;
+            }
+        },
+        None => promotions(config, prior),
+    };
+    for Wanted { region, k8s, backup, restore, explicit } in wanted {
+        {
+            let at = address::restore(&region.name, &backup.name);
             let Some(live) = live else {
                 out.findings.push(
                     Diagnostic::error(Code::NoRecoveryPoint, "no recovery point chosen")
@@ -198,8 +288,12 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                     crate::config::Duration::from_secs(rpo.unwrap_or_default())
                 );
                 let help = "the newest usable point is older than `objectives.rpo`: check the backup schedule and `drplan backups`; to restore it anyway, apply with `--accept-data-loss`";
-                out.findings.push(match options.accept_data_loss {
-                    true => Diagnostic::warning(Code::DataLoss, message).help("accepted with `--accept-data-loss`"),
+                // Asked for with `drplan restore --point`, the window is the point: shown, not refused.
+                out.findings.push(match options.accept_data_loss || explicit {
+                    true => Diagnostic::warning(Code::DataLoss, message).help(match explicit {
+                        true => "the point was asked for with `--point`",
+                        false => "accepted with `--accept-data-loss`",
+                    }),
                     false => Diagnostic::error(Code::DataLoss, message).help(help),
                 });
             }
