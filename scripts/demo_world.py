@@ -9,6 +9,9 @@ A regional outage is played by a small proxy in front of moto and of each cluste
 the file WORKDIR/down-REGION exists, the region's AWS requests (those whose SigV4
 credential scope names it, Route 53's global ones excepted) and every request to its
 cluster are dropped unanswered, as a region that went dark would leave them.
+
+kmock runs no pods, so the world also plays the Job controller in the cold site's cluster
+(see play_job_controller): a restore Job completes a second after it is created.
 """
 
 import http.client
@@ -18,6 +21,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import urllib.request
 from pathlib import Path
@@ -105,6 +109,33 @@ def outage_proxy(upstream: str, work: Path, region_of) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def play_job_controller(url: str) -> None:
+    """kmock runs no pods, so no Job would ever finish: the demo plays Kubernetes' Job
+    controller in the cold site's cluster, marking each Job complete a second after it
+    appears (through the /status subresource, as the real controller writes it)."""
+    seen: dict[str, float] = {}
+    jobs = f"{url}/apis/batch/v1/namespaces/bot-core/jobs"
+    while True:
+        time.sleep(0.2)
+        try:
+            listed = json.loads(urllib.request.urlopen(jobs, timeout=5).read())
+        except Exception:
+            continue
+        for job in listed.get("items", []):
+            name = job["metadata"]["name"]
+            if (job.get("status") or {}).get("conditions"):
+                continue
+            if time.monotonic() - seen.setdefault(name, time.monotonic()) < 1:
+                continue
+            done = {"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}
+            req = urllib.request.Request(f"{jobs}/{name}/status", data=json.dumps(done).encode(), method="PATCH",
+                                         headers={"Content-Type": "application/merge-patch+json"})
+            try:
+                urllib.request.urlopen(req, timeout=5).read()
+            except Exception:
+                pass
+
+
 def aws_region(headers) -> str | None:
     m = SCOPE.search(headers.get("Authorization") or "")
     return m.group(1) if m and m.group(2) != "route53" else None
@@ -125,6 +156,7 @@ def main() -> None:
     use1_url = outage_proxy(use1_url, work, lambda _: "us-east-1")
     euw1_url = outage_proxy(euw1_url, work, lambda _: "eu-west-1")
 
+    threading.Thread(target=play_job_controller, args=(apac_url,), daemon=True).start()
     os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1")
     import boto3  # installed with moto
 

@@ -177,7 +177,7 @@ impl Report {
                 for p in d.points.iter().take(SHOWN) {
                     let age = p.age_seconds.map(|a| format!("{} old", age_text(a))).unwrap_or_else(|| "undated".into());
                     let size = match (p.objects, p.bytes) {
-                        (Some(n), Some(b)) => format!(", {n} objects, {b} bytes"),
+                        (Some(n), Some(b)) => format!(", {}, {b} bytes", crate::recovery::objects_text(n)),
                         _ => String::new(),
                     };
                     let why = p.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();

@@ -303,6 +303,11 @@ fn passed_for(own: &Point, chosen: &Catalog, point: &Point) -> String {
     }
 }
 
+/// `1 object`, `12 objects`.
+pub fn objects_text(n: u64) -> String {
+    if n == 1 { "1 object".to_string() } else { format!("{n} objects") }
+}
+
 /// A short age: `43m`, `5h12m`, `3d`.
 pub fn age_text(seconds: i64) -> String {
     let s = seconds.max(0);

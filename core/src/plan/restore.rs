@@ -55,7 +55,7 @@ impl RestorePlan {
             facts.push(format!("RPO {rpo} {}", if ok { "✓" } else { "✗ data loss beyond the RPO" }));
         }
         if let Some(n) = self.choice.point.objects {
-            facts.push(format!("{n} objects"));
+            facts.push(recovery::objects_text(n));
         }
         facts.push(self.choice.point.status.as_str().to_string());
         if self.adopted {

@@ -231,7 +231,7 @@ pub async fn wait(
             }
         };
         if now != said {
-            progress(format!("{} ({:.0?})", now, Duration::from_secs(started.elapsed().as_secs())));
+            progress(format!("{now} ({}s)", started.elapsed().as_secs()));
             said = now;
         }
         if started.elapsed() + POLL > timeout {
