@@ -5,34 +5,11 @@ drplan {
   project = "acme"
 }
 
-objectives {
-  rto    = "2h"
-  rpo    = "1h"
-  uptime = 99.9
-}
-
 provider "aws" {}
 
-component "api" {
-  priority = 1
-  replicas = { active = 3, standby = 1, cold = 0 }
-}
-
-component "worker" {
-  priority = 2
-  replicas = { active = 2, standby = 1, cold = 0 }
-}
-
 region "us-east-1" {
-  cloud    = "aws"
-  role     = "active"
-  endpoint = "use1.acme.example.com"
-
-  compute "nodes" {
-    instance_type = "m6i.large"
-    image         = "ami-0123456789abcdef0"
-    count         = { active = 3, standby = 1, cold = 0 }
-  }
+  cloud = "aws"
+  role  = "active"
 
   kubernetes {
     context   = "acme-use1"
@@ -40,33 +17,9 @@ region "us-east-1" {
   }
 }
 
-region "eu-west-1" {
-  cloud    = "aws"
-  role     = "standby"
-  endpoint = "euw1.acme.example.com"
-
-  compute "nodes" {
-    instance_type = "m6i.large"
-    image         = "ami-0fedcba9876543210"
-    count         = { active = 3, standby = 1, cold = 0 }
-  }
-
-  kubernetes {
-    context   = "acme-euw1"
-    namespace = "acme"
-  }
-}
-
 region "ap-south-1" {
-  cloud    = "aws"
-  role     = "cold"
-  endpoint = "aps1.acme.example.com"
-
-  compute "nodes" {
-    instance_type = "m6i.large"
-    image         = "ami-0a1b2c3d4e5f60718"
-    count         = { active = 3, standby = 1, cold = 0 }
-  }
+  cloud = "aws"
+  role  = "cold"
 
   kubernetes {
     context   = "acme-aps1"
@@ -76,7 +29,6 @@ region "ap-south-1" {
 
 backup "database" {
   schedule  = "0 * * * *"
-  type      = "full"
   retention = "30d"
   image     = "acme/backup-tool:1.4"
   point_format = "%Y%m%d"
@@ -88,33 +40,13 @@ backup "database" {
   destination "primary" {
     s3 {
       bucket = "acme-backups"
-      prefix = "db/"
       region = "us-east-1"
     }
   }
 
-  destination "onprem" {
+  destination "offsite" {
     nas {
       path = "/mnt/nas/acme"
     }
-  }
-}
-
-failover {
-  mode  = "manual"
-  order = ["eu-west-1"]
-
-  dns {
-    zone   = "acme.example.com"
-    record = "api.acme.example.com"
-    ttl    = 60
-  }
-
-  health_check {
-    protocol  = "HTTPS"
-    port      = 443
-    path      = "/health"
-    interval  = "30s"
-    threshold = 3
   }
 }
