@@ -11,6 +11,7 @@ pub mod fmt;
 pub mod plan;
 pub mod provider;
 pub mod render;
+pub mod retry;
 pub mod source;
 pub mod suggest;
 
