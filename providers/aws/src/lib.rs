@@ -110,9 +110,7 @@ impl AwsProvider {
         if let Some(c) = self.ec2.get(region) {
             return c.clone();
         }
-        let mut b = aws_sdk_ec2::config::Builder::from(&self.base)
-            .region(Region::new(region.to_owned()))
-            .retry_classifier(client::NoRetryOnConnectFailure);
+        let mut b = aws_sdk_ec2::config::Builder::from(&self.base).region(Region::new(region.to_owned()));
         for i in &self.interceptors {
             b = b.interceptor(i.clone());
         }
@@ -125,8 +123,7 @@ impl AwsProvider {
         }
         let mut b = aws_sdk_s3::config::Builder::from(&self.base)
             .region(Region::new(region.to_owned()))
-            .force_path_style(self.path_style)
-            .retry_classifier(client::NoRetryOnConnectFailure);
+            .force_path_style(self.path_style);
         for i in &self.interceptors {
             b = b.interceptor(i.clone());
         }
@@ -135,8 +132,8 @@ impl AwsProvider {
 }
 
 fn route53_client(base: &SdkConfig, interceptors: &[SharedInterceptor]) -> aws_sdk_route53::Client {
-    // Route 53 is global: no lost region stands behind it, so its connect failures keep
-    // the SDK's retries (a failover cannot move DNS without it).
+    // Route 53 is global: no lost region stands behind it, so its requests are retried
+    // under `RetryPolicy::GLOBAL`, connect failures included (see `route53::Route53::send`).
     let mut b = aws_sdk_route53::config::Builder::from(base).region(Region::new(GLOBAL_REGION));
     for i in interceptors {
         b = b.interceptor(i.clone());
@@ -188,6 +185,13 @@ impl Provider for AwsProvider {
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+        drplan_retry::applying(self.apply_change(request)).await
+    }
+}
+
+impl AwsProvider {
+    /// [`Provider::apply`], its requests sent in the apply phase of the retry policy.
+    async fn apply_change(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         let change = request.change;
         let address = change.address.as_str();
         if !self.manages(change.kind, cloud_of(change)) {

@@ -30,7 +30,7 @@ const STORAGE_ENDPOINT: &str = "https://storage.googleapis.com";
 pub struct GcpProvider {
     api: api::Api,
     /// Compute Engine instances, through Google's client (which never retries on its own:
-    /// [`api::Api::retrying`] does, so both APIs are retried alike).
+    /// [`api::Api::retrying`], the one retry executor, does, so both APIs are retried alike).
     instances: google_cloud_compute_v1::client::Instances,
     /// Compute Engine zone operations, polled until an instance change is done.
     operations: google_cloud_compute_v1::client::ZoneOperations,
@@ -183,6 +183,13 @@ impl Provider for GcpProvider {
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+        drplan_retry::applying(self.apply_change(request)).await
+    }
+}
+
+impl GcpProvider {
+    /// [`Provider::apply`], its requests sent in the apply phase of the retry policy.
+    async fn apply_change(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         let change = request.change;
         let address = change.address.as_str();
         if !self.manages(change.kind, cloud_of(change)) {
