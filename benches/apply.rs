@@ -120,7 +120,6 @@ fn main() {
                 plan_id: "bench".into(),
                 parallelism,
                 skip_health_gate: false,
-                retry_budget: Duration::from_secs(5),
                 rollout_timeout: Duration::from_secs(5),
             };
             // Written as `drplan apply` writes it: the whole state, temp file, fsync, rename.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use drplan_core::plan::doc::PlanDoc;
 use drplan_core::plan::{Change, Observed};
-use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, ReadyRequest, idempotency_token};
+use drplan_core::provider::{ApplyRequest, Provider, ProviderError, ReadyRequest, idempotency_token};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
@@ -56,8 +56,6 @@ pub struct Settings {
     pub plan_id: String,
     pub parallelism: usize,
     pub skip_health_gate: bool,
-    /// Throttled requests are retried with backoff until this much time has passed.
-    pub retry_budget: Duration,
     /// How long a workload scaled up in the region that will serve may take to become
     /// available before its action fails (and traffic does not move).
     pub rollout_timeout: Duration,
@@ -296,9 +294,6 @@ pub async fn execute<P: Provider, G: Gate>(
     Ok(summary)
 }
 
-/// Tries of a change whose API could not be reached.
-const UNREACHABLE_ATTEMPTS: u32 = 3;
-
 /// Whether `change` scales a workload up in the region about to serve, so that traffic
 /// must wait for its rollout.
 fn needs_rollout(change: &Change, serving: Option<&str>) -> bool {
@@ -339,7 +334,7 @@ async fn run_one<P: Provider, G: Gate>(
 ) -> Ran {
     let start = Instant::now();
     let (applied, result) = match (change, &action.region, &action.health_check) {
-        (Some(change), _, _) => match apply_with_retry(change, provider, settings).await {
+        (Some(change), _, _) => match apply_change(change, provider, settings).await {
             Ok(mut object) if wait_ready => {
                 let report = move |message: String| {
                     let _ = progress.send((i, message));
@@ -379,61 +374,29 @@ async fn run_one<P: Provider, G: Gate>(
     Ran { index: i, applied, result, elapsed: start.elapsed() }
 }
 
-async fn apply_with_retry<P: Provider>(
+/// Carries out one change. Nothing is retried here: each provider retries its own requests
+/// under core's one retry policy (`drplan-retry`), in the apply phase, so a failure that
+/// reaches this layer is final and retries never stack.
+async fn apply_change<P: Provider>(
     change: &Change,
     provider: &P,
     settings: &Settings,
 ) -> Result<Option<Observed>, String> {
     let token = idempotency_token(&settings.plan_id, &change.address);
     let request = ApplyRequest { project: &settings.project, change, idempotency_token: &token };
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(200);
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        let call = Instant::now();
-        let result = provider.apply(&request).await;
-        tracing::debug!(
-            address = %change.address,
-            action = %change.action.as_str(),
-            attempt = attempts,
-            elapsed = ?call.elapsed(),
-            outcome = %match &result {
-                Ok(_) => "ok",
-                Err(e) => e.class.as_str(),
-            },
-            "provider call"
-        );
-        match result {
-            Ok(o) => return Ok(o),
-            Err(e) if e.class == ErrorClass::Throttled && start.elapsed() + pause < settings.retry_budget => {
-                // Full jitter would need a random source; a deterministic spread by address
-                // keeps concurrent retries apart just as well here.
-                let spread = (change.address.len() as u64 * 37 + u64::from(attempts) * 13) % 100;
-                let wait = pause + pause * spread as u32 / 200;
-                tracing::warn!(
-                    address = %change.address,
-                    attempt = attempts,
-                    reason = %e.cause(),
-                    pause = ?wait,
-                    "retrying a throttled call"
-                );
-                tokio::time::sleep(wait).await;
-                pause = (pause * 2).min(Duration::from_secs(10));
-            }
-            Err(e) if e.class == ErrorClass::Throttled => {
-                return Err(format!("{} (after {attempts} attempts in {:.0?})", cause(&e, change), start.elapsed()));
-            }
-            // The SDKs do not retry a connection that could not be made (a lost region must
-            // not hold up a refresh); a change in a region that answered the refresh gets
-            // two more tries, a second apart, before it counts as failed.
-            Err(e) if e.class == ErrorClass::Unreachable && attempts < UNREACHABLE_ATTEMPTS => {
-                tracing::warn!(address = %change.address, attempt = attempts, reason = %e.cause(), "retrying an unreachable call");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => return Err(cause(&e, change)),
-        }
-    }
+    let call = Instant::now();
+    let result = provider.apply(&request).await;
+    tracing::debug!(
+        address = %change.address,
+        action = %change.action.as_str(),
+        elapsed = ?call.elapsed(),
+        outcome = %match &result {
+            Ok(_) => "ok",
+            Err(e) => e.class.as_str(),
+        },
+        "provider call"
+    );
+    result.map_err(|e| cause(&e, change))
 }
 
 /// A provider's error as the action's line shows it. The line names the action, which is
@@ -505,7 +468,6 @@ mod tests {
             plan_id: "p".into(),
             parallelism,
             skip_health_gate: false,
-            retry_budget: Duration::from_secs(5),
             rollout_timeout: Duration::from_secs(5),
         }
     }
@@ -630,8 +592,10 @@ mod tests {
         assert!(!waited.is_empty() && waited.iter().all(|c| c.contains("region.us-east-1.workload.")), "{waited:?}");
     }
 
+    /// Throttling is retried by the provider's requests, within the policy; apply adds no
+    /// retries of its own on top.
     #[tokio::test]
-    async fn throttling_is_retried_within_the_budget() {
+    async fn throttling_is_retried_once_within_the_policy_not_again_by_apply() {
         let doc = bot_core_doc();
         let cloud = FakeProvider::everything();
         cloud.inject("health_check.us-east-1", &[ErrorClass::Throttled, ErrorClass::Throttled]);
@@ -642,6 +606,18 @@ mod tests {
         assert!(summary.ok(), "{summary:?}");
         let tries = cloud.calls().iter().filter(|c| *c == "create health_check.us-east-1").count();
         assert_eq!(tries, 3);
+
+        let cloud = FakeProvider::everything();
+        let max = drplan_retry::RetryPolicy::DEFAULT.max_attempts as usize;
+        cloud.inject("health_check.us-east-1", &vec![ErrorClass::Throttled; 3 * max]);
+        let summary =
+            execute(&doc, &cloud, &Healthy, &settings(10), &mut Log::default(), &AtomicBool::new(false), |_| {})
+                .await
+                .unwrap();
+        let tries = cloud.calls().iter().filter(|c| *c == "create health_check.us-east-1").count();
+        assert_eq!(tries, max, "one layer of retries");
+        let (_, why) = summary.failed.iter().find(|(id, _)| id == "health_check.us-east-1").expect("it fails");
+        assert!(why.starts_with(&format!("throttled: injected fault (after {max} attempts in ")), "{why}");
     }
 
     #[tokio::test]

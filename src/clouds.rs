@@ -164,14 +164,16 @@ impl Provider for Clouds {
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         let (kind, cloud) = (request.change.kind, cloud_of(request.change));
+        // Each provider's future is boxed: their retried, paced requests nest deeply enough
+        // that the compiler's layout of the apply pipeline's future would exceed its limit.
         if let Some(p) = self.aws.as_ref().filter(|p| p.manages(kind, cloud)) {
-            return p.apply(request).await;
+            return Box::pin(p.apply(request)).await;
         }
         if let Some(p) = self.gcp.as_ref().filter(|p| p.manages(kind, cloud)) {
-            return p.apply(request).await;
+            return Box::pin(p.apply(request)).await;
         }
         if let Some(p) = self.kubernetes.as_ref().filter(|p| p.manages(kind, cloud)) {
-            return p.apply(request).await;
+            return Box::pin(p.apply(request)).await;
         }
         Err(ProviderError::new(
             ErrorClass::Invalid,

@@ -336,7 +336,6 @@ pub async fn apply(
         plan_id,
         parallelism: options.parallelism,
         skip_health_gate: options.skip_health_gate,
-        retry_budget: Duration::from_secs(120),
         rollout_timeout,
     };
     let clouds = crate::clouds::Clouds::connect(config).await?;

@@ -9,7 +9,9 @@
 //! - no code sets the process environment (`set_var` races with every other thread, and
 //!   test binaries are multi-threaded): endpoints and credentials are passed explicitly;
 //! - no test reads the design folder beside the repository, which a clone of the
-//!   repository alone does not have.
+//!   repository alone does not have;
+//! - only the retry executor (`retry/`) retries: no SDK is configured to retry on its own,
+//!   and every other pause in shipped code is a poll or pacing listed in [`MAY_SLEEP`].
 
 mod support;
 
@@ -59,10 +61,29 @@ const MAY_WRITE: &[(&str, &str)] = &[
     ),
 ];
 
+/// The files that may pause, and why: none of them retries a failed request.
+const MAY_SLEEP: &[(&str, &str)] = &[
+    ("retry/src/lib.rs", "the retry executor: the one place a failed request waits to be sent again"),
+    ("providers/aws/src/pace.rs", "Route 53's pacing: a request waits for its turn"),
+    ("providers/aws/src/route53.rs", "polls: a record change until it is in sync, the checkers for the health gate"),
+    ("providers/gcp/src/instances.rs", "polls a zone operation until it is done"),
+    ("providers/kubernetes/src/lib.rs", "polls a Deployment's rollout"),
+    ("providers/kubernetes/src/job.rs", "polls a Job step until it finishes, and its name until a delete frees it"),
+    ("providers/fake/src/lib.rs", "plays a network round trip's latency"),
+    ("state/src/lock.rs", "waits for a file lock another run holds"),
+    ("state/src/s3.rs", "waits for an S3 lock object another run holds"),
+    ("state/src/conformance.rs", "the suite's second process holds its lock for a while"),
+];
+
+/// Pausing, and the SDK settings that would retry beneath the executor.
+const SLEEPS: &[&str] = &["sleep(", "sleep_until("];
+const SDK_RETRIES: &[&str] = &["RetryConfig::standard", "RetryConfig::adaptive", "retry_classifier("];
+
 /// The shipped code: the binary and every library crate (tests and benches are not
 /// scanned for writes; they print what they like).
 fn shipped_sources() -> Vec<PathBuf> {
-    let mut dirs = vec![root().join("src"), root().join("core/src"), root().join("state/src")];
+    let mut dirs =
+        vec![root().join("src"), root().join("core/src"), root().join("state/src"), root().join("retry/src")];
     dirs.extend(std::fs::read_dir(root().join("providers")).unwrap().map(|e| e.unwrap().path().join("src")));
     dirs.push(root().join("tests/harness/src"));
     dirs.iter().flat_map(|d| rust_files(d)).collect()
@@ -216,4 +237,28 @@ fn no_test_reads_outside_the_repository() {
     let outside = concat!("..", "/", "shared");
     let found = occurrences(&every_rust_file(), &[outside]);
     assert!(found.is_empty(), "a clone of the repository alone has no {outside}:\n{}", found.join("\n"));
+}
+
+#[test]
+fn only_the_retry_executor_retries() {
+    let files: Vec<PathBuf> = shipped_sources().into_iter().filter(|f| !relative(f).starts_with("tests/")).collect();
+    let sdk = occurrences(&files, SDK_RETRIES);
+    assert!(
+        sdk.is_empty(),
+        "SDK retries stay off (`RetryConfig::disabled()`): requests are retried by drplan-retry under core's \
+         one RetryPolicy (docs/ARCHITECTURE.md, Retries):\n{}",
+        sdk.join("\n")
+    );
+    let pausing: Vec<PathBuf> =
+        files.into_iter().filter(|f| !MAY_SLEEP.iter().any(|(allowed, _)| relative(f) == *allowed)).collect();
+    let found = occurrences(&pausing, SLEEPS);
+    assert!(
+        found.is_empty(),
+        "retry through drplan_retry::run, not a loop of your own; a file that polls goes in MAY_SLEEP in \
+         tests/tidy.rs with its reason:\n{}",
+        found.join("\n")
+    );
+    for (allowed, _) in MAY_SLEEP {
+        assert!(root().join(allowed).exists(), "MAY_SLEEP names {allowed}, which does not exist");
+    }
 }

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod provider;
 pub mod recovery;
 pub mod render;
+pub mod retry;
 pub mod source;
 pub mod suggest;
 

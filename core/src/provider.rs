@@ -29,9 +29,17 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    /// Whether retrying the same request later can succeed.
-    pub fn retryable(self) -> bool {
-        matches!(self, ErrorClass::Throttled)
+    /// The class an HTTP status means when the service says nothing more specific: the one
+    /// status table every provider falls back on after its own service codes.
+    pub fn of_status(status: u16) -> ErrorClass {
+        match status {
+            404 | 410 => ErrorClass::NotFound,
+            401 | 403 => ErrorClass::Denied,
+            409 => ErrorClass::Conflict,
+            429 => ErrorClass::Throttled,
+            400 | 412 | 422 => ErrorClass::Invalid,
+            _ => ErrorClass::Failed,
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -55,11 +63,34 @@ pub struct ProviderError {
     pub message: String,
     /// The resource concerned, when there is one.
     pub address: Option<String>,
+    /// The same request may succeed if sent again soon: a server error (5xx), or a
+    /// connection lost after it was made. Such a request may have been carried out.
+    pub transient: bool,
+}
+
+/// Whether an HTTP status says the server failed for now rather than for good: an internal
+/// error, a bad gateway, a service unavailable or a gateway timeout.
+pub fn transient_status(status: u16) -> bool {
+    matches!(status, 500 | 502 | 503 | 504)
 }
 
 impl ProviderError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> ProviderError {
-        ProviderError { class, message: message.into(), address: None }
+        ProviderError { class, message: message.into(), address: None, transient: false }
+    }
+
+    /// An error of class `class` (the service's own reading), or of the status table's,
+    /// marked transient when the status says so.
+    pub fn from_status(class: Option<ErrorClass>, status: u16, message: impl Into<String>) -> ProviderError {
+        let mut e = ProviderError::new(class.unwrap_or_else(|| ErrorClass::of_status(status)), message);
+        e.transient = transient_status(status) && matches!(e.class, ErrorClass::Failed | ErrorClass::Unreachable);
+        e
+    }
+
+    /// The same error, marked as worth sending again (see [`ProviderError::transient`]).
+    pub fn transient(mut self) -> ProviderError {
+        self.transient = true;
+        self
     }
 
     pub fn at(mut self, address: &str) -> ProviderError {
@@ -193,6 +224,33 @@ mod tests {
         let denied = ProviderError::new(ErrorClass::Denied, "RunInstances: UnauthorizedOperation");
         assert_eq!(denied.to_string(), "access denied: RunInstances: UnauthorizedOperation");
         assert_eq!(denied.cause(), denied.to_string());
+    }
+
+    #[test]
+    fn the_status_table_classifies_and_marks_server_errors_transient() {
+        use super::transient_status;
+        let cases = [
+            (404, ErrorClass::NotFound),
+            (410, ErrorClass::NotFound),
+            (401, ErrorClass::Denied),
+            (403, ErrorClass::Denied),
+            (409, ErrorClass::Conflict),
+            (429, ErrorClass::Throttled),
+            (400, ErrorClass::Invalid),
+            (412, ErrorClass::Invalid),
+            (422, ErrorClass::Invalid),
+            (500, ErrorClass::Failed),
+            (503, ErrorClass::Failed),
+        ];
+        for (status, class) in cases {
+            assert_eq!(ErrorClass::of_status(status), class, "{status}");
+        }
+        assert!([500, 502, 503, 504].iter().all(|s| transient_status(*s)));
+        assert!(![400, 404, 429, 501].iter().any(|s| transient_status(*s)));
+        assert!(ProviderError::from_status(None, 503, "m").transient);
+        // A service code that says throttled is retried as throttled, not as transient.
+        let slow = ProviderError::from_status(Some(ErrorClass::Throttled), 503, "SlowDown");
+        assert_eq!((slow.class, slow.transient), (ErrorClass::Throttled, false));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //!
 //! The file format is a contract of its own ([`StateFile`]), converted to and from core's
 //! in-memory view ([`drplan_core::plan::Prior`]) at the edge. Every backend passes the one
-//! [`conformance`] suite.
+//! conformance suite (`conformance`, behind the feature of that name: tests enable it, the
+//! shipped library does not contain it).
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod local;
 pub mod lock;

@@ -17,6 +17,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use drplan_retry::RetryPolicy;
 
 use crate::local::describe_change;
 use crate::lock::{Lock, LockError, LockInfo, new_info, taken};
@@ -144,9 +145,10 @@ async fn client(at: &S3Location, credentials: Option<StaticCredentials>) -> aws_
     }
     let base = loader.load().await;
     // State requests are few and small; a slow S3 should fail a run in seconds, not hang it.
+    // The SDK does not retry: [`send`] does, under core's one policy.
     let config = aws_sdk_s3::config::Builder::from(&base)
         .force_path_style(at.endpoint.is_some())
-        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -176,7 +178,7 @@ impl Inner {
     /// An object's bytes, ETag and copies its writer could not reach, or `None` when it
     /// does not exist.
     async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>, Lost)>, Failure> {
-        let answer = self.client.get_object().bucket(&self.at.bucket).key(key).send().await;
+        let answer = send(|| self.client.get_object().bucket(&self.at.bucket).key(key).send()).await;
         match answer {
             Ok(out) => {
                 let etag = out.e_tag().map(str::to_string);
@@ -217,12 +219,16 @@ impl Inner {
     }
 
     async fn delete_lock(&self, etag: Option<&str>) -> Result<(), Failure> {
-        let mut request = self.client.delete_object().bucket(&self.at.bucket).key(self.lock_key());
-        if let Some(etag) = etag {
-            // Only the lock this run saw: one taken since by someone else stays.
-            request = request.if_match(etag);
-        }
-        request.send().await.map(|_| ()).map_err(|e| self.explain(&e))
+        // Only the lock this run saw (`If-Match`): one taken since by someone else stays.
+        let request = || {
+            self.client
+                .delete_object()
+                .bucket(&self.at.bucket)
+                .key(self.lock_key())
+                .set_if_match(etag.map(str::to_owned))
+                .send()
+        };
+        send(request).await.map(|_| ()).map_err(|e| self.explain(&e))
     }
 
     fn lock_io(&self, f: Failure) -> LockError {
@@ -295,6 +301,38 @@ fn parse_lost(text: &str) -> Lost {
 
 fn format_lost(lost: &Lost) -> String {
     lost.iter().map(|(name, serial)| format!("{name}={serial}")).collect::<Vec<_>>().join(",")
+}
+
+/// Sends one request (`request` builds and sends it afresh for each attempt) under the
+/// retry policy: throttling, server errors and lost connections retried with backoff; a
+/// connection that cannot be made is not, so a copy in a lost region costs one connect
+/// timeout.
+async fn send<T, E, F, Fut>(request: F) -> Result<T, SdkError<E, HttpResponse>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    drplan_retry::run_with(&RetryPolicy::DEFAULT, retry_failure, request).await
+}
+
+/// What a failed S3 request says about sending it again.
+fn retry_failure<E>(e: &SdkError<E, HttpResponse>) -> drplan_retry::Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use drplan_retry::Failure as F;
+    match e {
+        SdkError::DispatchFailure(_) if drplan_retry::connect_failed(e) => F::Unconnected,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => F::Transient,
+        _ => match (e.code(), status(e)) {
+            (Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"), _) | (_, Some(429)) => {
+                F::Throttled
+            }
+            (_, Some(s)) if drplan_core::provider::transient_status(s) => F::Transient,
+            _ => F::Final,
+        },
+    }
 }
 
 /// The HTTP status of a failed request, when one came back.
@@ -405,24 +443,28 @@ impl S3Backend {
         let location = self.location();
         let text = crate::to_text(state, &location)?;
         let bytes = text.len();
+        let body = text.into_bytes();
         let expected = inner.seen.lock().map(|s| s.clone()).unwrap_or_default();
-        let mut request = inner
-            .client
-            .put_object()
-            .bucket(&inner.at.bucket)
-            .key(&inner.at.key)
-            .content_type("application/json")
-            .body(ByteStream::from(text.into_bytes()));
-        if !lost.is_empty() {
-            request = request.metadata(LOST_METADATA, format_lost(lost));
-        }
-        request = match &expected {
-            Some(Some(Seen { etag: Some(etag), .. })) => request.if_match(etag),
-            Some(None) => request.if_none_match("*"),
-            // Never read, or a store that gave no ETag: nothing to compare with.
-            _ => request,
+        let put = || {
+            let mut request = inner
+                .client
+                .put_object()
+                .bucket(&inner.at.bucket)
+                .key(&inner.at.key)
+                .content_type("application/json")
+                .body(ByteStream::from(body.clone()));
+            if !lost.is_empty() {
+                request = request.metadata(LOST_METADATA, format_lost(lost));
+            }
+            request = match &expected {
+                Some(Some(Seen { etag: Some(etag), .. })) => request.if_match(etag),
+                Some(None) => request.if_none_match("*"),
+                // Never read, or a store that gave no ETag: nothing to compare with.
+                _ => request,
+            };
+            request.send()
         };
-        match inner.block(request.send()) {
+        match inner.block(send(put)) {
             Ok(out) => {
                 tracing::debug!(
                     location = %location,
@@ -462,8 +504,9 @@ impl S3Backend {
         }
     }
 
-    /// Takes the lock as `info`. A lock object already holding `info`'s id is this run's: the
-    /// SDK retries a create whose answer was lost, and the retry meets its own object.
+    /// Takes the lock as `info`. A lock object already holding `info`'s id is this run's: a
+    /// create whose answer was lost is retried (see [`send`]), and the retry meets its own
+    /// object.
     pub(crate) fn lock_as(&self, info: LockInfo, timeout: Duration) -> Result<Lock, LockError> {
         let inner = &self.inner;
         let body = serde_json::to_vec_pretty(&info)
@@ -471,15 +514,18 @@ impl S3Backend {
         let started = Instant::now();
         let deadline = started + timeout;
         loop {
-            let put = inner
-                .client
-                .put_object()
-                .bucket(&inner.at.bucket)
-                .key(inner.lock_key())
-                .content_type("application/json")
-                .if_none_match("*")
-                .body(ByteStream::from(body.clone()));
-            match inner.block(put.send()) {
+            let put = || {
+                inner
+                    .client
+                    .put_object()
+                    .bucket(&inner.at.bucket)
+                    .key(inner.lock_key())
+                    .content_type("application/json")
+                    .if_none_match("*")
+                    .body(ByteStream::from(body.clone()))
+                    .send()
+            };
+            match inner.block(send(put)) {
                 Ok(out) => {
                     let release = release(inner, out.e_tag().map(str::to_string));
                     return Ok(taken(Lock::fallible(info, release), &self.location(), started));

@@ -2,11 +2,17 @@
 
 use std::time::Duration;
 
+use std::future::Future;
+
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
-use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use drplan_core::provider::ProviderError;
+use drplan_retry::RetryPolicy;
+
+use crate::error::sdk_error;
 
 /// Loads the shared SDK configuration for `region`.
 ///
@@ -29,17 +35,13 @@ pub async fn load(endpoint: Option<&str>, profile: Option<&str>, region: &str) -
     loader.load().await
 }
 
-/// `cfg` with drplan's retry and timeout policy: throttling and transient failures are
-/// retried a bounded number of times with jittered exponential backoff (the SDK's standard
-/// mode), and a region that does not answer fails within seconds instead of hanging a plan.
+/// `cfg` with drplan's timeouts and the SDK's own retries switched off: every request is
+/// retried by [`send`] under core's one [`RetryPolicy`] instead, so Route 53's pacing applies
+/// to every attempt and retries never stack. A region that does not answer fails within
+/// seconds instead of hanging a plan.
 pub fn with_policy(cfg: &SdkConfig) -> SdkConfig {
     cfg.to_builder()
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(4)
-                .with_initial_backoff(Duration::from_millis(200))
-                .with_max_backoff(Duration::from_secs(5)),
-        )
+        .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -50,52 +52,15 @@ pub fn with_policy(cfg: &SdkConfig) -> SdkConfig {
         .build()
 }
 
-/// A connection that could not be made (refused, or not accepted within the connect
-/// timeout) is not retried: the region is down, and each retry would cost another connect
-/// timeout to every refresh, holding up the regions that answer. One try, then the region
-/// is reported unreachable. A connection dropped once made (a reset, an answer cut short)
-/// is still retried as transient. Runs after the SDK's own classifiers, overriding them.
-#[derive(Debug, Default)]
-pub struct NoRetryOnConnectFailure;
-
-impl ClassifyRetry for NoRetryOnConnectFailure {
-    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
-        let Some(Err(error)) = ctx.output_or_error() else { return RetryAction::NoActionIndicated };
-        match error.as_connector_error() {
-            Some(e) if is_connect_failure(e) => RetryAction::RetryForbidden,
-            _ => RetryAction::NoActionIndicated,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        "drplan: no retry on connect failures"
-    }
-
-    fn priority(&self) -> RetryClassifierPriority {
-        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
-    }
-}
-
-/// Whether the error says no connection was made: the connect timeout ("HTTP connect
-/// timeout occurred after 3s"), or a connect refused or unroutable by the OS.
-pub fn is_connect_failure(e: &(dyn std::error::Error + 'static)) -> bool {
-    use std::io::ErrorKind;
-    let mut next = Some(e);
-    while let Some(err) = next {
-        if err.to_string().starts_with("HTTP connect timeout") {
-            return true;
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                ErrorKind::ConnectionRefused | ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable
-            )
-        {
-            return true;
-        }
-        next = err.source();
-    }
-    false
+/// Sends one request (`request` builds and sends it afresh for each attempt) under
+/// `policy`, its error turned into a [`ProviderError`] for `operation`.
+pub async fn send<T, E, F, Fut>(policy: &RetryPolicy, operation: &str, request: F) -> Result<T, ProviderError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    drplan_retry::run(policy, || async { request().await.map_err(|e| sdk_error(operation, &e)) }).await
 }
 
 /// An S3 client from `cfg`.
@@ -116,10 +81,11 @@ mod tests {
     use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
     use aws_sdk_ec2::config::{ConfigBag, Credentials, Intercept, RuntimeComponents, SharedCredentialsProvider};
     use aws_smithy_runtime_api::box_error::BoxError;
+    use drplan_retry::RetryPolicy;
 
-    use super::{NoRetryOnConnectFailure, with_policy};
+    use super::{send, with_policy};
 
-    /// Counts the attempts the SDK makes, retries included.
+    /// Counts the attempts sent, retries included.
     #[derive(Debug)]
     struct Attempts(Arc<AtomicUsize>);
 
@@ -147,17 +113,16 @@ mod tests {
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new("t", "t", None, None, "test")))
             .build();
         let count = Arc::new(AtomicUsize::new(0));
-        let config = aws_sdk_ec2::config::Builder::from(&with_policy(&base))
-            .retry_classifier(NoRetryOnConnectFailure)
-            .interceptor(Attempts(count.clone()))
-            .build();
-        let result = aws_sdk_ec2::Client::from_conf(config).describe_instances().send().await;
+        let config =
+            aws_sdk_ec2::config::Builder::from(&with_policy(&base)).interceptor(Attempts(count.clone())).build();
+        let client = aws_sdk_ec2::Client::from_conf(config);
+        let result = send(&RetryPolicy::DEFAULT, "DescribeInstances", || client.describe_instances().send()).await;
         assert!(result.is_err());
         count.load(Ordering::SeqCst)
     }
 
     /// A refused connection costs one attempt: the region is down, and retrying would hold
-    /// up every refresh by as much again.
+    /// up every refresh by as much again. The SDK adds none of its own.
     #[tokio::test]
     async fn a_refused_connection_is_not_retried() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap();
@@ -165,7 +130,7 @@ mod tests {
     }
 
     /// A connection accepted and then closed without an answer is transient: retried to the
-    /// policy's four attempts.
+    /// policy's maximum, and not one attempt more (the SDK's own retries are off).
     #[tokio::test]
     async fn a_connection_dropped_after_connecting_is_retried() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -178,6 +143,6 @@ mod tests {
                 drop(s);
             }
         });
-        assert_eq!(attempts_against(url).await, 4);
+        assert_eq!(attempts_against(url).await, RetryPolicy::DEFAULT.max_attempts as usize);
     }
 }

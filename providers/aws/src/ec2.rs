@@ -7,7 +7,9 @@ use drplan_core::plan::resource::{Kind, address, attrs};
 use drplan_core::plan::{Action, Attrs, Observed, Resource, Value};
 use drplan_core::provider::{ApplyRequest, ErrorClass, ProviderError};
 
-use crate::error::sdk_error;
+use drplan_retry::RetryPolicy;
+
+use crate::client::send;
 use crate::{TAG_INDEX, TAG_POOL, TAG_PROJECT, TAG_REGION};
 
 /// Page size of DescribeInstances: the largest EC2 allows, so a region is one request.
@@ -82,13 +84,26 @@ fn tag_filter(key: &str, value: &str) -> Filter {
 
 /// Every instance matching `filters`, following pages.
 async fn describe(client: &Client, filters: Vec<Filter>, what: &str) -> Result<Vec<Instance>, ProviderError> {
-    let mut pages = client.describe_instances().set_filters(Some(filters)).max_results(PAGE).into_paginator().send();
+    // Page by page rather than through the SDK's paginator, so that each page is retried
+    // on its own.
     let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk_error(&format!("DescribeInstances in {what}"), &e))?;
+    let mut token: Option<String> = None;
+    loop {
+        let page = send(&RetryPolicy::DEFAULT, &format!("DescribeInstances in {what}"), || {
+            client
+                .describe_instances()
+                .set_filters(Some(filters.clone()))
+                .max_results(PAGE)
+                .set_next_token(token.clone())
+                .send()
+        })
+        .await?;
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
         out.extend(page.reservations.unwrap_or_default().into_iter().flat_map(|r| r.instances.unwrap_or_default()));
+        if token.is_none() {
+            return Ok(out);
+        }
     }
-    Ok(out)
 }
 
 fn tag<'a>(i: &'a Instance, key: &str) -> Option<&'a str> {
@@ -212,13 +227,13 @@ async fn find_member(
 
 /// One instance by id; `None` when it does not exist or is terminated.
 async fn by_id(client: &Client, id: &str, region: &str, project: &str) -> Result<Option<Observed>, ProviderError> {
-    let out = client.describe_instances().instance_ids(id).send().await;
+    let out = send(&RetryPolicy::DEFAULT, &format!("DescribeInstances {id}"), || {
+        client.describe_instances().instance_ids(id).send()
+    })
+    .await;
     let out = match out {
         Ok(out) => out,
-        Err(e) => {
-            let err = sdk_error(&format!("DescribeInstances {id}"), &e);
-            return if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) };
-        }
+        Err(err) => return if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) },
     };
     let found = out.reservations().iter().flat_map(|r| r.instances()).find(|i| i.instance_id() == Some(id));
     Ok(found.and_then(|i| observe(i, region, project)).filter(|o| o.resource.str("state") != Some("terminated")))
@@ -230,10 +245,9 @@ async fn launch(
     request: &ApplyRequest<'_>,
     after: &Attrs,
 ) -> Result<Observed, ProviderError> {
-    let run = run_instances_request(client, request.project, region, after, request.idempotency_token)?
-        .send()
-        .await
-        .map_err(|e| sdk_error("RunInstances", &e))?;
+    // The client token makes a retry of a launch whose answer was lost find that launch.
+    let launch = run_instances_request(client, request.project, region, after, request.idempotency_token)?;
+    let run = send(&RetryPolicy::DEFAULT, "RunInstances", || launch.clone().send()).await?;
     run.instances()
         .iter()
         .find_map(|i| observe(i, region, request.project))
@@ -241,11 +255,18 @@ async fn launch(
 }
 
 async fn terminate(client: &Client, id: &str) -> Result<(), ProviderError> {
-    match client.terminate_instances().instance_ids(id).send().await {
+    match send(&RetryPolicy::DEFAULT, &format!("TerminateInstances {id}"), || {
+        client.terminate_instances().instance_ids(id).send()
+    })
+    .await
+    {
         Ok(_) => Ok(()),
-        Err(e) => {
-            let err = sdk_error(&format!("TerminateInstances {id}"), &e);
-            if err.class == ErrorClass::NotFound { Ok(()) } else { Err(err) }
+        Err(err) => {
+            if err.class == ErrorClass::NotFound {
+                Ok(())
+            } else {
+                Err(err)
+            }
         }
     }
 }
@@ -305,20 +326,16 @@ pub async fn apply(
             let want = change.after.as_ref().and_then(|a| a.get("state")).and_then(as_str);
             match (current.resource.str("state"), want) {
                 (Some("stopped"), Some("running")) => {
-                    client
-                        .start_instances()
-                        .instance_ids(id)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(&format!("StartInstances {id}"), &e))?;
+                    send(&RetryPolicy::DEFAULT, &format!("StartInstances {id}"), || {
+                        client.start_instances().instance_ids(id).send()
+                    })
+                    .await?;
                 }
                 (Some("running"), Some("stopped")) => {
-                    client
-                        .stop_instances()
-                        .instance_ids(id)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(&format!("StopInstances {id}"), &e))?;
+                    send(&RetryPolicy::DEFAULT, &format!("StopInstances {id}"), || {
+                        client.stop_instances().instance_ids(id).send()
+                    })
+                    .await?;
                 }
                 _ => {}
             }
@@ -461,7 +478,8 @@ mod tests {
         let err = super::refresh_region(&client(&url), "us-east-1", "p").await.expect_err("always throttled");
         assert_eq!(err.class, ErrorClass::Throttled, "{err}");
         assert!(err.message.contains("RequestLimitExceeded"), "{}", err.message);
-        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 4);
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+        let policy = drplan_retry::RetryPolicy::DEFAULT;
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), policy.max_attempts as usize);
+        assert!(started.elapsed() < policy.budget, "{:?}", started.elapsed());
     }
 }

@@ -5,20 +5,10 @@ use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ConnectorError, ProvideErrorMetadata, SdkError};
 use drplan_core::provider::{ErrorClass, ProviderError};
 
-/// The class a service error code belongs to. `status` is the HTTP status, for answers
-/// without a code (S3's HEAD requests carry no body).
-pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ErrorClass {
-    let Some(code) = code else {
-        return match status {
-            Some(404) => ErrorClass::NotFound,
-            Some(403) => ErrorClass::Denied,
-            Some(429) => ErrorClass::Throttled,
-            Some(409) => ErrorClass::Conflict,
-            Some(400) => ErrorClass::Invalid,
-            _ => ErrorClass::Failed,
-        };
-    };
-    match code {
+/// The class a service error code belongs to, `None` for a code AWS shares with other
+/// meanings or one not listed here: the HTTP status decides those, through core's table.
+pub fn class_of_code(code: &str) -> Option<ErrorClass> {
+    Some(match code {
         "Throttling"
         | "ThrottlingException"
         | "RequestLimitExceeded"
@@ -58,12 +48,14 @@ pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ErrorClass {
         | "ConflictingDomainExists"
         | "OperationAborted" => ErrorClass::Conflict,
         c if c.starts_with("NoSuch") || c.ends_with("NotFound") || c.ends_with(".NotFound") => ErrorClass::NotFound,
-        _ => match status {
-            Some(429) => ErrorClass::Throttled,
-            Some(404) => ErrorClass::NotFound,
-            _ => ErrorClass::Failed,
-        },
-    }
+        _ => return None,
+    })
+}
+
+/// The class of an answer with service error `code` and HTTP `status` (S3's HEAD requests
+/// carry no body, so no code): the code when it is listed, else core's status table.
+pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ErrorClass {
+    code.and_then(class_of_code).unwrap_or_else(|| status.map_or(ErrorClass::Failed, ErrorClass::of_status))
 }
 
 /// A `ProviderError` for a failed `operation`: the class, and a one-line message with the
@@ -73,14 +65,21 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match err {
-        SdkError::DispatchFailure(f) => match f.as_connector_error() {
-            Some(e) => ProviderError::new(ErrorClass::Unreachable, format!("{operation}: {}", no_answer(e))),
-            None => {
-                ProviderError::new(ErrorClass::Unreachable, format!("{operation}: no answer: {}", source_chain(err)))
-            }
-        },
+        // A connection lost after it was made is worth another attempt; one that could not
+        // be made is not during a refresh (the region may be lost): see core's retry policy.
+        SdkError::DispatchFailure(f) => {
+            let e = match f.as_connector_error() {
+                Some(e) => ProviderError::new(ErrorClass::Unreachable, format!("{operation}: {}", no_answer(e))),
+                None => ProviderError::new(
+                    ErrorClass::Unreachable,
+                    format!("{operation}: no answer: {}", source_chain(err)),
+                ),
+            };
+            if drplan_retry::connect_failed(err) { e } else { e.transient() }
+        }
         SdkError::TimeoutError(_) => {
             ProviderError::new(ErrorClass::Unreachable, format!("{operation}: timed out: {}", source_chain(err)))
+                .transient()
         }
         SdkError::ConstructionFailure(_) => ProviderError::new(
             ErrorClass::Invalid,
@@ -89,7 +88,6 @@ where
         _ => {
             let status = err.raw_response().map(|r| r.status().as_u16());
             let code = err.code();
-            let class = classify_code(code, status);
             let message = match (code, err.message()) {
                 (Some(code), Some(message)) => format!("{operation}: {code}: {message}"),
                 (Some(code), None) => format!("{operation}: {code}"),
@@ -99,7 +97,7 @@ where
                     None => format!("{operation}: {}", source_chain(err)),
                 },
             };
-            ProviderError::new(class, message)
+            ProviderError::from_status(code.and_then(class_of_code), status.unwrap_or(0), message)
         }
     }
 }
@@ -207,11 +205,15 @@ mod tests {
             ("NoSuchBucket", ErrorClass::NotFound),
             ("InvalidInstanceID.NotFound", ErrorClass::NotFound),
             ("BucketNotEmpty", ErrorClass::Conflict),
-            ("SomethingElse", ErrorClass::Failed),
+            ("SomethingElse", ErrorClass::Invalid),
         ];
         for (code, class) in cases {
             assert_eq!(classify_code(Some(code), Some(400)), class, "{code}");
         }
+        // Codes not listed fall back on core's one status table.
+        assert_eq!(classify_code(Some("InternalError"), Some(500)), ErrorClass::Failed);
+        assert_eq!(classify_code(Some("SomethingElse"), Some(403)), ErrorClass::Denied);
+        assert_eq!(classify_code(Some("SlowDown"), Some(503)), ErrorClass::Throttled);
         assert_eq!(classify_code(None, Some(404)), ErrorClass::NotFound);
         assert_eq!(classify_code(None, Some(429)), ErrorClass::Throttled);
         assert_eq!(classify_code(Some("Unknown"), Some(429)), ErrorClass::Throttled);

@@ -112,9 +112,7 @@ impl AwsProvider {
         if let Some(c) = self.ec2.get(region) {
             return c.clone();
         }
-        let mut b = aws_sdk_ec2::config::Builder::from(&self.base)
-            .region(Region::new(region.to_owned()))
-            .retry_classifier(client::NoRetryOnConnectFailure);
+        let mut b = aws_sdk_ec2::config::Builder::from(&self.base).region(Region::new(region.to_owned()));
         for i in &self.interceptors {
             b = b.interceptor(i.clone());
         }
@@ -127,8 +125,7 @@ impl AwsProvider {
         }
         let mut b = aws_sdk_s3::config::Builder::from(&self.base)
             .region(Region::new(region.to_owned()))
-            .force_path_style(self.path_style)
-            .retry_classifier(client::NoRetryOnConnectFailure);
+            .force_path_style(self.path_style);
         for i in &self.interceptors {
             b = b.interceptor(i.clone());
         }
@@ -137,8 +134,8 @@ impl AwsProvider {
 }
 
 fn route53_client(base: &SdkConfig, interceptors: &[SharedInterceptor]) -> aws_sdk_route53::Client {
-    // Route 53 is global: no lost region stands behind it, so its connect failures keep
-    // the SDK's retries (a failover cannot move DNS without it).
+    // Route 53 is global: no lost region stands behind it, so its requests are retried
+    // under `RetryPolicy::GLOBAL`, connect failures included (see `route53::Route53::send`).
     let mut b = aws_sdk_route53::config::Builder::from(base).region(Region::new(GLOBAL_REGION));
     for i in interceptors {
         b = b.interceptor(i.clone());
@@ -190,6 +187,28 @@ impl Provider for AwsProvider {
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+        drplan_retry::applying(self.apply_change(request)).await
+    }
+
+    async fn list_points(&self, bucket: &Resource) -> Result<(Vec<String>, u32), ProviderError> {
+        let (client, name, prefix) = self.destination(bucket)?;
+        points::list_points(&client, name, &prefix).await.map_err(|e| e.at(&bucket.address))
+    }
+
+    async fn read_point(
+        &self,
+        bucket: &Resource,
+        point: &str,
+        manifest: Option<&str>,
+    ) -> Result<PointContents, ProviderError> {
+        let (client, name, prefix) = self.destination(bucket)?;
+        points::read_point(&client, name, &prefix, point, manifest).await.map_err(|e| e.at(&bucket.address))
+    }
+}
+
+impl AwsProvider {
+    /// [`Provider::apply`], its requests sent in the apply phase of the retry policy.
+    async fn apply_change(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         let change = request.change;
         let address = change.address.as_str();
         if !self.manages(change.kind, cloud_of(change)) {
@@ -227,21 +246,6 @@ impl Provider for AwsProvider {
             )),
         };
         result.map_err(|e| if e.address.is_none() { e.at(address) } else { e })
-    }
-
-    async fn list_points(&self, bucket: &Resource) -> Result<(Vec<String>, u32), ProviderError> {
-        let (client, name, prefix) = self.destination(bucket)?;
-        points::list_points(&client, name, &prefix).await.map_err(|e| e.at(&bucket.address))
-    }
-
-    async fn read_point(
-        &self,
-        bucket: &Resource,
-        point: &str,
-        manifest: Option<&str>,
-    ) -> Result<PointContents, ProviderError> {
-        let (client, name, prefix) = self.destination(bucket)?;
-        points::read_point(&client, name, &prefix, point, manifest).await.map_err(|e| e.at(&bucket.address))
     }
 }
 

@@ -14,7 +14,8 @@ use drplan_core::plan::Resource;
 use drplan_core::provider::{ErrorClass, ProviderError};
 use drplan_core::recovery::{ObjectMeta, PointContents};
 
-use crate::error::sdk_error;
+use crate::client::send;
+use drplan_retry::RetryPolicy;
 
 /// The largest manifest read. A manifest lists names, sizes and checksums: even thousands
 /// of objects fit in far less, so anything larger is not a manifest and is not loaded.
@@ -40,15 +41,17 @@ pub async fn list_points(client: &Client, bucket: &str, prefix: &str) -> Result<
     let mut token: Option<String> = None;
     loop {
         calls += 1;
-        let out = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .delimiter("/")
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("ListObjectsV2 {bucket}/{prefix}"), &e))?;
+        let page = token.take();
+        let out = send(&RetryPolicy::DEFAULT, &format!("ListObjectsV2 {bucket}/{prefix}"), || {
+            client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_continuation_token(page.clone())
+                .send()
+        })
+        .await?;
         names.extend(
             out.common_prefixes()
                 .iter()
@@ -80,14 +83,11 @@ pub async fn read_point(
     let mut objects = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let out = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(&folder)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("ListObjectsV2 {bucket}/{folder}"), &e))?;
+        let page = token.take();
+        let out = send(&RetryPolicy::DEFAULT, &format!("ListObjectsV2 {bucket}/{folder}"), || {
+            client.list_objects_v2().bucket(bucket).prefix(&folder).set_continuation_token(page.clone()).send()
+        })
+        .await?;
         objects.extend(out.contents().iter().filter_map(|o| meta(o, &folder)));
         match out.next_continuation_token() {
             Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
@@ -137,13 +137,10 @@ async fn read_manifest(client: &Client, bucket: &str, key: &str, listed: u64) ->
     if listed > MANIFEST_MAX_BYTES {
         return Err(too_large(listed));
     }
-    let out = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&format!("GetObject {bucket}/{key}"), &e))?;
+    let out = send(&RetryPolicy::DEFAULT, &format!("GetObject {bucket}/{key}"), || {
+        client.get_object().bucket(bucket).key(key).send()
+    })
+    .await?;
     // Rewritten since it was listed: the length the answer announces is checked again.
     if let Some(size) = out.content_length().and_then(|s| u64::try_from(s).ok())
         && size > MANIFEST_MAX_BYTES

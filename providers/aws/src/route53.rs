@@ -14,6 +14,12 @@ use drplan_core::plan::resource::{Kind, address, attrs};
 use drplan_core::plan::{Action, Attrs, Observed, Resource, Value};
 use drplan_core::provider::{ApplyRequest, ErrorClass, ProviderError};
 
+use std::future::Future;
+
+use aws_sdk_route53::config::http::HttpResponse;
+use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
+use drplan_retry::RetryPolicy;
+
 use crate::error::sdk_error;
 use crate::pace::Pace;
 use crate::{TAG_PROJECT, TAG_SERVES};
@@ -25,7 +31,7 @@ const INSYNC_POLL: Duration = Duration::from_secs(2);
 const TAG_BATCH: usize = 10;
 
 /// The Route 53 client behind the account's request rate: the client is reachable only
-/// through [`Route53::paced`], so no request can skip its turn.
+/// through [`Route53::send`], so no request, and no retry, can skip its turn.
 #[derive(Clone)]
 pub struct Route53 {
     client: Client,
@@ -37,11 +43,20 @@ impl Route53 {
         Route53 { client, pace }
     }
 
-    /// The client once a request may be sent: one call per request, sent at once. The SDK's
-    /// own retries of a failed attempt are not paced again; its backoff spaces them.
-    async fn paced(&self) -> &Client {
-        self.pace.wait().await;
-        &self.client
+    /// Sends one request (`request` builds and sends it afresh for each attempt) under the
+    /// retry policy, every attempt, retries included, waiting for its turn first: a retry
+    /// counts against the account's rate as much as the first attempt did.
+    async fn send<T, E, F, Fut>(&self, operation: &str, request: F) -> Result<T, ProviderError>
+    where
+        F: Fn(&Client) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        drplan_retry::run(&RetryPolicy::GLOBAL, || async {
+            self.pace.wait().await;
+            request(&self.client).await.map_err(|e| sdk_error(operation, &e))
+        })
+        .await
     }
 }
 
@@ -91,14 +106,10 @@ fn undotted(name: &str) -> String {
 /// The id of the hosted zone named `zone`, if it exists.
 async fn find_zone(client: &Route53, zone: &str) -> Result<Option<String>, ProviderError> {
     let out = client
-        .paced()
-        .await
-        .list_hosted_zones_by_name()
-        .dns_name(dotted(zone))
-        .max_items(1)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&format!("ListHostedZonesByName {zone}"), &e))?;
+        .send(&format!("ListHostedZonesByName {zone}"), |c| {
+            c.list_hosted_zones_by_name().dns_name(dotted(zone)).max_items(1).send()
+        })
+        .await?;
     Ok(out
         .hosted_zones()
         .iter()
@@ -122,16 +133,15 @@ async fn record_sets(client: &Route53, zone_id: &str, name: &str) -> Result<Vec<
     let mut start: Option<(String, RrType, Option<String>)> = Some((want.clone(), RrType::Cname, None));
     while let Some((start_name, start_type, start_id)) = start.take() {
         let page = client
-            .paced()
-            .await
-            .list_resource_record_sets()
-            .hosted_zone_id(zone_id)
-            .start_record_name(start_name)
-            .start_record_type(start_type)
-            .set_start_record_identifier(start_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("ListResourceRecordSets {name}"), &e))?;
+            .send(&format!("ListResourceRecordSets {name}"), |c| {
+                c.list_resource_record_sets()
+                    .hosted_zone_id(zone_id)
+                    .start_record_name(&start_name)
+                    .start_record_type(start_type.clone())
+                    .set_start_record_identifier(start_id.clone())
+                    .send()
+            })
+            .await?;
         let mut past = false;
         for set in page.resource_record_sets() {
             if set.name().eq_ignore_ascii_case(&want) {
@@ -209,14 +219,8 @@ async fn health_checks(client: &Route53, project: &str) -> Result<Vec<Check>, Pr
     // Page by page rather than through the SDK's paginator, so that each page waits its turn.
     let mut marker: Option<String> = None;
     loop {
-        let page = client
-            .paced()
-            .await
-            .list_health_checks()
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error("ListHealthChecks", &e))?;
+        let page =
+            client.send("ListHealthChecks", |c| c.list_health_checks().set_marker(marker.clone()).send()).await?;
         marker = page.next_marker().filter(|_| page.is_truncated()).map(str::to_owned);
         all.extend(page.health_checks);
         if marker.is_none() {
@@ -227,14 +231,13 @@ async fn health_checks(client: &Route53, project: &str) -> Result<Vec<Check>, Pr
     let ids: Vec<String> = all.iter().map(|h| h.id().to_owned()).collect();
     for batch in ids.chunks(TAG_BATCH) {
         let out = client
-            .paced()
-            .await
-            .list_tags_for_resources()
-            .resource_type(TagResourceType::Healthcheck)
-            .set_resource_ids(Some(batch.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ListTagsForResources", &e))?;
+            .send("ListTagsForResources", |c| {
+                c.list_tags_for_resources()
+                    .resource_type(TagResourceType::Healthcheck)
+                    .set_resource_ids(Some(batch.to_vec()))
+                    .send()
+            })
+            .await?;
         for set in out.resource_tag_sets() {
             let Some(id) = set.resource_id() else { continue };
             let map = tags.entry(id.to_owned()).or_default();
@@ -313,11 +316,14 @@ fn check_config(a: &Attrs) -> Result<HealthCheckConfig, ProviderError> {
 }
 
 async fn get_check(client: &Route53, id: &str, serves: &str) -> Result<Option<Observed>, ProviderError> {
-    match client.paced().await.get_health_check().health_check_id(id).send().await {
+    match client.send(&format!("GetHealthCheck {id}"), |c| c.get_health_check().health_check_id(id).send()).await {
         Ok(out) => Ok(out.health_check().and_then(|h| h.health_check_config()).map(|c| observe_check(id, serves, c))),
-        Err(e) => {
-            let err = sdk_error(&format!("GetHealthCheck {id}"), &e);
-            if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) }
+        Err(err) => {
+            if err.class == ErrorClass::NotFound {
+                Ok(None)
+            } else {
+                Err(err)
+            }
         }
     }
 }
@@ -346,15 +352,15 @@ pub async fn apply_health_check(
             let created = match found {
                 Some(c) => c.observed.clone(),
                 None => {
+                    let config = check_config(after)?;
                     let out = client
-                        .paced()
-                        .await
-                        .create_health_check()
-                        .caller_reference(request.idempotency_token)
-                        .health_check_config(check_config(after)?)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error("CreateHealthCheck", &e))?;
+                        .send("CreateHealthCheck", |c| {
+                            c.create_health_check()
+                                .caller_reference(request.idempotency_token)
+                                .health_check_config(config.clone())
+                                .send()
+                        })
+                        .await?;
                     let h = out.health_check().ok_or_else(|| {
                         ProviderError::new(ErrorClass::Failed, "CreateHealthCheck answered without the health check")
                     })?;
@@ -381,18 +387,19 @@ pub async fn apply_health_check(
                 .after
                 .as_ref()
                 .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "an update needs attributes"))?;
-            let mut update = client
-                .paced()
-                .await
-                .update_health_check()
-                .health_check_id(&id)
-                .fully_qualified_domain_name(text(after, "fqdn")?)
-                .port(int(after, "port")?)
-                .failure_threshold(int(after, "threshold")?);
-            if text(after, "protocol")? != "TCP" {
-                update = update.resource_path(text(after, "path")?);
-            }
-            update.send().await.map_err(|e| sdk_error(&format!("UpdateHealthCheck {id}"), &e))?;
+            let (fqdn, port, threshold) = (text(after, "fqdn")?, int(after, "port")?, int(after, "threshold")?);
+            let path = if text(after, "protocol")? != "TCP" { Some(text(after, "path")?) } else { None };
+            client
+                .send(&format!("UpdateHealthCheck {id}"), |c| {
+                    c.update_health_check()
+                        .health_check_id(&id)
+                        .fully_qualified_domain_name(fqdn)
+                        .port(port)
+                        .failure_threshold(threshold)
+                        .set_resource_path(path.map(str::to_owned))
+                        .send()
+                })
+                .await?;
             let serves = text(after, "serves")?;
             tag_check(client, &id, project, serves).await?;
             get_check(client, &id, serves)
@@ -424,14 +431,7 @@ async fn repoint_records(client: &Route53, project: &str, old: &str, new: &str) 
     let mut zones = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let page = client
-            .paced()
-            .await
-            .list_hosted_zones()
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error("ListHostedZones", &e))?;
+        let page = client.send("ListHostedZones", |c| c.list_hosted_zones().set_marker(marker.clone()).send()).await?;
         marker = page.next_marker().filter(|_| page.is_truncated()).map(str::to_owned);
         zones.extend(page.hosted_zones.into_iter().map(|z| z.id().trim_start_matches("/hostedzone/").to_owned()));
         if marker.is_none() {
@@ -442,14 +442,18 @@ async fn repoint_records(client: &Route53, project: &str, old: &str, new: &str) 
     for zone_id in zones {
         let mut start: Option<(String, RrType, Option<String>)> = None;
         loop {
-            let mut req = client.paced().await.list_resource_record_sets().hosted_zone_id(&zone_id);
-            if let Some((name, kind, set)) = &start {
-                req = req
-                    .start_record_name(name)
-                    .start_record_type(kind.clone())
-                    .set_start_record_identifier(set.clone());
-            }
-            let out = req.send().await.map_err(|e| sdk_error(&format!("ListResourceRecordSets {zone_id}"), &e))?;
+            let out = client
+                .send(&format!("ListResourceRecordSets {zone_id}"), |c| {
+                    let mut req = c.list_resource_record_sets().hosted_zone_id(&zone_id);
+                    if let Some((name, kind, set)) = &start {
+                        req = req
+                            .start_record_name(name)
+                            .start_record_type(kind.clone())
+                            .set_start_record_identifier(set.clone());
+                    }
+                    req.send()
+                })
+                .await?;
             for set in out.resource_record_sets() {
                 let ours = set.set_identifier().is_some_and(|s| s.starts_with(&prefix));
                 if ours && set.health_check_id() == Some(old) {
@@ -471,25 +475,28 @@ async fn repoint_records(client: &Route53, project: &str, old: &str, new: &str) 
 
 async fn tag_check(client: &Route53, id: &str, project: &str, serves: &str) -> Result<(), ProviderError> {
     client
-        .paced()
-        .await
-        .change_tags_for_resource()
-        .resource_type(TagResourceType::Healthcheck)
-        .resource_id(id)
-        .add_tags(Tag::builder().key(TAG_PROJECT).value(project).build())
-        .add_tags(Tag::builder().key(TAG_SERVES).value(serves).build())
-        .send()
-        .await
-        .map_err(|e| sdk_error(&format!("ChangeTagsForResource {id}"), &e))?;
+        .send(&format!("ChangeTagsForResource {id}"), |c| {
+            c.change_tags_for_resource()
+                .resource_type(TagResourceType::Healthcheck)
+                .resource_id(id)
+                .add_tags(Tag::builder().key(TAG_PROJECT).value(project).build())
+                .add_tags(Tag::builder().key(TAG_SERVES).value(serves).build())
+                .send()
+        })
+        .await?;
     Ok(())
 }
 
 async fn delete_check(client: &Route53, id: &str) -> Result<(), ProviderError> {
-    match client.paced().await.delete_health_check().health_check_id(id).send().await {
+    match client.send(&format!("DeleteHealthCheck {id}"), |c| c.delete_health_check().health_check_id(id).send()).await
+    {
         Ok(_) => Ok(()),
-        Err(e) => {
-            let err = sdk_error(&format!("DeleteHealthCheck {id}"), &e);
-            if err.class == ErrorClass::NotFound { Ok(()) } else { Err(err) }
+        Err(err) => {
+            if err.class == ErrorClass::NotFound {
+                Ok(())
+            } else {
+                Err(err)
+            }
         }
     }
 }
@@ -578,14 +585,8 @@ async fn submit(
         .build()
         .map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("{op}: {e}")))?;
     let out = client
-        .paced()
-        .await
-        .change_resource_record_sets()
-        .hosted_zone_id(zone_id)
-        .change_batch(batch)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&op, &e))?;
+        .send(&op, |c| c.change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch.clone()).send())
+        .await?;
     let Some(info) = out.change_info() else { return Ok(()) };
     let id = info.id().to_owned();
     let mut status = info.status().clone();
@@ -601,14 +602,7 @@ async fn submit(
             ));
         }
         tokio::time::sleep(INSYNC_POLL).await;
-        let got = client
-            .paced()
-            .await
-            .get_change()
-            .id(&id)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("GetChange {id}"), &e))?;
+        let got = client.send(&format!("GetChange {id}"), |c| c.get_change().id(&id).send()).await?;
         status = got.change_info().map(|c| c.status().clone()).unwrap_or(ChangeStatus::Insync);
     }
     Ok(())
@@ -653,14 +647,7 @@ impl Verdict {
 
 /// The checkers' latest observations of health check `id`.
 async fn observations(client: &Route53, id: &str) -> Result<Vec<Observation>, ProviderError> {
-    let out = client
-        .paced()
-        .await
-        .get_health_check_status()
-        .health_check_id(id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("GetHealthCheckStatus", &e))?;
+    let out = client.send("GetHealthCheckStatus", |c| c.get_health_check_status().health_check_id(id).send()).await?;
     Ok(out
         .health_check_observations()
         .iter()

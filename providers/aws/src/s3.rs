@@ -14,7 +14,10 @@ use drplan_core::plan::resource::Kind;
 use drplan_core::plan::{Action, Attrs, Observed, Resource, Value};
 use drplan_core::provider::{ApplyRequest, ErrorClass, ProviderError};
 
+use drplan_retry::RetryPolicy;
+
 use crate::LIFECYCLE_RULE_ID;
+use crate::client::send;
 use crate::error::sdk_error;
 
 /// What the refresh of the backup buckets saw.
@@ -63,22 +66,21 @@ pub async fn refresh(client_for: impl Fn(&str) -> Client, desired: &[Resource]) 
 
 /// The bucket as it is, under `address`; `None` when it does not exist.
 pub async fn read(client: &Client, address: &str, bucket: &str) -> Result<Option<Observed>, ProviderError> {
-    let head = match client.head_bucket().bucket(bucket).send().await {
+    let head = match send(&RetryPolicy::DEFAULT, &format!("HeadBucket {bucket}"), || {
+        client.head_bucket().bucket(bucket).send()
+    })
+    .await
+    {
         Ok(h) => h,
-        Err(e) => {
-            let err = sdk_error(&format!("HeadBucket {bucket}"), &e);
-            return if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) };
-        }
+        Err(err) => return if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) },
     };
     let location = match head.bucket_region() {
         Some(r) => r.to_owned(),
         None => {
-            let out = client
-                .get_bucket_location()
-                .bucket(bucket)
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("GetBucketLocation {bucket}"), &e))?;
+            let out = send(&RetryPolicy::DEFAULT, &format!("GetBucketLocation {bucket}"), || {
+                client.get_bucket_location().bucket(bucket).send()
+            })
+            .await?;
             match out.location_constraint().map(|c| c.as_str()) {
                 None | Some("") => "us-east-1".to_owned(),
                 Some("EU") => "eu-west-1".to_owned(),
@@ -86,12 +88,10 @@ pub async fn read(client: &Client, address: &str, bucket: &str) -> Result<Option
             }
         }
     };
-    let versioning = client
-        .get_bucket_versioning()
-        .bucket(bucket)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&format!("GetBucketVersioning {bucket}"), &e))?;
+    let versioning = send(&RetryPolicy::DEFAULT, &format!("GetBucketVersioning {bucket}"), || {
+        client.get_bucket_versioning().bucket(bucket).send()
+    })
+    .await?;
     let mut a: Attrs = [
         ("cloud", Value::from("aws")),
         ("bucket", bucket.into()),
@@ -130,14 +130,10 @@ async fn newest_age(client: &Client, bucket: &str, prefix: &str) -> Result<Optio
     let mut newest: Option<i64> = None;
     let mut token: Option<String> = None;
     for _ in 0..NEWEST_BACKUP_PAGES {
-        let out = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("ListObjectsV2 {bucket}"), &e))?;
+        let out = send(&RetryPolicy::DEFAULT, &format!("ListObjectsV2 {bucket}"), || {
+            client.list_objects_v2().bucket(bucket).prefix(prefix).set_continuation_token(token.clone()).send()
+        })
+        .await?;
         let on_page = out.contents().iter().filter_map(|o| o.last_modified()).map(|t| t.secs()).max();
         newest = newest.max(on_page);
         match out.next_continuation_token() {
@@ -195,13 +191,14 @@ async fn configure(client: &Client, bucket: &str, a: &Attrs) -> Result<(), Provi
     } else {
         BucketVersioningStatus::Enabled
     };
-    client
-        .put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-        .send()
-        .await
-        .map_err(|e| sdk_error(&format!("PutBucketVersioning {bucket}"), &e))?;
+    send(&RetryPolicy::DEFAULT, &format!("PutBucketVersioning {bucket}"), || {
+        client
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(VersioningConfiguration::builder().status(status.clone()).build())
+            .send()
+    })
+    .await?;
     let mut rules = lifecycle_rules(client, bucket).await?;
     rules.retain(|r| r.id() != Some(LIFECYCLE_RULE_ID));
     rules.push(lifecycle_rule(a)?);
@@ -209,13 +206,10 @@ async fn configure(client: &Client, bucket: &str, a: &Attrs) -> Result<(), Provi
         .set_rules(Some(rules))
         .build()
         .map_err(|e| ProviderError::new(ErrorClass::Invalid, format!("lifecycle configuration: {e}")))?;
-    client
-        .put_bucket_lifecycle_configuration()
-        .bucket(bucket)
-        .lifecycle_configuration(config)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&format!("PutBucketLifecycleConfiguration {bucket}"), &e))?;
+    send(&RetryPolicy::DEFAULT, &format!("PutBucketLifecycleConfiguration {bucket}"), || {
+        client.put_bucket_lifecycle_configuration().bucket(bucket).lifecycle_configuration(config.clone()).send()
+    })
+    .await?;
     Ok(())
 }
 
@@ -244,15 +238,20 @@ pub async fn apply(
                         .build(),
                 );
             }
-            if let Err(e) = create.send().await {
-                let err = sdk_error(&format!("CreateBucket {bucket}"), &e);
-                // Ours already (a retried create): configure it like a new one.
-                if e.as_service_error().and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s))
-                    != Some("BucketAlreadyOwnedByYou")
-                {
-                    return Err(err);
+            drplan_retry::run(&RetryPolicy::DEFAULT, || async {
+                match create.clone().send().await {
+                    Ok(_) => Ok(()),
+                    // Ours already (a retried create): configure it like a new one.
+                    Err(e)
+                        if e.as_service_error().and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s))
+                            == Some("BucketAlreadyOwnedByYou") =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(sdk_error(&format!("CreateBucket {bucket}"), &e)),
                 }
-            }
+            })
+            .await?;
             configure(client, bucket, attrs).await?;
             read(client, address, bucket).await?.ok_or_else(gone).map(Some)
         }
@@ -271,24 +270,40 @@ pub async fn apply(
                  create a new destination instead"
             ),
         )),
-        Action::Delete => match client.delete_bucket().bucket(bucket).send().await {
-            Ok(_) => Ok(None),
-            Err(e) => {
-                let err = sdk_error(&format!("DeleteBucket {bucket}"), &e);
-                if err.class == ErrorClass::NotFound { Ok(None) } else { Err(err) }
+        Action::Delete => {
+            match send(&RetryPolicy::DEFAULT, &format!("DeleteBucket {bucket}"), || {
+                client.delete_bucket().bucket(bucket).send()
+            })
+            .await
+            {
+                Ok(_) => Ok(None),
+                Err(err) => {
+                    if err.class == ErrorClass::NotFound {
+                        Ok(None)
+                    } else {
+                        Err(err)
+                    }
+                }
             }
-        },
+        }
     }
 }
 
 /// The bucket's lifecycle rules; none when it has no lifecycle configuration at all
 /// (S3 answers NoSuchLifecycleConfiguration).
 async fn lifecycle_rules(client: &Client, bucket: &str) -> Result<Vec<LifecycleRule>, ProviderError> {
-    match client.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+    let got = send(&RetryPolicy::DEFAULT, &format!("GetBucketLifecycleConfiguration {bucket}"), || {
+        client.get_bucket_lifecycle_configuration().bucket(bucket).send()
+    })
+    .await;
+    match got {
         Ok(out) => Ok(out.rules.unwrap_or_default()),
-        Err(e) => {
-            let err = sdk_error(&format!("GetBucketLifecycleConfiguration {bucket}"), &e);
-            if err.class == ErrorClass::NotFound { Ok(Vec::new()) } else { Err(err) }
+        Err(err) => {
+            if err.class == ErrorClass::NotFound {
+                Ok(Vec::new())
+            } else {
+                Err(err)
+            }
         }
     }
 }

@@ -84,13 +84,13 @@ impl FakeProvider {
         };
     }
 
-    /// The next requests about `address` fail with these classes, in order.
     /// Makes what is applied at `address` never become ready (a rollout that never
     /// completes), with `reason`.
     pub fn never_ready(&self, address: &str, reason: &str) {
         self.cloud().not_ready.insert(address.to_string(), reason.to_string());
     }
 
+    /// The next requests about `address` fail with these classes, in order.
     pub fn inject(&self, address: &str, faults: &[ErrorClass]) {
         self.cloud().faults.entry(address.to_string()).or_default().extend_from_slice(faults);
     }
@@ -237,7 +237,17 @@ impl Provider for FakeProvider {
         }
     }
 
+    /// One request, retried as a real provider's are: through the one executor, in the
+    /// apply phase (an injected throttle is retried with backoff, an unreachable region three
+    /// times a second apart).
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+        drplan_retry::applying(drplan_retry::run(&drplan_retry::RetryPolicy::DEFAULT, || self.apply_once(request)))
+            .await
+    }
+}
+
+impl FakeProvider {
+    async fn apply_once(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }

@@ -1,5 +1,5 @@
-//! The JSON/REST transport of Cloud Storage, the bounded retries of throttled calls shared
-//! with the Compute Engine SDK, and the classification of Google API errors.
+//! The JSON/REST transport of Cloud Storage, the retry policy's executor wrapped around it
+//! and around the Compute Engine SDK, and the classification of Google API errors.
 //!
 //! Both APIs report failures the same way (`{"error": {"code", "message", "status",
 //! "errors": [{"reason"}]}}`), and the `reason` is what separates a rate limit from a
@@ -8,9 +8,10 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drplan_core::provider::{ErrorClass, ProviderError};
+use drplan_retry::RetryPolicy;
 use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use reqwest::Method;
 use serde_json::Value as Json;
@@ -18,21 +19,15 @@ use serde_json::Value as Json;
 /// How a request is retried and how long an operation may take.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Total time spent retrying throttled or transiently failing calls.
-    pub retry_budget: Duration,
-    /// First pause between retries; doubles each time.
-    pub first_backoff: Duration,
+    /// How throttled and transiently failing calls are retried (core's one policy).
+    pub retry: RetryPolicy,
     /// How long a zone operation may run before apply gives up on it.
     pub operation_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            retry_budget: Duration::from_secs(60),
-            first_backoff: Duration::from_millis(500),
-            operation_timeout: Duration::from_secs(300),
-        }
+        Limits { retry: RetryPolicy::DEFAULT, operation_timeout: Duration::from_secs(300) }
     }
 }
 
@@ -93,28 +88,14 @@ impl Api {
         self.retrying(|| self.once(method.clone(), url, query, body, what)).await
     }
 
-    /// Runs `attempt` until it succeeds or fails for good, retrying throttled and transient
-    /// failures within the retry budget.
-    pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, ProviderError>
+    /// Runs `attempt` until it succeeds or fails for good, under the retry policy: the one
+    /// executor every provider uses, here for both Google APIs.
+    pub async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
-        let started = Instant::now();
-        let mut backoff = self.limits.first_backoff;
-        loop {
-            match attempt().await {
-                Err(e) if retryable(&e) && started.elapsed() + backoff <= self.limits.retry_budget => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-                Err(mut e) if retryable(&e) => {
-                    e.message = format!("{} (still failing after retrying for {:?})", e.message, started.elapsed());
-                    return Err(e);
-                }
-                other => return other,
-            }
-        }
+        drplan_retry::run(&self.limits.retry, attempt).await
     }
 
     async fn once(
@@ -180,14 +161,6 @@ impl Api {
     }
 }
 
-/// Marker put on transient server errors so [`Api::call`] retries them; they still surface
-/// as `Failed` when the budget runs out.
-const TRANSIENT: &str = "transient server error";
-
-fn retryable(e: &ProviderError) -> bool {
-    e.class == ErrorClass::Throttled || (e.class == ErrorClass::Failed && e.message.starts_with(TRANSIENT))
-}
-
 fn transport_error(e: &reqwest::Error, method: &Method, url: &str, what: &str) -> ProviderError {
     // The error's Display stops at the first layer; its sources say "connection refused".
     let mut cause = e.to_string();
@@ -199,7 +172,10 @@ fn transport_error(e: &reqwest::Error, method: &Method, url: &str, what: &str) -
     let class =
         if e.is_connect() || e.is_timeout() || e.is_request() { ErrorClass::Unreachable } else { ErrorClass::Failed };
     let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
-    ProviderError::new(class, format!("{what}: {method} to {host} failed: {cause}"))
+    let error = ProviderError::new(class, format!("{what}: {method} to {host} failed: {cause}"));
+    // A connection lost once made is worth another attempt; one never made is not, during a
+    // refresh (the region may be lost).
+    if drplan_retry::connect_failed(e) { error } else { error.transient() }
 }
 
 /// The `error` object's code, message and first reason.
@@ -263,7 +239,8 @@ pub fn classify_sdk(e: &google_cloud_gax::error::Error, host: &str, what: &str) 
     } else {
         ErrorClass::Failed
     };
-    ProviderError::new(class, format!("{what}: request to {host} failed: {cause}"))
+    let error = ProviderError::new(class, format!("{what}: request to {host} failed: {cause}"));
+    if class == ErrorClass::Denied || drplan_retry::connect_failed(e) { error } else { error.transient() }
 }
 
 fn classify_parts(
@@ -273,29 +250,20 @@ fn classify_parts(
     api_status: Option<&str>,
     what: &str,
 ) -> ProviderError {
-    let reason_str = reason.as_deref().unwrap_or("");
-    let class = match (status, reason_str) {
-        (429, _) => ErrorClass::Throttled,
-        (403, "rateLimitExceeded" | "userRateLimitExceeded") => ErrorClass::Throttled,
+    // Google's own reading of a 403 (the `reason` separates a rate limit from a missing
+    // permission); every other status goes by core's one table.
+    let class = match (status, reason.as_deref().unwrap_or("")) {
+        (403, "rateLimitExceeded" | "userRateLimitExceeded") => Some(ErrorClass::Throttled),
         // A project quota does not lift by waiting a few seconds: the request must change.
-        (403, "quotaExceeded") => ErrorClass::Invalid,
-        (403, _) if api_status == Some("RESOURCE_EXHAUSTED") => ErrorClass::Throttled,
-        (403, _) => ErrorClass::Denied,
-        (401, _) => ErrorClass::Denied,
-        (404, _) => ErrorClass::NotFound,
-        (409, _) => ErrorClass::Conflict,
-        (400 | 412 | 422, _) => ErrorClass::Invalid,
-        _ => ErrorClass::Failed,
+        (403, "quotaExceeded") => Some(ErrorClass::Invalid),
+        (403, _) if api_status == Some("RESOURCE_EXHAUSTED") => Some(ErrorClass::Throttled),
+        _ => None,
     };
     let detail = match &reason {
         Some(r) => format!("{r}: {message}"),
         None => message,
     };
-    if class == ErrorClass::Failed && status >= 500 {
-        // The marker goes first so `retryable` sees it.
-        return ProviderError::new(class, format!("{TRANSIENT} ({what}: HTTP {status}: {detail})"));
-    }
-    ProviderError::new(class, format!("{what}: HTTP {status}: {detail}"))
+    ProviderError::from_status(class, status, format!("{what}: HTTP {status}: {detail}"))
 }
 
 /// Classifies the first error of a finished Compute Engine operation (its `code` and
@@ -336,6 +304,9 @@ mod tests {
         assert_eq!(c(409, err(409, "alreadyExists", "ALREADY_EXISTS")), ErrorClass::Conflict);
         let e = classify(403, &err(403, "forbidden", ""), b"", "bucket b");
         assert_eq!(e.message, "bucket b: HTTP 403: forbidden: m");
+        let unavailable = classify(503, &err(503, "backendError", "UNAVAILABLE"), b"", "bucket b");
+        assert_eq!((unavailable.class, unavailable.transient), (ErrorClass::Failed, true));
+        assert_eq!(unavailable.message, "bucket b: HTTP 503: backendError: m");
         let q = operation_error("QUOTA_EXCEEDED", "CPUS", "instance i");
         assert_eq!(
             (q.class, q.message),

@@ -32,7 +32,7 @@ const STORAGE_ENDPOINT: &str = "https://storage.googleapis.com";
 pub struct GcpProvider {
     api: api::Api,
     /// Compute Engine instances, through Google's client (which never retries on its own:
-    /// [`api::Api::retrying`] does, so both APIs are retried alike).
+    /// [`api::Api::retrying`], the one retry executor, does, so both APIs are retried alike).
     instances: google_cloud_compute_v1::client::Instances,
     /// Compute Engine zone operations, polled until an instance change is done.
     operations: google_cloud_compute_v1::client::ZoneOperations,
@@ -185,6 +185,27 @@ impl Provider for GcpProvider {
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
+        drplan_retry::applying(self.apply_change(request)).await
+    }
+
+    async fn list_points(&self, bucket: &Resource) -> Result<(Vec<String>, u32), ProviderError> {
+        self.points_of(bucket).await.map_err(|e| if e.address.is_none() { e.at(&bucket.address) } else { e })
+    }
+
+    async fn read_point(
+        &self,
+        bucket: &Resource,
+        point: &str,
+        manifest: Option<&str>,
+    ) -> Result<PointContents, ProviderError> {
+        let read = self.point_of(bucket, point, manifest).await;
+        read.map_err(|e| if e.address.is_none() { e.at(&bucket.address) } else { e })
+    }
+}
+
+impl GcpProvider {
+    /// [`Provider::apply`], its requests sent in the apply phase of the retry policy.
+    async fn apply_change(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         let change = request.change;
         let address = change.address.as_str();
         if !self.manages(change.kind, cloud_of(change)) {
@@ -205,19 +226,5 @@ impl Provider for GcpProvider {
             _ => Err(ProviderError::new(ErrorClass::Invalid, format!("gcp does not manage {}", change.kind))),
         };
         result.map_err(|e| if e.address.is_none() { e.at(address) } else { e })
-    }
-
-    async fn list_points(&self, bucket: &Resource) -> Result<(Vec<String>, u32), ProviderError> {
-        self.points_of(bucket).await.map_err(|e| if e.address.is_none() { e.at(&bucket.address) } else { e })
-    }
-
-    async fn read_point(
-        &self,
-        bucket: &Resource,
-        point: &str,
-        manifest: Option<&str>,
-    ) -> Result<PointContents, ProviderError> {
-        let read = self.point_of(bucket, point, manifest).await;
-        read.map_err(|e| if e.address.is_none() { e.at(&bucket.address) } else { e })
     }
 }

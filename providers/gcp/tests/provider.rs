@@ -79,8 +79,11 @@ backup "db" {{
 
 async fn provider(config: &Config) -> GcpProvider {
     let limits = Limits {
-        retry_budget: Duration::from_secs(5),
-        first_backoff: Duration::from_millis(100),
+        retry: drplan_retry::RetryPolicy {
+            budget: Duration::from_secs(5),
+            first_backoff: Duration::from_millis(100),
+            ..drplan_retry::RetryPolicy::DEFAULT
+        },
         operation_timeout: Duration::from_secs(10),
     };
     GcpProvider::with_limits(config, limits).await.expect("provider builds")

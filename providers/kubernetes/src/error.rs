@@ -1,21 +1,43 @@
 //! Turns kube errors into `ProviderError`s: the API server's status code and message, or
-//! the network cause, never a debug dump of the client's error.
+//! the network cause, never a debug dump of the client's error; and sends each API request
+//! under the one retry policy.
 
+use std::future::Future;
 use std::io;
 
-use drplan_core::provider::{ErrorClass, ProviderError};
+use drplan_core::provider::{ErrorClass, ProviderError, transient_status};
+use drplan_retry::{Failure, RetryPolicy};
 
-/// The class the engine decides on, from the API server's HTTP status.
+/// The class the engine decides on, from the API server's HTTP status: core's one table,
+/// but for a gateway's failure.
 pub fn class_of_status(code: u16) -> ErrorClass {
     match code {
-        404 | 410 => ErrorClass::NotFound,
-        401 | 403 => ErrorClass::Denied,
-        409 => ErrorClass::Conflict,
-        429 => ErrorClass::Throttled,
-        400 | 422 => ErrorClass::Invalid,
         // The API server is up but cannot reach its backend in time.
         502..=504 => ErrorClass::Unreachable,
-        _ => ErrorClass::Failed,
+        _ => ErrorClass::of_status(code),
+    }
+}
+
+/// Sends one API request (`request` sends it afresh for each attempt) under the retry
+/// policy; the error is kube's own, for callers that read its status.
+pub async fn send<T, F, Fut>(request: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    drplan_retry::run_with(&RetryPolicy::DEFAULT, failure_of, request).await
+}
+
+/// What `err` says about sending the request again.
+pub fn failure_of(err: &kube::Error) -> Failure {
+    match err {
+        kube::Error::Api(status) if status.code == 429 => Failure::Throttled,
+        kube::Error::Api(status) if transient_status(status.code) => Failure::Transient,
+        kube::Error::HyperError(_) | kube::Error::Service(_) if drplan_retry::connect_failed(err) => {
+            Failure::Unconnected
+        }
+        kube::Error::HyperError(_) | kube::Error::Service(_) => Failure::Transient,
+        _ => Failure::Final,
     }
 }
 

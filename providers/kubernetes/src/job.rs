@@ -144,10 +144,11 @@ impl JobStep {
         what: &str,
     ) -> Result<Job, ProviderError> {
         let fail = |e: kube::Error| error::provider_error(&e, what);
-        match api.create(&PostParams::default(), &self.object(project)).await {
+        let (post, object) = (PostParams::default(), self.object(project));
+        match error::send(|| api.create(&post, &object)).await {
             Ok(job) => Ok(job),
             Err(e) if error::status_code(&e) == Some(409) => {
-                let existing = api.get(&self.name).await.map_err(fail)?;
+                let existing = error::send(|| api.get(&self.name)).await.map_err(fail)?;
                 if !is_ours(&existing.metadata, project) {
                     return Err(ProviderError::new(
                         ErrorClass::Conflict,
@@ -157,7 +158,7 @@ impl JobStep {
                 match Outcome::of(&existing) {
                     Outcome::Failed(_) if retry_failed => {
                         self.delete(api, what).await?;
-                        api.create(&PostParams::default(), &self.object(project)).await.map_err(fail)
+                        error::send(|| api.create(&post, &object)).await.map_err(fail)
                     }
                     _ => Ok(existing),
                 }
@@ -170,7 +171,7 @@ impl JobStep {
     pub async fn delete(&self, api: &Api<Job>, what: &str) -> Result<(), ProviderError> {
         let params =
             DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
-        match api.delete(&self.name, &params).await {
+        match error::send(|| api.delete(&self.name, &params)).await {
             Ok(_) => {}
             Err(e) if error::status_code(&e) == Some(404) => return Ok(()),
             Err(e) => return Err(error::provider_error(&e, what)),
@@ -189,7 +190,7 @@ impl JobStep {
 /// The Job `name`, `None` when there is none. By status code: `Api::get_opt` trusts the
 /// `reason` of the answer, which not every API server spells `NotFound`.
 async fn find(api: &Api<Job>, name: &str) -> Result<Option<Job>, kube::Error> {
-    match api.get(name).await {
+    match error::send(|| api.get(name)).await {
         Ok(job) => Ok(Some(job)),
         Err(e) if error::status_code(&e) == Some(404) => Ok(None),
         Err(e) => Err(e),

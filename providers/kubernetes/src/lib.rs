@@ -120,10 +120,11 @@ impl KubernetesProvider {
             job::STEP_LABEL,
             RESTORE_STEP
         ));
+        let all = ListParams::default();
         let (deployments, jobs, restores) = futures::future::join3(
-            deployments.list(&ListParams::default()),
-            jobs.list(&labelled),
-            restores.list(&restore_jobs),
+            error::send(|| deployments.list(&all)),
+            error::send(|| jobs.list(&labelled)),
+            error::send(|| restores.list(&restore_jobs)),
         )
         .await;
         let list_error = |e: kube::Error, kind: &str| match error::unreachable_reason(&e, &cluster.context) {
@@ -193,7 +194,9 @@ impl KubernetesProvider {
         let job = match change.action {
             // A restore is history once done: drplan forgets it, the cluster keeps the Job's logs.
             Action::Delete => return Ok(None),
-            Action::Adopt => api.get(&step.name).await.map_err(|e| error::provider_error(&e, &what).at(address))?,
+            Action::Adopt => {
+                error::send(|| api.get(&step.name)).await.map_err(|e| error::provider_error(&e, &what).at(address))?
+            }
             _ => step.start(&api, project, true, &what).await.map_err(|e| e.at(address))?,
         };
         Ok(Some(observe_restore(cluster, address, &job)))
@@ -249,7 +252,7 @@ impl KubernetesProvider {
             }
         };
         let deployment = match change.action {
-            Action::Adopt => api.get(name).await.map_err(fail)?,
+            Action::Adopt => error::send(|| api.get(name)).await.map_err(fail)?,
             _ => {
                 let replicas = match attrs.get("replicas") {
                     Some(Value::Int(n)) => i32::try_from(*n).map_err(|_| {
@@ -257,8 +260,9 @@ impl KubernetesProvider {
                     })?,
                     _ => return Err(missing("replicas", address)),
                 };
-                let patch = serde_json::json!({ "spec": { "replicas": replicas } });
-                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(fail)?
+                let patch = Patch::Merge(serde_json::json!({ "spec": { "replicas": replicas } }));
+                let params = PatchParams::default();
+                error::send(|| api.patch(name, &params, &patch)).await.map_err(fail)?
             }
         };
         Ok(Some(Observed {
@@ -347,24 +351,26 @@ impl KubernetesProvider {
         let fail = |e: kube::Error| error::provider_error(&e, &what).at(address);
         let job = match change.action {
             Action::Delete => {
-                return match api.delete(name, &DeleteParams::default()).await {
+                let params = DeleteParams::default();
+                return match error::send(|| api.delete(name, &params)).await {
                     Ok(_) => Ok(None),
                     // Already gone: a retried delete.
                     Err(e) if error::status_code(&e) == Some(404) => Ok(None),
                     Err(e) => Err(fail(e)),
                 };
             }
-            Action::Adopt => api.get(name).await.map_err(fail)?,
+            Action::Adopt => error::send(|| api.get(name)).await.map_err(fail)?,
             Action::Create | Action::Replace | Action::Update => {
                 let wanted = objects::cronjob(project, namespace, attrs).map_err(|a| missing(a, address))?;
                 let create = matches!(change.action, Action::Create | Action::Replace);
                 let created = if create {
-                    match api.create(&PostParams::default(), &wanted).await {
+                    let params = PostParams::default();
+                    match error::send(|| api.create(&params, &wanted)).await {
                         Ok(job) => Some(job),
                         // There already: a crashed run made it, so adopt it, brought up to date;
                         // unless the name belongs to an object that is not this project's.
                         Err(e) if error::status_code(&e) == Some(409) => {
-                            let existing = api.get(name).await.map_err(fail)?;
+                            let existing = error::send(|| api.get(name)).await.map_err(fail)?;
                             if !objects::is_ours(&existing.metadata, project) {
                                 return Err(ProviderError::new(
                                     ErrorClass::Conflict,
@@ -383,11 +389,12 @@ impl KubernetesProvider {
                     Some(job) => job,
                     None => {
                         // A merge patch replaces lists whole: the container list becomes exactly ours.
-                        let patch = serde_json::json!({
+                        let patch = Patch::Merge(serde_json::json!({
                             "metadata": { "labels": wanted.metadata.labels },
                             "spec": wanted.spec,
-                        });
-                        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(fail)?
+                        }));
+                        let params = PatchParams::default();
+                        error::send(|| api.patch(name, &params, &patch)).await.map_err(fail)?
                     }
                 }
             }
@@ -553,12 +560,15 @@ impl Provider for KubernetesProvider {
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         let change = request.change;
         let cluster = self.cluster(change.region.as_deref(), &change.address)?;
-        match change.kind {
-            Kind::Workload => self.apply_workload(cluster, change).await,
-            Kind::BackupJob => self.apply_backup_job(cluster, request.project, change).await,
-            Kind::Restore => self.apply_restore(cluster, request.project, change).await,
-            other => Err(ProviderError::new(ErrorClass::Invalid, format!("kubernetes does not manage {other}"))
-                .at(&change.address)),
-        }
+        drplan_retry::applying(async {
+            match change.kind {
+                Kind::Workload => self.apply_workload(cluster, change).await,
+                Kind::BackupJob => self.apply_backup_job(cluster, request.project, change).await,
+                Kind::Restore => self.apply_restore(cluster, request.project, change).await,
+                other => Err(ProviderError::new(ErrorClass::Invalid, format!("kubernetes does not manage {other}"))
+                    .at(&change.address)),
+            }
+        })
+        .await
     }
 }

@@ -8,9 +8,10 @@
 //! instance, which is a gap of the emulator and not what a fault test measures.
 //!
 //! Faults are decided deterministically: every Nth request, the kinds in rotation. So
-//! that every call can still succeed within the AWS SDK's retry budget (4 attempts, see
-//! `providers/aws/src/client.rs`), a shared fault never hits the same request (method,
-//! path and body; signatures and dates are ignored) more than twice. [`Faults::always`]
+//! that every call can still succeed within the retry policy's attempts (5, core's
+//! `RetryPolicy::DEFAULT`; 3 for a connection never made during an apply), a shared fault
+//! never hits the same request (method, path and body; signatures and dates are ignored)
+//! more than twice. [`Faults::always`]
 //! has no such limit: it is for proving how persistent failures are reported.
 //!
 //! One request per connection keeps the proxy small: it reads the request, forwards it
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// The AWS SDK makes at most 4 attempts per call: two faults leave it two more.
+/// The retry policy makes up to 5 attempts per call: two faults leave it three more.
 pub const MAX_FAULTS_PER_REQUEST: u32 = 2;
 /// Long enough for a slow emulator answer, short enough that a stuck peer frees its thread.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
