@@ -61,7 +61,7 @@ enum Command {
     Graph(graph::Args),
     /// Inspect and repair state: list, show, pull, push, copies, rm, unlock.
     State(state::Args),
-    /// List the backup destinations' recovery points: exit 0 when each backup has a usable one within the RPO, 2 when not.
+    /// List the recovery points of every backup destination, and the newest usable one.
     Backups(backups::Args),
     /// Restore a backup's recovery point on its own (default: into the active region).
     Restore(restore::Args),
