@@ -80,6 +80,8 @@ pub struct Planned {
     pub prior: Prior,
     /// Held until dropped; `None` for read-only work.
     pub lock: Option<drplan_state::Lock>,
+    /// What the refresh saw (`None` without one).
+    pub live: Option<Snapshot>,
 }
 
 /// Loads, locks state (held until the result is dropped), reads it, refreshes (or not) and
@@ -143,7 +145,7 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
     let mut doc = PlanDoc::new(&plan, origin, request.allow_unreachable);
     // Where the configuration is, so the saved plan applies from any directory.
     doc.configuration_path = std::path::absolute(path).ok().map(|p| p.display().to_string());
-    Ok(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock })
+    Ok(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock, live })
 }
 
 /// A diagnostic for each `--target` that matches no address of the configuration or state.

@@ -8,6 +8,7 @@ pub mod backups;
 pub mod config;
 pub mod diagnostics;
 pub mod drift;
+pub mod drill;
 pub mod fmt;
 pub mod plan;
 pub mod provider;

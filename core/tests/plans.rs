@@ -299,7 +299,7 @@ fn run_case(dir: &Path) -> Outcome {
                 .iter()
                 .map(|(r, owed)| (r.clone(), plan::Lost { since: "2026-12-01T09:00:00Z".into(), owed: owed.clone() }))
                 .collect();
-            Prior { objects, roles, lost }
+            Prior { objects, roles, lost, ..Prior::default() }
         }
     };
     let live = case.live.as_ref().map(|w| {

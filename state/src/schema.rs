@@ -8,9 +8,10 @@ use drplan_core::plan::{Lost, Observed, Prior};
 use serde::{Deserialize, Serialize};
 
 /// Bump when a field is added or its meaning changes; older drplans then refuse the file
-/// instead of silently dropping what they do not know. Version 2 added `lost`; a version 1
-/// file reads as having none and is written back as version 2.
-pub const FORMAT_VERSION: u32 = 2;
+/// instead of silently dropping what they do not know. Version 2 added `lost`, version 3
+/// `drills` and objects of type `restore`; older files read as having none and are written
+/// back in this version.
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateFile {
@@ -28,6 +29,10 @@ pub struct StateFile {
     /// Regions declared lost (`--allow-unreachable`) and still owed their fence.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lost: BTreeMap<String, LostRegion>,
+    /// The drills run, oldest first: the record `drplan drill` writes (its shape is the drill
+    /// report's, `drplan_core::drill::Drill`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<drplan_core::drill::Drill>,
 }
 
 /// A region declared lost by an apply that could not reach it.
@@ -61,6 +66,7 @@ impl StateFile {
             roles: BTreeMap::new(),
             objects: Vec::new(),
             lost: BTreeMap::new(),
+            drills: Vec::new(),
         }
     }
 
@@ -95,7 +101,7 @@ impl StateFile {
         }
         let lost =
             self.lost.iter().map(|(r, l)| (r.clone(), Lost { since: l.since.clone(), owed: l.owed.clone() })).collect();
-        Ok(Prior { objects, roles, lost })
+        Ok(Prior { objects, roles, lost, drills: self.drills.clone() })
     }
 
     /// Records `prior` as this state's content (objects in address order).
@@ -122,6 +128,8 @@ impl StateFile {
             .iter()
             .map(|(r, l)| (r.clone(), LostRegion { since: l.since.clone(), owed: l.owed.clone() }))
             .collect();
+        let keep = prior.drills.len().saturating_sub(drplan_core::drill::KEPT);
+        self.drills = prior.drills[keep..].to_vec();
         // Written in this drplan's format, whatever version it was read in.
         self.format_version = FORMAT_VERSION;
     }

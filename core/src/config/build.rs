@@ -175,7 +175,13 @@ impl Builder<'_> {
                 health_gate: self.duration(e, "health_gate"),
             })
             .unwrap_or_default();
-        Objectives { rto: self.duration(o, "rto"), rpo: self.duration(o, "rpo"), uptime, estimates }
+        Objectives {
+            rto: self.duration(o, "rto"),
+            rpo: self.duration(o, "rpo"),
+            uptime,
+            drill_every: self.duration(o, "drill_every"),
+            estimates,
+        }
     }
 
     fn gcp(&mut self, p: &Node) -> Option<GcpProvider> {

@@ -113,6 +113,8 @@ pub struct Objectives {
     pub rto: Option<Duration>,
     pub rpo: Option<Duration>,
     pub uptime: Option<f64>,
+    /// Each standby and cold region is drilled at least this often.
+    pub drill_every: Option<Duration>,
     /// Overrides of the per-action estimates behind the RTO check, by action kind.
     pub estimates: Estimates,
 }

@@ -183,6 +183,11 @@ pub static OBJECTIVES: Block = Block {
         opt("rto", Ty::String, "recovery time objective (duration)"),
         opt("rpo", Ty::String, "recovery point objective (duration)"),
         opt("uptime", Ty::Number, "availability target in percent, informational"),
+        opt(
+            "drill_every",
+            Ty::String,
+            "how often each standby and cold region must be drilled (`drplan drill`); older is a posture failure (duration, optional)",
+        ),
     ],
     variants: &[],
     blocks: &[child(&ESTIMATES)],

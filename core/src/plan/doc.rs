@@ -15,8 +15,8 @@ use crate::diagnostics::Severity;
 
 /// 1.1 added `unreachable_objects`, `fences` and `posture.rpo[].unreachable` (absent in
 /// 1.0 documents, read as empty); 1.2 added `configuration_path` and `declares_lost`; 1.3
-/// added `restores`.
-pub const FORMAT_VERSION: &str = "1.3";
+/// added `restores`; 1.4 `posture.rto.measured_by` and `posture.drills`.
+pub const FORMAT_VERSION: &str = "1.4";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanDoc {
@@ -199,6 +199,19 @@ pub struct PostureDoc {
     pub rto: Option<RtoDoc>,
     pub copies: Vec<CopiesDoc>,
     pub standby: Vec<ReadinessDoc>,
+    /// With `objectives.drill_every`: each standby and cold region's last passed drill.
+    /// Since 1.4; absent without the setting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<DrillCheckDoc>,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillCheckDoc {
+    pub region: String,
+    /// When its last passed drill started (RFC 3339).
+    pub last: Option<String>,
+    pub every_seconds: u64,
     pub ok: bool,
 }
 
@@ -221,6 +234,9 @@ pub struct RtoDoc {
     pub estimate_seconds: u64,
     pub rto_seconds: Option<u64>,
     pub critical_path: Vec<String>,
+    /// The drill whose measured durations the estimate uses (`ID of DATE`). Since 1.4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_by: Option<String>,
     pub hypothetical: bool,
     pub ok: bool,
 }
@@ -429,6 +445,7 @@ impl PlanDoc {
                     estimate_seconds: r.estimate.as_secs(),
                     rto_seconds: secs(r.rto),
                     critical_path: r.critical_path.clone(),
+                    measured_by: r.measured_by.clone(),
                     hypothetical: r.hypothetical,
                     ok: r.ok,
                 }),
@@ -453,6 +470,16 @@ impl PlanDoc {
                         health_check: s.health_check,
                         ready: s.ready,
                         ready_after_plan: s.ready_after_plan,
+                    })
+                    .collect(),
+                drills: p
+                    .drills
+                    .iter()
+                    .map(|d| DrillCheckDoc {
+                        region: d.region.clone(),
+                        last: d.last.clone(),
+                        every_seconds: d.every.as_secs(),
+                        ok: d.ok,
                     })
                     .collect(),
                 // A fence still owed is a posture problem: the old active may still serve.

@@ -46,7 +46,7 @@ pub struct Snapshot {
 }
 
 /// The prior state, as far as planning needs it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Prior {
     pub objects: BTreeMap<String, Observed>,
     /// The role each region had when drplan last applied.
@@ -54,6 +54,8 @@ pub struct Prior {
     /// Regions declared lost by an apply with `--allow-unreachable`, with the actions owed
     /// to them (the fence: scale down to the new role, suspend the backup schedule).
     pub lost: BTreeMap<String, Lost>,
+    /// The drills run, oldest first (the newest [`crate::drill::KEPT`]).
+    pub drills: Vec<crate::drill::Drill>,
 }
 
 /// A region declared lost while it could not be reached, and what it is still owed.
@@ -261,6 +263,17 @@ pub fn plan(
     let roles: BTreeMap<String, Role> = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
     let mut safety = safety::check(config, prior, &d.changes, &graph, &desired, !options.targets.is_empty());
     safety.extend(restores.findings);
+    // A drill killed outright left its region scaled up (and maybe a temporary check): this
+    // plan would take it back down, but the drill's record says to finish it properly.
+    if let Some(d) = crate::drill::in_progress(&prior.drills) {
+        safety.push(
+            Diagnostic::warning(
+                crate::Code::DrillInProgress,
+                format!("drill {} of {} started {} did not finish", d.id, d.region, d.started),
+            )
+            .help(format!("its teardown is owed: run `drplan drill --cleanup` to return {} to its declared role and record the drill as abandoned", d.region)),
+        );
+    }
     for c in missing {
         let attr = |k: &str| match c.after.as_ref().and_then(|a| a.get(k)) {
             Some(Value::Str(s)) => s.clone(),

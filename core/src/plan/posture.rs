@@ -65,6 +65,18 @@ pub struct Posture {
     pub rto: Option<RtoCheck>,
     pub copies: Vec<Copies>,
     pub standby: Vec<Readiness>,
+    /// With `objectives.drill_every`: each standby and cold region's last passed drill.
+    pub drills: Vec<DrillCheck>,
+}
+
+/// Whether a region was drilled recently enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillCheck {
+    pub region: String,
+    /// When its last passed drill started (RFC 3339), if any.
+    pub last: Option<String>,
+    pub every: Duration,
+    pub ok: bool,
 }
 
 impl Posture {
@@ -73,6 +85,7 @@ impl Posture {
             && self.rto.as_ref().is_none_or(|r| r.ok)
             && self.copies.iter().all(|c| c.ok)
             && self.standby.iter().all(|s| s.ready)
+            && self.drills.iter().all(|d| d.ok)
     }
 }
 
@@ -96,6 +109,9 @@ pub struct RtoCheck {
     pub rto: Option<Duration>,
     /// The longest chain of actions, which bounds the failover.
     pub critical_path: Vec<String>,
+    /// The drill whose measured step durations the estimate uses (`ID of DATE`), when the
+    /// region has passed one; otherwise the estimates are `objectives.estimates`'.
+    pub measured_by: Option<String>,
     /// True when the plan itself fails nothing over and this estimates a failover to the
     /// first standby from the state the plan leaves.
     pub hypothetical: bool,
@@ -185,7 +201,21 @@ pub fn assess(
         })
         .collect();
 
-    let rto = rto_check(config, desired, changes, graph, estimates)?;
+    let rto = rto_check(config, desired, changes, graph, estimates, &prior.drills)?;
+    let drills = match config.objectives.drill_every {
+        None => Vec::new(),
+        Some(every) => config
+            .regions
+            .iter()
+            .filter(|r| r.role != Role::Active)
+            .map(|r| {
+                let last = crate::drill::last_passed(&prior.drills, &r.name).map(|d| d.started.clone());
+                let age = |t: &str| Some(now? - t.parse::<jiff::Timestamp>().ok()?.as_second());
+                let ok = last.as_deref().and_then(age).is_some_and(|a| a <= every.as_secs() as i64);
+                DrillCheck { region: r.name.clone(), last, every, ok }
+            })
+            .collect(),
+    };
 
     let view: BTreeMap<&str, &Observed> = match live {
         Some(l) => l.objects.iter().map(|(a, o)| (a.as_str(), o)).collect(),
@@ -257,7 +287,7 @@ pub fn assess(
             }
         })
         .collect();
-    Ok(Posture { rpo: rpo_checks, rto, copies, standby })
+    Ok(Posture { rpo: rpo_checks, rto, copies, standby, drills })
 }
 
 fn desired_match(o: &Observed, d: Option<&Resource>) -> bool {
@@ -270,8 +300,23 @@ fn rto_check(
     changes: &[Change],
     graph: &[Node],
     estimates: &Estimates,
+    drills: &[crate::drill::Drill],
 ) -> Result<Option<RtoCheck>, graph::CycleError> {
     let rto = config.objectives.rto;
+    // A region that passed a drill is estimated by what the drill measured, step by step.
+    let interval = config.failover.as_ref().map_or(0, |f| f.health_check.interval.as_secs());
+    let measured = |region: &str| -> (Estimates, Option<String>) {
+        let Some(d) = crate::drill::last_passed(drills, region) else { return (estimates.clone(), None) };
+        let secs = |name: &str, default: u64| d.step(name).map_or(default, |s| s.seconds.ceil() as u64);
+        let e = Estimates {
+            instance: secs(crate::drill::CAPACITY, estimates.instance),
+            restore: secs(crate::drill::RESTORE, estimates.restore),
+            workload: secs(crate::drill::WORKLOADS, estimates.workload),
+            gate: secs(crate::drill::GATE, interval + estimates.gate).saturating_sub(interval),
+            ..estimates.clone()
+        };
+        (e, Some(format!("{} of {}", d.id, d.started.get(..10).unwrap_or(&d.started))))
+    };
     let moves_primary = changes.iter().find(|c| {
         c.kind == Kind::DnsRecord
             && c.action != Action::Delete
@@ -283,13 +328,16 @@ fn rto_check(
             Value::Str(s) => s.clone(),
             other => other.to_string(),
         });
-        let (estimate, critical_path) = critical_path(changes, graph, config, estimates, &c.address);
+        let to = to.unwrap_or_default();
+        let (estimates, measured_by) = measured(&to);
+        let (estimate, critical_path) = critical_path(changes, graph, config, &estimates, &c.address);
         let estimate = Duration::from_secs(estimate);
         return Ok(Some(RtoCheck {
-            to_region: to.unwrap_or_default(),
+            to_region: to,
             estimate,
             rto,
             critical_path,
+            measured_by,
             hypothetical: false,
             ok: rto.is_none_or(|r| estimate <= r),
         }));
@@ -327,14 +375,16 @@ fn rto_check(
             && c.after.as_ref().and_then(|a| a.get("failover")) == Some(&Value::Str("PRIMARY".into()))
     });
     let Some(primary) = primary else { return Ok(None) };
+    let (estimates, measured_by) = measured(&next.name);
     let (estimate, critical_path) =
-        critical_path(&hypothetical.changes, &hgraph, &promoted, estimates, &primary.address);
+        critical_path(&hypothetical.changes, &hgraph, &promoted, &estimates, &primary.address);
     let estimate = Duration::from_secs(estimate);
     Ok(Some(RtoCheck {
         to_region: next.name.clone(),
         estimate,
         rto,
         critical_path,
+        measured_by,
         hypothetical: true,
         ok: rto.is_none_or(|r| estimate <= r),
     }))

@@ -270,11 +270,24 @@ fn posture(doc: &PlanDoc, p: &Paint) -> String {
         } else {
             format!("this failover to {} takes about", r.to_region)
         };
+        let measured = r.measured_by.as_ref().map(|m| format!(", measured by drill {m}")).unwrap_or_default();
         out.push_str(&format!(
-            "  {} RTO   {what} {} ({rto}); critical path: {}\n",
+            "  {} RTO   {what} {} ({rto}{measured}); critical path: {}\n",
             p.check(r.ok),
             duration(r.estimate_seconds),
             r.critical_path.join(" → ")
+        ));
+    }
+    for d in &post.drills {
+        let last = match &d.last {
+            Some(t) => format!("last passed drill {t}"),
+            None => "never drilled".to_string(),
+        };
+        out.push_str(&format!(
+            "  {} drill {}: {last} (every {})\n",
+            p.check(d.ok),
+            d.region,
+            duration(d.every_seconds)
         ));
     }
     for c in &post.copies {

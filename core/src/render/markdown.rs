@@ -36,7 +36,13 @@ pub fn markdown(doc: &PlanDoc) -> String {
     }
     if let Some(r) = &post.rto {
         let rto = r.rto_seconds.map_or("no RTO".to_string(), duration);
-        posture.push(format!("{} RTO ~{} to `{}` vs {rto}", tick(r.ok), duration(r.estimate_seconds), r.to_region));
+        let measured = r.measured_by.as_ref().map(|m| format!(" (measured by drill {m})")).unwrap_or_default();
+        posture.push(format!(
+            "{} RTO ~{} to `{}` vs {rto}{measured}",
+            tick(r.ok),
+            duration(r.estimate_seconds),
+            r.to_region
+        ));
     }
     for c in &post.copies {
         posture.push(format!(
