@@ -5,6 +5,8 @@
 //! CronJob suspended (a PATCH to kmock), the newest complete point gone so the newest usable
 //! one is older than the RPO; and finally NOT READY with every health check failing.
 //!
+//! `status` takes no lock: it answers while another run holds the state lock.
+//!
 //! moto's Route 53 checkers always report success (one checker, taken now), so a failing
 //! check is played by the harness proxy in front of moto: `Faults::health_checkers` answers
 //! `GetHealthCheckStatus` with the observations the test gives. Nothing else is faked.
@@ -178,6 +180,17 @@ fn converged_bot_core_is_ready_and_each_degradation_is_said_with_exit_2() {
     assert!(report["regions"].as_array().unwrap().iter().all(|r| r["last_drill"].is_null()));
     let markdown = text(&w.drplan(&["status", "bot-core", "--markdown"]).stdout);
     assert!(markdown.contains("**READY**"), "{markdown}");
+
+    // No lock: status runs while another holds the state lock, which stops a plan.
+    {
+        use drplan_state::Backend;
+        let backend = drplan_state::LocalBackend::new(state.clone());
+        let _held = backend.lock("apply", "someone@elsewhere", "2026-12-01T00:00:00Z", Default::default()).unwrap();
+        let out = w.drplan(&["status", "bot-core"]);
+        assert_eq!(out.status.code(), Some(0), "status takes no lock: {}", describe(&out));
+        let out = w.drplan(&["plan", "bot-core"]);
+        assert_eq!(out.status.code(), Some(1), "the lock is held: {}", describe(&out));
+    }
 
     // A backup CronJob's last successful run is shown, and is not drift.
     let ran = drplan_core::recovery::rfc3339(now() - 5 * 60);

@@ -380,7 +380,10 @@ fn backup_status(config: &Config, b: &crate::config::Backup, snapshot: &Snapshot
             let catalog = snapshot.points.get(&at);
             let unreachable =
                 catalog.and_then(|c| c.unreachable.clone()).or_else(|| snapshot.unreachable_objects.get(&at).cloned());
-            let point = catalog.and_then(|c| c.newest_usable().and_then(|p| Some((c, p, p.time?))));
+            // A destination that could not be read vouches for nothing.
+            let point = catalog
+                .filter(|c| c.unreachable.is_none())
+                .and_then(|c| c.newest_usable().and_then(|p| Some((c, p, p.time?))));
             if let Some((c, p, t)) = point
                 && newest.as_ref().is_none_or(|n| n.age_seconds > now - t)
             {

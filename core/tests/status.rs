@@ -185,3 +185,35 @@ fn the_drill_slot_is_empty_until_drills_are_recorded() {
     assert!(w.report().regions.iter().all(|r| r.last_drill.is_none()));
     assert!(w.report().human().contains("never"));
 }
+
+/// What a person would miss by looking at one region: a record pointing elsewhere than the
+/// configuration says, a standby's backup CronJob running beside the active one's, a region
+/// still owed its fence, a destination that cannot be read.
+#[test]
+fn records_a_second_backup_writer_a_pending_fence_and_an_unreadable_destination_are_degraded() {
+    let mut w = converged(5 * 60);
+    w.set("dns.api.bot-core.com.secondary", "serves", "asia-pacific-1".into());
+    w.set("region.eu-west-1.backup_job.database", "suspend", false.into());
+    w.prior.lost.insert(
+        "asia-pacific-1".into(),
+        drplan_core::plan::Lost { since: "2026-11-30T08:00:00Z".into(), owed: vec!["x".into()] },
+    );
+    let secondary = address::bucket("database", "secondary");
+    w.live.points.get_mut(&secondary).unwrap().unreachable = Some("storage.googleapis.com: timed out".into());
+    w.health.insert("eu-west-1".into(), Err("GetHealthCheckStatus: throttled".into()));
+    let r = w.report();
+    assert_eq!(r.verdict, Verdict::Degraded);
+    let details: Vec<String> = r.reasons.iter().map(|r| format!("{}: {}", r.subject, r.detail)).collect();
+    assert_eq!(
+        details,
+        [
+            "standby eu-west-1: its health check's status could not be read: GetHealthCheckStatus: throttled",
+            "standby eu-west-1: backup CronJob drplan-backup-database is not suspended: two regions write backups",
+            "region asia-pacific-1: declared lost 2026-11-30T08:00:00Z: its fence is pending (1 action(s) owed)",
+            "dns SECONDARY: points at asia-pacific-1, the configuration says eu-west-1",
+            "backup database: destination secondary is unreachable: storage.googleapis.com: timed out",
+        ]
+    );
+    // The newest usable point still counts from the destination that answered.
+    assert_eq!(r.backups[0].within_rpo, Some(true));
+}
