@@ -66,7 +66,7 @@ enum Command {
     Backups(backups::Args),
     /// Restore a backup's recovery point on its own (default: into the active region).
     Restore(restore::Args),
-    /// DR readiness on one screen (read-only): exit 0 READY, 2 DEGRADED or NOT READY, 1 error.
+    /// Show DR readiness on one screen: READY, DEGRADED or NOT READY, and why (read-only).
     Status(status::Args),
 }
 
