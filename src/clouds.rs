@@ -55,6 +55,20 @@ impl Clouds {
     }
 }
 
+impl Clouds {
+    /// Route 53's checkers' latest observations of health check `id`, counted: its current
+    /// status, whenever each was taken (read-only, for `drplan status`).
+    pub async fn health_check_status(&self, id: &str) -> Result<drplan_core::status::Checkers, String> {
+        let Some(aws) = &self.aws else { return Err("Route 53 health checks need the AWS provider".into()) };
+        let seen = aws.health_check_status(id).await.map_err(|e| e.to_string())?;
+        Ok(drplan_core::status::Checkers {
+            checkers: seen.len(),
+            healthy: seen.iter().filter(|o| o.healthy).count(),
+            failing: seen.iter().find(|o| !o.healthy).map(|o| o.report.clone()).filter(|r| !r.is_empty()),
+        })
+    }
+}
+
 /// One provider's refresh, with what it saw and how long it took in the log.
 async fn logged<P: Provider>(provider: &P, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {
     let started = std::time::Instant::now();
@@ -92,6 +106,7 @@ fn merge(into: &mut Snapshot, from: Snapshot) {
     into.unreachable.extend(from.unreachable);
     into.unreachable_objects.extend(from.unreachable_objects);
     into.newest_backup_age.extend(from.newest_backup_age);
+    into.backup_runs.extend(from.backup_runs);
 }
 
 impl Provider for Clouds {

@@ -104,18 +104,7 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
                 .map_err(|e| load::lock_diagnostic(&e))?,
         ),
     };
-    let state = backend.read().map_err(|e| load::state_diagnostic(&e, backend.as_ref()))?;
-    for line in load::copy_notes(&backend.copies()) {
-        observe(Event::Note(line));
-    }
-    let prior = match state.as_ref().map(|s| s.to_prior()) {
-        None => Prior::default(),
-        Some(Ok(p)) => p,
-        Some(Err(why)) => {
-            let e = drplan_state::StateError::Unreadable { location: backend.location(), reason: why };
-            return Err(load::state_diagnostic(&e, backend.as_ref()).into());
-        }
-    };
+    let (state, prior) = read_state(backend.as_ref(), observe)?;
 
     let now = crate::clock::now_seconds();
     let live = if request.refresh { Some(refresh(&config, now, request.restore_point, observe)?) } else { None };
@@ -148,6 +137,26 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
     Ok(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock, live })
 }
 
+/// Reads the state and what planning needs of it, telling `observe` about copies behind.
+pub fn read_state(
+    backend: &dyn drplan_state::Backend,
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Result<(Option<drplan_state::StateFile>, Prior), Failed> {
+    let state = backend.read().map_err(|e| load::state_diagnostic(&e, backend))?;
+    for line in load::copy_notes(&backend.copies()) {
+        observe(Event::Note(line));
+    }
+    let prior = match state.as_ref().map(|s| s.to_prior()) {
+        None => Prior::default(),
+        Some(Ok(p)) => p,
+        Some(Err(why)) => {
+            let e = drplan_state::StateError::Unreadable { location: backend.location(), reason: why };
+            return Err(load::state_diagnostic(&e, backend).into());
+        }
+    };
+    Ok((state, prior))
+}
+
 /// A diagnostic for each `--target` that matches no address of the configuration or state.
 fn unknown_targets(targets: &[String], known: &std::collections::BTreeSet<String>) -> Diagnostics {
     let mut out = Diagnostics::default();
@@ -174,30 +183,41 @@ pub fn refresh(
     restore_point: Option<i64>,
     observe: &mut dyn FnMut(Event<'_>),
 ) -> Result<Snapshot, Failed> {
-    use drplan_core::provider::{Provider, RefreshRequest};
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")))?;
-    let regions: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
-    let desired = plan::desired::desired(config);
     let started = Instant::now();
     observe(Event::Refreshing);
     let snapshot = runtime.block_on(async {
         let clouds = crate::clouds::Clouds::connect(config).await?;
-        let mut snapshot = clouds
-            .refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &desired })
-            .await
-            .map_err(|e| {
-                Diagnostic::error(Code::Refresh, format!("refresh failed: {e}"))
-                    .help("nothing was changed; check connectivity and credentials, then plan again")
-            })?;
-        snapshot.points =
-            crate::recovery::discover(&clouds, config, &desired, &snapshot.unreachable_objects, now, restore_point)
-                .await;
-        Ok::<_, Diagnostic>(snapshot)
+        refresh_with(&clouds, config, now, restore_point).await
     })?;
     observe(Event::Refreshed { objects: snapshot.objects.len(), elapsed: started.elapsed() });
     Ok(snapshot)
 }
+
+/// [`refresh`] on clouds already connected, for a caller that reads more from them after.
+pub async fn refresh_with(
+    clouds: &crate::clouds::Clouds,
+    config: &Config,
+    now: i64,
+    restore_point: Option<i64>,
+) -> Result<Snapshot, Diagnostic> {
+    use drplan_core::provider::{Provider, RefreshRequest};
+    let regions: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
+    let desired = plan::desired::desired(config);
+    let mut snapshot = clouds
+        .refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &desired })
+        .await
+        .map_err(|e| {
+            Diagnostic::error(Code::Refresh, format!("refresh failed: {e}"))
+                .help("nothing was changed; check connectivity and credentials, then plan again")
+        })?;
+    snapshot.points =
+        crate::recovery::discover(clouds, config, &desired, &snapshot.unreachable_objects, now, restore_point).await;
+    Ok(snapshot)
+}
+
+pub use crate::status::{StatusInput, status};
 
 /// What `drplan backups` reads: every destination's recovery points, without state or lock.
 pub struct Catalogs {

@@ -8,3 +8,4 @@ pub mod clouds;
 pub mod engine;
 pub mod load;
 pub mod recovery;
+pub mod status;

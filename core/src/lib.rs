@@ -16,6 +16,7 @@ pub mod recovery;
 pub mod render;
 pub mod retry;
 pub mod source;
+pub mod status;
 pub mod suggest;
 
 pub use diagnostics::{Code, Diagnostic, Diagnostics, Label, Severity};

@@ -11,6 +11,7 @@ mod restore;
 mod run;
 mod show;
 mod state;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -65,6 +66,8 @@ enum Command {
     Backups(backups::Args),
     /// Restore a backup's recovery point on its own (default: into the active region).
     Restore(restore::Args),
+    /// Show DR readiness on one screen: READY, DEGRADED or NOT READY, and why (read-only).
+    Status(status::Args),
 }
 
 pub fn exec(cli: Cli, out: &mut Output) -> u8 {
@@ -80,6 +83,7 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::State(args) => state::exec(args, out),
         Command::Restore(args) => restore::exec(args, out),
         Command::Backups(args) => backups::exec(args, out),
+        Command::Status(args) => status::exec(args, out),
     }
 }
 

@@ -43,6 +43,10 @@ pub struct Snapshot {
     pub newest_backup_age: BTreeMap<String, u64>,
     /// The recovery points of each backup destination (by bucket address), when discovered.
     pub points: BTreeMap<String, crate::recovery::Catalog>,
+    /// The last successful run of each backup CronJob (by address), seconds since the epoch,
+    /// from its `status.lastSuccessfulTime`. Live only: never recorded in state nor diffed,
+    /// so a backup running is not drift.
+    pub backup_runs: BTreeMap<String, i64>,
 }
 
 /// The prior state, as far as planning needs it.

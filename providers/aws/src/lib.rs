@@ -21,6 +21,7 @@ use drplan_core::recovery::PointContents;
 use crate::pace::Pace;
 
 pub use client::{s3_client, sdk_config};
+pub use route53::Observation;
 
 /// Tags drplan puts on the objects it creates, and finds them by.
 pub const TAG_PROJECT: &str = "drplan:project";
@@ -66,6 +67,12 @@ impl AwsProvider {
         timeout: std::time::Duration,
     ) -> Result<(), String> {
         route53::wait_healthy(&self.route53, project, region, since, every, timeout).await
+    }
+
+    /// Route 53's checkers' latest observations of health check `id`: one
+    /// `GetHealthCheckStatus`, paced like every Route 53 request. Read-only (`drplan status`).
+    pub async fn health_check_status(&self, id: &str) -> Result<Vec<Observation>, ProviderError> {
+        route53::observations(&self.route53, id).await
     }
 
     /// Builds the provider from an already loaded SDK configuration (credentials, endpoint),

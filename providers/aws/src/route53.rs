@@ -646,7 +646,7 @@ impl Verdict {
 }
 
 /// The checkers' latest observations of health check `id`.
-async fn observations(client: &Route53, id: &str) -> Result<Vec<Observation>, ProviderError> {
+pub async fn observations(client: &Route53, id: &str) -> Result<Vec<Observation>, ProviderError> {
     let out = client.send("GetHealthCheckStatus", |c| c.get_health_check_status().health_check_id(id).send()).await?;
     Ok(out
         .health_check_observations()

@@ -103,12 +103,13 @@ impl KubernetesProvider {
         })
     }
 
-    /// Reads one cluster: one list of Deployments, one list of the project's CronJobs.
+    /// Reads one cluster: one list of Deployments, one list of the project's CronJobs. Also
+    /// each backup CronJob's last successful run, kept apart from its attributes (live only).
     async fn refresh_cluster(
         &self,
         cluster: &Cluster,
         request: &RefreshRequest<'_>,
-    ) -> Result<Vec<Observed>, ProviderError> {
+    ) -> Result<(Vec<Observed>, BTreeMap<String, i64>), ProviderError> {
         let client = cluster.client()?;
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), &cluster.namespace);
         let jobs: Api<CronJob> = Api::namespaced(client.clone(), &cluster.namespace);
@@ -158,9 +159,14 @@ impl KubernetesProvider {
                 id: objects::object_id(&cluster.context, "deployment", &d.metadata),
             });
         }
+        let mut runs = BTreeMap::new();
         for job in jobs.items.iter().filter(|j| objects::is_ours(&j.metadata, request.project)) {
             let Some(backup) = objects::backup_name(job) else { continue };
-            out.push(self.observe_job(cluster, &address::backup_job(&cluster.region, backup), job));
+            let at = address::backup_job(&cluster.region, backup);
+            if let Some(t) = objects::last_success(job) {
+                runs.insert(at.clone(), t);
+            }
+            out.push(self.observe_job(cluster, &at, job));
         }
         // The newest restore Job of each backup: the one a promotion started (or adopts).
         let mut newest: BTreeMap<String, &Job> = BTreeMap::new();
@@ -177,7 +183,7 @@ impl KubernetesProvider {
         for (backup, j) in newest {
             out.push(observe_restore(cluster, &address::restore(&cluster.region, &backup), j));
         }
-        Ok(out)
+        Ok((out, runs))
     }
 
     async fn apply_restore(
@@ -530,10 +536,11 @@ impl Provider for KubernetesProvider {
         let mut snapshot = Snapshot::default();
         for (cluster, result) in results {
             match result {
-                Ok(observed) => {
+                Ok((observed, runs)) => {
                     for o in observed {
                         snapshot.objects.insert(o.resource.address.clone(), o);
                     }
+                    snapshot.backup_runs.extend(runs);
                 }
                 Err(e) if e.class == ErrorClass::Unreachable => {
                     snapshot.unreachable.insert(cluster.region.clone(), e.message);

@@ -148,6 +148,13 @@ pub fn cronjob_attrs(context: &str, job: &CronJob) -> Attrs {
     a
 }
 
+/// When the CronJob last completed a run successfully (`status.lastSuccessfulTime`), in
+/// seconds since the epoch. Not an attribute: it changes with every run, and attributes are
+/// recorded in state and compared for drift.
+pub fn last_success(job: &CronJob) -> Option<i64> {
+    job.status.as_ref()?.last_successful_time.as_ref().map(|t| t.0.as_second())
+}
+
 /// The attributes of a scaled Deployment, read from the object.
 pub fn deployment_attrs(context: &str, d: &Deployment) -> Attrs {
     let mut a = Attrs::new();

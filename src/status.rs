@@ -1,0 +1,71 @@
+//! What `drplan status` reads, without the state lock and without writing anything: the
+//! configuration, the state, one bulk refresh (the engine's, recovery points included) and
+//! one `GetHealthCheckStatus` per region that has a health check. Core's
+//! [`drplan_core::status::report`] makes the report of it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use drplan_core::config::Config;
+use drplan_core::plan::resource::address;
+use drplan_core::plan::{Prior, Snapshot};
+use drplan_core::status::{Checkers, Inputs};
+use drplan_core::{Code, Diagnostic, Diagnostics, SourceFile};
+
+use crate::engine::{Event, Failed, configuration_dir, read_state, refresh_with};
+use crate::load;
+
+/// Everything the status report is made from.
+pub struct StatusInput {
+    pub config: Config,
+    pub sources: Vec<SourceFile>,
+    pub prior: Prior,
+    pub snapshot: Snapshot,
+    /// Each region's health check read, by region.
+    pub health: BTreeMap<String, Result<Checkers, String>>,
+    /// Seconds since the epoch: when the clouds were read.
+    pub now: i64,
+}
+
+impl StatusInput {
+    /// The pure report's inputs.
+    pub fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            config: &self.config,
+            prior: &self.prior,
+            snapshot: &self.snapshot,
+            health: &self.health,
+            now: self.now,
+        }
+    }
+}
+
+/// Loads the configuration at `path`, reads the state (no lock), refreshes once and reads
+/// each region's health check status. `now` is the time recovery points are aged from.
+pub fn status(path: &Path, now: i64, observe: &mut dyn FnMut(Event<'_>)) -> Result<StatusInput, Failed> {
+    let loaded = load::configuration(path);
+    observe(Event::Loaded { sources: &loaded.sources, diagnostics: &loaded.diagnostics });
+    let Some(config) = loaded.config else { return Err(Failed { diagnostics: Diagnostics::default() }) };
+    let backend = load::state_backend(&config, &configuration_dir(path), false)?;
+    let (_, prior) = read_state(backend.as_ref(), observe)?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")))?;
+    let started = Instant::now();
+    observe(Event::Refreshing);
+    let (snapshot, health) = runtime.block_on(async {
+        let clouds = crate::clouds::Clouds::connect(&config).await?;
+        let snapshot = refresh_with(&clouds, &config, now, None).await?;
+        // One read per region with a health check, all at once (Route 53's pace spaces them).
+        let reads = config.regions.iter().filter_map(|r| {
+            let id = snapshot.objects.get(&address::health_check(&r.name))?.id.clone();
+            let clouds = &clouds;
+            Some(async move { (r.name.clone(), clouds.health_check_status(&id).await) })
+        });
+        let health: BTreeMap<String, Result<Checkers, String>> =
+            futures_util::future::join_all(reads).await.into_iter().collect();
+        Ok::<_, Diagnostic>((snapshot, health))
+    })?;
+    observe(Event::Refreshed { objects: snapshot.objects.len(), elapsed: started.elapsed() });
+    Ok(StatusInput { config, sources: loaded.sources, prior, snapshot, health, now })
+}

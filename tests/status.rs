@@ -1,0 +1,252 @@
+//! `drplan status` through the real binary: `examples/bot-core` on moto, gcplocal and three
+//! kmock clusters (contexts use1, euw1, apac), converged with a recent complete recovery
+//! point and READY; then degraded by hand, one thing after another, each said and exit 2: a
+//! standby instance terminated (moto's TerminateInstances), the active cluster's backup
+//! CronJob suspended (a PATCH to kmock), the newest complete point gone so the newest usable
+//! one is older than the RPO; and finally NOT READY with every health check failing.
+//!
+//! `status` takes no lock: it answers while another run holds the state lock.
+//!
+//! moto's Route 53 checkers always report success (one checker, taken now), so a failing
+//! check is played by the harness proxy in front of moto: `Faults::health_checkers` answers
+//! `GetHealthCheckStatus` with the observations the test gives. Nothing else is faked.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use drplan_core::recovery::PointFormat;
+use drplan_harness::{Emulator, FaultProxy, Faults, Running, write_kubeconfig};
+use md5::{Digest, Md5};
+use support::{http, text};
+
+const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
+const CRONJOB: &str = "/apis/batch/v1/namespaces/bot-core/cronjobs/drplan-backup-database";
+
+struct World {
+    moto: Running,
+    aws: FaultProxy,
+    gcplocal: Running,
+    use1: Running,
+    _euw1: Running,
+    _apac: Running,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("bot-core")
+    }
+
+    fn drplan(&self, args: &[&str]) -> Output {
+        support::drplan_aws(self.dir.path())
+            .args(args)
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .output()
+            .expect("the drplan binary runs")
+    }
+
+    /// `drplan status --json`, its exit code and report.
+    fn status(&self) -> (Option<i32>, serde_json::Value, Output) {
+        let out = self.drplan(&["status", "bot-core", "--json"]);
+        let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&out)));
+        (out.status.code(), report, out)
+    }
+}
+
+fn world() -> World {
+    let moto = Running::start(Emulator::Moto).expect("moto starts");
+    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
+    let [use1, euw1, apac] = [(); 3].map(|_| Running::start(Emulator::Kmock).expect("kmock starts"));
+    let aws = FaultProxy::start(moto.url(), Faults::none()).expect("the proxy starts");
+    moto.create_hosted_zone("bot-core.com").unwrap();
+    for cluster in [&use1, &euw1, &apac] {
+        deploy_pipeline(cluster.url());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_kubeconfig(
+        dir.path().join("kubeconfig"),
+        &[("use1", use1.url()), ("euw1", euw1.url()), ("apac", apac.url())],
+    )
+    .unwrap();
+    let example = support::root().join("examples/bot-core/main.hcl");
+    let config = std::fs::read_to_string(example)
+        .unwrap()
+        .replacen("# endpoint = \"http://127.0.0.1:5000\"", &format!("endpoint = \"{}\"", aws.url()), 1)
+        .replacen("# endpoint    = \"http://127.0.0.1:8400\"", &format!("endpoint    = \"{}\"", gcplocal.url()), 1)
+        .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
+    std::fs::create_dir(dir.path().join("bot-core")).unwrap();
+    std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
+    World { moto, aws, gcplocal, use1, _euw1: euw1, _apac: apac, dir }
+}
+
+fn deploy_pipeline(cluster: &str) {
+    for name in COMPONENTS {
+        let body = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "bot-core"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": name, "image": format!("bot-core/{name}:1.0")}]}}}
+        });
+        let path = "/apis/apps/v1/namespaces/bot-core/deployments";
+        let (code, text) = http(cluster, "POST", path, "application/json", &body.to_string());
+        assert!((200..300).contains(&code), "creating {name}: {code} {text}");
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Writes a complete recovery point taken `age` seconds ago into both cloud destinations, as
+/// the guide's backup script does (the dump, then the manifest listing it); its name.
+fn write_point(w: &World, age: i64) -> String {
+    let name = PointFormat::default().name_at(now() - age).unwrap();
+    let dump = format!("pg_dump of bot-core at {name}\n").repeat(20);
+    let md5: String = Md5::digest(dump.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let manifest = serde_json::json!({
+        "format": 1,
+        "objects": [{"name": "database.dump.gpg", "size": dump.len(), "md5": md5}],
+    })
+    .to_string();
+    for (object, body) in [("database.dump.gpg", dump), ("manifest.json", manifest)] {
+        w.moto.put_object("bot-core-backups", &format!("dr/{name}/{object}"), &body).unwrap();
+        let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
+        let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", &body);
+        assert_eq!(code, 200, "uploading {name}/{object}: {answer}");
+    }
+    name
+}
+
+/// Deletes point `name`'s manifest from both destinations: the point is incomplete.
+fn drop_manifest(w: &World, name: &str) {
+    let (code, answer) = w
+        .moto
+        .aws_request("s3", "us-east-1", "DELETE", &format!("/bot-core-backups/dr/{name}/manifest.json"), "")
+        .unwrap();
+    assert!((200..300).contains(&code), "{code} {answer}");
+    let path = format!("/storage/v1/b/bot-core-backups-eu/o/dr%2F{name}%2Fmanifest.json");
+    let (code, answer) = http(w.gcplocal.url(), "DELETE", &path, "application/json", "");
+    assert!((200..300).contains(&code), "{code} {answer}");
+}
+
+/// The subjects of a report's reasons, with their verdicts.
+fn reasons(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["verdict"].as_str().unwrap().to_string(), r["subject"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn region<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["regions"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()
+}
+
+#[test]
+fn converged_bot_core_is_ready_and_each_degradation_is_said_with_exit_2() {
+    let w = world();
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "the first apply converges: {}", describe(&out));
+    write_point(&w, 3 * 3_600);
+    let recent = write_point(&w, 10 * 60);
+    let state = w.config().join(".drplan/state.json");
+    let before = std::fs::read(&state).unwrap();
+
+    // Converged: READY, exit 0, and the human layout on one screen.
+    let out = w.drplan(&["status", "bot-core"]);
+    let human = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(human.starts_with("bot-core: READY"), "{human}");
+    assert!(human.lines().count() <= 40 && human.lines().all(|l| l.chars().count() <= 100), "{human}");
+    assert!(human.contains(&format!("s3://bot-core-backups/dr/{recent}/")) || human.contains(&recent), "{human}");
+    let (code, report, out) = w.status();
+    assert_eq!(code, Some(0), "{}", describe(&out));
+    assert_eq!(report["format_version"], "1.0");
+    assert_eq!(report["verdict"], "READY", "{report:#}");
+    let active = region(&report, "us-east-1");
+    assert_eq!(active["instances"]["have"], 3);
+    assert_eq!(active["dns"], serde_json::json!(["PRIMARY"]));
+    assert_eq!(active["health"]["healthy"], true, "moto's one checker reports success: {active:#}");
+    assert_eq!(active["backup_jobs"][0]["suspended"], false);
+    assert_eq!(region(&report, "eu-west-1")["dns"], serde_json::json!(["SECONDARY"]));
+    assert!(report["regions"].as_array().unwrap().iter().all(|r| r["last_drill"].is_null()));
+    let markdown = text(&w.drplan(&["status", "bot-core", "--markdown"]).stdout);
+    assert!(markdown.contains("**READY**"), "{markdown}");
+
+    // No lock: status runs while another holds the state lock, which stops a plan.
+    {
+        use drplan_state::Backend;
+        let backend = drplan_state::LocalBackend::new(state.clone());
+        let _held = backend.lock("apply", "someone@elsewhere", "2026-12-01T00:00:00Z", Default::default()).unwrap();
+        let out = w.drplan(&["status", "bot-core"]);
+        assert_eq!(out.status.code(), Some(0), "status takes no lock: {}", describe(&out));
+        let out = w.drplan(&["plan", "bot-core"]);
+        assert_eq!(out.status.code(), Some(1), "the lock is held: {}", describe(&out));
+    }
+
+    // A backup CronJob's last successful run is shown, and is not drift.
+    let ran = drplan_core::recovery::rfc3339(now() - 5 * 60);
+    let patch = serde_json::json!({"status": {"lastSuccessfulTime": ran}}).to_string();
+    let (code, answer) =
+        http(w.use1.url(), "PATCH", &format!("{CRONJOB}/status"), "application/merge-patch+json", &patch);
+    assert!((200..300).contains(&code), "{code} {answer}");
+    let (code, report, _) = w.status();
+    assert_eq!(code, Some(0));
+    assert_eq!(region(&report, "us-east-1")["backup_jobs"][0]["last_success"], ran.as_str(), "{report:#}");
+    let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "a backup run is no drift: {}", describe(&out));
+
+    // A standby instance terminated by hand.
+    let ids = w.moto.live_instances("eu-west-1").unwrap();
+    let id = ids.iter().next().expect("the standby runs an instance");
+    let body = format!("Action=TerminateInstances&Version=2016-11-15&InstanceId.1={id}");
+    let (code, answer) = w.moto.aws_request("ec2", "eu-west-1", "POST", "/", &body).unwrap();
+    assert_eq!(code, 200, "{answer}");
+    let (code, report, _) = w.status();
+    assert_eq!(code, Some(2));
+    assert_eq!(report["verdict"], "DEGRADED");
+    assert_eq!(reasons(&report), [("DEGRADED".to_string(), "standby eu-west-1".to_string())]);
+    assert!(report["reasons"][0]["detail"].as_str().unwrap().contains("instances 0/1"), "{report:#}");
+    let human = text(&w.drplan(&["status", "bot-core"]).stdout);
+    assert!(human.contains("DEGRADED   standby eu-west-1: below its standby count: instances 0/1"), "{human}");
+
+    // The active cluster's backup CronJob suspended by hand.
+    let patch = serde_json::json!({"spec": {"suspend": true}}).to_string();
+    let (code, answer) = http(w.use1.url(), "PATCH", CRONJOB, "application/merge-patch+json", &patch);
+    assert!((200..300).contains(&code), "{code} {answer}");
+    let (code, report, _) = w.status();
+    assert_eq!(code, Some(2));
+    let subjects: Vec<String> = reasons(&report).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(subjects, ["active us-east-1", "standby eu-west-1"], "{report:#}");
+    assert!(report["reasons"][0]["detail"].as_str().unwrap().contains("is suspended"), "{report:#}");
+
+    // The newest point loses its manifest: the newest usable one is 3h old, beyond the 1h RPO.
+    drop_manifest(&w, &recent);
+    let (code, report, _) = w.status();
+    assert_eq!(code, Some(2));
+    let last = report["reasons"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["subject"], "backup database", "{report:#}");
+    assert!(last["detail"].as_str().unwrap().contains("older than the RPO 1h"), "{last:#}");
+    assert_eq!(report["backups"][0]["within_rpo"], false);
+
+    // Every checker fails (played by the proxy): the active region is unhealthy, NOT READY,
+    // said first; the standby too, and the cold site, restorable, can still take over.
+    w.aws.set_faults(Faults::health_checkers(|| vec![(false, std::time::SystemTime::now()); 3]));
+    let (code, report, _) = w.status();
+    assert_eq!(code, Some(2));
+    assert_eq!(report["verdict"], "NOT READY", "{report:#}");
+    assert_eq!(reasons(&report)[0], ("NOT READY".to_string(), "active us-east-1".to_string()), "{report:#}");
+    assert_eq!(region(&report, "us-east-1")["health"]["healthy_checkers"], 0);
+    assert!(!reasons(&report).iter().any(|(_, s)| s == "failover"), "the cold site can take over: {report:#}");
+
+    // Read-only: the state was never written.
+    assert_eq!(std::fs::read(&state).unwrap(), before, "status wrote the state");
+}
