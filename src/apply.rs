@@ -49,6 +49,15 @@ impl Recorder for StateRecorder<'_> {
     }
 }
 
+/// A gate for plans that have none (a drill's teardown): passes at once.
+pub struct NoGate;
+
+impl Gate for NoGate {
+    async fn wait(&self, _region: &str, _health_check: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 pub struct Settings {
     pub project: String,
     /// Identifies the plan for idempotency tokens: the same saved plan applied again after a

@@ -206,6 +206,24 @@ fn no_store(bucket: &drplan_core::plan::Resource) -> ProviderError {
         .at(&bucket.address)
 }
 
+impl Clouds {
+    /// Whether `region`'s health check passes on observations taken since `since` (a
+    /// majority of its checkers, as the gate asks), polling for at most `timeout`.
+    pub async fn healthy_since(
+        &self,
+        project: &str,
+        region: &str,
+        since: std::time::SystemTime,
+        every: std::time::Duration,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
+        match &self.aws {
+            Some(aws) => aws.wait_healthy(project, region, since, every, timeout).await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// The health gate: Route 53's view of the new serving region, through the AWS provider.
 pub struct HealthGate<'a> {
     pub clouds: &'a Clouds,

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod clock;
 pub mod clouds;
+pub mod drill;
 pub mod engine;
 pub mod load;
 pub mod recovery;

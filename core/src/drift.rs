@@ -147,7 +147,16 @@ pub fn report(doc: &PlanDoc, copies: &[StateCopy]) -> Report {
             detail: format!("{} destination(s) in {}", c.destinations, c.sites.join(", ")),
         });
     }
-    for s in doc.safety.iter().filter(|s| s.severity == "error") {
+    for d in p.drills.iter().filter(|d| !d.ok) {
+        let when = d.last.as_ref().map_or("never drilled".to_string(), |t| format!("last passed drill {t}"));
+        let every = crate::config::Duration::from_secs(d.every_seconds);
+        findings.push(Finding {
+            kind: "posture",
+            subject: format!("drill: region {}", d.region),
+            detail: format!("{when}; `drill_every` is {every}: run `drplan drill --to {}`", d.region),
+        });
+    }
+    for s in doc.safety.iter().filter(|s| s.severity == "error" || s.code == crate::Code::DrillInProgress.as_str()) {
         findings.push(Finding { kind: "safety", subject: s.code.clone(), detail: s.message.clone() });
     }
     state_findings(&mut findings, copies);

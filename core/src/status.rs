@@ -40,10 +40,7 @@ impl Checkers {
     }
 }
 
-/// A region's last drill, as `status` shows it.
-///
-/// DRILL SLOT: filled by [`last_drill`] from the drill records in state once drills exist;
-/// until then every region shows "never".
+/// A region's last drill, as `status` shows it (from the drill records in state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DrillSummary {
     pub id: String,
@@ -55,11 +52,18 @@ pub struct DrillSummary {
     pub measured_rto_seconds: Option<u64>,
 }
 
-/// DRILL SLOT: the newest drill of `region` recorded in `prior`. Drills are not recorded in
-/// state yet, so there is none; the drill work replaces this body and keeps the signature.
+/// The newest drill of `region` recorded in `prior`.
 pub fn last_drill(prior: &Prior, region: &str) -> Option<DrillSummary> {
-    let _ = (prior, region);
-    None
+    let d = prior.drills.iter().rev().find(|d| d.region == region)?;
+    Some(DrillSummary {
+        id: d.id.clone(),
+        finished: d.finished.clone().unwrap_or_else(|| d.started.clone()),
+        result: match d.result.as_str() {
+            crate::drill::RUNNING => "in progress".to_string(),
+            other => other.to_string(),
+        },
+        measured_rto_seconds: d.measured_rto_seconds,
+    })
 }
 
 /// What the report is made from.
@@ -251,7 +255,7 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
     let regions: Vec<RegionStatus> =
         config.regions.iter().map(|r| region_status(r, &desired, snapshot, health, prior, now)).collect();
     let backups: Vec<BackupStatus> = config.backups.iter().map(|b| backup_status(config, b, snapshot, now)).collect();
-    let reasons = reasons(config, prior, &regions, dns.as_ref(), &backups);
+    let reasons = reasons(config, prior, &regions, dns.as_ref(), &backups, Some(inputs.now));
     let verdict = reasons.first().map_or(Verdict::Ready, |r| r.verdict);
     Report {
         format_version: FORMAT_VERSION,
@@ -416,6 +420,7 @@ fn reasons(
     regions: &[RegionStatus],
     dns: Option<&DnsStatus>,
     backups: &[BackupStatus],
+    now: Option<i64>,
 ) -> Vec<Reason> {
     let mut out = Vec::new();
     let mut say = |verdict: Verdict, subject: String, detail: String| out.push(Reason { verdict, subject, detail });
@@ -481,6 +486,24 @@ fn reasons(
                     format!("{job} is not suspended: two regions write backups"),
                 ),
                 _ => {}
+            }
+        }
+    }
+    // A drill killed outright left its region scaled up; one overdue leaves the RTO unproven.
+    if let Some(d) = crate::drill::in_progress(&prior.drills) {
+        say(
+            Verdict::Degraded,
+            format!("region {}", d.region),
+            format!("drill {} did not finish: run `drplan drill --cleanup`", d.id),
+        );
+    }
+    if let Some(every) = config.objectives.drill_every {
+        for r in regions.iter().filter(|r| r.role != Role::Active.as_str()) {
+            let last = crate::drill::last_passed(&prior.drills, &r.name);
+            let age = last.and_then(|d| Some(now? - d.started.parse::<jiff::Timestamp>().ok()?.as_second()));
+            if age.is_none_or(|a| a > every.as_secs() as i64) {
+                let when = last.map_or("never drilled".to_string(), |d| format!("last passed drill {}", d.started));
+                say(Verdict::Degraded, format!("{} {}", r.role, r.name), format!("{when}; `drill_every` is {every}"));
             }
         }
     }

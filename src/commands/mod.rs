@@ -3,6 +3,7 @@
 mod apply;
 mod backups;
 mod drift;
+mod drill;
 mod failover;
 mod fmt;
 mod graph;
@@ -64,6 +65,8 @@ enum Command {
     State(state::Args),
     /// List the recovery points of every backup destination, and the newest usable one.
     Backups(backups::Args),
+    /// Rehearse a failover to a standby or cold region: measure the RTO, then tear down.
+    Drill(drill::Args),
     /// Restore a backup's recovery point on its own (default: into the active region).
     Restore(restore::Args),
     /// Show DR readiness on one screen: READY, DEGRADED or NOT READY, and why (read-only).
@@ -82,6 +85,7 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::Graph(args) => graph::exec(args, out),
         Command::State(args) => state::exec(args, out),
         Command::Restore(args) => restore::exec(args, out),
+        Command::Drill(args) => drill::exec(args, out),
         Command::Backups(args) => backups::exec(args, out),
         Command::Status(args) => status::exec(args, out),
     }

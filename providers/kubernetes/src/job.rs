@@ -169,22 +169,26 @@ impl JobStep {
 
     /// Deletes the Job and its pods, and waits until the name is free again.
     pub async fn delete(&self, api: &Api<Job>, what: &str) -> Result<(), ProviderError> {
-        let params =
-            DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
-        match error::send(|| api.delete(&self.name, &params)).await {
-            Ok(_) => {}
-            Err(e) if error::status_code(&e) == Some(404) => return Ok(()),
+        delete_named(api, &self.name, what).await
+    }
+}
+
+/// Deletes the Job `name` and its pods, and waits until the name is free again.
+pub async fn delete_named(api: &Api<Job>, name: &str, what: &str) -> Result<(), ProviderError> {
+    let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+    match error::send(|| api.delete(name, &params)).await {
+        Ok(_) => {}
+        Err(e) if error::status_code(&e) == Some(404) => return Ok(()),
+        Err(e) => return Err(error::provider_error(&e, what)),
+    }
+    for _ in 0..100 {
+        match find(api, name).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
             Err(e) => return Err(error::provider_error(&e, what)),
         }
-        for _ in 0..100 {
-            match find(api, &self.name).await {
-                Ok(None) => return Ok(()),
-                Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
-                Err(e) => return Err(error::provider_error(&e, what)),
-            }
-        }
-        Err(ProviderError::new(ErrorClass::Failed, format!("{what} is still being deleted after 10 s")))
     }
+    Err(ProviderError::new(ErrorClass::Failed, format!("{what} is still being deleted after 10 s")))
 }
 
 /// The Job `name`, `None` when there is none. By status code: `Api::get_opt` trusts the

@@ -194,12 +194,24 @@ impl KubernetesProvider {
     ) -> Result<Option<Observed>, ProviderError> {
         let address = change.address.as_str();
         let attrs = attrs_of(change)?;
+        if change.action == Action::Delete {
+            // A drill's scratch restore goes with the drill; a real one is history once done:
+            // drplan forgets it, the cluster keeps the Job's logs. What state recorded of the
+            // Job is its name and namespace, which is all a delete needs.
+            if attrs.get("drill").is_none() {
+                return Ok(None);
+            }
+            let name = required_str(attrs, "name", address)?;
+            let namespace = str_or(attrs, "namespace", &cluster.namespace);
+            let what = cluster.describe("job", name, namespace);
+            let api: Api<Job> = Api::namespaced(cluster.client().map_err(|e| e.at(address))?.clone(), namespace);
+            job::delete_named(&api, name, &what).await.map_err(|e| e.at(address))?;
+            return Ok(None);
+        }
         let step = restore_step(cluster, attrs, address)?;
         let what = cluster.describe("job", &step.name, &step.namespace);
         let api: Api<Job> = Api::namespaced(cluster.client().map_err(|e| e.at(address))?.clone(), &step.namespace);
         let job = match change.action {
-            // A restore is history once done: drplan forgets it, the cluster keeps the Job's logs.
-            Action::Delete => return Ok(None),
             Action::Adopt => {
                 error::send(|| api.get(&step.name)).await.map_err(|e| error::provider_error(&e, &what).at(address))?
             }
@@ -413,7 +425,11 @@ impl KubernetesProvider {
 const RESTORE_STEP: &str = "restore";
 
 /// Annotations of a restore Job, read back into its attributes by a later refresh.
-const RESTORE_ANNOTATIONS: [&str; 5] = ["backup", "destination", "uri", "point_name", "point"];
+const RESTORE_ANNOTATIONS: [&str; 6] = ["backup", "destination", "uri", "point_name", "point", "drill"];
+
+/// The `drplan.io/step` of a drill's restore Jobs: not listed with the restores, so a
+/// promotion never takes a drill's scratch restore for its own.
+const DRILL_RESTORE_STEP: &str = "drill-restore";
 
 /// The restore Job a change's attributes describe.
 fn restore_step(cluster: &Cluster, attrs: &Attrs, address: &str) -> Result<job::JobStep, ProviderError> {
@@ -453,7 +469,7 @@ fn restore_step(cluster: &Cluster, attrs: &Attrs, address: &str) -> Result<job::
     Ok(job::JobStep {
         name: s("name")?.to_owned(),
         namespace: str_or(attrs, "namespace", &cluster.namespace).to_owned(),
-        step: RESTORE_STEP.to_owned(),
+        step: if opt("drill").is_some() { DRILL_RESTORE_STEP } else { RESTORE_STEP }.to_owned(),
         image: s("image")?.to_owned(),
         command,
         env,

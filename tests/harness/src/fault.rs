@@ -169,6 +169,18 @@ impl Faults {
             .matching(|r| r.method == "GET" && r.path.contains("/healthcheck/") && r.path.ends_with("/status"))
     }
 
+    /// As [`Faults::health_checkers`], per health check: `observe` is given the health
+    /// check's id, so one region's check can fail while the others pass.
+    pub fn health_checkers_by(
+        observe: impl Fn(&str) -> Vec<(bool, std::time::SystemTime)> + Send + Sync + 'static,
+    ) -> Faults {
+        Faults::answer(move |r| {
+            let id = r.path.split("/healthcheck/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default();
+            (200, "text/xml".to_owned(), health_check_status(&observe(id)))
+        })
+        .matching(|r| r.method == "GET" && r.path.contains("/healthcheck/") && r.path.ends_with("/status"))
+    }
+
     /// A service or cluster that is down: every request is dropped unanswered, however often
     /// it is retried.
     pub fn outage() -> Faults {
