@@ -25,7 +25,7 @@ const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
 
 struct World {
     moto: Running,
-    aws: FaultProxy,
+    _aws: FaultProxy,
     gcplocal: Running,
     use1: Running,
     euw1: Running,
@@ -107,7 +107,7 @@ fn world() -> World {
         .replacen("  uptime = 99.9", "  uptime = 99.9\n\n  drill_every = \"30d\"", 1);
     std::fs::create_dir(dir.path().join("bot-core")).unwrap();
     std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
-    World { moto, aws, gcplocal, use1, euw1, apac, dir, failing }
+    World { moto, _aws: aws, gcplocal, use1, euw1, apac, dir, failing }
 }
 
 fn deploy_pipeline(cluster: &str) {
