@@ -71,7 +71,8 @@ pub async fn check_dns_record<P: Provider>(provider: &P, f: &Fixture) -> Result<
     let mut sibling = r.clone();
     sibling.address = address::dns_record(name, other);
     sibling.attrs.insert("failover".into(), other.into());
-    let set = format!("{}-{}", r.str("set_identifier").unwrap_or("conformance"), other.to_ascii_lowercase());
+    // Set identifiers start with the project, as the engine names them.
+    let set = format!("{}-{}", f.project, other.to_ascii_lowercase());
     sibling.attrs.insert("set_identifier".into(), set.into());
     sibling.attrs.insert("target".into(), format!("sibling.{name}").into());
     let token = idempotency_token("conformance", &sibling.address);

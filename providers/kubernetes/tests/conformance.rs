@@ -7,7 +7,8 @@ use common::{Clusters, NAMESPACE, PROJECT, config};
 use drplan_core::plan::resource::{Kind, Resource, Value};
 use drplan_core::plan::{Action, Change, desired};
 use drplan_core::provider::{ApplyRequest, Provider, RefreshRequest};
-use drplan_provider_fake::conformance::{Fixture, check};
+use drplan_provider_fake::conformance::{Fixture, check, check_scale_only};
+use drplan_provider_fake::kit;
 use drplan_provider_kubernetes::KubernetesProvider;
 use kube::api::PostParams;
 
@@ -50,6 +51,22 @@ async fn backup_job_passes_conformance_unsuspending() {
 #[tokio::test]
 async fn backup_job_passes_conformance_changing_schedule() {
     conformance(&[("us-east-1", "use1", "active")], "us-east-1", ("schedule", Value::Str("*/30 * * * *".into()))).await;
+}
+
+#[tokio::test]
+async fn the_pipelines_workload_passes_scale_only_conformance() {
+    let clusters = Clusters::start(&["use1"], &[]);
+    clusters.pipeline_deploys("use1", &["ai-service"], 1).await;
+    let config = config(&[("us-east-1", "use1", "active")]);
+    let provider = KubernetesProvider::new(&config, Some(&clusters.kubeconfig)).await.expect("provider");
+    let fixture = Fixture {
+        project: PROJECT.to_owned(),
+        regions: vec!["us-east-1".to_owned()],
+        resource: kit::desired_at(&config, "region.us-east-1.workload.ai-service"),
+        update: ("replicas".to_owned(), Value::Int(2)),
+    };
+    check_scale_only(&provider, &fixture).await.unwrap_or_else(|e| panic!("conformance: {e}"));
+    assert_eq!(clusters.replicas("use1", "ai-service").await, Some(2), "left in place, at its last scale");
 }
 
 #[tokio::test]

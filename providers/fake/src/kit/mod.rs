@@ -76,10 +76,11 @@ pub async fn plan<P: Provider>(provider: &P, config: &Config, prior: &Prior) -> 
     drplan_core::plan::plan(config, prior, Some(&live), &Options::default()).expect("the fixture plans")
 }
 
-/// The engine's loop without the CLI: refresh, plan, then run the first `limit` of the
-/// changes that `provider` manages in the graph's order (health gates pass: the clouds'
-/// checkers are not what these tests are about), recording each result in `prior` as state
-/// would. When every change ran, the regions' roles are recorded too. Returns the plan.
+/// The engine's loop without the CLI: refresh, plan, check that apply would accept the
+/// plan, then run the first `limit` of the changes that `provider` manages in the graph's
+/// order (health gates pass: the clouds' checkers are not what these tests are about),
+/// recording each result in `prior` as state would. When every change ran, the regions'
+/// roles are recorded too. Returns the plan.
 pub async fn converge<P: Provider>(
     provider: &P,
     config: &Config,
@@ -89,6 +90,21 @@ pub async fn converge<P: Provider>(
 ) -> Plan {
     let plan = plan(provider, config, prior).await;
     assert!(plan.can_apply(false), "{:#?}", plan.safety);
+    apply_plan(provider, config, prior, plan, plan_id, limit).await
+}
+
+/// The second half of [`converge`], without its safety check: runs `plan` (made by
+/// [`plan`]) through `provider`. For a fixture that gives one provider's regions all the
+/// capacity and leaves another cloud's region serving nothing, which apply would refuse
+/// but which tests of that one provider need.
+pub async fn apply_plan<P: Provider>(
+    provider: &P,
+    config: &Config,
+    prior: &mut Prior,
+    plan: Plan,
+    plan_id: &str,
+    limit: usize,
+) -> Plan {
     let mut done = 0;
     let mut cut_short = false;
     for node in &plan.graph {
