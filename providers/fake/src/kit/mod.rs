@@ -60,6 +60,19 @@ pub fn change(r: &Resource, action: drplan_core::plan::Action) -> Change {
     }
 }
 
+/// The prior state of a run that applied `config` and left everything as desired: each
+/// object under the id `id-ADDRESS`, each region in its role.
+pub fn converged_prior(config: &Config) -> Prior {
+    Prior {
+        objects: desired::desired(config)
+            .into_iter()
+            .map(|r| (r.address.clone(), Observed { id: format!("id-{}", r.address), resource: r }))
+            .collect(),
+        roles: config.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
+        ..Prior::default()
+    }
+}
+
 /// Reads every region of `config` through `provider`.
 pub async fn refresh<P: Provider>(provider: &P, config: &Config) -> Snapshot {
     let regions = regions(config);

@@ -22,7 +22,6 @@ pub struct Topology {
     providers: Vec<String>,
     components: Vec<String>,
     regions: Vec<Region>,
-    extra: String,
     backups: Vec<Backup>,
     failover: Option<Failover>,
 }
@@ -74,12 +73,6 @@ impl Topology {
         self
     }
 
-    /// HCL written as it is, after the regions: for a block the builder does not know.
-    pub fn raw(mut self, text: &str) -> Topology {
-        self.extra.push_str(text);
-        self
-    }
-
     pub fn backup(mut self, backup: Backup) -> Topology {
         self.backups.push(backup);
         self
@@ -103,10 +96,6 @@ impl Topology {
         for r in &self.regions {
             out.push('\n');
             out.push_str(&r.hcl());
-        }
-        if !self.extra.is_empty() {
-            out.push('\n');
-            out.push_str(&self.extra);
         }
         for b in &self.backups {
             out.push('\n');
