@@ -5,7 +5,7 @@ mod common;
 
 use common::{Clusters, NAMESPACE, PROJECT, config};
 use drplan_core::plan::resource::{Kind, Resource, Value};
-use drplan_core::plan::{Action, Change, desired};
+use drplan_core::plan::{Action, desired};
 use drplan_core::provider::{ApplyRequest, Provider, RefreshRequest};
 use drplan_provider_fake::conformance::{Fixture, check, check_scale_only};
 use drplan_provider_fake::kit;
@@ -13,10 +13,7 @@ use drplan_provider_kubernetes::KubernetesProvider;
 use kube::api::PostParams;
 
 fn backup_job(config: &drplan_core::config::Config, region: &str) -> Resource {
-    desired::desired(config)
-        .into_iter()
-        .find(|r| r.kind == Kind::BackupJob && r.region.as_deref() == Some(region))
-        .expect("a desired backup job")
+    kit::desired_of(config, Kind::BackupJob, Some(region))
 }
 
 /// Runs the suite on the backup job of `region`, whose cluster is `context`'s kmock; the
@@ -83,16 +80,7 @@ async fn created_cronjob_holds_schedule_image_and_settings_and_an_existing_one_i
     let stale_job = cronjob(&stale);
     clusters.cronjobs("use1").await.create(&PostParams::default(), &stale_job).await.expect("pre-create CronJob");
 
-    let change = Change {
-        address: job.address.clone(),
-        kind: Kind::BackupJob,
-        region: job.region.clone(),
-        action: Action::Create,
-        before: None,
-        after: Some(job.attrs.clone()),
-        id: None,
-        replace_paths: Vec::new(),
-    };
+    let change = kit::change(&job, Action::Create);
     let created = provider
         .apply(&ApplyRequest { project: PROJECT, change: &change, idempotency_token: "t" })
         .await

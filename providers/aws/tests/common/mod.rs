@@ -215,3 +215,24 @@ pub async fn converge(
 ) -> Vec<plan::Change> {
     drplan_provider_fake::kit::converge(provider, config, prior, plan_id, limit).await.changes
 }
+
+/// Creates `bucket` in `region`, as the pipeline that keeps the backups would.
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str, region: &str) {
+    s3.create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateBucket");
+}
+
+/// Writes `content` at `key`, as a backup run would.
+pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, content: Vec<u8>) {
+    s3.put_object().bucket(bucket).key(key).body(content.into()).send().await.unwrap_or_else(|e| {
+        panic!("PutObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e));
+    });
+}
