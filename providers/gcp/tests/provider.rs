@@ -2,10 +2,12 @@
 //! region promoted and demoted through the engine, a GCS backup destination, a crashed run
 //! adopted, an unreachable endpoint; and the 409 `alreadyExists` path against a canned server.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::time::Duration;
 
+use common::provider;
 use drplan_core::config::Config;
 use drplan_core::plan::resource::{Kind, Value};
 use drplan_core::plan::{self, Action, Change, Options, Prior, desired};
@@ -13,7 +15,7 @@ use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, RefreshRequest, 
 use drplan_harness::{Emulator, Running};
 use drplan_provider_fake::conformance::{self, Fixture};
 use drplan_provider_fake::kit::{self, Backup, Region, Topology, refresh, regions};
-use drplan_provider_gcp::{GcpProvider, Limits};
+use drplan_provider_gcp::GcpProvider;
 use serde_json::Value as Json;
 
 const GCP_PROJECT: &str = "dr-test";
@@ -41,18 +43,6 @@ fn configuration(endpoint: &str, apac_role: &str) -> Config {
             Some("NEARLINE"),
         ))
         .load()
-}
-
-async fn provider(config: &Config) -> GcpProvider {
-    let limits = Limits {
-        retry: drplan_retry::RetryPolicy {
-            budget: Duration::from_secs(5),
-            first_backoff: Duration::from_millis(100),
-            ..drplan_retry::RetryPolicy::DEFAULT
-        },
-        operation_timeout: Duration::from_secs(10),
-    };
-    GcpProvider::with_limits(config, limits).await.expect("provider builds")
 }
 
 /// Instances gcplocal holds in the zone: (name, labels).

@@ -2,6 +2,8 @@
 //! paginated), read with one listing and one `alt=media` manifest download, verified
 //! against `md5Hash` and `crc32c`; an endpoint that does not answer is unreachable.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use drplan_core::config::Config;
@@ -10,7 +12,7 @@ use drplan_core::provider::{ErrorClass, Provider};
 use drplan_core::recovery::{PointFormat, PointStatus, verify};
 use drplan_harness::{Emulator, Running};
 use drplan_provider_fake::kit::{self, Backup, Region, Topology};
-use drplan_provider_gcp::{GcpProvider, Limits};
+use drplan_provider_gcp::GcpProvider;
 use md5::{Digest, Md5};
 
 const BUCKET: &str = "shop-backups-apac";
@@ -32,15 +34,7 @@ fn configuration(endpoint: &str) -> Config {
 
 async fn setup(url: &str) -> (GcpProvider, Resource) {
     let config = configuration(url);
-    let limits = Limits {
-        retry: drplan_retry::RetryPolicy {
-            budget: Duration::from_secs(5),
-            first_backoff: Duration::from_millis(100),
-            ..drplan_retry::RetryPolicy::DEFAULT
-        },
-        operation_timeout: Duration::from_secs(10),
-    };
-    let provider = GcpProvider::with_limits(&config, limits).await.expect("provider builds");
+    let provider = common::provider(&config).await;
     let bucket = kit::desired_of(&config, Kind::Bucket, None);
     (provider, bucket)
 }
