@@ -169,7 +169,7 @@ impl Region {
     }
 
     fn hcl(&self) -> String {
-        let mut fields = vec![("cloud", &*self.cloud), ("role", self.role.as_str())];
+        let mut fields = vec![("cloud", self.cloud), ("role", self.role.as_str())];
         if let Some(l) = &self.location {
             fields.push(("location", l));
         }
