@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use drplan_harness::{Emulator, Running, write_kubeconfig};
+use drplan_provider_fake::kit::{Backup, Region, Topology};
 use support::drplan;
 
 struct World {
@@ -33,87 +34,28 @@ fn replicas(cluster: &str) -> i64 {
 }
 
 fn configuration(gcp: &str, main_role: &str, dr_role: &str) -> String {
-    with_cold(gcp, main_role, dr_role, "")
+    topology(gcp, main_role, dr_role).hcl()
 }
 
-/// The configuration, with `cold` (HCL text) added before the backup block.
-fn with_cold(gcp: &str, main_role: &str, dr_role: &str, cold: &str) -> String {
-    format!(
-        r#"drplan {{
-  project = "shop"
-}}
-
-objectives {{
-  rpo = "1h"
-  rto = "1h"
-}}
-
-provider "gcp" {{
-  project     = "shop-dr"
-  endpoint    = "{gcp}"
-  credentials = "anonymous"
-}}
-
-component "web" {{
-  replicas = {{ active = 2, standby = 1, cold = 0 }}
-}}
-
-region "gcp-main" {{
-  cloud    = "gcp"
-  role     = "{main_role}"
-  location = "us-central1-a"
-
-  compute "app" {{
-    instance_type = "e2-standard-4"
-    image         = "projects/shop-dr/global/images/app"
-    count         = {{ active = 2, standby = 1, cold = 0 }}
-  }}
-
-  kubernetes {{
-    context   = "main"
-    namespace = "app"
-  }}
-}}
-
-region "gcp-dr" {{
-  cloud    = "gcp"
-  role     = "{dr_role}"
-  location = "europe-west1-b"
-
-  compute "app" {{
-    instance_type = "e2-standard-4"
-    image         = "projects/shop-dr/global/images/app"
-    count         = {{ active = 2, standby = 1, cold = 0 }}
-  }}
-
-  kubernetes {{
-    context   = "dr"
-    namespace = "app"
-  }}
-}}
-
-{cold}backup "db" {{
-  schedule  = "*/30 * * * *"
-  retention = "7d"
-  image     = "shop/backup:1"
-
-  destination "bucket" {{
-    gcs {{
-      bucket   = "shop-dr-backups"
-      prefix   = "db/"
-      location = "europe-west1"
-    }}
-  }}
-
-  destination "onprem" {{
-    nas {{
-      path = "/mnt/nas/shop"
-    }}
-  }}
-}}
-"#
-    )
+/// Two GCP regions with a pool and a cluster each, backed up to GCS and a NAS.
+fn topology(gcp: &str, main_role: &str, dr_role: &str) -> Topology {
+    let region = |name: &str, role: &str, location: &str, context: &str| {
+        Region::gcp(name, role, location).compute("app", "e2-standard-4", IMAGE, (2, 1, 0)).kubernetes(context, "app")
+    };
+    Topology::new("shop")
+        .objectives("1h", "1h")
+        .gcp("shop-dr", gcp)
+        .component("web", None, (2, 1, 0))
+        .region(region("gcp-main", main_role, "us-central1-a", "main"))
+        .region(region("gcp-dr", dr_role, "europe-west1-b", "dr"))
+        .backup(
+            Backup::new("db", "*/30 * * * *", "7d", "shop/backup:1")
+                .gcs("bucket", "shop-dr-backups", "db/", "europe-west1", None)
+                .nas("onprem", "/mnt/nas/shop"),
+        )
 }
+
+const IMAGE: &str = "projects/shop-dr/global/images/app";
 
 fn world() -> World {
     let gcp = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
@@ -310,25 +252,17 @@ fn drift_is_clean_when_converged_then_names_a_hand_made_change_and_notifies_once
     assert!(findings.iter().any(|f| f["kind"] == "unreachable" && f["subject"] == "region gcp-dr"), "{findings:?}");
 }
 
-const COLD_REGION: &str = r#"region "gcp-cold" {
-  cloud    = "gcp"
-  role     = "cold"
-  location = "asia-east1-a"
-
-  compute "app" {
-    instance_type = "e2-standard-4"
-    image         = "projects/shop-dr/global/images/app"
-    count         = { active = 2, standby = 1, cold = 0 }
-  }
+/// The configuration with a cold GCP region besides.
+fn with_cold(gcp: &str) -> String {
+    let cold = Region::gcp("gcp-cold", "cold", "asia-east1-a").compute("app", "e2-standard-4", IMAGE, (2, 1, 0));
+    topology(gcp, "active", "standby").region(cold).hcl()
 }
-
-"#;
 
 #[test]
 fn failover_to_the_standby_then_to_the_cold_region_each_applied_and_converged() {
     let w = world();
     let file = w.dir.path().join("config/main.hcl");
-    std::fs::write(&file, with_cold(w._gcp.url(), "active", "standby", COLD_REGION)).unwrap();
+    std::fs::write(&file, with_cold(w._gcp.url())).unwrap();
     let out = run(&w, &["apply", "config", "--auto-approve"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 

@@ -13,6 +13,8 @@ use std::process::Output;
 use std::time::Instant;
 
 use drplan_harness::{Emulator, FaultKind, FaultProxy, Faults, Running};
+use drplan_provider_fake::kit::{Backup, Topology};
+use support::{aws_region, dns_failover};
 
 const ZONE: &str = "faults.example.com";
 const ACTIVE: usize = 24;
@@ -21,69 +23,20 @@ const STANDBY: usize = 12;
 const FAULT_EVERY: u64 = 4;
 
 fn configuration(endpoint: &str) -> String {
-    let region = |name: &str, role: &str, short: &str| {
-        format!(
-            r#"
-region "{name}" {{
-  cloud    = "aws"
-  role     = "{role}"
-  endpoint = "{short}.{ZONE}"
-
-  compute "web" {{
-    instance_type = "t3.micro"
-    image         = "ami-0123456789abcdef0"
-    count         = {{ active = {ACTIVE}, standby = {STANDBY}, cold = 0 }}
-  }}
-}}
-"#
-        )
-    };
-    format!(
-        r#"drplan {{
-  project = "faults"
-}}
-
-provider "aws" {{
-  endpoint = "{endpoint}"
-}}
-{use1}{usw2}
-backup "database" {{
-  schedule  = "0 */1 * * *"
-  type      = "full"
-  retention = "30d"
-  image     = "faults/backup:1"
-
-  destination "primary" {{
-    s3 {{
-      bucket = "faults-backups"
-      prefix = "db/"
-      region = "us-east-1"
-    }}
-  }}
-}}
-
-failover {{
-  mode  = "manual"
-  order = ["us-west-2"]
-
-  dns {{
-    zone   = "{ZONE}"
-    record = "api.{ZONE}"
-    ttl    = 60
-  }}
-
-  health_check {{
-    protocol  = "HTTPS"
-    port      = 443
-    path      = "/health"
-    interval  = "10s"
-    threshold = 1
-  }}
-}}
-"#,
-        use1 = region("us-east-1", "active", "use1"),
-        usw2 = region("us-west-2", "standby", "usw2"),
-    )
+    let web = (ACTIVE as u32, STANDBY as u32, 0);
+    Topology::new("faults")
+        .aws(Some(endpoint))
+        .region(aws_region("us-east-1", "active", ZONE, web))
+        .region(aws_region("us-west-2", "standby", ZONE, web))
+        .backup(Backup::new("database", "0 */1 * * *", "30d", "faults/backup:1").full().s3(
+            "primary",
+            "faults-backups",
+            "db/",
+            "us-east-1",
+            None,
+        ))
+        .failover(dns_failover(ZONE, "10s", 1))
+        .hcl()
 }
 
 fn describe(out: &Output, proxy: &FaultProxy) -> String {

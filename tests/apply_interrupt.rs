@@ -18,6 +18,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use drplan_harness::{Emulator, FaultProxy, Faults, Running};
+use drplan_provider_fake::kit::Topology;
+use support::{aws_region, dns_failover};
 
 const ZONE: &str = "intr.example.com";
 const SERVING: usize = 2;
@@ -27,54 +29,13 @@ const STANDBY: usize = 16;
 const GATE: &str = "gate.health.us-east-1";
 
 fn configuration(moto: &str) -> String {
-    let region = |name: &str, role: &str, short: &str| {
-        format!(
-            r#"
-region "{name}" {{
-  cloud    = "aws"
-  role     = "{role}"
-  endpoint = "{short}.{ZONE}"
-
-  compute "web" {{
-    instance_type = "t3.micro"
-    image         = "ami-0123456789abcdef0"
-    count         = {{ active = {SERVING}, standby = {STANDBY}, cold = 0 }}
-  }}
-}}
-"#
-        )
-    };
-    format!(
-        r#"drplan {{
-  project = "intr"
-}}
-
-provider "aws" {{
-  endpoint = "{moto}"
-}}
-{use1}{usw2}
-failover {{
-  mode  = "manual"
-  order = ["us-west-2"]
-
-  dns {{
-    zone   = "{ZONE}"
-    record = "api.{ZONE}"
-    ttl    = 60
-  }}
-
-  health_check {{
-    protocol  = "HTTPS"
-    port      = 443
-    path      = "/health"
-    interval  = "10s"
-    threshold = 2
-  }}
-}}
-"#,
-        use1 = region("us-east-1", "active", "use1"),
-        usw2 = region("us-west-2", "standby", "usw2"),
-    )
+    let web = (SERVING as u32, STANDBY as u32, 0);
+    Topology::new("intr")
+        .aws(Some(moto))
+        .region(aws_region("us-east-1", "active", ZONE, web))
+        .region(aws_region("us-west-2", "standby", ZONE, web))
+        .failover(dns_failover(ZONE, "10s", 2))
+        .hcl()
 }
 
 /// How long the played checkers report the region failing, from their first question.

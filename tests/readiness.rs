@@ -16,7 +16,8 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use drplan_harness::{Emulator, FaultProxy, Faults, Running, write_kubeconfig};
-use support::{http, text};
+use drplan_provider_fake::kit::Topology;
+use support::{aws_region, dns_failover, http, text};
 
 const ZONE: &str = "ready.example.com";
 /// The health check's interval: the gate polls a third of it, so DNS moves within one.
@@ -31,63 +32,15 @@ struct World {
 }
 
 fn configuration(aws: &str, active: &str, standby: &str) -> String {
-    let region = |name: &str, role: &str, context: &str| {
-        format!(
-            r#"
-region "{name}" {{
-  cloud    = "aws"
-  role     = "{role}"
-  endpoint = "{context}.{ZONE}"
-
-  compute "web" {{
-    instance_type = "t3.micro"
-    image         = "ami-0123456789abcdef0"
-    count         = {{ active = 2, standby = 1, cold = 0 }}
-  }}
-
-  kubernetes {{
-    context   = "{context}"
-    namespace = "app"
-  }}
-}}
-"#
-        )
-    };
-    format!(
-        r#"drplan {{
-  project = "ready"
-}}
-
-provider "aws" {{
-  endpoint = "{aws}"
-}}
-
-component "web" {{
-  replicas = {{ active = 3, standby = 1, cold = 0 }}
-}}
-{}{}
-failover {{
-  mode  = "manual"
-  order = ["us-west-2"]
-
-  dns {{
-    zone   = "{ZONE}"
-    record = "api.{ZONE}"
-    ttl    = 60
-  }}
-
-  health_check {{
-    protocol  = "HTTPS"
-    port      = 443
-    path      = "/health"
-    interval  = "{INTERVAL_SECS}s"
-    threshold = 1
-  }}
-}}
-"#,
-        region("us-east-1", active, "use1"),
-        region("us-west-2", standby, "usw2"),
-    )
+    let region =
+        |name: &str, role: &str, context: &str| aws_region(name, role, ZONE, (2, 1, 0)).kubernetes(context, "app");
+    Topology::new("ready")
+        .aws(Some(aws))
+        .component("web", None, (3, 1, 0))
+        .region(region("us-east-1", active, "use1"))
+        .region(region("us-west-2", standby, "usw2"))
+        .failover(dns_failover(ZONE, &format!("{INTERVAL_SECS}s"), 1))
+        .hcl()
 }
 
 fn deploy_pipeline(cluster: &str) {

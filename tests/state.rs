@@ -61,22 +61,13 @@ fn list_show_pull_and_rm() {
 /// A saved plan with nothing to do for the configuration in `dir`: its state is converged.
 /// Applying it takes the state lock and needs no cloud.
 fn nothing_to_do_plan(dir: &std::path::Path) -> String {
-    use drplan_core::plan::{Observed, Prior, desired};
     let sources: Vec<drplan_core::SourceFile> = ["main.hcl", "regions.hcl", "backup.hcl"]
         .iter()
         .map(|f| drplan_core::SourceFile::new(*f, std::fs::read_to_string(dir.join(f)).unwrap()))
         .collect();
     let config = drplan_core::config::load(&sources, &|_| None).config.expect("valid configuration");
-    let prior = Prior {
-        objects: desired::desired(&config)
-            .into_iter()
-            .map(|r| (r.address.clone(), Observed { id: format!("id-{}", r.address), resource: r }))
-            .collect(),
-        roles: config.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
-        ..Prior::default()
-    };
     let mut state = drplan_state::StateFile::new(&config.project, "test");
-    state.set_content(&prior);
+    state.set_content(&drplan_provider_fake::kit::converged_prior(&config));
     drplan_state::LocalBackend::new(dir.join(".drplan/state.json")).write(&state).unwrap();
     let file = dir.join("nothing.plan").display().to_string();
     let out = run(&["plan", dir.to_str().unwrap(), "--refresh=false", "--out", &file]);

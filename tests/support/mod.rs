@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use drplan_provider_fake::kit::{Counts, Failover, Region, Topology};
+
 /// The workspace root; tests run the binary from here so paths in output are relative.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -31,6 +33,9 @@ pub fn drplan_aws(dir: &Path) -> Command {
     c
 }
 
+/// The image of the tests' instances; the emulators accept any.
+pub const AMI: &str = "ami-0123456789abcdef0";
+
 /// A configuration of two AWS regions on the emulator at `endpoint` (us-east-1 active,
 /// us-west-2 standby), each with a `web` pool of `active`/`standby` instances by role, and
 /// the state in S3 when `state_bucket` is given (key `PROJECT/state.json`).
@@ -41,34 +46,25 @@ pub fn two_aws_regions(
     standby: usize,
     state_bucket: Option<&str>,
 ) -> String {
-    let backend = state_bucket
-        .map(|b| {
-            format!(
-                "\n  backend \"s3\" {{\n    bucket   = \"{b}\"\n    key      = \"{project}/state.json\"\n    region   = \"us-east-1\"\n    endpoint = \"{endpoint}\"\n  }}\n"
-            )
-        })
-        .unwrap_or_default();
+    let mut topology = Topology::new(project);
+    if let Some(bucket) = state_bucket {
+        topology = topology.state_in_s3(bucket, &format!("{project}/state.json"), "us-east-1", endpoint);
+    }
     let region = |name: &str, role: &str| {
-        format!(
-            r#"
-region "{name}" {{
-  cloud = "aws"
-  role  = "{role}"
-
-  compute "web" {{
-    instance_type = "t3.micro"
-    image         = "ami-0123456789abcdef0"
-    count         = {{ active = {active}, standby = {standby}, cold = 0 }}
-  }}
-}}
-"#
-        )
+        Region::aws(name, role).compute("web", "t3.micro", AMI, (active as u32, standby as u32, 0))
     };
-    format!(
-        "drplan {{\n  project = \"{project}\"\n{backend}}}\n\nprovider \"aws\" {{\n  endpoint = \"{endpoint}\"\n}}\n{}{}",
-        region("us-east-1", "active"),
-        region("us-west-2", "standby")
-    )
+    topology.aws(Some(endpoint)).region(region("us-east-1", "active")).region(region("us-west-2", "standby")).hcl()
+}
+
+/// An AWS region serving on `use1.ZONE` or `usw2.ZONE`, with a `web` pool of `web`.
+pub fn aws_region(name: &str, role: &str, zone: &str, web: Counts) -> Region {
+    let short = if name == "us-east-1" { "use1" } else { "usw2" };
+    Region::aws(name, role).endpoint(&format!("{short}.{zone}")).compute("web", "t3.micro", AMI, web)
+}
+
+/// Failover to us-west-2 by the DNS record `api.ZONE`, checked over HTTPS every `interval`.
+pub fn dns_failover(zone: &str, interval: &str, threshold: u32) -> Failover {
+    Failover::manual(&["us-west-2"]).dns(zone, &format!("api.{zone}"), 60).health_check(interval, threshold)
 }
 
 /// Asserts moto holds exactly `want` live instances per region and that a new plan of the
@@ -140,22 +136,10 @@ pub fn check_golden(path: &Path, actual: &str) -> Option<String> {
 
 /// Writes the state drplan would have after applying the configuration `file` in `dir`.
 pub fn write_converged_state(dir: &Path, file: &str) -> drplan_state::StateFile {
-    use drplan_core::plan::{Observed, Prior, desired};
-    let text = std::fs::read_to_string(dir.join(file)).unwrap();
-    let config = drplan_core::config::load(&[drplan_core::SourceFile::new(file, text)], &|_| None)
-        .config
-        .expect("valid configuration");
-    let prior = Prior {
-        objects: desired::desired(&config)
-            .into_iter()
-            .map(|r| (r.address.clone(), Observed { id: format!("id-{}", r.address), resource: r }))
-            .collect(),
-        roles: config.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
-        ..Prior::default()
-    };
+    let config = drplan_provider_fake::kit::load(&std::fs::read_to_string(dir.join(file)).unwrap());
     let mut state = drplan_state::StateFile::new(&config.project, "test");
     state.serial = 4;
-    state.set_content(&prior);
+    state.set_content(&drplan_provider_fake::kit::converged_prior(&config));
     drplan_state::LocalBackend::new(dir.join(".drplan/state.json")).write(&state).unwrap();
     state
 }

@@ -15,27 +15,10 @@ async fn the_newest_backup_is_found_past_the_first_page() {
     let config = env.config("us-east-1", "eu-west-1");
     let (provider, recorder) = env.provider(&config);
     let s3 = env.s3("eu-west-1");
-    s3.create_bucket()
-        .bucket("shop-backups")
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateBucket");
+    common::create_bucket(&s3, "shop-backups", "eu-west-1").await;
     let put = |key: String| {
         let s3 = s3.clone();
-        async move {
-            s3.put_object()
-                .bucket("shop-backups")
-                .key(key)
-                .body(b"backup".to_vec().into())
-                .send()
-                .await
-                .expect("PutObject")
-        }
+        async move { common::put_object(&s3, "shop-backups", &key, b"backup".to_vec()).await }
     };
     // A full first page of older backups, all sorting before the newest one.
     for chunk in (0..1_000).collect::<Vec<u32>>().chunks(50) {

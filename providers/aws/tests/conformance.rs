@@ -4,9 +4,9 @@ mod common;
 
 use drplan_core::plan::Value;
 use drplan_core::plan::resource::{Kind, Resource, address, attrs};
-use drplan_provider_fake::conformance::{Fixture, check};
+use drplan_provider_fake::conformance::{Fixture, check, check_dns_record};
 
-use common::{AMI, moto};
+use common::{AMI, ZONE, moto};
 
 #[tokio::test]
 async fn instance_conforms() {
@@ -101,4 +101,34 @@ async fn bucket_conforms() {
     check(&provider, &fixture).await.unwrap_or_else(|e| panic!("{e}"));
     let buckets = env.s3("eu-west-1").list_buckets().send().await.expect("ListBuckets");
     assert!(buckets.buckets().is_empty(), "{buckets:?}");
+}
+
+#[tokio::test]
+async fn dns_record_conforms() {
+    let env = moto().await;
+    env.create_zone(ZONE).await;
+    let config = env.config("us-east-1", "eu-west-1");
+    let (provider, _) = env.provider(&config);
+    let name = format!("api.{ZONE}");
+    let fixture = Fixture {
+        project: "conformance".into(),
+        regions: vec![],
+        resource: Resource {
+            address: address::dns_record(&name, "PRIMARY"),
+            kind: Kind::DnsRecord,
+            region: None,
+            attrs: attrs([
+                ("zone", ZONE.into()),
+                ("name", name.as_str().into()),
+                ("type", "CNAME".into()),
+                ("ttl", 60i64.into()),
+                ("failover", "PRIMARY".into()),
+                ("set_identifier", "conformance-primary".into()),
+                ("target", format!("use1.{ZONE}").into()),
+                ("health_check", "".into()),
+            ]),
+        },
+        update: ("target".into(), Value::Str(format!("maintenance.{ZONE}"))),
+    };
+    check_dns_record(&provider, &fixture).await.unwrap_or_else(|e| panic!("{e}"));
 }

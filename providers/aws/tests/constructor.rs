@@ -41,18 +41,8 @@ async fn in_child() {
     let provider = AwsProvider::new(&config).await;
     assert_eq!(provider.regions().collect::<Vec<_>>(), vec!["eu-west-1", "us-east-1"]);
 
-    let want = drplan_core::plan::desired::desired(&config);
-    let check = want.iter().find(|r| r.kind == Kind::HealthCheck).expect("a health check");
-    let change = drplan_core::plan::Change {
-        address: check.address.clone(),
-        kind: Kind::HealthCheck,
-        region: None,
-        action: drplan_core::plan::Action::Create,
-        before: None,
-        after: Some(check.attrs.clone()),
-        id: None,
-        replace_paths: Vec::new(),
-    };
+    let check = drplan_provider_fake::kit::desired_of(&config, Kind::HealthCheck, None);
+    let change = drplan_provider_fake::kit::change(&check, drplan_core::plan::Action::Create);
     let token = idempotency_token("p", &change.address);
     let created = provider
         .apply(&ApplyRequest { project: "shop", change: &change, idempotency_token: &token })

@@ -12,6 +12,7 @@ use drplan_core::plan::{self, Action, DriftKind, Options, Prior, desired};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, idempotency_token};
 
 use common::{ZONE, assert_converged, converge, moto, refresh};
+use drplan_provider_fake::kit;
 
 /// The PRIMARY and SECONDARY record sets of `api.<zone>` as moto holds them: (failover, target, health check id).
 async fn records(env: &common::Env, zone_id: &str) -> Vec<(String, String, Option<String>)> {
@@ -82,13 +83,7 @@ async fn deploy_then_failover_converge() {
     let bucket = "backup.database.destination.primary";
     assert_eq!(refresh(&provider, &config).await.newest_backup_age.get(bucket), None);
     for key in ["elsewhere/old.sql", "dr/db-1.sql.gpg"] {
-        s3.put_object()
-            .bucket("shop-backups")
-            .key(key)
-            .body(b"backup".to_vec().into())
-            .send()
-            .await
-            .expect("PutObject");
+        common::put_object(&s3, "shop-backups", key, b"backup".to_vec()).await;
     }
     let age = refresh(&provider, &config).await.newest_backup_age.get(bucket).copied();
     assert!(age.is_some_and(|a| a < 120), "{age:?}");
@@ -241,17 +236,8 @@ async fn a_missing_hosted_zone_is_a_clear_invalid_error() {
     let env = moto().await;
     let config = env.config("us-east-1", "eu-west-1");
     let (provider, _) = env.provider(&config);
-    let record = desired::desired(&config).into_iter().find(|r| r.kind == Kind::DnsRecord).expect("a record");
-    let change = plan::Change {
-        address: record.address.clone(),
-        kind: record.kind,
-        region: None,
-        action: Action::Create,
-        before: None,
-        after: Some(record.attrs.clone()),
-        id: None,
-        replace_paths: Vec::new(),
-    };
+    let record = kit::desired_of(&config, Kind::DnsRecord, None);
+    let change = kit::change(&record, Action::Create);
     let token = idempotency_token("p", &change.address);
     let err = provider
         .apply(&ApplyRequest { project: &config.project, change: &change, idempotency_token: &token })

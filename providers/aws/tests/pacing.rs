@@ -71,7 +71,7 @@ async fn concurrent_route53_operations_stay_within_five_per_second() {
     for _ in 0..3 {
         let (provider, after) = (Arc::clone(&reader), Arc::clone(&after));
         tasks.spawn(async move {
-            refresh(&provider, &after).await;
+            refresh(&*provider, &after).await;
             Ok(())
         });
     }

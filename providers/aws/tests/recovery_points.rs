@@ -41,22 +41,11 @@ fn destination(env: &Env) -> (drplan_core::config::Config, Resource) {
 }
 
 async fn create_bucket(s3: &Client) {
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateBucket");
+    common::create_bucket(s3, BUCKET, "eu-west-1").await;
 }
 
 async fn put(s3: &Client, key: String, content: Vec<u8>) {
-    s3.put_object().bucket(BUCKET).key(&key).body(content.into()).send().await.unwrap_or_else(|e| {
-        panic!("PutObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e));
-    });
+    common::put_object(s3, BUCKET, &key, content).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,13 @@
 //! The provider conformance suite: what the engine relies on from every provider, checked
 //! against a real API (an emulator) by each provider crate and against the fake here.
+//!
+//! Three shapes of object, three checks: [`check`] for what drplan creates and deletes
+//! (instances, health checks, buckets, backup schedules), [`check_dns_record`] for records,
+//! which are written whole (an update of one that is gone writes it again) and share their
+//! name with the other failover set, and [`check_scale_only`] for what another system
+//! creates and drplan only scales (the pipeline's Deployments).
 
-use drplan_core::plan::resource::{Attrs, Value};
+use drplan_core::plan::resource::{Attrs, Value, address};
 use drplan_core::plan::{Action, Change, Resource};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, RefreshRequest, idempotency_token};
 
@@ -41,6 +47,107 @@ fn req<'a>(f: &'a Fixture, change: &'a Change, token: &'a str) -> ApplyRequest<'
 
 /// Runs every check in order; the first broken promise is returned as the error.
 pub async fn check<P: Provider>(provider: &P, f: &Fixture) -> Result<(), String> {
+    let update = lifecycle(provider, f).await?;
+    let token = idempotency_token("conformance", &f.resource.address);
+    match provider.apply(&req(f, &update, &token)).await {
+        Err(e) if e.class == ErrorClass::NotFound => Ok(()),
+        Err(e) => Err(format!("updating a deleted object must be classified not found, was {:?}: {e}", e.class)),
+        Ok(o) => Err(format!("updating a deleted object succeeded: {o:?}")),
+    }
+}
+
+/// A failover record (`dns.NAME.primary`): the lifecycle of [`check`], with the record of
+/// the other failover set under the same name beside it all along, untouched by every
+/// change to this one. An update of a deleted record may write it again (an UPSERT), so
+/// that is not checked; the engine plans a create there anyway.
+pub async fn check_dns_record<P: Provider>(provider: &P, f: &Fixture) -> Result<(), String> {
+    let r = &f.resource;
+    let name = r.str("name").ok_or("a record fixture needs a `name`")?;
+    let other = match r.str("failover") {
+        Some("PRIMARY") => "SECONDARY",
+        Some("SECONDARY") => "PRIMARY",
+        other => return Err(format!("a record fixture needs `failover` PRIMARY or SECONDARY, has {other:?}")),
+    };
+    let mut sibling = r.clone();
+    sibling.address = address::dns_record(name, other);
+    sibling.attrs.insert("failover".into(), other.into());
+    // Set identifiers start with the project, as the engine names them.
+    let set = format!("{}-{}", f.project, other.to_ascii_lowercase());
+    sibling.attrs.insert("set_identifier".into(), set.into());
+    sibling.attrs.insert("target".into(), format!("sibling.{name}").into());
+    let token = idempotency_token("conformance", &sibling.address);
+    let create = change(&sibling, Action::Create, None, Some(sibling.attrs.clone()), None);
+    let made = provider
+        .apply(&req(f, &create, &token))
+        .await
+        .map_err(|e| format!("creating the other failover set's record failed: {e}"))?
+        .ok_or("creating the other failover set's record returned no object")?;
+
+    lifecycle(provider, f).await?;
+
+    let desired = [r.clone(), sibling.clone()];
+    let refresh = RefreshRequest { project: &f.project, regions: &f.regions, desired: &desired };
+    let seen = snapshot(provider, &refresh, "after the record's delete").await?;
+    match seen.objects.get(&sibling.address) {
+        Some(o) if o.id == made.id && sibling.attrs.iter().all(|(k, v)| o.resource.attrs.get(k) == Some(v)) => {}
+        other => {
+            return Err(format!("the other failover set's record {} was changed: {other:?}", sibling.address));
+        }
+    }
+    let delete = change(&sibling, Action::Delete, Some(sibling.attrs.clone()), None, Some(made.id));
+    provider.apply(&req(f, &delete, &token)).await.map_err(|e| format!("deleting the other record failed: {e}"))?;
+    Ok(())
+}
+
+/// An object another system creates and drplan only scales: it is there before drplan
+/// runs, an update changes it in place under the same id, a repeated update is harmless,
+/// and a delete stops managing it without removing it.
+pub async fn check_scale_only<P: Provider>(provider: &P, f: &Fixture) -> Result<(), String> {
+    let r = &f.resource;
+    let desired = std::slice::from_ref(r);
+    let refresh = RefreshRequest { project: &f.project, regions: &f.regions, desired };
+    if !provider.manages(r.kind, r.str("cloud")) {
+        return Err(format!("{} says it does not manage the fixture's {}", provider.name(), r.kind));
+    }
+    let seen = snapshot(provider, &refresh, "before scaling").await?;
+    let Some(found) = seen.objects.get(&r.address).cloned() else {
+        return Err(format!("refresh does not find {}, which exists before drplan runs", r.address));
+    };
+    let token = idempotency_token("conformance", &r.address);
+    let mut updated = found.resource.attrs.clone();
+    updated.insert(f.update.0.clone(), f.update.1.clone());
+    let update =
+        change(r, Action::Update, Some(found.resource.attrs.clone()), Some(updated.clone()), Some(found.id.clone()));
+    for attempt in ["update", "repeated update"] {
+        let scaled = provider
+            .apply(&req(f, &update, &token))
+            .await
+            .map_err(|e| format!("{attempt} failed: {e}"))?
+            .ok_or(format!("{attempt} returned no object"))?;
+        if scaled.id != found.id || scaled.resource.attrs.get(&f.update.0) != Some(&f.update.1) {
+            return Err(format!(
+                "{attempt} returned {scaled:?}, wanted {} = {} on {}",
+                f.update.0, f.update.1, found.id
+            ));
+        }
+        match snapshot(provider, &refresh, &format!("after the {attempt}")).await?.objects.get(&r.address) {
+            Some(o) if o.id == found.id && o.resource.attrs.get(&f.update.0) == Some(&f.update.1) => {}
+            other => return Err(format!("after the {attempt}, refresh reads {other:?}")),
+        }
+    }
+    let delete = change(r, Action::Delete, Some(updated), None, Some(found.id.clone()));
+    if provider.apply(&req(f, &delete, &token)).await.map_err(|e| format!("delete failed: {e}"))?.is_some() {
+        return Err("delete returned an object".into());
+    }
+    match snapshot(provider, &refresh, "after delete").await?.objects.get(&r.address) {
+        Some(o) if o.id == found.id => Ok(()),
+        other => Err(format!("a delete must leave what drplan did not create in place, refresh reads {other:?}")),
+    }
+}
+
+/// Create, read, create again, update, delete, delete again; returns the update, for the
+/// caller's check of what an update of a deleted object does.
+async fn lifecycle<P: Provider>(provider: &P, f: &Fixture) -> Result<Change, String> {
     let r = &f.resource;
     let desired = std::slice::from_ref(r);
     let refresh = RefreshRequest { project: &f.project, regions: &f.regions, desired };
@@ -109,10 +216,5 @@ pub async fn check<P: Provider>(provider: &P, f: &Fixture) -> Result<(), String>
         .apply(&req(f, &delete, &token))
         .await
         .map_err(|e| format!("deleting what is gone must succeed (a retried delete): {e}"))?;
-
-    match provider.apply(&req(f, &update, &token)).await {
-        Err(e) if e.class == ErrorClass::NotFound => Ok(()),
-        Err(e) => Err(format!("updating a deleted object must be classified not found, was {:?}: {e}", e.class)),
-        Ok(o) => Err(format!("updating a deleted object succeeded: {o:?}")),
-    }
+    Ok(update)
 }

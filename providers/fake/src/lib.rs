@@ -1,7 +1,9 @@
 //! An in-memory cloud that implements [`Provider`], for testing the engine without a
-//! network, and [`conformance`], the suite every real provider runs against its emulator.
+//! network, [`conformance`], the suite every real provider runs against its emulator, and
+//! [`kit`], what provider and CLI tests set up the same way.
 
 pub mod conformance;
+pub mod kit;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -310,6 +312,9 @@ impl FakeProvider {
                 }
                 Ok(Some(o.clone()))
             }
+            // Deleting a workload stops managing it, as on a cluster: the pipeline made the
+            // Deployment and it stays, at its last scale.
+            Action::Delete if change.kind == Kind::Workload => Ok(None),
             Action::Delete => {
                 c.objects.remove(address);
                 Ok(None)

@@ -4,7 +4,7 @@ use drplan_core::plan::resource::{Kind, Resource, Value, address, attrs};
 use drplan_core::plan::{Action, Observed, Snapshot};
 use drplan_core::provider::{ApplyRequest, Provider, ProviderError, RefreshRequest};
 use drplan_provider_fake::FakeProvider;
-use drplan_provider_fake::conformance::{Fixture, check};
+use drplan_provider_fake::conformance::{Fixture, check, check_dns_record, check_scale_only};
 
 fn fixture() -> Fixture {
     Fixture {
@@ -23,6 +23,50 @@ fn fixture() -> Fixture {
 #[tokio::test]
 async fn the_fake_passes() {
     check(&FakeProvider::everything(), &fixture()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_fake_passes_for_a_failover_record() {
+    let fixture = Fixture {
+        project: "conformance".into(),
+        regions: vec![],
+        resource: Resource {
+            address: address::dns_record("api.shop.example.com", "PRIMARY"),
+            kind: Kind::DnsRecord,
+            region: None,
+            attrs: attrs([
+                ("zone", "shop.example.com".into()),
+                ("name", "api.shop.example.com".into()),
+                ("type", "CNAME".into()),
+                ("ttl", 60i64.into()),
+                ("failover", "PRIMARY".into()),
+                ("set_identifier", "conformance-primary".into()),
+                ("target", "use1.shop.example.com".into()),
+                ("health_check", "".into()),
+            ]),
+        },
+        update: ("target".into(), Value::Str("maintenance.shop.example.com".into())),
+    };
+    check_dns_record(&FakeProvider::everything(), &fixture).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_fake_passes_for_a_pipelines_workload() {
+    let resource = Resource {
+        address: "region.us-east-1.workload.web".into(),
+        kind: Kind::Workload,
+        region: Some("us-east-1".into()),
+        attrs: attrs([("deployment", "web".into()), ("replicas", 1i64.into())]),
+    };
+    let cloud = FakeProvider::everything();
+    cloud.put(Observed { id: "deploy-web".into(), resource: resource.clone() });
+    let fixture = Fixture {
+        project: "conformance".into(),
+        regions: vec!["us-east-1".into()],
+        resource,
+        update: ("replicas".into(), Value::Int(3)),
+    };
+    check_scale_only(&cloud, &fixture).await.unwrap();
 }
 
 /// Launches a new object on every create, as a provider ignoring its idempotency token would.

@@ -3,17 +3,14 @@
 
 use std::path::Path;
 
-use drplan_core::SourceFile;
-use drplan_core::config::{self, Config};
-use drplan_core::plan::{self, Options, Prior, Snapshot, Step, desired};
-use drplan_core::provider::{ApplyRequest, Provider, RefreshRequest, idempotency_token};
+use drplan_core::config::Config;
+use drplan_core::plan::{self, Options, Prior, desired};
 use drplan_provider_fake::FakeProvider;
+use drplan_provider_fake::kit::{self, assert_converged, refresh};
 
 fn bot_core(edit: impl Fn(String) -> String) -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bot-core/main.hcl");
-    let text = edit(std::fs::read_to_string(path).unwrap());
-    let loaded = config::load(&[SourceFile::new("main.hcl", text)], &|_| None);
-    loaded.config.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+    kit::load(&edit(std::fs::read_to_string(path).unwrap()))
 }
 
 fn failed_over(text: String) -> String {
@@ -30,43 +27,9 @@ fn pipeline(cloud: &FakeProvider, config: &Config) {
     }
 }
 
-async fn refresh(cloud: &FakeProvider, config: &Config) -> Snapshot {
-    let regions: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
-    let want = desired::desired(config);
-    cloud.refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &want }).await.unwrap()
-}
-
-/// Plans against the fake, then runs the first `limit` actions in order, recording each in
-/// `prior` as state would. Returns the number of changes planned.
+/// The kit's loop; the number of changes planned.
 async fn converge(cloud: &FakeProvider, config: &Config, prior: &mut Prior, plan_id: &str, limit: usize) -> usize {
-    let live = refresh(cloud, config).await;
-    let plan = plan::plan(config, prior, Some(&live), &Options::default()).unwrap();
-    assert!(plan.can_apply(false), "{:?}", plan.safety);
-    for node in plan.graph.iter().take(limit) {
-        let Step::Change(i) = node.step else { continue }; // the fake is always healthy
-        let change = &plan.changes[i];
-        let token = idempotency_token(plan_id, &change.address);
-        let result =
-            cloud.apply(&ApplyRequest { project: &config.project, change, idempotency_token: &token }).await.unwrap();
-        match result {
-            Some(o) => prior.objects.insert(change.address.clone(), o),
-            None => prior.objects.remove(&change.address),
-        };
-    }
-    for a in &plan.forget {
-        prior.objects.remove(a);
-    }
-    if limit >= plan.graph.len() {
-        prior.roles = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
-    }
-    plan.changes.len()
-}
-
-async fn assert_converged(cloud: &FakeProvider, config: &Config, prior: &Prior) {
-    let live = refresh(cloud, config).await;
-    let plan = plan::plan(config, prior, Some(&live), &Options::default()).unwrap();
-    assert!(!plan.has_changes(), "left over: {:#?}", plan.changes);
-    assert!(plan.drift.is_empty(), "drift: {:#?}", plan.drift);
+    kit::converge(cloud, config, prior, plan_id, limit).await.changes.len()
 }
 
 #[tokio::test]
@@ -75,7 +38,7 @@ async fn fresh_deploy_then_failover_converge() {
     let mut prior = Prior::default();
     let config = bot_core(|t| t);
     pipeline(&cloud, &config);
-    let planned = converge(&cloud, &config, &mut prior, "deploy", usize::MAX).await;
+    let planned = converge(&cloud, &config, &mut prior, "deploy", kit::ALL).await;
     // Everything is created but the Deployments, which the pipeline made and drplan scales
     // (or adopts, where their replicas already match).
     assert_eq!(planned, desired::desired(&config).len());
@@ -84,7 +47,7 @@ async fn fresh_deploy_then_failover_converge() {
 
     let config = bot_core(failed_over);
     let calls_before = cloud.calls().len();
-    converge(&cloud, &config, &mut prior, "failover", usize::MAX).await;
+    converge(&cloud, &config, &mut prior, "failover", kit::ALL).await;
     assert_converged(&cloud, &config, &prior).await;
     // Capacity came up in the new active region before any came down in the old one.
     let calls = cloud.calls()[calls_before..].to_vec();
@@ -101,7 +64,7 @@ async fn drift_made_by_hand_is_repaired() {
     let mut prior = Prior::default();
     let config = bot_core(|t| t);
     pipeline(&cloud, &config);
-    converge(&cloud, &config, &mut prior, "deploy", usize::MAX).await;
+    converge(&cloud, &config, &mut prior, "deploy", kit::ALL).await;
     cloud.remove("region.us-east-1.compute.nodes[1]");
     cloud.tamper("region.us-east-1.workload.ai-service", |o| {
         o.resource.attrs.insert("replicas".into(), 1i64.into());
@@ -109,7 +72,7 @@ async fn drift_made_by_hand_is_repaired() {
     let live = refresh(&cloud, &config).await;
     let plan = plan::plan(&config, &prior, Some(&live), &Options::default()).unwrap();
     assert_eq!(plan.drift.len(), 2, "{:#?}", plan.drift);
-    converge(&cloud, &config, &mut prior, "repair", usize::MAX).await;
+    converge(&cloud, &config, &mut prior, "repair", kit::ALL).await;
     assert_converged(&cloud, &config, &prior).await;
 }
 
@@ -135,7 +98,7 @@ async fn a_crashed_run_is_adopted_not_duplicated() {
         .map(|c| c.address.as_str())
         .collect();
     assert_eq!(adopted.len(), created, "{:#?}", plan.changes);
-    converge(&cloud, &config, &mut prior, "resumed", usize::MAX).await;
+    converge(&cloud, &config, &mut prior, "resumed", kit::ALL).await;
     assert_converged(&cloud, &config, &prior).await;
     assert_eq!(cloud.objects().len(), desired::desired(&config).len(), "nothing duplicated");
 }

@@ -2,18 +2,20 @@
 //! region promoted and demoted through the engine, a GCS backup destination, a crashed run
 //! adopted, an unreachable endpoint; and the 409 `alreadyExists` path against a canned server.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::time::Duration;
 
-use drplan_core::SourceFile;
-use drplan_core::config::{self, Config};
-use drplan_core::plan::resource::{Kind, Resource, Value};
-use drplan_core::plan::{self, Action, Change, Options, Prior, Snapshot, Step, desired};
+use common::provider;
+use drplan_core::config::Config;
+use drplan_core::plan::resource::{Kind, Value};
+use drplan_core::plan::{self, Action, Change, Options, Prior, desired};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, RefreshRequest, idempotency_token};
 use drplan_harness::{Emulator, Running};
 use drplan_provider_fake::conformance::{self, Fixture};
-use drplan_provider_gcp::{GcpProvider, Limits};
+use drplan_provider_fake::kit::{self, Backup, Region, Topology, refresh, regions};
+use drplan_provider_gcp::GcpProvider;
 use serde_json::Value as Json;
 
 const GCP_PROJECT: &str = "dr-test";
@@ -23,80 +25,24 @@ const ZONE: &str = "asia-east1-a";
 /// `count` instances per role, `apac` having `role`; a GCS backup destination.
 fn configuration(endpoint: &str, apac_role: &str) -> Config {
     let aws_role = if apac_role == "active" { "standby" } else { "active" };
-    let text = format!(
-        r#"
-drplan {{
-  project = "shop"
-}}
-
-provider "aws" {{}}
-
-provider "gcp" {{
-  project     = "{GCP_PROJECT}"
-  endpoint    = "{endpoint}"
-  credentials = "anonymous"
-}}
-
-region "us-east-1" {{
-  cloud    = "aws"
-  role     = "{aws_role}"
-  endpoint = "use1.shop.example"
-}}
-
-region "apac" {{
-  cloud    = "gcp"
-  role     = "{apac_role}"
-  location = "{ZONE}"
-  endpoint = "apac.shop.example"
-
-  compute "web" {{
-    instance_type = "e2-standard-4"
-    image         = "projects/{GCP_PROJECT}/global/images/web-v1"
-    count         = {{ active = 3, standby = 1, cold = 0 }}
-  }}
-}}
-
-backup "db" {{
-  schedule  = "0 * * * *"
-  type      = "full"
-  retention = "14d"
-  image     = "backup:1"
-
-  destination "offsite" {{
-    gcs {{
-      bucket        = "shop-backups-apac"
-      prefix        = "db/"
-      location      = "asia-east1"
-      storage_class = "NEARLINE"
-    }}
-  }}
-}}
-"#
-    );
-    let loaded = config::load(&[SourceFile::new("main.hcl", text)], &|_| None);
-    loaded.config.unwrap_or_else(|| panic!("configuration does not load: {:#?}", loaded.diagnostics))
-}
-
-async fn provider(config: &Config) -> GcpProvider {
-    let limits = Limits {
-        retry: drplan_retry::RetryPolicy {
-            budget: Duration::from_secs(5),
-            first_backoff: Duration::from_millis(100),
-            ..drplan_retry::RetryPolicy::DEFAULT
-        },
-        operation_timeout: Duration::from_secs(10),
-    };
-    GcpProvider::with_limits(config, limits).await.expect("provider builds")
-}
-
-fn regions(config: &Config) -> Vec<String> {
-    config.regions.iter().map(|r| r.name.clone()).collect()
-}
-
-async fn refresh(p: &GcpProvider, config: &Config) -> Snapshot {
-    let want = desired::desired(config);
-    let regions = regions(config);
-    p.refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &want }).await.expect("refresh")
+    Topology::new("shop")
+        .aws(None)
+        .gcp(GCP_PROJECT, endpoint)
+        .region(Region::aws("us-east-1", aws_role).endpoint("use1.shop.example"))
+        .region(Region::gcp("apac", apac_role, ZONE).endpoint("apac.shop.example").compute(
+            "web",
+            "e2-standard-4",
+            &format!("projects/{GCP_PROJECT}/global/images/web-v1"),
+            (3, 1, 0),
+        ))
+        .backup(Backup::new("db", "0 * * * *", "14d", "backup:1").full().gcs(
+            "offsite",
+            "shop-backups-apac",
+            "db/",
+            "asia-east1",
+            Some("NEARLINE"),
+        ))
+        .load()
 }
 
 /// Instances gcplocal holds in the zone: (name, labels).
@@ -123,29 +69,9 @@ fn is_gcp(p: &GcpProvider, c: &Change) -> bool {
 /// Plans, then runs the GCP changes in graph order (the first `limit`), recording results in
 /// `prior` as state would. Returns the GCP changes planned.
 async fn converge(p: &GcpProvider, config: &Config, prior: &mut Prior, plan_id: &str, limit: usize) -> Vec<Change> {
-    let live = refresh(p, config).await;
-    let plan = plan::plan(config, prior, Some(&live), &Options::default()).unwrap();
-    let mut done = 0;
-    for node in &plan.graph {
-        let Step::Change(i) = node.step else { continue };
-        let change = &plan.changes[i];
-        if !is_gcp(p, change) || done >= limit {
-            continue;
-        }
-        let token = idempotency_token(plan_id, &change.address);
-        let result = p
-            .apply(&ApplyRequest { project: &config.project, change, idempotency_token: &token })
-            .await
-            .unwrap_or_else(|e| panic!("{} {}: {e}", change.action.as_str(), change.address));
-        done += 1;
-        match result {
-            Some(o) => prior.objects.insert(change.address.clone(), o),
-            None => prior.objects.remove(&change.address),
-        };
-    }
-    if limit == usize::MAX {
-        prior.roles = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
-    }
+    // The AWS region serves nothing in this fixture: apply would refuse, the GCP side is tested.
+    let plan = kit::plan(p, config, prior).await;
+    let plan = kit::apply_plan(p, config, prior, plan, plan_id, limit).await;
     plan.changes.into_iter().filter(|c| is_gcp(p, c)).collect()
 }
 
@@ -358,8 +284,7 @@ async fn the_newest_backup_is_found_past_the_first_page() {
 }
 
 fn desired_attrs(config: &Config, address: &str) -> drplan_core::plan::Attrs {
-    let d: Vec<Resource> = desired::desired(config);
-    d.into_iter().find(|r| r.address == address).map(|r| r.attrs).unwrap_or_default()
+    kit::desired_at(config, address).attrs
 }
 
 #[tokio::test]
@@ -469,17 +394,8 @@ async fn an_insert_answered_already_exists_adopts_the_instance() {
     let (url, server) = canned_server(vec![(409, conflict.to_string()), (200, existing.to_string())]);
     let config = configuration(&url, "active");
     let p = provider(&config).await;
-    let want = desired::desired(&config).into_iter().find(|r| r.kind == Kind::Instance).unwrap();
-    let change = Change {
-        address: want.address.clone(),
-        kind: Kind::Instance,
-        region: want.region.clone(),
-        action: Action::Create,
-        before: None,
-        after: Some(want.attrs.clone()),
-        id: None,
-        replace_paths: vec![],
-    };
+    let want = kit::desired_of(&config, Kind::Instance, None);
+    let change = kit::change(&want, Action::Create);
     let token = idempotency_token("plan", &want.address);
     let got = p
         .apply(&ApplyRequest { project: &config.project, change: &change, idempotency_token: &token })
@@ -517,17 +433,8 @@ async fn an_insert_answered_already_exists_by_a_stranger_is_a_conflict() {
     let (url, server) = canned_server(vec![(409, conflict.to_string()), (200, stranger.to_string())]);
     let config = configuration(&url, "active");
     let p = provider(&config).await;
-    let want = desired::desired(&config).into_iter().find(|r| r.kind == Kind::Instance).unwrap();
-    let change = Change {
-        address: want.address.clone(),
-        kind: Kind::Instance,
-        region: want.region.clone(),
-        action: Action::Create,
-        before: None,
-        after: Some(want.attrs.clone()),
-        id: None,
-        replace_paths: vec![],
-    };
+    let want = kit::desired_of(&config, Kind::Instance, None);
+    let change = kit::change(&want, Action::Create);
     let err = p
         .apply(&ApplyRequest { project: &config.project, change: &change, idempotency_token: "t" })
         .await
@@ -562,17 +469,8 @@ async fn quota_and_invalid_answers_are_invalid_and_not_retried() {
     let (url, server) = canned_server(vec![(403, quota.to_string())]);
     let config = configuration(&url, "active");
     let p = provider(&config).await;
-    let want = desired::desired(&config).into_iter().find(|r| r.kind == Kind::Instance).unwrap();
-    let change = Change {
-        address: want.address.clone(),
-        kind: Kind::Instance,
-        region: want.region.clone(),
-        action: Action::Create,
-        before: None,
-        after: Some(want.attrs.clone()),
-        id: None,
-        replace_paths: vec![],
-    };
+    let want = kit::desired_of(&config, Kind::Instance, None);
+    let change = kit::change(&want, Action::Create);
     let err = p
         .apply(&ApplyRequest { project: &config.project, change: &change, idempotency_token: "t" })
         .await

@@ -2,72 +2,40 @@
 //! paginated), read with one listing and one `alt=media` manifest download, verified
 //! against `md5Hash` and `crc32c`; an endpoint that does not answer is unreachable.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use drplan_core::SourceFile;
-use drplan_core::config::{self, Config};
-use drplan_core::plan::desired;
+use drplan_core::config::Config;
 use drplan_core::plan::resource::{Kind, Resource};
 use drplan_core::provider::{ErrorClass, Provider};
 use drplan_core::recovery::{PointFormat, PointStatus, verify};
 use drplan_harness::{Emulator, Running};
-use drplan_provider_gcp::{GcpProvider, Limits};
+use drplan_provider_fake::kit::{self, Backup, Region, Topology};
+use drplan_provider_gcp::GcpProvider;
 use md5::{Digest, Md5};
 
 const BUCKET: &str = "shop-backups-apac";
 const MANIFEST: &str = "manifest.json";
 
 fn configuration(endpoint: &str) -> Config {
-    let text = format!(
-        r#"
-drplan {{
-  project = "shop"
-}}
-
-provider "gcp" {{
-  project     = "dr-test"
-  endpoint    = "{endpoint}"
-  credentials = "anonymous"
-}}
-
-region "apac" {{
-  cloud    = "gcp"
-  role     = "active"
-  location = "asia-east1-a"
-}}
-
-backup "db" {{
-  schedule  = "0 * * * *"
-  type      = "full"
-  retention = "14d"
-  image     = "backup:1"
-
-  destination "offsite" {{
-    gcs {{
-      bucket   = "{BUCKET}"
-      prefix   = "db/"
-      location = "asia-east1"
-    }}
-  }}
-}}
-"#
-    );
-    let loaded = config::load(&[SourceFile::new("main.hcl", text)], &|_| None);
-    loaded.config.unwrap_or_else(|| panic!("configuration does not load: {:#?}", loaded.diagnostics))
+    Topology::new("shop")
+        .gcp("dr-test", endpoint)
+        .region(Region::gcp("apac", "active", "asia-east1-a"))
+        .backup(Backup::new("db", "0 * * * *", "14d", "backup:1").full().gcs(
+            "offsite",
+            BUCKET,
+            "db/",
+            "asia-east1",
+            None,
+        ))
+        .load()
 }
 
 async fn setup(url: &str) -> (GcpProvider, Resource) {
     let config = configuration(url);
-    let limits = Limits {
-        retry: drplan_retry::RetryPolicy {
-            budget: Duration::from_secs(5),
-            first_backoff: Duration::from_millis(100),
-            ..drplan_retry::RetryPolicy::DEFAULT
-        },
-        operation_timeout: Duration::from_secs(10),
-    };
-    let provider = GcpProvider::with_limits(&config, limits).await.expect("provider builds");
-    let bucket = desired::desired(&config).into_iter().find(|r| r.kind == Kind::Bucket).expect("a bucket");
+    let provider = common::provider(&config).await;
+    let bucket = kit::desired_of(&config, Kind::Bucket, None);
     (provider, bucket)
 }
 

@@ -5,17 +5,15 @@ mod common;
 
 use common::{Clusters, NAMESPACE, PROJECT, config};
 use drplan_core::plan::resource::{Kind, Resource, Value};
-use drplan_core::plan::{Action, Change, desired};
+use drplan_core::plan::{Action, desired};
 use drplan_core::provider::{ApplyRequest, Provider, RefreshRequest};
-use drplan_provider_fake::conformance::{Fixture, check};
+use drplan_provider_fake::conformance::{Fixture, check, check_scale_only};
+use drplan_provider_fake::kit;
 use drplan_provider_kubernetes::KubernetesProvider;
 use kube::api::PostParams;
 
 fn backup_job(config: &drplan_core::config::Config, region: &str) -> Resource {
-    desired::desired(config)
-        .into_iter()
-        .find(|r| r.kind == Kind::BackupJob && r.region.as_deref() == Some(region))
-        .expect("a desired backup job")
+    kit::desired_of(config, Kind::BackupJob, Some(region))
 }
 
 /// Runs the suite on the backup job of `region`, whose cluster is `context`'s kmock; the
@@ -53,6 +51,22 @@ async fn backup_job_passes_conformance_changing_schedule() {
 }
 
 #[tokio::test]
+async fn the_pipelines_workload_passes_scale_only_conformance() {
+    let clusters = Clusters::start(&["use1"], &[]);
+    clusters.pipeline_deploys("use1", &["ai-service"], 1).await;
+    let config = config(&[("us-east-1", "use1", "active")]);
+    let provider = KubernetesProvider::new(&config, Some(&clusters.kubeconfig)).await.expect("provider");
+    let fixture = Fixture {
+        project: PROJECT.to_owned(),
+        regions: vec!["us-east-1".to_owned()],
+        resource: kit::desired_at(&config, "region.us-east-1.workload.ai-service"),
+        update: ("replicas".to_owned(), Value::Int(2)),
+    };
+    check_scale_only(&provider, &fixture).await.unwrap_or_else(|e| panic!("conformance: {e}"));
+    assert_eq!(clusters.replicas("use1", "ai-service").await, Some(2), "left in place, at its last scale");
+}
+
+#[tokio::test]
 async fn created_cronjob_holds_schedule_image_and_settings_and_an_existing_one_is_adopted() {
     let clusters = Clusters::start(&["use1"], &[]);
     let config = config(&[("us-east-1", "use1", "active")]);
@@ -66,16 +80,7 @@ async fn created_cronjob_holds_schedule_image_and_settings_and_an_existing_one_i
     let stale_job = cronjob(&stale);
     clusters.cronjobs("use1").await.create(&PostParams::default(), &stale_job).await.expect("pre-create CronJob");
 
-    let change = Change {
-        address: job.address.clone(),
-        kind: Kind::BackupJob,
-        region: job.region.clone(),
-        action: Action::Create,
-        before: None,
-        after: Some(job.attrs.clone()),
-        id: None,
-        replace_paths: Vec::new(),
-    };
+    let change = kit::change(&job, Action::Create);
     let created = provider
         .apply(&ApplyRequest { project: PROJECT, change: &change, idempotency_token: "t" })
         .await

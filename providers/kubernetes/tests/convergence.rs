@@ -7,6 +7,7 @@ mod common;
 use common::{Clusters, World, config};
 use drplan_core::config::Config;
 use drplan_core::plan::{DriftKind, Prior};
+use drplan_provider_fake::kit::AttrsExt;
 
 const COMPONENTS: [&str; 2] = ["ai-service", "dashboard"];
 const JOB: &str = "drplan-backup-database";
@@ -86,7 +87,7 @@ async fn a_deployment_scaled_by_hand_is_drift_and_converging_repairs_it() {
     assert_eq!(plan.drift.len(), 1, "{:#?}", plan.drift);
     assert_eq!(plan.drift[0].address, "region.us-east-1.workload.ai-service");
     assert_eq!(plan.drift[0].drift, DriftKind::Changed);
-    assert_eq!(plan.drift[0].after.as_ref().and_then(|a| a.get("replicas")), Some(&1i64.into()));
+    assert_eq!(plan.drift[0].after.int("replicas"), Some(1));
     let addresses: Vec<&str> = plan.changes.iter().map(|c| c.address.as_str()).collect();
     assert_eq!(addresses, vec!["region.us-east-1.workload.ai-service"]);
 

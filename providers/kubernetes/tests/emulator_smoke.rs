@@ -1,43 +1,17 @@
 //! Drives kmock through a kube client built by `drplan_provider_kubernetes::client` from a kubeconfig.
 
-use std::collections::BTreeMap;
+mod common;
 
 use drplan_harness::{Emulator, Running, write_kubeconfig};
 use drplan_provider_kubernetes::client_for_context;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 
 const NAMESPACE: &str = "smoke";
 
 fn deployment(name: &str, replicas: i32) -> Deployment {
-    let labels = BTreeMap::from([("app".to_owned(), name.to_owned())]);
-    Deployment {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(NAMESPACE.to_owned()),
-            ..ObjectMeta::default()
-        },
-        spec: DeploymentSpec {
-            replicas: Some(replicas),
-            selector: LabelSelector { match_labels: Some(labels.clone()), ..LabelSelector::default() },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels), ..ObjectMeta::default() }),
-                spec: Some(PodSpec {
-                    containers: vec![Container {
-                        name: name.to_owned(),
-                        image: Some("nginx:1.27".to_owned()),
-                        ..Container::default()
-                    }],
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        },
-        ..Deployment::default()
-    }
+    common::deployment_in(NAMESPACE, name, replicas, "nginx:1.27")
 }
 
 #[tokio::test]

@@ -7,21 +7,15 @@ use common::{Clusters, NAMESPACE, PROJECT, config};
 use drplan_core::plan::resource::{Kind, Resource, attrs};
 use drplan_core::plan::{Action, Change, desired};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, RefreshRequest};
+use drplan_provider_fake::kit;
 use drplan_provider_kubernetes::KubernetesProvider;
 
 fn change(r: &Resource, action: Action, replicas: i64) -> Change {
-    let mut after = r.attrs.clone();
-    after.insert("replicas".into(), replicas.into());
-    Change {
-        address: r.address.clone(),
-        kind: r.kind,
-        region: r.region.clone(),
-        action,
-        before: None,
-        after: Some(after),
-        id: None,
-        replace_paths: Vec::new(),
+    let mut change = kit::change(r, action);
+    if let Some(after) = change.after.as_mut() {
+        after.insert("replicas".into(), replicas.into());
     }
+    change
 }
 
 fn workload(want: &[Resource], address: &str) -> Resource {

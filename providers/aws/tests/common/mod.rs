@@ -14,13 +14,12 @@ use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterce
 use aws_sdk_ec2::error::BoxError;
 use aws_sdk_ec2::operation::run_instances::RunInstancesInput;
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
-use drplan_core::SourceFile;
-use drplan_core::config::{self, Config};
-use drplan_core::plan::{self, Options, Prior, Snapshot, Step, desired};
-use drplan_core::provider::{ApplyRequest, Provider, RefreshRequest, idempotency_token};
+use drplan_core::config::Config;
+use drplan_core::plan::{self, Prior};
 use drplan_harness::{Emulator, Running};
 use drplan_provider_aws::pace::{Pace, ROUTE53_REQUESTS, ROUTE53_WINDOW};
 use drplan_provider_aws::{AwsProvider, sdk_config};
+use drplan_provider_fake::kit::{Backup, Failover, Region, Topology};
 
 /// One of the AMIs moto ships in every region.
 pub const AMI: &str = "ami-12c6146b";
@@ -172,96 +171,37 @@ impl Env {
     }
 }
 
-pub fn load(text: &str) -> Config {
-    let loaded = config::load(&[SourceFile::new("main.hcl", text.to_owned())], &|_| None);
-    loaded.config.unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics))
-}
+#[allow(unused_imports, reason = "each test binary uses a part of it")]
+pub use drplan_provider_fake::kit::{assert_converged, load, refresh};
 
 /// An AWS-only topology: two regions with compute pools, failover DNS with health checks,
 /// an S3 backup destination. No Kubernetes, no GCP.
 pub fn shop_hcl(endpoint: &str, active: &str, standby: &str) -> String {
-    let region = |name: &str, role: &str, short: &str| {
-        format!(
-            r#"
-region "{name}" {{
-  cloud    = "aws"
-  role     = "{role}"
-  endpoint = "{short}.{ZONE}"
-
-  compute "nodes" {{
-    instance_type = "t3.micro"
-    image         = "{AMI}"
-    count         = {{ active = 2, standby = 1, cold = 0 }}
-  }}
-}}
-"#
-        )
-    };
     let short = |name: &str| if name == "us-east-1" { "use1" } else { "euw1" };
     let (first, second) = if active == "us-east-1" { (active, standby) } else { (standby, active) };
-    let role = |name: &str| if name == active { "active" } else { "standby" };
-    format!(
-        r#"
-drplan {{
-  project = "shop"
-}}
-
-provider "aws" {{
-  endpoint = "{endpoint}"
-}}
-
-component "web" {{
-  priority = 1
-  replicas = {{ active = 2, standby = 1, cold = 0 }}
-}}
-{r1}{r2}
-backup "database" {{
-  schedule  = "0 */1 * * *"
-  type      = "full"
-  retention = "30d"
-  image     = "shop/backup-tool:1"
-
-  destination "primary" {{
-    s3 {{
-      bucket        = "shop-backups"
-      prefix        = "dr/"
-      region        = "eu-west-1"
-      storage_class = "GLACIER"
-    }}
-  }}
-}}
-
-failover {{
-  mode  = "manual"
-  order = ["{standby}"]
-
-  dns {{
-    zone   = "{ZONE}"
-    record = "api.{ZONE}"
-    ttl    = 60
-  }}
-
-  health_check {{
-    protocol  = "HTTPS"
-    port      = 443
-    path      = "/health"
-    interval  = "30s"
-    threshold = 2
-  }}
-}}
-"#,
-        r1 = region(first, role(first), short(first)),
-        r2 = region(second, role(second), short(second)),
-    )
-}
-
-pub async fn refresh(provider: &AwsProvider, config: &Config) -> Snapshot {
-    let regions: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
-    let want = desired::desired(config);
-    provider
-        .refresh(&RefreshRequest { project: &config.project, regions: &regions, desired: &want })
-        .await
-        .unwrap_or_else(|e| panic!("refresh failed: {e}"))
+    let region = |name: &str| {
+        let role = if name == active { "active" } else { "standby" };
+        Region::aws(name, role).endpoint(&format!("{}.{ZONE}", short(name))).compute(
+            "nodes",
+            "t3.micro",
+            AMI,
+            (2, 1, 0),
+        )
+    };
+    Topology::new("shop")
+        .aws(Some(endpoint))
+        .component("web", Some(1), (2, 1, 0))
+        .region(region(first))
+        .region(region(second))
+        .backup(Backup::new("database", "0 */1 * * *", "30d", "shop/backup-tool:1").full().s3(
+            "primary",
+            "shop-backups",
+            "dr/",
+            "eu-west-1",
+            Some("GLACIER"),
+        ))
+        .failover(Failover::manual(&[standby]).dns(ZONE, &format!("api.{ZONE}"), 60).health_check("30s", 2))
+        .hcl()
 }
 
 /// Plans against moto and runs the first `limit` changes in graph order (health gates
@@ -273,39 +213,26 @@ pub async fn converge(
     plan_id: &str,
     limit: usize,
 ) -> Vec<plan::Change> {
-    let live = refresh(provider, config).await;
-    let plan = plan::plan(config, prior, Some(&live), &Options::default()).expect("plan");
-    assert!(plan.can_apply(false), "{:#?}", plan.safety);
-    let mut done = 0;
-    for node in &plan.graph {
-        let Step::Change(i) = node.step else { continue };
-        if done == limit {
-            break;
-        }
-        done += 1;
-        let change = &plan.changes[i];
-        let token = idempotency_token(plan_id, &change.address);
-        let result = provider
-            .apply(&ApplyRequest { project: &config.project, change, idempotency_token: &token })
-            .await
-            .unwrap_or_else(|e| panic!("{} {}: {e}", change.action.as_str(), change.address));
-        match result {
-            Some(o) => prior.objects.insert(change.address.clone(), o),
-            None => prior.objects.remove(&change.address),
-        };
-    }
-    for a in &plan.forget {
-        prior.objects.remove(a);
-    }
-    if limit == usize::MAX {
-        prior.roles = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
-    }
-    plan.changes
+    drplan_provider_fake::kit::converge(provider, config, prior, plan_id, limit).await.changes
 }
 
-pub async fn assert_converged(provider: &AwsProvider, config: &Config, prior: &Prior) {
-    let live = refresh(provider, config).await;
-    let plan = plan::plan(config, prior, Some(&live), &Options::default()).expect("plan");
-    assert!(!plan.has_changes(), "left over: {:#?}", plan.changes);
-    assert!(plan.drift.is_empty(), "drift: {:#?}", plan.drift);
+/// Creates `bucket` in `region`, as the pipeline that keeps the backups would.
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str, region: &str) {
+    s3.create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateBucket");
+}
+
+/// Writes `content` at `key`, as a backup run would.
+pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, content: Vec<u8>) {
+    s3.put_object().bucket(bucket).key(key).body(content.into()).send().await.unwrap_or_else(|e| {
+        panic!("PutObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e));
+    });
 }

@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use drplan_core::SourceFile;
-use drplan_core::config::{self, Config};
+use drplan_core::config::Config;
 use drplan_core::plan::resource::Kind;
-use drplan_core::plan::{self, Options, Plan, Prior, Snapshot, Step, desired};
-use drplan_core::provider::{ApplyRequest, Provider, RefreshRequest, idempotency_token};
+use drplan_core::plan::{Plan, Prior, Snapshot, Step};
+use drplan_core::provider::Provider;
 use drplan_harness::{Emulator, Running, write_kubeconfig};
 use drplan_provider_fake::FakeProvider;
+use drplan_provider_fake::kit::{self, Backup, Failover, Overlay, Region, Topology};
 use drplan_provider_kubernetes::{KubernetesProvider, client_for_context};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::batch::v1::CronJob;
@@ -90,11 +90,16 @@ impl Clusters {
 }
 
 pub fn deployment(name: &str, replicas: i32) -> Deployment {
+    deployment_in(NAMESPACE, name, replicas, &format!("bot-core/{name}:1.0"))
+}
+
+/// A Deployment of one container running `image`, as a deploy pipeline writes it.
+pub fn deployment_in(namespace: &str, name: &str, replicas: i32, image: &str) -> Deployment {
     let labels = BTreeMap::from([("app".to_owned(), name.to_owned())]);
     Deployment {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
-            namespace: Some(NAMESPACE.to_owned()),
+            namespace: Some(namespace.to_owned()),
             ..ObjectMeta::default()
         },
         spec: DeploymentSpec {
@@ -105,7 +110,7 @@ pub fn deployment(name: &str, replicas: i32) -> Deployment {
                 spec: Some(PodSpec {
                     containers: vec![Container {
                         name: name.to_owned(),
-                        image: Some(format!("bot-core/{name}:1.0")),
+                        image: Some(image.to_owned()),
                         ..Container::default()
                     }],
                     ..PodSpec::default()
@@ -123,100 +128,29 @@ pub type RegionSpec<'a> = (&'a str, &'a str, &'a str);
 /// The bot-core shape, small: two components, one backup, DNS failover, and a
 /// `kubernetes` block in each region.
 pub fn config(regions: &[RegionSpec<'_>]) -> Config {
-    let mut text = String::from(
-        r#"
-drplan {
-  project = "bot-core"
-}
-
-objectives {
-  rto = "2h"
-  rpo = "1h"
-}
-
-provider "aws" {}
-
-component "ai-service" {
-  priority = 1
-  replicas = { active = 3, standby = 1, cold = 0 }
-}
-
-component "dashboard" {
-  priority = 2
-  replicas = { active = 2, standby = 0, cold = 0 }
-}
-
-backup "database" {
-  schedule  = "0 */1 * * *"
-  type      = "full"
-  retention = "30d"
-  image     = "bot-core/backup-tool:latest"
-
-  encryption {
-    gpg_recipient = "disaster-recovery@bot-core.com"
-  }
-
-  destination "primary" {
-    s3 {
-      bucket = "bot-core-backups"
-      prefix = "dr/"
-      region = "us-east-1"
-    }
-  }
-
-  destination "tertiary" {
-    nas {
-      path = "/mnt/nas/bot-core"
-    }
-  }
-}
-"#,
-    );
+    let mut topology = Topology::new(PROJECT)
+        .objectives("2h", "1h")
+        .aws(None)
+        .component("ai-service", Some(1), (3, 1, 0))
+        .component("dashboard", Some(2), (2, 0, 0))
+        .backup(
+            Backup::new("database", "0 */1 * * *", "30d", "bot-core/backup-tool:latest")
+                .full()
+                .gpg("disaster-recovery@bot-core.com")
+                .s3("primary", "bot-core-backups", "dr/", "us-east-1", None)
+                .nas("tertiary", "/mnt/nas/bot-core"),
+        );
     for (name, context, role) in regions {
-        text += &format!(
-            r#"
-region "{name}" {{
-  cloud    = "aws"
-  role     = "{role}"
-  endpoint = "{context}.bot-core.com"
-
-  kubernetes {{
-    context   = "{context}"
-    namespace = "{NAMESPACE}"
-  }}
-}}
-"#
+        topology = topology.region(
+            Region::aws(name, role).endpoint(&format!("{context}.bot-core.com")).kubernetes(context, NAMESPACE),
         );
     }
-    let order: Vec<String> =
-        regions.iter().filter(|(_, _, role)| *role != "active").map(|(n, _, _)| format!("\"{n}\"")).collect();
+    let order: Vec<&str> = regions.iter().filter(|(_, _, role)| *role != "active").map(|(n, _, _)| *n).collect();
     if !order.is_empty() {
-        text += &format!(
-            r#"
-failover {{
-  mode  = "manual"
-  order = [{}]
-
-  dns {{
-    zone   = "bot-core.com"
-    record = "api.bot-core.com"
-    ttl    = 60
-  }}
-
-  health_check {{
-    protocol  = "HTTPS"
-    port      = 443
-    path      = "/health"
-    interval  = "30s"
-    threshold = 2
-  }}
-}}
-"#,
-            order.join(", ")
-        );
+        topology = topology
+            .failover(Failover::manual(&order).dns("bot-core.com", "api.bot-core.com", 60).health_check("30s", 2));
     }
-    let loaded = config::load(&[SourceFile::new("main.hcl", text)], &|_| None);
-    loaded.config.unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics))
+    topology.load()
 }
 
 /// The provider under test, with the fake standing in for the clouds behind the kinds it
@@ -236,55 +170,34 @@ impl World {
         World { k8s, fake: FakeProvider::new("clouds", others), calls: Vec::new() }
     }
 
+    fn both(&self) -> Overlay<'_, KubernetesProvider, FakeProvider> {
+        Overlay { first: &self.k8s, rest: &self.fake }
+    }
+
     pub async fn refresh(&self, config: &Config) -> Snapshot {
-        let regions: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
-        let want = desired::desired(config);
-        let request = RefreshRequest { project: &config.project, regions: &regions, desired: &want };
-        let mut live = self.k8s.refresh(&request).await.expect("kubernetes refresh");
-        let other = self.fake.refresh(&request).await.expect("fake refresh");
-        live.objects.extend(other.objects);
-        live.unreachable.extend(other.unreachable);
-        live
+        kit::refresh(&self.both(), config).await
     }
 
     pub async fn plan(&self, config: &Config, prior: &Prior) -> Plan {
-        let live = self.refresh(config).await;
-        plan::plan(config, prior, Some(&live), &Options::default()).expect("plan")
+        kit::plan(&self.both(), config, prior).await
     }
 
-    /// Plans, then runs every change in the graph's order through the provider that
-    /// manages its kind, recording each result in `prior` as state would.
+    /// The kit's loop through the provider that manages each change's kind.
     pub async fn converge(&mut self, config: &Config, prior: &mut Prior, plan_id: &str) -> Plan {
-        let plan = self.plan(config, prior).await;
-        assert!(plan.can_apply(false), "{:#?}", plan.safety);
+        let plan = kit::converge(&self.both(), config, prior, plan_id, kit::ALL).await;
+        // Every change ran, in the graph's order: those of the Kubernetes kinds are its calls.
         for node in &plan.graph {
-            // The fake's health checks are always healthy: gates pass.
             let Step::Change(i) = node.step else { continue };
             let change = &plan.changes[i];
-            let token = idempotency_token(plan_id, &change.address);
-            let request = ApplyRequest { project: &config.project, change, idempotency_token: &token };
-            let result = if self.k8s.manages(change.kind, None) {
+            if self.k8s.manages(change.kind, None) {
                 self.calls.push(format!("{} {}", change.action.as_str(), change.address));
-                self.k8s.apply(&request).await
-            } else {
-                self.fake.apply(&request).await
-            };
-            match result.unwrap_or_else(|e| panic!("{e}")) {
-                Some(o) => prior.objects.insert(change.address.clone(), o),
-                None => prior.objects.remove(&change.address),
-            };
+            }
         }
-        for a in &plan.forget {
-            prior.objects.remove(a);
-        }
-        prior.roles = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
         plan
     }
 
     pub async fn assert_converged(&self, config: &Config, prior: &Prior) {
-        let plan = self.plan(config, prior).await;
-        assert!(!plan.has_changes(), "left over: {:#?}", plan.changes);
-        assert!(plan.drift.is_empty(), "drift: {:#?}", plan.drift);
+        kit::assert_converged(&self.both(), config, prior).await
     }
 }
 
