@@ -21,8 +21,14 @@ pub fn active() -> bool {
 
 /// The crates whose events a bare level enables (targets are module paths, which start
 /// with the crate name).
-const OWN_CRATES: &[&str] =
-    &["drplan", "drplan_state", "drplan_provider_aws", "drplan_provider_gcp", "drplan_provider_kubernetes"];
+const OWN_CRATES: &[&str] = &[
+    "drplan",
+    "drplan_state",
+    "drplan_retry",
+    "drplan_provider_aws",
+    "drplan_provider_gcp",
+    "drplan_provider_kubernetes",
+];
 
 const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
