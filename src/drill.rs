@@ -258,6 +258,7 @@ fn locked(path: &Path, lock_timeout: Duration, observe: &mut dyn FnMut(engine::E
         restore_point: None,
         accept_data_loss: false,
         restore_only: None,
+        fail_back: false,
     };
     engine::plan(&request, observe)
 }

@@ -40,6 +40,8 @@ pub struct Request<'a> {
     pub accept_data_loss: bool,
     /// `drplan restore`: plan this restore alone.
     pub restore_only: Option<drplan_core::plan::restore::Explicit>,
+    /// `--fail-back`: plan a configuration that names the region a watcher failed over from.
+    pub fail_back: bool,
 }
 
 /// What the pipeline tells its observer while it works.
@@ -120,6 +122,7 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
         restore_point: request.restore_point,
         accept_data_loss: request.accept_data_loss,
         restore_only: request.restore_only.clone(),
+        fail_back: request.fail_back,
         ..Options::default()
     };
     let plan = plan::plan(&config, &prior, live.as_ref(), &options).map_err(|e| {
@@ -247,6 +250,35 @@ pub fn catalogs(path: &Path, observe: &mut dyn FnMut(Event<'_>)) -> Result<Catal
     Ok(Catalogs { config, catalogs, now })
 }
 
+/// Clears a watcher's override once the configuration names its region active: a person
+/// accepted the failover (`drplan failover --to REGION --write`). The cleared override, or
+/// `None` when there was none for `active`.
+pub fn accept_override(
+    path: &Path,
+    active: &str,
+    lock_timeout: Duration,
+) -> Result<Option<drplan_core::watch::Override>, Failed> {
+    let loaded = load::configuration(path);
+    let Some(config) = loaded.config else { return Err(Failed { diagnostics: loaded.diagnostics }) };
+    let backend = load::state_backend(&config, &configuration_dir(path), false)?;
+    let lock = backend
+        .lock("failover", &crate::clock::who(), &crate::clock::now_rfc3339(), lock_timeout)
+        .map_err(|e| load::lock_diagnostic(&e))?;
+    let (state, _) = read_state(backend.as_ref(), &mut |_| {})?;
+    let Some(mut state) = state else { return Ok(None) };
+    let Some(o) = state.override_.clone().filter(|o| o.active == active) else { return Ok(None) };
+    state.override_ = None;
+    state.serial += 1;
+    backend.write(&state).map_err(|e| {
+        Failed::from(
+            Diagnostic::error(Code::StateWrite, format!("the override could not be cleared: {e}"))
+                .help("the edit is written; run `drplan apply` to clear it once the state can be written"),
+        )
+    })?;
+    drop(lock);
+    Ok(Some(o))
+}
+
 /// A hash of every configuration file's name and text, so a saved plan knows what it was made from.
 pub fn configuration_hash(sources: &[SourceFile]) -> String {
     let mut h = Sha256::new();
@@ -312,6 +344,9 @@ pub struct ApplyOptions {
     pub rollout_timeout: Option<Duration>,
     /// The unreachable regions are declared lost (besides a plan made with the flag).
     pub allow_unreachable: bool,
+    /// Keep a watcher's override although the configuration applied names its region
+    /// active: the watcher's own applies (a person's clear it).
+    pub keep_override: bool,
 }
 
 /// What an apply did.
@@ -404,6 +439,11 @@ pub async fn apply(
             r.as_deref().and_then(|r| config.region(r)).is_some_and(|r| r.role == drplan_core::config::Role::Active)
         };
         recorder.prior.objects.retain(|_, o| o.resource.kind != Kind::Restore || active(&o.resource.region));
+        // A person applied the watcher's failover as their own configuration (or failed
+        // back on purpose): the override has done its work.
+        if !options.keep_override && recorder.prior.override_.is_some() {
+            recorder.prior.override_ = None;
+        }
         if let Err(e) = recorder.save() {
             record_failed = Some(
                 Diagnostic::error(Code::StateWrite, format!("the changes were made but the final state could not be written: {e}"))

@@ -8,5 +8,7 @@ pub mod clouds;
 pub mod drill;
 pub mod engine;
 pub mod load;
+pub mod notify;
 pub mod recovery;
 pub mod status;
+pub mod watch;

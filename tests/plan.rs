@@ -220,17 +220,19 @@ fn unknown_targets_are_refused_with_a_suggestion() {
 }
 
 #[test]
-fn automatic_failover_is_a_warning_in_plan_not_silence() {
+fn automatic_failover_plans_like_manual_and_warns_of_a_short_watch_interval() {
     let dir = bot_core();
     let main = dir.path().join("main.hcl");
     let text = std::fs::read_to_string(&main).unwrap();
-    let text = text.replace("mode  = \"manual\"", "mode  = \"automatic\"");
+    let text = text
+        .replace("mode  = \"manual\"", "mode  = \"automatic\"")
+        .replace("  health_check {", "  automatic {\n    interval = \"2s\"\n  }\n\n  health_check {");
     std::fs::write(&main, text).unwrap();
     let out = run(&["plan", dir.path().to_str().unwrap(), "--refresh=false"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("drplan::config::automatic_failover"), "{err}");
-    assert!(err.contains("drplan failover --to REGION"), "{err}");
+    assert!(err.contains("drplan::config::short_watch_interval"), "{err}");
+    assert!(!err.contains("not available yet"), "{err}");
     assert!(stdout(&out).contains("Plan:"), "the plan is still made:\n{}", stdout(&out));
 }
 

@@ -53,7 +53,7 @@ fn invalid_configurations_report_their_diagnostics() {
         let stderr = String::from_utf8(out.stderr).unwrap();
         let expected = expected_codes(&root().join(case));
         let warnings =
-            ["single_cloud_backups", "standby_without_capacity", "dns_without_health_check", "automatic_failover"];
+            ["single_cloud_backups", "standby_without_capacity", "dns_without_health_check", "short_watch_interval"];
         let only_warnings = expected.iter().all(|c| warnings.contains(&c.as_str()));
         let want_exit = if only_warnings { 0 } else { 1 };
         if out.status.code() != Some(want_exit) {

@@ -18,6 +18,7 @@ pub mod retry;
 pub mod source;
 pub mod status;
 pub mod suggest;
+pub mod watch;
 
 pub use diagnostics::{Code, Diagnostic, Diagnostics, Label, Severity};
 pub use source::{FileId, SourceFile, Span};

@@ -67,13 +67,5 @@ fn state_copies(copies: &[drplan_state::CopyView]) -> Vec<StateCopy> {
 
 /// One POST with a short timeout; scheduled jobs must not hang on a slow webhook.
 fn notify(url: &str, report: &Report) -> Result<(), String> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let response = client.post(url).json(report).send().await.map_err(|e| e.to_string())?;
-        if response.status().is_success() { Ok(()) } else { Err(format!("the webhook answered {}", response.status())) }
-    })
+    drplan::notify::post(url, report)
 }

@@ -110,6 +110,18 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             }
             out.note(&format!("Wrote {}.", paths[*i].display()));
         }
+        // The configuration now names what a watcher made active: its override is accepted.
+        match drplan::engine::accept_override(&args.plan.path, &target.name, args.plan.lock_timeout) {
+            Ok(Some(o)) => out.note(&format!(
+                "The automatic failover to {} ({}, {}) is accepted: its override is cleared from state.",
+                o.active, o.by, o.at
+            )),
+            Ok(None) => {}
+            Err(f) => {
+                out.diagnostics(&[], &f.diagnostics);
+                return EXIT_ERROR;
+            }
+        }
         let skips = doc.actions.iter().any(|a| a.skipped.is_some());
         let flag = if allow && skips { " --allow-unreachable" } else { "" };
         out.note(&format!(

@@ -14,6 +14,7 @@ mod show;
 mod state;
 mod status;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,8 @@ enum Command {
     State(state::Args),
     /// List the recovery points of every backup destination, and the newest usable one.
     Backups(backups::Args),
+    /// Watch the regions' health and fail over automatically (or say what it would do).
+    Watch(watch::Args),
     /// Rehearse a failover to a standby or cold region: measure the RTO, then tear down.
     Drill(drill::Args),
     /// Restore a backup's recovery point on its own (default: into the active region).
@@ -86,6 +89,7 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::State(args) => state::exec(args, out),
         Command::Restore(args) => restore::exec(args, out),
         Command::Drill(args) => drill::exec(args, out),
+        Command::Watch(args) => watch::exec(args, out),
         Command::Backups(args) => backups::exec(args, out),
         Command::Status(args) => status::exec(args, out),
     }
@@ -128,6 +132,10 @@ pub struct PlanArgs {
     /// Allow restoring a recovery point older than `objectives.rpo`.
     #[arg(long)]
     pub accept_data_loss: bool,
+    /// After an automatic failover, plan a configuration that still names the old active
+    /// region: a deliberate failback, with its health gate.
+    #[arg(long)]
+    pub fail_back: bool,
 }
 
 /// A `--restore-point`, in seconds since the epoch.
@@ -177,6 +185,7 @@ pub(crate) fn planned_with(
         restore_point: args.restore_point.map(|t| t.0),
         accept_data_loss: args.accept_data_loss,
         restore_only,
+        fail_back: args.fail_back,
     };
     match engine::plan(&request, &mut |e| out.pipeline(&e)) {
         Ok(p) => Some(p),

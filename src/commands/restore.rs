@@ -40,6 +40,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         lock_timeout: args.lock_timeout,
         restore_point: Some(args.point),
         accept_data_loss: false,
+        fail_back: false,
     };
     let explicit = Explicit { region: args.to.clone(), backup: args.backup.clone() };
     let Some(planned) = planned_with(&plan_args, Some("restore"), None, Some(explicit), out) else {

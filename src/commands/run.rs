@@ -107,6 +107,7 @@ pub fn execute(args: &RunArgs, allow_unreachable: bool, run: &mut Run, out: &mut
         health_timeout: args.health_timeout,
         rollout_timeout: args.rollout_timeout,
         allow_unreachable,
+        keep_override: false,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Mutex::new(Progress::new(args.json, run.planned.doc.actions.len())));

@@ -33,6 +33,16 @@ pub struct StateFile {
     /// report's, `drplan_core::drill::Drill`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drills: Vec<drplan_core::drill::Drill>,
+    /// The failover a watcher made (`drplan_core::watch::Override`), until it is accepted.
+    #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+    pub override_: Option<drplan_core::watch::Override>,
+    /// What `drplan watch --once` keeps between runs.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub watch: drplan_core::watch::Counter,
+}
+
+fn is_default(c: &drplan_core::watch::Counter) -> bool {
+    *c == drplan_core::watch::Counter::default()
 }
 
 /// A region declared lost by an apply that could not reach it.
@@ -67,6 +77,8 @@ impl StateFile {
             objects: Vec::new(),
             lost: BTreeMap::new(),
             drills: Vec::new(),
+            override_: None,
+            watch: Default::default(),
         }
     }
 
@@ -101,7 +113,7 @@ impl StateFile {
         }
         let lost =
             self.lost.iter().map(|(r, l)| (r.clone(), Lost { since: l.since.clone(), owed: l.owed.clone() })).collect();
-        Ok(Prior { objects, roles, lost, drills: self.drills.clone() })
+        Ok(Prior { objects, roles, lost, drills: self.drills.clone(), override_: self.override_.clone() })
     }
 
     /// Records `prior` as this state's content (objects in address order).
@@ -130,6 +142,7 @@ impl StateFile {
             .collect();
         let keep = prior.drills.len().saturating_sub(drplan_core::drill::KEPT);
         self.drills = prior.drills[keep..].to_vec();
+        self.override_ = prior.override_.clone();
         // Written in this drplan's format, whatever version it was read in.
         self.format_version = FORMAT_VERSION;
     }

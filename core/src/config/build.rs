@@ -527,13 +527,15 @@ impl Builder<'_> {
             None => Some(FailoverMode::Manual),
         };
         if mode == Some(FailoverMode::Automatic)
+            && f.child("health_check").is_none()
             && let Some((_, v)) = f.str("mode")
         {
-            // Accepted for the watcher to come; until then it must not look as if it acts.
+            // The watcher decides on Route 53's checks of exactly that endpoint: a default
+            // check of `/` could pass while the service is down.
             self.diags.push(
-                Diagnostic::warning(Code::AutomaticFailover, "automatic failover is not available yet")
-                    .label(v.span.clone(), "nothing fails over by itself: drplan has no watcher yet")
-                    .help("failover stays manual until the watcher exists: run `drplan failover --to REGION` when a region fails and apply the plan it shows; write `mode = \"manual\"` to say so"),
+                Diagnostic::error(Code::AutomaticWithoutHealthCheck, "automatic failover without a health check")
+                    .label(v.span.clone(), "automatic failover decides on the regions' health checks")
+                    .help("add `health_check { protocol = \"HTTPS\", port = 443, path = \"/health\" }` to the `failover` block with your service's real health endpoint, or write `mode = \"manual\"`"),
             );
         }
         let known: Vec<&str> = root.children("region").filter_map(|r| r.label().map(|(l, _)| l.as_str())).collect();
@@ -574,7 +576,39 @@ impl Builder<'_> {
         if !order_ok || (f.child("dns").is_some() && dns.is_none()) {
             return None;
         }
-        Some(Failover { mode: mode?, order, dns, health_check })
+        let automatic = match f.child("automatic") {
+            Some(a) => Some(self.automatic(a)?),
+            None => None,
+        };
+        Some(Failover { mode: mode?, order, dns, health_check, automatic })
+    }
+
+    fn automatic(&mut self, a: &Node) -> Option<Automatic> {
+        let d = Automatic::default();
+        let interval = match a.get("interval") {
+            Some(_) => self.duration(a, "interval")?,
+            None => d.interval,
+        };
+        if let Some((_, v)) = a.str("interval").filter(|_| interval.as_secs() < 10) {
+            self.diags.push(
+                Diagnostic::warning(Code::ShortWatchInterval, "watch interval below Route 53's")
+                    .label(v.span.clone(), format!("rounds every {interval}, but Route 53 checks every 10s at best"))
+                    .help("rounds faster than the checkers only read the same observations again; use \"10s\" or more outside tests"),
+            );
+        }
+        let cooldown = match a.get("cooldown") {
+            Some(_) => self.duration(a, "cooldown")?,
+            None => d.cooldown,
+        };
+        let quorum = match a.get("quorum") {
+            Some(_) => self.int_in(a, "quorum", 1, 99)? as u32,
+            None => d.quorum,
+        };
+        let allow_cold = match a.get("allow_cold") {
+            Some(v) => matches!(v.val, Val::Bool(true)),
+            None => d.allow_cold,
+        };
+        Some(Automatic { interval, cooldown, quorum, allow_cold })
     }
 
     fn dns(&mut self, d: &Node) -> Option<Dns> {

@@ -237,6 +237,28 @@ pub struct Failover {
     pub order: Vec<String>,
     pub dns: Option<Dns>,
     pub health_check: HealthCheck,
+    /// How `drplan watch` acts (`None`: the defaults).
+    pub automatic: Option<Automatic>,
+}
+
+/// The watcher's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Automatic {
+    pub interval: Duration,
+    pub cooldown: Duration,
+    pub quorum: u32,
+    pub allow_cold: bool,
+}
+
+impl Default for Automatic {
+    fn default() -> Automatic {
+        Automatic {
+            interval: Duration::from_secs(30),
+            cooldown: Duration::from_secs(3_600),
+            quorum: 18,
+            allow_cold: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

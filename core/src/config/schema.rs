@@ -419,13 +419,32 @@ pub static FAILOVER: Block = Block {
         opt(
             "mode",
             Ty::String,
-            "`manual` or `automatic` (default `manual`; `automatic` warns: no watcher acts on it yet)",
+            "`manual` (a watcher only says what it would do) or `automatic` (`drplan watch` fails over) (default `manual`)",
         ),
         opt("order", Ty::StringList, "regions that take over, in order"),
     ],
     variants: &[],
-    blocks: &[child(&DNS), child(&HEALTH_CHECK)],
+    blocks: &[child(&DNS), child(&HEALTH_CHECK), child(&AUTOMATIC)],
     doc: "failover policy",
+};
+
+pub static AUTOMATIC: Block = Block {
+    name: "automatic",
+    once: true,
+    labels: &[],
+    attrs: &[
+        opt("interval", Ty::String, "time between the watcher's rounds (duration, default `30s`)"),
+        opt("cooldown", Ty::String, "time between two automatic failovers (duration, default `1h`)"),
+        opt(
+            "quorum",
+            Ty::Int,
+            "percent of Route 53's checkers that must report success for a region to count healthy (default 18, Route 53's own)",
+        ),
+        opt("allow_cold", Ty::Bool, "fail over to the cold site when no standby is healthy (default false)"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "how `drplan watch` fails over",
 };
 
 pub static ROOT: Block = Block {

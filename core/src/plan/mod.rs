@@ -60,6 +60,9 @@ pub struct Prior {
     pub lost: BTreeMap<String, Lost>,
     /// The drills run, oldest first (the newest [`crate::drill::KEPT`]).
     pub drills: Vec<crate::drill::Drill>,
+    /// The failover a watcher made, until a person accepts it (`failover --to ... --write`)
+    /// or fails back on purpose (`--fail-back`).
+    pub override_: Option<crate::watch::Override>,
 }
 
 /// A region declared lost while it could not be reached, and what it is still owed.
@@ -85,6 +88,9 @@ pub struct Options {
     pub accept_data_loss: bool,
     /// `drplan restore`: the plan is this restore alone, nothing else the configuration wants.
     pub restore_only: Option<restore::Explicit>,
+    /// `--fail-back`: a configuration naming the region a watcher failed over from is planned
+    /// (a deliberate failback) instead of refused.
+    pub fail_back: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +273,20 @@ pub fn plan(
     let roles: BTreeMap<String, Role> = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
     let mut safety = safety::check(config, prior, &d.changes, &graph, &desired, !options.targets.is_empty());
     safety.extend(restores.findings);
+    // After an automatic failover, a configuration that still names the old active would
+    // fail back by accident: refused unless asked for.
+    if let (Some(o), Some(active)) = (&prior.override_, config.active_region())
+        && active.name != o.active
+        && !options.fail_back
+    {
+        safety.push(
+            Diagnostic::error(
+                crate::Code::FailoverOverride,
+                format!("{} failed over to {} at {} ({}); this configuration still names {} active", o.by, o.active, o.at, o.why, active.name),
+            )
+            .help(format!("accept it: `drplan failover --to {} --write` (then review and commit the edit); or fail back on purpose, with its health gate: plan or apply with `--fail-back`", o.active)),
+        );
+    }
     // A drill killed outright left its region scaled up (and maybe a temporary check): this
     // plan would take it back down, but the drill's record says to finish it properly.
     if let Some(d) = crate::drill::in_progress(&prior.drills) {

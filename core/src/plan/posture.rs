@@ -303,6 +303,19 @@ fn rto_check(
     drills: &[crate::drill::Drill],
 ) -> Result<Option<RtoCheck>, graph::CycleError> {
     let rto = config.objectives.rto;
+    // With automatic failover, recovery starts when the watcher has seen `threshold` failed
+    // rounds, after Route 53's own checkers have marked the region failed.
+    let detection = config.failover.as_ref().filter(|f| f.mode == crate::config::FailoverMode::Automatic).map(|f| {
+        let every = f.automatic.as_ref().map_or(30, |a| a.interval.as_secs());
+        u64::from(f.health_check.threshold) * (every + f.health_check.interval.as_secs())
+    });
+    let with_detection = |(estimate, mut path): (u64, Vec<String>)| match detection {
+        Some(d) => {
+            path.insert(0, format!("detection ({d}s)"));
+            (estimate + d, path)
+        }
+        None => (estimate, path),
+    };
     // A region that passed a drill is estimated by what the drill measured, step by step.
     let interval = config.failover.as_ref().map_or(0, |f| f.health_check.interval.as_secs());
     let measured = |region: &str| -> (Estimates, Option<String>) {
@@ -330,7 +343,7 @@ fn rto_check(
         });
         let to = to.unwrap_or_default();
         let (estimates, measured_by) = measured(&to);
-        let (estimate, critical_path) = critical_path(changes, graph, config, &estimates, &c.address);
+        let (estimate, critical_path) = with_detection(critical_path(changes, graph, config, &estimates, &c.address));
         let estimate = Duration::from_secs(estimate);
         return Ok(Some(RtoCheck {
             to_region: to,
@@ -377,7 +390,7 @@ fn rto_check(
     let Some(primary) = primary else { return Ok(None) };
     let (estimates, measured_by) = measured(&next.name);
     let (estimate, critical_path) =
-        critical_path(&hypothetical.changes, &hgraph, &promoted, &estimates, &primary.address);
+        with_detection(critical_path(&hypothetical.changes, &hgraph, &promoted, &estimates, &primary.address));
     let estimate = Duration::from_secs(estimate);
     Ok(Some(RtoCheck {
         to_region: next.name.clone(),

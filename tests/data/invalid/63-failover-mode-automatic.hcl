@@ -1,5 +1,5 @@
-# expect: automatic_failover
-# `mode = "automatic"` is accepted, but nothing acts on it yet: a warning says so.
+# expect: short_watch_interval
+# A watcher's rounds faster than Route 53's checkers only read the same observations again.
 
 drplan {
   project = "acme"
@@ -86,6 +86,10 @@ failover {
     zone   = "acme.example.com"
     record = "api.acme.example.com"
     ttl    = 60
+  }
+
+  automatic {
+    interval = "1s"
   }
 
   health_check {

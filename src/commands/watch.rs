@@ -1,0 +1,174 @@
+//! `drplan watch [PATH] [--once] [--interval D] [--json] [--notify URL]`: automatic
+//! failover. Each round reads the regions' health, and with `failover.mode = "automatic"`
+//! fails over to the first healthy standby after `threshold` failed rounds; with `manual`
+//! it only says what it would do. `--once` runs one round (for a CronJob), keeping the count
+//! of failed rounds in state. Exit 0, or 1 on an error or a failover that failed.
+
+use std::time::Duration;
+
+use drplan::watch::{self, Acted, RoundReport, WatchRequest};
+use drplan_core::watch::{Counter, Decision};
+
+use super::{EXIT_ERROR, EXIT_OK};
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A configuration directory (its *.hcl files are merged) or a single file.
+    #[arg(default_value = ".")]
+    path: std::path::PathBuf,
+    /// Run one round and exit (the count of failed rounds is kept in state).
+    #[arg(long)]
+    once: bool,
+    /// Time between rounds [default: `failover.automatic.interval`, 30s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    interval: Option<Duration>,
+    /// One JSON event line per round on stdout.
+    #[arg(long)]
+    json: bool,
+    /// POST a JSON event (with a Slack-compatible `text`) to this URL when the active is
+    /// declared failed, when a failover finishes or fails, and when a fence is pending or done.
+    #[arg(long, value_name = "URL")]
+    notify: Option<String>,
+    /// Stop after this many rounds (for tests and bounded runs); default: run until stopped.
+    #[arg(long, value_name = "N")]
+    rounds: Option<u64>,
+    /// Wait this long for another drplan holding the state lock.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::parse_duration)]
+    lock_timeout: Duration,
+    /// How long the new region's health gate may take.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::parse_duration)]
+    health_timeout: Duration,
+}
+
+pub fn exec(args: Args, out: &mut Output) -> u8 {
+    let request = WatchRequest {
+        path: &args.path,
+        lock_timeout: args.lock_timeout,
+        health_timeout: args.health_timeout,
+        rollout_timeout: None,
+        by: format!("drplan watch on {}", drplan::clock::who()),
+    };
+    let interval = args.interval.unwrap_or_else(|| {
+        drplan::load::configuration(&args.path)
+            .config
+            .and_then(|c| c.failover.and_then(|f| f.automatic).map(|a| Duration::from_secs(a.interval.as_secs())))
+            .unwrap_or(Duration::from_secs(30))
+    });
+    let mut counter = if args.once {
+        match watch::load_counter(&args.path) {
+            Ok(c) => c,
+            Err(f) => {
+                out.diagnostics(&[], &f.diagnostics);
+                return EXIT_ERROR;
+            }
+        }
+    } else {
+        Counter::default()
+    };
+    let mut rounds = 0u64;
+    let mut code = EXIT_OK;
+    loop {
+        rounds += 1;
+        let mut quiet = Output { quiet: true, ..out.clone() };
+        match watch::round(&request, &counter, &mut |e| quiet.pipeline(&e)) {
+            Ok(report) => {
+                if report.acted.as_ref().is_some_and(|a| {
+                    matches!(a, Acted::FailedOver { ok: false, .. } | Acted::Converged { ok: false, .. })
+                }) {
+                    code = EXIT_ERROR;
+                }
+                say(&report, &args, out);
+                counter = report.counter;
+            }
+            Err(f) => {
+                out.diagnostics(&[], &f.diagnostics);
+                code = EXIT_ERROR;
+            }
+        }
+        if args.once {
+            if let Err(f) = watch::save_counter(&args.path, &counter, args.lock_timeout) {
+                out.diagnostics(&[], &f.diagnostics);
+                return EXIT_ERROR;
+            }
+            return code;
+        }
+        if args.rounds.is_some_and(|n| rounds >= n) {
+            return code;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// One line per round (or a JSON event), and the notification when something happened.
+fn say(report: &RoundReport, args: &Args, out: &mut Output) {
+    let (kind, text) = describe(report);
+    let at = drplan::clock::now_rfc3339();
+    if args.json {
+        out.raw(&format!(
+            "{}\n",
+            serde_json::json!({"type": kind, "at": at, "text": text, "failures": report.counter.failures})
+        ));
+    } else {
+        out.raw(&format!("{at} {kind}: {text}\n"));
+    }
+    let worth_telling = matches!(
+        kind,
+        "failing-over" | "failed-over" | "failover-failed" | "fence-pending" | "fenced" | "would-fail-over"
+    );
+    if let (Some(url), true) = (&args.notify, worth_telling) {
+        let body = serde_json::json!({"type": kind, "at": at, "text": format!("drplan watch: {text}")});
+        if let Err(e) = drplan::notify::post(url, &body) {
+            out.note(&format!("warning: the notification to {url} failed: {e}"));
+        }
+    }
+}
+
+fn describe(report: &RoundReport) -> (&'static str, String) {
+    match (&report.decision, &report.acted) {
+        (_, Some(Acted::FailedOver { target, previous, ok: true, fence_pending, .. })) => (
+            if *fence_pending { "fence-pending" } else { "failed-over" },
+            format!(
+                "failed over from {previous} to {target}{}",
+                if *fence_pending {
+                    format!("; {previous} cannot be reached: its fence is pending, retried every round")
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        (_, Some(Acted::FailedOver { target, summary, .. })) => {
+            ("failover-failed", format!("the failover to {target} failed: {summary}"))
+        }
+        (_, Some(Acted::StoodDown { why })) => ("stood-down", format!("another actor moved first: {why}")),
+        (_, Some(Acted::Converged { ok: true, fence_pending: false, summary })) => {
+            ("fenced", format!("the override's topology is converged ({summary})"))
+        }
+        (_, Some(Acted::Converged { fence_pending: true, .. })) => {
+            ("fence-pending", "the old active still cannot be reached: its fence is pending".into())
+        }
+        (_, Some(Acted::Converged { summary, .. })) => {
+            ("failover-failed", format!("converging the override failed: {summary}"))
+        }
+        (Decision::Healthy, None) => ("healthy", "the active region is healthy".into()),
+        (Decision::Suspect { failures, threshold }, None) => {
+            ("suspect", format!("the active region failed {failures} of {threshold} rounds"))
+        }
+        (Decision::Overridden(o), None) => (
+            "overridden",
+            format!(
+                "{} failed over to {} at {}: observing only until a person accepts it (`drplan failover --to {} --write`)",
+                o.by, o.active, o.at, o.active
+            ),
+        ),
+        (Decision::CoolingDown { until }, None) => (
+            "cooling-down",
+            format!("within the cool-down after a failover, until {}", drplan_core::recovery::rfc3339(*until)),
+        ),
+        (Decision::NoTarget { why }, None) => ("no-target", why.clone()),
+        (Decision::Failover { target, why, act: false }, None) => {
+            ("would-fail-over", format!("{why}: would fail over to {target} (mode = \"manual\": nothing done)"))
+        }
+        (Decision::Failover { target, .. }, None) => ("failing-over", format!("failing over to {target}")),
+    }
+}

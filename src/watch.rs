@@ -1,0 +1,260 @@
+//! Automatic failover: one round of `drplan watch` reads the state and the clouds (as
+//! `drplan status` does: no lock, one refresh, one health read per region), decides with
+//! core's [`drplan_core::watch::decide`], and acts through the same pipeline as
+//! `drplan failover --to TARGET` then `apply --allow-unreachable`, under the state lock and
+//! after re-reading state under it, so that several watchers fail over once.
+//!
+//! After a failover the state holds the override: later rounds converge the topology it
+//! names (the old active fenced as soon as it answers) and never fail back.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use drplan_core::config::{Config, Role, edit};
+use drplan_core::status::Checkers;
+use drplan_core::watch::{self, Counter, Decision, Health, Override, Round};
+use drplan_core::{Code, Diagnostic, SourceFile};
+
+use crate::engine::{self, ApplyOptions, Failed};
+
+/// How rounds act.
+#[derive(Debug, Clone)]
+pub struct WatchRequest<'a> {
+    pub path: &'a Path,
+    pub lock_timeout: Duration,
+    pub health_timeout: Duration,
+    pub rollout_timeout: Option<Duration>,
+    /// Who acts, for the override's record (`drplan watch on HOST`).
+    pub by: String,
+}
+
+/// What one round did.
+#[derive(Debug)]
+pub struct RoundReport {
+    pub decision: Decision,
+    /// The failover or convergence this round carried out, and how it went.
+    pub acted: Option<Acted>,
+    pub counter: Counter,
+}
+
+#[derive(Debug)]
+pub enum Acted {
+    /// Failed over to `target`; `ok` when every action succeeded.
+    FailedOver { target: String, previous: String, ok: bool, summary: String, fence_pending: bool },
+    /// Another watcher (or a person) changed the roles first: nothing done.
+    StoodDown { why: String },
+    /// The override's topology was converged (a fence completed, a killed failover finished).
+    Converged { ok: bool, summary: String, fence_pending: bool },
+}
+
+/// One round. `counter` is what the previous round left (the loop keeps it in memory;
+/// `--once` keeps it in state, see [`load_counter`] and [`save_counter`]).
+pub fn round(
+    request: &WatchRequest<'_>,
+    counter: &Counter,
+    observe: &mut dyn FnMut(engine::Event<'_>),
+) -> Result<RoundReport, Failed> {
+    let now = crate::clock::now_seconds();
+    let input = crate::status::status(request.path, now, observe)?;
+    let settings = watch::Settings::of(&input.config);
+    // After a failover, the override names who serves: the watcher keeps that topology,
+    // fencing the old active as soon as it answers; it never decides again.
+    if let Some(o) = input.prior.override_.clone() {
+        let sources = with_roles(&input.sources, &input.config, &o.active, &o.previous)?;
+        let converged = converge(request, sources, &o)?;
+        return Ok(RoundReport { decision: Decision::Overridden(o), acted: converged, counter: counter.clone() });
+    }
+    let Some(active) = input.config.active_region().map(|r| r.name.clone()) else {
+        return Err(Diagnostic::error(Code::ZeroActive, "no region is active")
+            .help("declare one region `active`")
+            .into());
+    };
+    let health_of = |region: &str| -> Health {
+        if let Some(why) = input.snapshot.unreachable.get(region) {
+            return Health::Unknown(format!("unreachable: {why}"));
+        }
+        match input.health.get(region) {
+            Some(Ok(Checkers { checkers, healthy, .. })) => {
+                Health::Checked { healthy: *healthy as u32, checkers: *checkers as u32 }
+            }
+            Some(Err(why)) => Health::Unknown(format!("its health check cannot be read: {why}")),
+            None => Health::Unknown("it has no health check".to_string()),
+        }
+    };
+    let round = Round {
+        active: active.clone(),
+        active_health: health_of(&active),
+        candidates: watch::candidates(&input.config)
+            .into_iter()
+            .map(|(r, role)| (r.clone(), role, health_of(&r)))
+            .collect(),
+    };
+    let (decision, mut next) = watch::decide(&settings, None, counter, &round, now);
+    let acted = match &decision {
+        Decision::Failover { target, why, act: true } => {
+            let acted = fail_over(request, &input.sources, &input.config, target, &active, why, &round)?;
+            if matches!(acted, Acted::FailedOver { .. }) {
+                next.last_failover = Some(now);
+                next.failures = 0;
+            }
+            Some(acted)
+        }
+        _ => None,
+    };
+    Ok(RoundReport { decision, acted, counter: next })
+}
+
+/// The configuration's files with `active` active and `previous` standby, in memory.
+fn with_roles(
+    sources: &[SourceFile],
+    config: &Config,
+    active: &str,
+    previous: &str,
+) -> Result<Vec<SourceFile>, Failed> {
+    if config.active_region().is_some_and(|r| r.name == active) {
+        return Ok(sources.to_vec());
+    }
+    let edits = edit::set_roles(sources, &[(active, Role::Active), (previous, Role::Standby)])
+        .map_err(|e| Failed::from(Diagnostic::error(Code::InvalidValue, format!("the roles cannot be set: {e}"))))?;
+    let mut out = sources.to_vec();
+    for (i, text) in edits {
+        out[i] = SourceFile::new(out[i].name.clone(), text);
+    }
+    Ok(out)
+}
+
+fn fail_over(
+    request: &WatchRequest<'_>,
+    sources: &[SourceFile],
+    config: &Config,
+    target: &str,
+    active: &str,
+    why: &str,
+    round: &Round,
+) -> Result<Acted, Failed> {
+    let edited = with_roles(sources, config, target, active)?;
+    let lost = matches!(&round.active_health, Health::Unknown(w) if w.starts_with("unreachable"));
+    let mut planned = plan_locked(request, edited, true)?;
+    // Under the lock, state is read again: if another watcher (or a person) acted since this
+    // round read it, stand down.
+    if let Some(o) = &planned.prior.override_ {
+        return Ok(Acted::StoodDown { why: format!("{} already failed over to {} at {}", o.by, o.active, o.at) });
+    }
+    if planned.prior.roles.get(active).is_some_and(|r| *r != Role::Active) {
+        return Ok(Acted::StoodDown { why: format!("{active} is no longer active in state") });
+    }
+    let record = Override {
+        active: target.to_string(),
+        previous: active.to_string(),
+        at: crate::clock::now_rfc3339(),
+        why: why.to_string(),
+        by: request.by.clone(),
+    };
+    // Recorded with the first write of the apply: a watcher killed mid-failover leaves the
+    // override, and the next round (of any watcher) converges to it.
+    planned.prior.override_ = Some(record);
+    let _ = lost;
+    let applied = apply(request, &mut planned)?;
+    Ok(Acted::FailedOver {
+        target: target.to_string(),
+        previous: active.to_string(),
+        ok: applied.0,
+        summary: applied.1,
+        fence_pending: applied.2,
+    })
+}
+
+/// Converges the override's topology when it has anything left to do.
+fn converge(request: &WatchRequest<'_>, sources: Vec<SourceFile>, o: &Override) -> Result<Option<Acted>, Failed> {
+    let mut planned = plan_locked(request, sources, true)?;
+    if !planned.doc.has_changes() {
+        return Ok(None);
+    }
+    if planned.prior.override_.as_ref() != Some(o) {
+        return Ok(Some(Acted::StoodDown { why: "the override changed since this round read it".into() }));
+    }
+    let (ok, summary, fence_pending) = apply(request, &mut planned)?;
+    Ok(Some(Acted::Converged { ok, summary, fence_pending }))
+}
+
+fn plan_locked(
+    request: &WatchRequest<'_>,
+    sources: Vec<SourceFile>,
+    allow_unreachable: bool,
+) -> Result<engine::Planned, Failed> {
+    let r = engine::Request {
+        path: request.path,
+        sources: Some(sources),
+        refresh: true,
+        targets: &[],
+        allow_unreachable,
+        lock: Some("watch"),
+        lock_timeout: request.lock_timeout,
+        restore_point: None,
+        accept_data_loss: false,
+        restore_only: None,
+        fail_back: false,
+    };
+    engine::plan(&r, &mut |_| {})
+}
+
+/// Applies the planned failover (or convergence); `(ok, summary, fence pending)`.
+fn apply(request: &WatchRequest<'_>, planned: &mut engine::Planned) -> Result<(bool, String, bool), Failed> {
+    if !planned.doc.applyable {
+        let why: Vec<String> =
+            planned.doc.safety.iter().filter(|s| s.severity == "error").map(|s| s.message.clone()).collect();
+        return Ok((false, format!("the plan cannot be applied: {}", why.join("; ")), false));
+    }
+    let options = ApplyOptions {
+        parallelism: 10,
+        skip_health_gate: false,
+        health_timeout: request.health_timeout,
+        rollout_timeout: request.rollout_timeout,
+        allow_unreachable: true,
+        keep_override: true,
+    };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failed::from(Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}"))))?;
+    let stop = AtomicBool::new(false);
+    let applied = runtime.block_on(engine::apply(planned, &options, &stop, |_| {})).map_err(Failed::from)?;
+    let s = &applied.summary;
+    let summary = format!(
+        "{} succeeded, {} failed, {} skipped{}",
+        s.succeeded.len(),
+        s.failed.len(),
+        s.skipped.len(),
+        s.failed.first().map(|(id, why)| format!(" ({id}: {why})")).unwrap_or_default()
+    );
+    Ok((s.ok(), summary, !applied.owed.is_empty()))
+}
+
+/// The counter `watch --once` keeps in state between runs.
+pub fn load_counter(path: &Path) -> Result<Counter, Failed> {
+    let loaded = crate::load::configuration(path);
+    let Some(config) = loaded.config else { return Err(Failed { diagnostics: loaded.diagnostics }) };
+    let backend = crate::load::state_backend(&config, &engine::configuration_dir(path), false)?;
+    let (state, _) = engine::read_state(backend.as_ref(), &mut |_| {})?;
+    Ok(state.map(|s| s.watch).unwrap_or_default())
+}
+
+/// Saves the counter for the next `watch --once`, under the state lock.
+pub fn save_counter(path: &Path, counter: &Counter, lock_timeout: Duration) -> Result<(), Failed> {
+    let loaded = crate::load::configuration(path);
+    let Some(config) = loaded.config else { return Err(Failed { diagnostics: loaded.diagnostics }) };
+    let backend = crate::load::state_backend(&config, &engine::configuration_dir(path), false)?;
+    let lock = backend
+        .lock("watch", &crate::clock::who(), &crate::clock::now_rfc3339(), lock_timeout)
+        .map_err(|e| crate::load::lock_diagnostic(&e))?;
+    let (state, _) = engine::read_state(backend.as_ref(), &mut |_| {})?;
+    let mut state = state.unwrap_or_else(|| drplan_state::StateFile::new(&config.project, env!("CARGO_PKG_VERSION")));
+    if state.watch != *counter {
+        state.watch = counter.clone();
+        state.serial += 1;
+        backend.write(&state).map_err(|e| {
+            Failed::from(Diagnostic::error(Code::StateWrite, format!("the watcher's count could not be saved: {e}")))
+        })?;
+    }
+    drop(lock);
+    Ok(())
+}

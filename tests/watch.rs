@@ -1,0 +1,301 @@
+//! Automatic failover end to end through the real binary: `examples/bot-core` (in
+//! `mode = "automatic"`, rounds every second) on moto, gcplocal and three kmock clusters,
+//! watched by `drplan watch`.
+//!
+//! Route 53's checkers are played by the harness's fault proxy in front of moto
+//! (`Faults::health_checkers_by`, per health check), since moto's always report success:
+//! a test makes a region's check fail by adding its id to `failing`. A local webhook
+//! receiver ([`Webhook`]) collects the notifications. Nothing else is faked.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use drplan_core::recovery::PointFormat;
+use drplan_harness::{Emulator, FaultProxy, Faults, Running, write_kubeconfig};
+use md5::{Digest, Md5};
+use support::{http, text};
+
+const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
+
+struct World {
+    moto: Running,
+    _aws: FaultProxy,
+    gcplocal: Running,
+    use1: Running,
+    euw1: Running,
+    apac: Running,
+    dir: tempfile::TempDir,
+    /// Health check ids whose checkers report failure (played by the proxy).
+    failing: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl World {
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("bot-core")
+    }
+
+    fn drplan(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the drplan binary runs")
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = support::drplan_aws(self.dir.path());
+        c.args(args).env("KUBECONFIG", self.dir.path().join("kubeconfig"));
+        c
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.config().join(".drplan/state.json")).unwrap()).unwrap()
+    }
+
+    /// The id state records for `region`'s health check.
+    fn health_check_id(&self, region: &str) -> String {
+        let state = self.state();
+        let address = format!("health_check.{region}");
+        let object = state["objects"].as_array().unwrap().iter().find(|o| o["address"] == address).cloned();
+        object.and_then(|o| o["id"].as_str().map(String::from)).unwrap_or_else(|| panic!("{address} in state"))
+    }
+
+    /// Route 53's checkers report `region`'s check unhealthy from now on.
+    fn fail_checks_of(&self, region: &str) {
+        self.failing.lock().unwrap().insert(self.health_check_id(region));
+    }
+}
+
+fn world() -> World {
+    let moto = Running::start(Emulator::Moto).expect("moto starts");
+    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
+    let [use1, euw1, apac] = [(); 3].map(|_| Running::start(Emulator::Kmock).expect("kmock starts"));
+    let failing: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let played = Arc::clone(&failing);
+    let checkers = Faults::health_checkers_by(move |id| {
+        let healthy = !played.lock().unwrap().contains(id);
+        (0..8).map(|_| (healthy, SystemTime::now())).collect()
+    });
+    let aws = FaultProxy::start(moto.url(), checkers).expect("the proxy starts");
+    moto.create_hosted_zone("bot-core.com").unwrap();
+    for cluster in [&use1, &euw1, &apac] {
+        deploy_pipeline(cluster.url());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_kubeconfig(
+        dir.path().join("kubeconfig"),
+        &[("use1", use1.url()), ("euw1", euw1.url()), ("apac", apac.url())],
+    )
+    .unwrap();
+    let example = support::root().join("examples/bot-core/main.hcl");
+    let config = std::fs::read_to_string(example)
+        .unwrap()
+        .replacen("# endpoint = \"http://127.0.0.1:5000\"", &format!("endpoint = \"{}\"", aws.url()), 1)
+        .replacen("# endpoint    = \"http://127.0.0.1:8400\"", &format!("endpoint    = \"{}\"", gcplocal.url()), 1)
+        .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1)
+        .replacen("mode  = \"manual\"", "mode  = \"automatic\"", 1)
+        .replacen("  health_check {", "  automatic {\n    interval = \"1s\"\n  }\n\n  health_check {", 1);
+    std::fs::create_dir(dir.path().join("bot-core")).unwrap();
+    std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
+    World { moto, _aws: aws, gcplocal, use1, euw1, apac, dir, failing }
+}
+
+fn deploy_pipeline(cluster: &str) {
+    for name in COMPONENTS {
+        let body = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "bot-core"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": name, "image": format!("bot-core/{name}:1.0")}]}}}
+        });
+        let path = "/apis/apps/v1/namespaces/bot-core/deployments";
+        let (code, text) = http(cluster, "POST", path, "application/json", &body.to_string());
+        assert!((200..300).contains(&code), "creating {name}: {code} {text}");
+    }
+}
+
+fn replicas(cluster: &Running) -> Vec<i64> {
+    COMPONENTS
+        .iter()
+        .map(|c| {
+            let path = format!("/apis/apps/v1/namespaces/bot-core/deployments/{c}");
+            let (_, body) = http(cluster.url(), "GET", &path, "application/json", "");
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["spec"]["replicas"].as_i64().unwrap_or(-1)
+        })
+        .collect()
+}
+
+/// A complete recovery point taken `age` seconds ago, in both destinations.
+fn write_point(w: &World, age: i64) -> String {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let name = PointFormat::default().name_at(now - age).unwrap();
+    let dump = format!("pg_dump at {name}\n").repeat(10);
+    let md5: String = Md5::digest(dump.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let manifest = serde_json::json!({"format": 1, "objects": [{"name": "db.dump", "size": dump.len(), "md5": md5}]});
+    for (object, body) in [("db.dump", dump.clone()), ("manifest.json", manifest.to_string())] {
+        w.moto.put_object("bot-core-backups", &format!("dr/{name}/{object}"), &body).unwrap();
+        let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
+        let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", &body);
+        assert_eq!(code, 200, "{answer}");
+    }
+    name
+}
+
+fn describe(out: &Output) -> String {
+    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+fn converge(w: &World) {
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "the first apply converges: {}", describe(&out));
+    write_point(w, 10 * 60);
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"));
+}
+
+fn suspended(cluster: &Running) -> Vec<bool> {
+    let (_, body) = http(cluster.url(), "GET", "/apis/batch/v1/namespaces/bot-core/cronjobs", "application/json", "");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    list["items"].as_array().unwrap().iter().map(|c| c["spec"]["suspend"].as_bool().unwrap_or(false)).collect()
+}
+
+/// A webhook receiver on a free loopback port: every POST body it gets, as JSON.
+struct Webhook {
+    url: String,
+    got: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Webhook {
+    fn start() -> Webhook {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let into = Arc::clone(&got);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut stream = stream;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Headers, then as many body bytes as Content-Length says.
+                loop {
+                    let n = stream.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            if let Ok(v) = serde_json::from_str(body) {
+                                into.lock().unwrap().push(v);
+                            }
+                            break;
+                        }
+                    }
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        Webhook { url, got }
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.got.lock().unwrap().iter().filter_map(|v| v["type"].as_str().map(String::from)).collect()
+    }
+}
+
+#[test]
+fn a_sustained_failure_fails_over_once_fences_and_holds_until_accepted() {
+    let w = world();
+    converge(&w);
+    let hook = Webhook::start();
+    w.fail_checks_of("us-east-1");
+    let started = std::time::Instant::now();
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "4", "--interval", "1s", "--json", "--notify", &hook.url]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let events: Vec<serde_json::Value> =
+        text(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["suspect", "failed-over", "overridden", "overridden"], "{}", describe(&out));
+    eprintln!(
+        "first failed round to PRIMARY moved, with rounds 1 s apart and threshold 2: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
+    assert_eq!(w.moto.live_instances("us-east-1").unwrap().len(), 1, "the old active at standby capacity");
+    assert_eq!(replicas(&w.use1), vec![1, 1, 0]);
+    assert_eq!(suspended(&w.use1), vec![true], "the old active's backup schedule is suspended");
+    assert_eq!(suspended(&w.euw1), vec![false]);
+    let state = w.state();
+    assert_eq!(state["override"]["active"], "eu-west-1", "{:#}", state["override"]);
+    assert_eq!(state["override"]["previous"], "us-east-1");
+    assert!(hook.kinds().contains(&"failed-over".to_string()), "{:?}", hook.kinds());
+
+    // Nothing fails back by accident: the unchanged configuration is refused.
+    let out = w.drplan(&["plan", "bot-core"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("drplan::plan::failover_override"), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("drplan failover --to eu-west-1 --write"), "{}", describe(&out));
+    // Accepted by a person: the edit is written, the override cleared, the plan converged.
+    let out = w.drplan(&["failover", "--to", "eu-west-1", "bot-core", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(text(&out.stderr).contains("is accepted: its override is cleared"), "{}", describe(&out));
+    assert!(w.state().get("override").is_none());
+    let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}
+
+#[test]
+fn flapping_never_fails_over_and_separate_once_runs_decide_as_the_loop() {
+    let w = world();
+    converge(&w);
+    for i in 0..6 {
+        if i % 2 == 0 {
+            w.fail_checks_of("us-east-1");
+        } else {
+            w.failing.lock().unwrap().clear();
+        }
+        let out = w.drplan(&["watch", "bot-core", "--once", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        let kind = serde_json::from_str::<serde_json::Value>(text(&out.stdout).trim()).unwrap()["type"].clone();
+        assert_eq!(kind, if i % 2 == 0 { "suspect" } else { "healthy" }, "round {i}");
+    }
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"));
+    // Two failed --once runs in a row: the second fails over, as the loop's second round does.
+    w.fail_checks_of("us-east-1");
+    let first = w.drplan(&["watch", "bot-core", "--once", "--json"]);
+    assert!(text(&first.stdout).contains("\"suspect\""), "{}", describe(&first));
+    let second = w.drplan(&["watch", "bot-core", "--once", "--json"]);
+    assert!(text(&second.stdout).contains("\"failed-over\""), "{}", describe(&second));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
+}
+
+#[test]
+fn two_watchers_fail_over_exactly_once() {
+    let w = world();
+    converge(&w);
+    w.fail_checks_of("us-east-1");
+    let start = || {
+        w.command(&["watch", "bot-core", "--rounds", "3", "--interval", "1s", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let failed_over = [&a, &b].iter().filter(|o| text(&o.stdout).contains("\"failed-over\"")).count();
+    assert_eq!(failed_over, 1, "a:\n{}\nb:\n{}", describe(&a), describe(&b));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
+    assert_eq!(w.state()["override"]["active"], "eu-west-1");
+}
