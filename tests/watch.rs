@@ -25,7 +25,10 @@ const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
 
 struct World {
     moto: Running,
-    _aws: FaultProxy,
+    /// In front of moto: plays Route 53's checkers, and drops us-east-1 when it is lost.
+    aws: FaultProxy,
+    /// In front of us-east-1's cluster.
+    use1_proxy: FaultProxy,
     gcplocal: Running,
     use1: Running,
     euw1: Running,
@@ -62,6 +65,20 @@ impl World {
         object.and_then(|o| o["id"].as_str().map(String::from)).unwrap_or_else(|| panic!("{address} in state"))
     }
 
+    /// us-east-1 goes dark: its EC2 and S3 APIs (Route 53 is global) and its cluster.
+    fn lose_us_east_1(&self) {
+        self.aws.set_faults(
+            checkers(&self.failing)
+                .dropping(|r| r.region.as_deref() == Some("us-east-1") && r.service.as_deref() != Some("route53")),
+        );
+        self.use1_proxy.set_faults(Faults::outage());
+    }
+
+    fn restore_us_east_1(&self) {
+        self.aws.set_faults(checkers(&self.failing));
+        self.use1_proxy.set_faults(Faults::none());
+    }
+
     /// Route 53's checkers report `region`'s check unhealthy from now on.
     fn fail_checks_of(&self, region: &str) {
         self.failing.lock().unwrap().insert(self.health_check_id(region));
@@ -73,12 +90,8 @@ fn world() -> World {
     let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
     let [use1, euw1, apac] = [(); 3].map(|_| Running::start(Emulator::Kmock).expect("kmock starts"));
     let failing: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let played = Arc::clone(&failing);
-    let checkers = Faults::health_checkers_by(move |id| {
-        let healthy = !played.lock().unwrap().contains(id);
-        (0..8).map(|_| (healthy, SystemTime::now())).collect()
-    });
-    let aws = FaultProxy::start(moto.url(), checkers).expect("the proxy starts");
+    let aws = FaultProxy::start(moto.url(), checkers(&failing)).expect("the proxy starts");
+    let use1_proxy = FaultProxy::start(use1.url(), Faults::none()).expect("the proxy starts");
     moto.create_hosted_zone("bot-core.com").unwrap();
     for cluster in [&use1, &euw1, &apac] {
         deploy_pipeline(cluster.url());
@@ -86,7 +99,7 @@ fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     write_kubeconfig(
         dir.path().join("kubeconfig"),
-        &[("use1", use1.url()), ("euw1", euw1.url()), ("apac", apac.url())],
+        &[("use1", use1_proxy.url()), ("euw1", euw1.url()), ("apac", apac.url())],
     )
     .unwrap();
     let example = support::root().join("examples/bot-core/main.hcl");
@@ -99,7 +112,17 @@ fn world() -> World {
         .replacen("  health_check {", "  automatic {\n    interval = \"1s\"\n  }\n\n  health_check {", 1);
     std::fs::create_dir(dir.path().join("bot-core")).unwrap();
     std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
-    World { moto, _aws: aws, gcplocal, use1, euw1, apac, dir, failing }
+    World { moto, aws, use1_proxy, gcplocal, use1, euw1, apac, dir, failing }
+}
+
+/// Route 53's checkers, played: eight per check, reporting failure for the checks in
+/// `failing` and success for the others, in observations taken now.
+fn checkers(failing: &Arc<Mutex<BTreeSet<String>>>) -> Faults {
+    let played = Arc::clone(failing);
+    Faults::health_checkers_by(move |id| {
+        let healthy = !played.lock().unwrap().contains(id);
+        (0..8).map(|_| (healthy, SystemTime::now())).collect()
+    })
 }
 
 fn deploy_pipeline(cluster: &str) {
@@ -298,4 +321,31 @@ fn two_watchers_fail_over_exactly_once() {
     assert_eq!(failed_over, 1, "a:\n{}\nb:\n{}", describe(&a), describe(&b));
     assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
     assert_eq!(w.state()["override"]["active"], "eu-west-1");
+}
+
+#[test]
+fn with_the_old_active_lost_the_fence_is_pending_then_completed_when_it_returns() {
+    let w = world();
+    converge(&w);
+    w.fail_checks_of("us-east-1");
+    w.lose_us_east_1();
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "3", "--interval", "1s", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let kinds: Vec<String> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|e| e["type"].as_str().map(String::from))
+        .collect();
+    assert_eq!(kinds[..2], ["suspect", "fence-pending"], "{}", describe(&out));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
+    assert!(w.state()["lost"]["us-east-1"].is_object(), "the fence is owed: {:#}", w.state()["lost"]);
+    // us-east-1 comes back: the next round fences it (scaled down, its schedule suspended).
+    w.restore_us_east_1();
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "1", "--json"]);
+    assert!(text(&out.stdout).contains("\"fenced\""), "{}", describe(&out));
+    assert_eq!(w.moto.live_instances("us-east-1").unwrap().len(), 1);
+    assert_eq!(replicas(&w.use1), vec![1, 1, 0]);
+    assert_eq!(suspended(&w.use1), vec![true]);
+    assert!(w.state().get("lost").is_none(), "{:#}", w.state());
+    assert_eq!(w.state()["override"]["active"], "eu-west-1", "still held until accepted");
 }
