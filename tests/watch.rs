@@ -349,3 +349,48 @@ fn with_the_old_active_lost_the_fence_is_pending_then_completed_when_it_returns(
     assert!(w.state().get("lost").is_none(), "{:#}", w.state());
     assert_eq!(w.state()["override"]["active"], "eu-west-1", "still held until accepted");
 }
+
+/// Holds (`off`) or releases the played Deployment controller for `cluster`'s Deployments
+/// (the kmock launcher honours `drplan.test/controller: "off"`).
+fn controller(cluster: &Running, on: bool) {
+    for name in COMPONENTS {
+        let value = if on { serde_json::Value::Null } else { "off".into() };
+        let patch = serde_json::json!({"metadata": {"annotations": {"drplan.test/controller": value}}});
+        let path = format!("/apis/apps/v1/namespaces/bot-core/deployments/{name}");
+        let (code, body) = http(cluster.url(), "PATCH", &path, "application/merge-patch+json", &patch.to_string());
+        assert_eq!(code, 200, "{body}");
+    }
+}
+
+#[test]
+fn a_watcher_killed_mid_failover_is_finished_by_the_next_round() {
+    let w = world();
+    converge(&w);
+    // The standby's rollout never completes while the watcher fails over: it waits there.
+    controller(&w.euw1, false);
+    w.fail_checks_of("us-east-1");
+    let mut watcher = w
+        .command(&["watch", "bot-core", "--interval", "1s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while w.state().get("override").is_none() {
+        assert!(started.elapsed().as_secs() < 60, "the watcher never started failing over");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"), "killed before DNS");
+
+    controller(&w.euw1, true);
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("\"fenced\""), "{}", describe(&out));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
+    assert_eq!(suspended(&w.use1), vec![true]);
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "1", "--json"]);
+    assert!(text(&out.stdout).contains("\"overridden\""), "nothing left to do: {}", describe(&out));
+}
