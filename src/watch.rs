@@ -54,6 +54,7 @@ pub fn round(
     request: &WatchRequest<'_>,
     counter: &Counter,
     observe: &mut dyn FnMut(engine::Event<'_>),
+    before_acting: &mut dyn FnMut(&Decision),
 ) -> Result<RoundReport, Failed> {
     let now = crate::clock::now_seconds();
     let input = crate::status::status(request.path, now, observe)?;
@@ -93,6 +94,8 @@ pub fn round(
     let (decision, mut next) = watch::decide(&settings, None, counter, &round, now);
     let acted = match &decision {
         Decision::Failover { target, why, act: true } => {
+            // Said before anything changes: the active is declared failed, the target chosen.
+            before_acting(&decision);
             let acted = fail_over(request, &input.sources, &input.config, target, &active, why, &round)?;
             if matches!(acted, Acted::FailedOver { .. }) {
                 next.last_failover = Some(now);

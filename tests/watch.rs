@@ -262,7 +262,7 @@ fn a_sustained_failure_fails_over_once_fences_and_holds_until_accepted() {
     let state = w.state();
     assert_eq!(state["override"]["active"], "eu-west-1", "{:#}", state["override"]);
     assert_eq!(state["override"]["previous"], "us-east-1");
-    assert!(hook.kinds().contains(&"failed-over".to_string()), "{:?}", hook.kinds());
+    assert_eq!(hook.kinds(), ["failing-over", "failed-over"], "the decision, then the outcome");
 
     // Nothing fails back by accident: the unchanged configuration is refused.
     let out = w.drplan(&["plan", "bot-core"]);

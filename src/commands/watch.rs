@@ -71,7 +71,15 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     loop {
         rounds += 1;
         let mut quiet = Output { quiet: true, ..out.clone() };
-        match watch::round(&request, &counter, &mut |e| quiet.pipeline(&e)) {
+        let mut before = |d: &Decision| {
+            if let (Some(url), Decision::Failover { target, why, .. }) = (&args.notify, d) {
+                let text = format!("drplan watch: {why}; failing over to {target}");
+                let body =
+                    serde_json::json!({"type": "failing-over", "at": drplan::clock::now_rfc3339(), "text": text});
+                let _ = drplan::notify::post(url, &body);
+            }
+        };
+        match watch::round(&request, &counter, &mut |e| quiet.pipeline(&e), &mut before) {
             Ok(report) => {
                 if report.acted.as_ref().is_some_and(|a| {
                     matches!(a, Acted::FailedOver { ok: false, .. } | Acted::Converged { ok: false, .. })
