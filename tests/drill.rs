@@ -10,135 +10,29 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Output;
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::Arc;
 
-use drplan_core::recovery::PointFormat;
-use drplan_harness::{Emulator, FaultProxy, Faults, Running, write_kubeconfig};
-use md5::{Digest, Md5};
+use drplan_harness::Running;
+use support::bot_core::{self, Damage, World, describe, jobs, replicas, write_point};
 use support::{http, text};
 
-const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
-
-struct World {
-    moto: Running,
-    _aws: FaultProxy,
-    gcplocal: Running,
-    use1: Running,
-    euw1: Running,
-    apac: Running,
-    dir: tempfile::TempDir,
-    /// Health check ids whose checkers report failure (played by the proxy).
-    failing: Arc<Mutex<BTreeSet<String>>>,
-}
-
-impl World {
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("bot-core")
-    }
-
-    fn drplan(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("the drplan binary runs")
-    }
-
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut c = support::drplan_aws(self.dir.path());
-        c.args(args).env("KUBECONFIG", self.dir.path().join("kubeconfig"));
-        c
-    }
-
-    fn state(&self) -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(self.config().join(".drplan/state.json")).unwrap()).unwrap()
-    }
-
-    /// The id state records for `region`'s health check.
-    fn health_check_id(&self, region: &str) -> String {
-        let state = self.state();
-        let address = format!("health_check.{region}");
-        let object = state["objects"].as_array().unwrap().iter().find(|o| o["address"] == address).cloned();
-        object.and_then(|o| o["id"].as_str().map(String::from)).unwrap_or_else(|| panic!("{address} in state"))
-    }
-
-    /// Route 53's checkers report `region`'s check unhealthy from now on.
-    fn fail_checks_of(&self, region: &str) {
-        self.failing.lock().unwrap().insert(self.health_check_id(region));
-    }
-
-    /// Everything the drill must leave as it was: the records, the active region's instances.
-    fn untouchable(&self) -> (Option<String>, Option<String>, BTreeSet<String>) {
-        (
-            self.moto.failover_record("PRIMARY").unwrap(),
-            self.moto.failover_record("SECONDARY").unwrap(),
-            self.moto.live_instances("us-east-1").unwrap(),
-        )
-    }
-}
-
 fn world() -> World {
-    let moto = Running::start(Emulator::Moto).expect("moto starts");
-    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
-    let [use1, euw1, apac] = [(); 3].map(|_| Running::start(Emulator::Kmock).expect("kmock starts"));
-    let failing: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let played = Arc::clone(&failing);
-    let checkers = Faults::health_checkers_by(move |id| {
-        let healthy = !played.lock().unwrap().contains(id);
-        (0..8).map(|_| (healthy, SystemTime::now())).collect()
-    });
-    let aws = FaultProxy::start(moto.url(), checkers).expect("the proxy starts");
-    moto.create_hosted_zone("bot-core.com").unwrap();
-    for cluster in [&use1, &euw1, &apac] {
-        deploy_pipeline(cluster.url());
-    }
-    let dir = tempfile::tempdir().unwrap();
-    write_kubeconfig(
-        dir.path().join("kubeconfig"),
-        &[("use1", use1.url()), ("euw1", euw1.url()), ("apac", apac.url())],
+    bot_core::world(|c| c.replacen("  uptime = 99.9", "  uptime = 99.9\n\n  drill_every = \"30d\"", 1))
+}
+
+fn converge(w: &World) {
+    w.converge();
+    write_point(w, 10 * 60, Damage::None);
+}
+
+/// Everything a drill must leave as it was: the records, the active region's instances.
+fn untouchable(w: &World) -> (Option<String>, Option<String>, std::collections::BTreeSet<String>) {
+    (
+        w.moto.failover_record("PRIMARY").unwrap(),
+        w.moto.failover_record("SECONDARY").unwrap(),
+        w.moto.live_instances("us-east-1").unwrap(),
     )
-    .unwrap();
-    let example = support::root().join("examples/bot-core/main.hcl");
-    let config = std::fs::read_to_string(example)
-        .unwrap()
-        .replacen("# endpoint = \"http://127.0.0.1:5000\"", &format!("endpoint = \"{}\"", aws.url()), 1)
-        .replacen("# endpoint    = \"http://127.0.0.1:8400\"", &format!("endpoint    = \"{}\"", gcplocal.url()), 1)
-        .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1)
-        .replacen("  uptime = 99.9", "  uptime = 99.9\n\n  drill_every = \"30d\"", 1);
-    std::fs::create_dir(dir.path().join("bot-core")).unwrap();
-    std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
-    World { moto, _aws: aws, gcplocal, use1, euw1, apac, dir, failing }
-}
-
-fn deploy_pipeline(cluster: &str) {
-    for name in COMPONENTS {
-        let body = serde_json::json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": "bot-core"},
-            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": name, "image": format!("bot-core/{name}:1.0")}]}}}
-        });
-        let path = "/apis/apps/v1/namespaces/bot-core/deployments";
-        let (code, text) = http(cluster, "POST", path, "application/json", &body.to_string());
-        assert!((200..300).contains(&code), "creating {name}: {code} {text}");
-    }
-}
-
-fn replicas(cluster: &Running) -> Vec<i64> {
-    COMPONENTS
-        .iter()
-        .map(|c| {
-            let path = format!("/apis/apps/v1/namespaces/bot-core/deployments/{c}");
-            let (_, body) = http(cluster.url(), "GET", &path, "application/json", "");
-            serde_json::from_str::<serde_json::Value>(&body).unwrap()["spec"]["replicas"].as_i64().unwrap_or(-1)
-        })
-        .collect()
-}
-
-fn jobs(cluster: &Running) -> Vec<serde_json::Value> {
-    let (_, body) = http(cluster.url(), "GET", "/apis/batch/v1/namespaces/bot-core/jobs", "application/json", "");
-    serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"].as_array().cloned().unwrap_or_default()
 }
 
 /// Plays Kubernetes' Job controller in `cluster` (kmock runs no pods): every Job found is
@@ -168,32 +62,6 @@ fn complete_jobs(cluster: &Running) -> Arc<std::sync::atomic::AtomicBool> {
     running
 }
 
-/// A complete recovery point taken `age` seconds ago, in both destinations.
-fn write_point(w: &World, age: i64) -> String {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let name = PointFormat::default().name_at(now - age).unwrap();
-    let dump = format!("pg_dump at {name}\n").repeat(10);
-    let md5: String = Md5::digest(dump.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let manifest = serde_json::json!({"format": 1, "objects": [{"name": "db.dump", "size": dump.len(), "md5": md5}]});
-    for (object, body) in [("db.dump", dump.clone()), ("manifest.json", manifest.to_string())] {
-        w.moto.put_object("bot-core-backups", &format!("dr/{name}/{object}"), &body).unwrap();
-        let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
-        let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", &body);
-        assert_eq!(code, 200, "{answer}");
-    }
-    name
-}
-
-fn describe(out: &Output) -> String {
-    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr))
-}
-
-fn converge(w: &World) {
-    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
-    assert_eq!(out.status.code(), Some(0), "the first apply converges: {}", describe(&out));
-    write_point(w, 10 * 60);
-}
-
 fn report(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(out)))
 }
@@ -202,7 +70,7 @@ fn report(out: &Output) -> serde_json::Value {
 fn drills_to_the_standby_and_the_cold_site_measure_the_rto_and_leave_everything_as_it_was() {
     let w = world();
     converge(&w);
-    let before = w.untouchable();
+    let before = untouchable(&w);
     assert_eq!(replicas(&w.euw1), vec![1, 1, 0]);
     // Never drilled: drift says so (`drill_every = "30d"`).
     let out = w.drplan(&["drift", "bot-core"]);
@@ -221,7 +89,7 @@ fn drills_to_the_standby_and_the_cold_site_measure_the_rto_and_leave_everything_
     assert!(measured >= 120, "{measured}");
     assert!(d["estimate_seconds"].as_u64().is_some(), "{r:#}");
     // Nothing the drill must not touch moved; the standby is back to its declared counts.
-    assert_eq!(w.untouchable(), before);
+    assert_eq!(untouchable(&w), before);
     assert_eq!(w.moto.live_instances("eu-west-1").unwrap().len(), 1);
     assert_eq!(replicas(&w.euw1), vec![1, 1, 0]);
     let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
@@ -248,7 +116,7 @@ fn drills_to_the_standby_and_the_cold_site_measure_the_rto_and_leave_everything_
     let removed: Vec<&str> = r["drill"]["removed"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert!(removed.contains(&"health_check.asia-pacific-1"), "{removed:?}");
     assert!(removed.iter().any(|a| a.contains(".drill.restore.")), "{removed:?}");
-    assert_eq!(w.untouchable(), before);
+    assert_eq!(untouchable(&w), before);
     assert!(jobs(&w.apac).is_empty(), "the drill's restore Job is gone: {:?}", jobs(&w.apac));
     assert_eq!(replicas(&w.apac), vec![0, 0, 0]);
     let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
@@ -263,14 +131,14 @@ fn drills_to_the_standby_and_the_cold_site_measure_the_rto_and_leave_everything_
 fn a_drill_that_fails_its_gate_still_tears_down() {
     let w = world();
     converge(&w);
-    let before = w.untouchable();
+    let before = untouchable(&w);
     w.fail_checks_of("eu-west-1");
     let out = w.drplan(&["drill", "--to", "eu-west-1", "bot-core", "--health-timeout", "4s"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let human = text(&out.stdout);
     assert!(human.contains("FAILED") && human.contains("✗ gate passed"), "{human}");
     assert!(human.contains("✓ teardown"), "{human}");
-    assert_eq!(w.untouchable(), before);
+    assert_eq!(untouchable(&w), before);
     assert_eq!(w.moto.live_instances("eu-west-1").unwrap().len(), 1, "back to standby capacity");
     assert_eq!(replicas(&w.euw1), vec![1, 1, 0]);
     assert_eq!(w.state()["drills"][0]["result"], "failed");

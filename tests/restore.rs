@@ -11,152 +11,36 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
-use drplan_core::recovery::PointFormat;
-use drplan_harness::{Emulator, FaultProxy, Faults, Running, write_kubeconfig};
-use md5::{Digest, Md5};
+use drplan_harness::Running;
+use support::bot_core::{self, Damage, World, describe, jobs, write_point};
 use support::{http, text};
 
 const COLD: &str = "asia-pacific-1";
-const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
 const RESTORE: &str = "region.asia-pacific-1.restore.database";
 
-struct World {
-    moto: Running,
-    aws: FaultProxy,
-    gcplocal: Running,
-    use1: Running,
-    _euw1: Running,
-    apac: Running,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("bot-core")
-    }
-
-    fn drplan(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("the drplan binary runs")
-    }
-
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut c = support::drplan_aws(self.dir.path());
-        c.args(args).env("KUBECONFIG", self.dir.path().join("kubeconfig"));
-        c
-    }
-
-    /// Promotes the cold site in the configuration (as `drplan failover --to` would write it).
-    fn promote_cold_site(&self) {
-        let main = self.config().join("main.hcl");
-        let text = std::fs::read_to_string(&main).unwrap();
-        let text = text.replacen("role     = \"active\"", "role     = \"standby\"", 1).replacen(
-            "role     = \"cold\"         # nothing runs here until promoted",
-            "role     = \"active\"",
-            1,
-        );
-        std::fs::write(main, text).unwrap();
-    }
-}
-
 fn world() -> World {
-    let moto = Running::start(Emulator::Moto).expect("moto starts");
-    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
-    let [use1, euw1, apac] = [(); 3].map(|_| Running::start(Emulator::Kmock).expect("kmock starts"));
-    let aws = FaultProxy::start(moto.url(), Faults::none()).expect("the proxy starts");
-    moto.create_hosted_zone("bot-core.com").unwrap();
-    for cluster in [&use1, &euw1, &apac] {
-        deploy_pipeline(cluster.url());
-    }
-    let dir = tempfile::tempdir().unwrap();
-    write_kubeconfig(
-        dir.path().join("kubeconfig"),
-        &[("use1", use1.url()), ("euw1", euw1.url()), ("apac", apac.url())],
-    )
-    .unwrap();
-    let example = support::root().join("examples/bot-core/main.hcl");
-    let config = std::fs::read_to_string(example)
-        .unwrap()
-        .replacen("# endpoint = \"http://127.0.0.1:5000\"", &format!("endpoint = \"{}\"", aws.url()), 1)
-        .replacen("# endpoint    = \"http://127.0.0.1:8400\"", &format!("endpoint    = \"{}\"", gcplocal.url()), 1)
-        .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
-    std::fs::create_dir(dir.path().join("bot-core")).unwrap();
-    std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
-    World { moto, aws, gcplocal, use1, _euw1: euw1, apac, dir }
-}
-
-fn deploy_pipeline(cluster: &str) {
-    for name in COMPONENTS {
-        let body = serde_json::json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": "bot-core"},
-            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": name, "image": format!("bot-core/{name}:1.0")}]}}}
-        });
-        let path = "/apis/apps/v1/namespaces/bot-core/deployments";
-        let (code, text) = http(cluster, "POST", path, "application/json", &body.to_string());
-        assert!((200..300).contains(&code), "creating {name}: {code} {text}");
-    }
-}
-
-fn describe(out: &Output) -> String {
-    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// How a written point is damaged.
-#[derive(Clone, Copy, PartialEq)]
-enum Damage {
-    None,
-    /// The backup died before its manifest.
-    NoManifest,
-    /// An object changed after the manifest was written (same size, other bytes).
-    Tampered,
-}
-
-/// Writes a recovery point taken `age` seconds ago into both destinations, as the guide's
-/// backup script does: the dump, then the manifest listing it. Returns its name.
-fn write_point(w: &World, age: i64, damage: Damage) -> String {
-    let name = PointFormat::default().name_at(now() - age).unwrap();
-    let dump = format!("pg_dump of bot-core at {name}\n").repeat(20);
-    let md5 = hex(&Md5::digest(dump.as_bytes()));
-    let manifest = serde_json::json!({
-        "format": 1,
-        "objects": [{"name": "database.dump.gpg", "size": dump.len(), "md5": md5}],
-    })
-    .to_string();
-    let stored = if damage == Damage::Tampered { dump.replace("pg_dump", "PG_DUMP") } else { dump };
-    let mut objects = vec![("database.dump.gpg", stored)];
-    if damage != Damage::NoManifest {
-        objects.push(("manifest.json", manifest));
-    }
-    for (object, body) in &objects {
-        w.moto.put_object("bot-core-backups", &format!("dr/{name}/{object}"), body).unwrap();
-        let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
-        let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", body);
-        assert_eq!(code, 200, "uploading {name}/{object}: {answer}");
-    }
-    name
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bot_core::world(|c| c)
 }
 
 /// The restore Jobs in the cold site's cluster.
 fn restore_jobs(apac: &Running) -> Vec<serde_json::Value> {
-    let (code, body) = http(apac.url(), "GET", "/apis/batch/v1/namespaces/bot-core/jobs", "application/json", "");
-    assert_eq!(code, 200, "{body}");
-    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
-    list["items"].as_array().cloned().unwrap_or_default()
+    jobs(apac)
+}
+
+/// Promotes the cold site in the configuration (as `drplan failover --to` would write it).
+fn promote_cold_site(w: &World) {
+    let main = w.config().join("main.hcl");
+    let text = std::fs::read_to_string(&main).unwrap();
+    let text = text.replacen("role     = \"active\"", "role     = \"standby\"", 1).replacen(
+        "role     = \"cold\"         # nothing runs here until promoted",
+        "role     = \"active\"",
+        1,
+    );
+    std::fs::write(main, text).unwrap();
 }
 
 fn env_of(job: &serde_json::Value, name: &str) -> Option<String> {
@@ -248,9 +132,7 @@ fn position(order: &[String], id: &str) -> usize {
 }
 
 fn converge(w: &World) {
-    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
-    assert_eq!(out.status.code(), Some(0), "the first apply converges: {}", describe(&out));
-    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"));
+    w.converge();
 }
 
 #[test]
@@ -262,7 +144,7 @@ fn cold_promotion_restores_the_newest_complete_point_before_workloads_and_traffi
     let chosen = write_point(&w, 40 * 60, Damage::None);
     let incomplete = write_point(&w, 5 * 60, Damage::NoManifest);
 
-    w.promote_cold_site();
+    promote_cold_site(&w);
     let out = w.drplan(&["plan", "bot-core", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -330,7 +212,7 @@ fn a_failed_restore_keeps_traffic_away_and_a_fixed_one_converges() {
     let w = world();
     converge(&w);
     let chosen = write_point(&w, 20 * 60, Damage::None);
-    w.promote_cold_site();
+    promote_cold_site(&w);
 
     let controller = JobController::play(&w.apac, FAIL);
     let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
@@ -361,7 +243,7 @@ fn an_apply_killed_while_the_restore_runs_adopts_its_job() {
     let w = world();
     converge(&w);
     write_point(&w, 10 * 60, Damage::None);
-    w.promote_cold_site();
+    promote_cold_site(&w);
 
     let controller = JobController::play(&w.apac, HOLD);
     let mut apply = w
@@ -397,10 +279,10 @@ fn with_the_active_region_and_its_bucket_lost_the_cloud_storage_point_is_restore
     let w = world();
     converge(&w);
     let chosen = write_point(&w, 15 * 60, Damage::None);
-    w.promote_cold_site();
+    promote_cold_site(&w);
     // us-east-1 goes dark: its EC2 API, its cluster's proxy is not needed (it is not the
     // one restored), and its S3 bucket, which holds the primary destination.
-    w.aws.set_faults(Faults::region_outage("us-east-1"));
+    w.lose_us_east_1();
 
     let out = w.drplan(&["plan", "bot-core", "--allow-unreachable"]);
     let plan = text(&out.stdout);

@@ -9,179 +9,26 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::Output;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
-use drplan_core::recovery::PointFormat;
-use drplan_harness::{Emulator, FaultProxy, Faults, Running, write_kubeconfig};
-use md5::{Digest, Md5};
+use drplan_harness::Running;
+use support::bot_core::{self, Damage, World, describe, replicas, suspended, write_point};
 use support::{http, text};
 
-const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
-
-struct World {
-    moto: Running,
-    /// In front of moto: plays Route 53's checkers, and drops us-east-1 when it is lost.
-    aws: FaultProxy,
-    /// In front of us-east-1's cluster.
-    use1_proxy: FaultProxy,
-    gcplocal: Running,
-    use1: Running,
-    euw1: Running,
-    apac: Running,
-    dir: tempfile::TempDir,
-    /// Health check ids whose checkers report failure (played by the proxy).
-    failing: Arc<Mutex<BTreeSet<String>>>,
-}
-
-impl World {
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("bot-core")
-    }
-
-    fn drplan(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("the drplan binary runs")
-    }
-
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut c = support::drplan_aws(self.dir.path());
-        c.args(args).env("KUBECONFIG", self.dir.path().join("kubeconfig"));
-        c
-    }
-
-    fn state(&self) -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(self.config().join(".drplan/state.json")).unwrap()).unwrap()
-    }
-
-    /// The id state records for `region`'s health check.
-    fn health_check_id(&self, region: &str) -> String {
-        let state = self.state();
-        let address = format!("health_check.{region}");
-        let object = state["objects"].as_array().unwrap().iter().find(|o| o["address"] == address).cloned();
-        object.and_then(|o| o["id"].as_str().map(String::from)).unwrap_or_else(|| panic!("{address} in state"))
-    }
-
-    /// us-east-1 goes dark: its EC2 and S3 APIs (Route 53 is global) and its cluster.
-    fn lose_us_east_1(&self) {
-        self.aws.set_faults(
-            checkers(&self.failing)
-                .dropping(|r| r.region.as_deref() == Some("us-east-1") && r.service.as_deref() != Some("route53")),
-        );
-        self.use1_proxy.set_faults(Faults::outage());
-    }
-
-    fn restore_us_east_1(&self) {
-        self.aws.set_faults(checkers(&self.failing));
-        self.use1_proxy.set_faults(Faults::none());
-    }
-
-    /// Route 53's checkers report `region`'s check unhealthy from now on.
-    fn fail_checks_of(&self, region: &str) {
-        self.failing.lock().unwrap().insert(self.health_check_id(region));
-    }
-}
-
 fn world() -> World {
-    let moto = Running::start(Emulator::Moto).expect("moto starts");
-    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
-    let [use1, euw1, apac] = [(); 3].map(|_| Running::start(Emulator::Kmock).expect("kmock starts"));
-    let failing: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let aws = FaultProxy::start(moto.url(), checkers(&failing)).expect("the proxy starts");
-    let use1_proxy = FaultProxy::start(use1.url(), Faults::none()).expect("the proxy starts");
-    moto.create_hosted_zone("bot-core.com").unwrap();
-    for cluster in [&use1, &euw1, &apac] {
-        deploy_pipeline(cluster.url());
-    }
-    let dir = tempfile::tempdir().unwrap();
-    write_kubeconfig(
-        dir.path().join("kubeconfig"),
-        &[("use1", use1_proxy.url()), ("euw1", euw1.url()), ("apac", apac.url())],
-    )
-    .unwrap();
-    let example = support::root().join("examples/bot-core/main.hcl");
-    let config = std::fs::read_to_string(example)
-        .unwrap()
-        .replacen("# endpoint = \"http://127.0.0.1:5000\"", &format!("endpoint = \"{}\"", aws.url()), 1)
-        .replacen("# endpoint    = \"http://127.0.0.1:8400\"", &format!("endpoint    = \"{}\"", gcplocal.url()), 1)
-        .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1)
-        .replacen("mode  = \"manual\"", "mode  = \"automatic\"", 1)
-        .replacen("  health_check {", "  automatic {\n    interval = \"1s\"\n  }\n\n  health_check {", 1);
-    std::fs::create_dir(dir.path().join("bot-core")).unwrap();
-    std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
-    World { moto, aws, use1_proxy, gcplocal, use1, euw1, apac, dir, failing }
-}
-
-/// Route 53's checkers, played: eight per check, reporting failure for the checks in
-/// `failing` and success for the others, in observations taken now.
-fn checkers(failing: &Arc<Mutex<BTreeSet<String>>>) -> Faults {
-    let played = Arc::clone(failing);
-    Faults::health_checkers_by(move |id| {
-        let healthy = !played.lock().unwrap().contains(id);
-        (0..8).map(|_| (healthy, SystemTime::now())).collect()
+    bot_core::world(|c| {
+        c.replacen("mode  = \"manual\"", "mode  = \"automatic\"", 1).replacen(
+            "  health_check {",
+            "  automatic {\n    interval = \"1s\"\n  }\n\n  health_check {",
+            1,
+        )
     })
 }
 
-fn deploy_pipeline(cluster: &str) {
-    for name in COMPONENTS {
-        let body = serde_json::json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": "bot-core"},
-            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": name, "image": format!("bot-core/{name}:1.0")}]}}}
-        });
-        let path = "/apis/apps/v1/namespaces/bot-core/deployments";
-        let (code, text) = http(cluster, "POST", path, "application/json", &body.to_string());
-        assert!((200..300).contains(&code), "creating {name}: {code} {text}");
-    }
-}
-
-fn replicas(cluster: &Running) -> Vec<i64> {
-    COMPONENTS
-        .iter()
-        .map(|c| {
-            let path = format!("/apis/apps/v1/namespaces/bot-core/deployments/{c}");
-            let (_, body) = http(cluster.url(), "GET", &path, "application/json", "");
-            serde_json::from_str::<serde_json::Value>(&body).unwrap()["spec"]["replicas"].as_i64().unwrap_or(-1)
-        })
-        .collect()
-}
-
-/// A complete recovery point taken `age` seconds ago, in both destinations.
-fn write_point(w: &World, age: i64) -> String {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let name = PointFormat::default().name_at(now - age).unwrap();
-    let dump = format!("pg_dump at {name}\n").repeat(10);
-    let md5: String = Md5::digest(dump.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let manifest = serde_json::json!({"format": 1, "objects": [{"name": "db.dump", "size": dump.len(), "md5": md5}]});
-    for (object, body) in [("db.dump", dump.clone()), ("manifest.json", manifest.to_string())] {
-        w.moto.put_object("bot-core-backups", &format!("dr/{name}/{object}"), &body).unwrap();
-        let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
-        let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", &body);
-        assert_eq!(code, 200, "{answer}");
-    }
-    name
-}
-
-fn describe(out: &Output) -> String {
-    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr))
-}
-
 fn converge(w: &World) {
-    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
-    assert_eq!(out.status.code(), Some(0), "the first apply converges: {}", describe(&out));
-    write_point(w, 10 * 60);
-    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"));
-}
-
-fn suspended(cluster: &Running) -> Vec<bool> {
-    let (_, body) = http(cluster.url(), "GET", "/apis/batch/v1/namespaces/bot-core/cronjobs", "application/json", "");
-    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
-    list["items"].as_array().unwrap().iter().map(|c| c["spec"]["suspend"].as_bool().unwrap_or(false)).collect()
+    w.converge();
+    write_point(w, 10 * 60, Damage::None);
 }
 
 /// A webhook receiver on a free loopback port: every POST body it gets, as JSON.
@@ -353,7 +200,7 @@ fn with_the_old_active_lost_the_fence_is_pending_then_completed_when_it_returns(
 /// Holds (`off`) or releases the played Deployment controller for `cluster`'s Deployments
 /// (the kmock launcher honours `drplan.test/controller: "off"`).
 fn controller(cluster: &Running, on: bool) {
-    for name in COMPONENTS {
+    for name in bot_core::COMPONENTS {
         let value = if on { serde_json::Value::Null } else { "off".into() };
         let patch = serde_json::json!({"metadata": {"annotations": {"drplan.test/controller": value}}});
         let path = format!("/apis/apps/v1/namespaces/bot-core/deployments/{name}");

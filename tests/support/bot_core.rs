@@ -1,0 +1,213 @@
+//! The world the recovery tests run in: `examples/bot-core` on moto, gcplocal and three kmock
+//! clusters (contexts `use1`, `euw1`, `apac`), the application's Deployments made as its own
+//! pipeline would, and the two controllers the emulators lack played in one place each:
+//! Route 53's checkers by the fault proxy in front of moto (per health check: a test adds a
+//! check's id to `failing`), and a region's outage by the same proxy and one in front of
+//! us-east-1's cluster. Recovery points are written as the guide's backup script does.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use drplan_core::recovery::PointFormat;
+use drplan_harness::{Emulator, FaultProxy, Faults, Running, write_kubeconfig};
+use md5::{Digest, Md5};
+
+use super::{http, text};
+
+pub const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
+
+pub struct World {
+    pub moto: Running,
+    /// In front of moto: plays Route 53's checkers, and drops us-east-1 when it is lost.
+    pub aws: FaultProxy,
+    /// In front of us-east-1's cluster.
+    pub use1_proxy: FaultProxy,
+    pub gcplocal: Running,
+    pub use1: Running,
+    pub euw1: Running,
+    pub apac: Running,
+    pub dir: tempfile::TempDir,
+    /// Health check ids whose checkers report failure.
+    pub failing: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// bot-core on the emulators, its configuration passed through `edit` (a test's own settings).
+pub fn world(edit: impl Fn(String) -> String) -> World {
+    let moto = Running::start(Emulator::Moto).expect("moto starts");
+    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
+    let [use1, euw1, apac] = [(); 3].map(|_| Running::start(Emulator::Kmock).expect("kmock starts"));
+    let failing: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let aws = FaultProxy::start(moto.url(), checkers(&failing)).expect("the proxy starts");
+    let use1_proxy = FaultProxy::start(use1.url(), Faults::none()).expect("the proxy starts");
+    moto.create_hosted_zone("bot-core.com").unwrap();
+    for cluster in [&use1, &euw1, &apac] {
+        deploy_pipeline(cluster.url());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_kubeconfig(
+        dir.path().join("kubeconfig"),
+        &[("use1", use1_proxy.url()), ("euw1", euw1.url()), ("apac", apac.url())],
+    )
+    .unwrap();
+    let example = super::root().join("examples/bot-core/main.hcl");
+    let config = std::fs::read_to_string(example)
+        .unwrap()
+        .replacen("# endpoint = \"http://127.0.0.1:5000\"", &format!("endpoint = \"{}\"", aws.url()), 1)
+        .replacen("# endpoint    = \"http://127.0.0.1:8400\"", &format!("endpoint    = \"{}\"", gcplocal.url()), 1)
+        .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
+    std::fs::create_dir(dir.path().join("bot-core")).unwrap();
+    std::fs::write(dir.path().join("bot-core/main.hcl"), edit(config)).unwrap();
+    World { moto, aws, use1_proxy, gcplocal, use1, euw1, apac, dir, failing }
+}
+
+/// Route 53's checkers, played: eight per check, reporting failure for the checks in
+/// `failing` and success for the others, in observations taken now.
+pub fn checkers(failing: &Arc<Mutex<BTreeSet<String>>>) -> Faults {
+    let played = Arc::clone(failing);
+    Faults::health_checkers_by(move |id| {
+        let healthy = !played.lock().unwrap().contains(id);
+        (0..8).map(|_| (healthy, SystemTime::now())).collect()
+    })
+}
+
+impl World {
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("bot-core")
+    }
+
+    pub fn drplan(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the drplan binary runs")
+    }
+
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = super::drplan_aws(self.dir.path());
+        c.args(args).env("KUBECONFIG", self.dir.path().join("kubeconfig"));
+        c
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.config().join(".drplan/state.json")).unwrap()).unwrap()
+    }
+
+    /// The id state records for `region`'s health check.
+    pub fn health_check_id(&self, region: &str) -> String {
+        let state = self.state();
+        let address = format!("health_check.{region}");
+        let object = state["objects"].as_array().unwrap().iter().find(|o| o["address"] == address).cloned();
+        object.and_then(|o| o["id"].as_str().map(String::from)).unwrap_or_else(|| panic!("{address} in state"))
+    }
+
+    /// Route 53's checkers report `region`'s check unhealthy from now on.
+    pub fn fail_checks_of(&self, region: &str) {
+        self.failing.lock().unwrap().insert(self.health_check_id(region));
+    }
+
+    /// us-east-1 goes dark: its EC2 and S3 APIs (Route 53 is global) and its cluster.
+    pub fn lose_us_east_1(&self) {
+        self.aws.set_faults(
+            checkers(&self.failing)
+                .dropping(|r| r.region.as_deref() == Some("us-east-1") && r.service.as_deref() != Some("route53")),
+        );
+        self.use1_proxy.set_faults(Faults::outage());
+    }
+
+    pub fn restore_us_east_1(&self) {
+        self.aws.set_faults(checkers(&self.failing));
+        self.use1_proxy.set_faults(Faults::none());
+    }
+
+    /// The first apply, and a recent complete recovery point.
+    pub fn converge(&self) {
+        let out = self.drplan(&["apply", "bot-core", "--auto-approve"]);
+        assert_eq!(out.status.code(), Some(0), "the first apply converges: {}", describe(&out));
+        assert_eq!(self.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"));
+    }
+}
+
+/// The application's Deployments, as its own deploy pipeline would have made them.
+pub fn deploy_pipeline(cluster: &str) {
+    for name in COMPONENTS {
+        let body = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "bot-core"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": name, "image": format!("bot-core/{name}:1.0")}]}}}
+        });
+        let path = "/apis/apps/v1/namespaces/bot-core/deployments";
+        let (code, text) = http(cluster, "POST", path, "application/json", &body.to_string());
+        assert!((200..300).contains(&code), "creating {name}: {code} {text}");
+    }
+}
+
+/// The replicas of the three components in `cluster`.
+pub fn replicas(cluster: &Running) -> Vec<i64> {
+    COMPONENTS
+        .iter()
+        .map(|c| {
+            let path = format!("/apis/apps/v1/namespaces/bot-core/deployments/{c}");
+            let (_, body) = http(cluster.url(), "GET", &path, "application/json", "");
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["spec"]["replicas"].as_i64().unwrap_or(-1)
+        })
+        .collect()
+}
+
+/// The `suspend` of each backup CronJob in `cluster`.
+pub fn suspended(cluster: &Running) -> Vec<bool> {
+    let (_, body) = http(cluster.url(), "GET", "/apis/batch/v1/namespaces/bot-core/cronjobs", "application/json", "");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    list["items"].as_array().unwrap().iter().map(|c| c["spec"]["suspend"].as_bool().unwrap_or(false)).collect()
+}
+
+/// The Jobs in `cluster`'s namespace.
+pub fn jobs(cluster: &Running) -> Vec<serde_json::Value> {
+    let (code, body) = http(cluster.url(), "GET", "/apis/batch/v1/namespaces/bot-core/jobs", "application/json", "");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"].as_array().cloned().unwrap_or_default()
+}
+
+pub fn describe(out: &Output) -> String {
+    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// How a written point is damaged.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Damage {
+    None,
+    /// The backup died before its manifest.
+    NoManifest,
+    /// An object changed after the manifest was written (same size, other bytes).
+    Tampered,
+}
+
+/// Writes a recovery point taken `age` seconds ago into both destinations, as the guide's
+/// backup script does: the dump, then the manifest listing it. Returns its name.
+pub fn write_point(w: &World, age: i64, damage: Damage) -> String {
+    let name = PointFormat::default().name_at(now() - age).unwrap();
+    let dump = format!("pg_dump of bot-core at {name}\n").repeat(20);
+    let md5: String = Md5::digest(dump.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let manifest = serde_json::json!({
+        "format": 1,
+        "objects": [{"name": "database.dump.gpg", "size": dump.len(), "md5": md5}],
+    })
+    .to_string();
+    let stored = if damage == Damage::Tampered { dump.replace("pg_dump", "PG_DUMP") } else { dump };
+    let mut objects = vec![("database.dump.gpg", stored)];
+    if damage != Damage::NoManifest {
+        objects.push(("manifest.json", manifest));
+    }
+    for (object, body) in &objects {
+        w.moto.put_object("bot-core-backups", &format!("dr/{name}/{object}"), body).unwrap();
+        let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
+        let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", body);
+        assert_eq!(code, 200, "uploading {name}/{object}: {answer}");
+    }
+    name
+}
