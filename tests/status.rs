@@ -13,115 +13,28 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Output;
 
-use drplan_core::recovery::PointFormat;
-use drplan_harness::{Emulator, FaultProxy, Faults, Running, write_kubeconfig};
-use md5::{Digest, Md5};
+use drplan_harness::Faults;
+use support::bot_core::{self, Damage, World, describe, now};
 use support::{http, text};
 
-const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
 const CRONJOB: &str = "/apis/batch/v1/namespaces/bot-core/cronjobs/drplan-backup-database";
 
-struct World {
-    moto: Running,
-    aws: FaultProxy,
-    gcplocal: Running,
-    use1: Running,
-    _euw1: Running,
-    _apac: Running,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("bot-core")
-    }
-
-    fn drplan(&self, args: &[&str]) -> Output {
-        support::drplan_aws(self.dir.path())
-            .args(args)
-            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-            .output()
-            .expect("the drplan binary runs")
-    }
-
-    /// `drplan status --json`, its exit code and report.
-    fn status(&self) -> (Option<i32>, serde_json::Value, Output) {
-        let out = self.drplan(&["status", "bot-core", "--json"]);
-        let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&out)));
-        (out.status.code(), report, out)
-    }
-}
-
 fn world() -> World {
-    let moto = Running::start(Emulator::Moto).expect("moto starts");
-    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
-    let [use1, euw1, apac] = [(); 3].map(|_| Running::start(Emulator::Kmock).expect("kmock starts"));
-    let aws = FaultProxy::start(moto.url(), Faults::none()).expect("the proxy starts");
-    moto.create_hosted_zone("bot-core.com").unwrap();
-    for cluster in [&use1, &euw1, &apac] {
-        deploy_pipeline(cluster.url());
-    }
-    let dir = tempfile::tempdir().unwrap();
-    write_kubeconfig(
-        dir.path().join("kubeconfig"),
-        &[("use1", use1.url()), ("euw1", euw1.url()), ("apac", apac.url())],
-    )
-    .unwrap();
-    let example = support::root().join("examples/bot-core/main.hcl");
-    let config = std::fs::read_to_string(example)
-        .unwrap()
-        .replacen("# endpoint = \"http://127.0.0.1:5000\"", &format!("endpoint = \"{}\"", aws.url()), 1)
-        .replacen("# endpoint    = \"http://127.0.0.1:8400\"", &format!("endpoint    = \"{}\"", gcplocal.url()), 1)
-        .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
-    std::fs::create_dir(dir.path().join("bot-core")).unwrap();
-    std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
-    World { moto, aws, gcplocal, use1, _euw1: euw1, _apac: apac, dir }
+    bot_core::world(|c| c)
 }
 
-fn deploy_pipeline(cluster: &str) {
-    for name in COMPONENTS {
-        let body = serde_json::json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": "bot-core"},
-            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": name, "image": format!("bot-core/{name}:1.0")}]}}}
-        });
-        let path = "/apis/apps/v1/namespaces/bot-core/deployments";
-        let (code, text) = http(cluster, "POST", path, "application/json", &body.to_string());
-        assert!((200..300).contains(&code), "creating {name}: {code} {text}");
-    }
+/// `drplan status --json`, its exit code and report.
+fn status(w: &World) -> (Option<i32>, serde_json::Value, Output) {
+    let out = w.drplan(&["status", "bot-core", "--json"]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&out)));
+    (out.status.code(), report, out)
 }
 
-fn describe(out: &Output) -> String {
-    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// Writes a complete recovery point taken `age` seconds ago into both cloud destinations, as
-/// the guide's backup script does (the dump, then the manifest listing it); its name.
+/// A complete recovery point taken `age` seconds ago in both cloud destinations; its name.
 fn write_point(w: &World, age: i64) -> String {
-    let name = PointFormat::default().name_at(now() - age).unwrap();
-    let dump = format!("pg_dump of bot-core at {name}\n").repeat(20);
-    let md5: String = Md5::digest(dump.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let manifest = serde_json::json!({
-        "format": 1,
-        "objects": [{"name": "database.dump.gpg", "size": dump.len(), "md5": md5}],
-    })
-    .to_string();
-    for (object, body) in [("database.dump.gpg", dump), ("manifest.json", manifest)] {
-        w.moto.put_object("bot-core-backups", &format!("dr/{name}/{object}"), &body).unwrap();
-        let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
-        let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", &body);
-        assert_eq!(code, 200, "uploading {name}/{object}: {answer}");
-    }
-    name
+    bot_core::write_point(w, age, Damage::None)
 }
 
 /// Deletes point `name`'s manifest from both destinations: the point is incomplete.
@@ -167,7 +80,7 @@ fn converged_bot_core_is_ready_and_each_degradation_is_said_with_exit_2() {
     assert!(human.starts_with("bot-core: READY"), "{human}");
     assert!(human.lines().count() <= 40 && human.lines().all(|l| l.chars().count() <= 100), "{human}");
     assert!(human.contains(&format!("s3://bot-core-backups/dr/{recent}/")) || human.contains(&recent), "{human}");
-    let (code, report, out) = w.status();
+    let (code, report, out) = status(&w);
     assert_eq!(code, Some(0), "{}", describe(&out));
     assert_eq!(report["format_version"], "1.0");
     assert_eq!(report["verdict"], "READY", "{report:#}");
@@ -198,7 +111,7 @@ fn converged_bot_core_is_ready_and_each_degradation_is_said_with_exit_2() {
     let (code, answer) =
         http(w.use1.url(), "PATCH", &format!("{CRONJOB}/status"), "application/merge-patch+json", &patch);
     assert!((200..300).contains(&code), "{code} {answer}");
-    let (code, report, _) = w.status();
+    let (code, report, _) = status(&w);
     assert_eq!(code, Some(0));
     assert_eq!(region(&report, "us-east-1")["backup_jobs"][0]["last_success"], ran.as_str(), "{report:#}");
     let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
@@ -210,7 +123,7 @@ fn converged_bot_core_is_ready_and_each_degradation_is_said_with_exit_2() {
     let body = format!("Action=TerminateInstances&Version=2016-11-15&InstanceId.1={id}");
     let (code, answer) = w.moto.aws_request("ec2", "eu-west-1", "POST", "/", &body).unwrap();
     assert_eq!(code, 200, "{answer}");
-    let (code, report, _) = w.status();
+    let (code, report, _) = status(&w);
     assert_eq!(code, Some(2));
     assert_eq!(report["verdict"], "DEGRADED");
     assert_eq!(reasons(&report), [("DEGRADED".to_string(), "standby eu-west-1".to_string())]);
@@ -222,7 +135,7 @@ fn converged_bot_core_is_ready_and_each_degradation_is_said_with_exit_2() {
     let patch = serde_json::json!({"spec": {"suspend": true}}).to_string();
     let (code, answer) = http(w.use1.url(), "PATCH", CRONJOB, "application/merge-patch+json", &patch);
     assert!((200..300).contains(&code), "{code} {answer}");
-    let (code, report, _) = w.status();
+    let (code, report, _) = status(&w);
     assert_eq!(code, Some(2));
     let subjects: Vec<String> = reasons(&report).into_iter().map(|(_, s)| s).collect();
     assert_eq!(subjects, ["active us-east-1", "standby eu-west-1"], "{report:#}");
@@ -230,7 +143,7 @@ fn converged_bot_core_is_ready_and_each_degradation_is_said_with_exit_2() {
 
     // The newest point loses its manifest: the newest usable one is 3h old, beyond the 1h RPO.
     drop_manifest(&w, &recent);
-    let (code, report, _) = w.status();
+    let (code, report, _) = status(&w);
     assert_eq!(code, Some(2));
     let last = report["reasons"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["subject"], "backup database", "{report:#}");
@@ -240,7 +153,7 @@ fn converged_bot_core_is_ready_and_each_degradation_is_said_with_exit_2() {
     // Every checker fails (played by the proxy): the active region is unhealthy, NOT READY,
     // said first; the standby too, and the cold site, restorable, can still take over.
     w.aws.set_faults(Faults::health_checkers(|| vec![(false, std::time::SystemTime::now()); 3]));
-    let (code, report, _) = w.status();
+    let (code, report, _) = status(&w);
     assert_eq!(code, Some(2));
     assert_eq!(report["verdict"], "NOT READY", "{report:#}");
     assert_eq!(reasons(&report)[0], ("NOT READY".to_string(), "active us-east-1".to_string()), "{report:#}");
