@@ -2,11 +2,13 @@
 
 mod apply;
 mod backups;
+mod completions;
 mod drift;
 mod drill;
 mod failover;
 mod fmt;
 mod graph;
+mod man;
 mod plan;
 mod restore;
 mod run;
@@ -71,6 +73,10 @@ enum Command {
     Restore(restore::Args),
     /// Show DR readiness on one screen: READY, DEGRADED or NOT READY, and why (read-only).
     Status(status::Args),
+    /// Print the completion script for a shell: bash, zsh, fish or powershell.
+    Completions(completions::Args),
+    /// Write the man pages: drplan(1) and one per subcommand.
+    Man(man::Args),
 }
 
 pub fn exec(cli: Cli, out: &mut Output) -> u8 {
@@ -88,6 +94,8 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::Drill(args) => drill::exec(args, out),
         Command::Backups(args) => backups::exec(args, out),
         Command::Status(args) => status::exec(args, out),
+        Command::Completions(args) => completions::exec(args, out),
+        Command::Man(args) => man::exec(args, out),
     }
 }
 
