@@ -8,5 +8,6 @@ pub mod clouds;
 pub mod drill;
 pub mod engine;
 pub mod load;
+pub mod policy;
 pub mod recovery;
 pub mod status;

@@ -12,6 +12,7 @@ pub mod drill;
 pub mod fmt;
 pub mod metrics;
 pub mod plan;
+pub mod policy;
 pub mod provider;
 pub mod recovery;
 pub mod render;

@@ -11,8 +11,19 @@ use crate::status;
 
 /// Every kind `drplan drift` reports, always written (0 when absent) so that an alert on
 /// `drplan_drift_findings{kind="changed"} > 0` has a series to watch from the first run.
-pub const DRIFT_KINDS: &[&str] =
-    &["fence", "unreachable", "changed", "deleted", "untracked", "missing", "unexpected", "posture", "safety", "state"];
+pub const DRIFT_KINDS: &[&str] = &[
+    "fence",
+    "unreachable",
+    "changed",
+    "deleted",
+    "untracked",
+    "missing",
+    "unexpected",
+    "posture",
+    "safety",
+    "policy",
+    "state",
+];
 
 /// One metric family: its samples are written together under one `# HELP` and `# TYPE`.
 struct Family {

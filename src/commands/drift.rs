@@ -38,11 +38,11 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     } else {
         out.raw(&report.human());
     }
-    if let Some(file) = &args.metrics {
-        let text = drplan_core::metrics::drift(&report, &planned.doc, started);
-        if let Err(d) = drplan::load::write_atomically(file, &text) {
-            return out.report(&[], d);
-        }
+    if let Some(file) = &args.metrics
+        && let Err(d) =
+            drplan::load::write_atomically(file, &drplan_core::metrics::drift(&report, &planned.doc, started))
+    {
+        return out.report(&[], d);
     }
     if let (Some(url), false) = (&args.notify, report.clean) {
         match notify(url, &report) {

@@ -31,10 +31,10 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         }
     };
     let report = drplan_core::status::report(&read.inputs());
-    if let Some(file) = &args.metrics {
-        if let Err(d) = drplan::load::write_atomically(file, &drplan_core::metrics::status(&report, now)) {
-            return out.report(&[], d);
-        }
+    if let Some(file) = &args.metrics
+        && let Err(d) = drplan::load::write_atomically(file, &drplan_core::metrics::status(&report, now))
+    {
+        return out.report(&[], d);
     }
     if args.json {
         out.raw(&report.to_json());

@@ -36,12 +36,12 @@ impl World {
         c.output().expect("the drplan binary runs")
     }
 
-    /// Replaces `from` by `to` in the configuration, once; panics if `from` is not there.
+    /// Replaces every `from` by `to` in the configuration; panics if `from` is not there.
     pub fn edit(&self, from: &str, to: &str) {
         let path = self.config().join("main.hcl");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(from), "{from:?} not in the configuration");
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        std::fs::write(&path, text.replace(from, to)).unwrap();
     }
 
     /// Live replicas of each component in the cluster of region `i` (0 us-east-1, 1 eu-west-1).
