@@ -135,6 +135,7 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
         prior_state: state.as_ref().map(|s| StateRef { lineage: s.lineage.clone(), serial: s.serial }),
     };
     let mut doc = PlanDoc::new(&plan, origin, request.allow_unreachable);
+    doc.capacity = drplan_core::plan::doc::capacity(&config);
     // Where the configuration is, so the saved plan applies from any directory.
     doc.configuration_path = std::path::absolute(path).ok().map(|p| p.display().to_string());
     Ok(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock, live })

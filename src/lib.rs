@@ -9,6 +9,7 @@ pub mod drill;
 pub mod engine;
 pub mod load;
 pub mod notify;
+pub mod policy;
 pub mod recovery;
 pub mod status;
 pub mod watch;

@@ -113,7 +113,7 @@ fn saved_plans_show_exactly_as_planned() {
     assert_eq!(stdout(&shown), stdout(&planned));
     let json = run(&["show", file.to_str().unwrap(), "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
-    assert_eq!(doc["format_version"], "1.4");
+    assert_eq!(doc["format_version"], "1.5");
     assert_eq!(doc["prior_state"]["serial"], 4);
     assert!(doc["configuration_hash"].as_str().unwrap().starts_with("sha256:"));
     // Only the active pool grows: the standby and cold columns did not change.

@@ -92,6 +92,11 @@ codes! {
     StalePlan => "drplan::plan::stale",
     Refresh => "drplan::refresh::unavailable",
     NoConfiguration => "drplan::io::no_configuration",
+    PolicySyntax => "drplan::policy::syntax",
+    PolicyEvaluation => "drplan::policy::evaluation",
+    NoPolicies => "drplan::policy::none",
+    PolicyDenied => "drplan::policy::denied",
+    PolicyTestFailed => "drplan::policy::test_failed",
 }
 
 impl std::fmt::Display for Code {

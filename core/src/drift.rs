@@ -159,6 +159,15 @@ pub fn report(doc: &PlanDoc, copies: &[StateCopy]) -> Report {
     for s in doc.safety.iter().filter(|s| s.severity == "error" || s.code == crate::Code::DrillInProgress.as_str()) {
         findings.push(Finding { kind: "safety", subject: s.code.clone(), detail: s.message.clone() });
     }
+    // A team's rule denying the live topology is drift from what the team allows; warnings
+    // stay in the plan.
+    for r in doc.policy.iter().filter(|r| r.level == crate::policy::Level::Deny) {
+        findings.push(Finding {
+            kind: "policy",
+            subject: format!("{}.{}", r.namespace, r.rule),
+            detail: r.msg.clone(),
+        });
+    }
     state_findings(&mut findings, copies);
     let clean = findings.is_empty();
     let text = if clean {

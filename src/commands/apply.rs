@@ -32,6 +32,11 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         out.note("No changes. Nothing to apply.");
         return EXIT_OK;
     }
+    if drplan_core::policy::denied(&run.planned.doc) {
+        return out.report(&[], Diagnostic::error(Code::PolicyDenied, "a policy denies this plan").help(
+            "see the plan's Policy section for the rule and its message; change the configuration (or the policy, in review) and plan again; nothing was changed",
+        ));
+    }
     if !run.planned.doc.applyable {
         return out.report(&[], Diagnostic::error(Code::PlanFile, "this plan cannot be applied").help(
             "it breaks a safety rule or skips actions in unreachable regions (see the plan); fix the configuration, or pass --allow-unreachable once those regions are known to be lost",

@@ -1,4 +1,4 @@
-//! `drplan drift [PATH] [--json|--markdown] [--notify URL]`: read-only drift and posture
+//! `drplan drift [PATH] [--json|--markdown] [--notify URL] [--metrics FILE]`: read-only drift and posture
 //! detection for cron jobs and Kubernetes CronJobs. Exit 0 clean, 2 drift, 1 error.
 
 use drplan_core::drift::{CopyState, Report, StateCopy};
@@ -20,10 +20,15 @@ pub struct Args {
     /// POST a JSON summary (with a Slack-compatible `text`) to this URL when drift is found.
     #[arg(long, value_name = "URL")]
     notify: Option<String>,
+    /// Also write the findings and the DR posture as Prometheus metrics to FILE (for
+    /// node_exporter's textfile collector), replacing it atomically.
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<std::path::PathBuf>,
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
-    // Read-only: no lock, nothing written; a plan is computed only to compare.
+    let started = drplan::clock::now_seconds();
+    // Read-only: no lock, nothing written but the metrics; a plan is computed only to compare.
     let Some(planned) = planned(&args.plan, None, None, out) else { return EXIT_ERROR };
     let report = drplan_core::drift::report(&planned.doc, &state_copies(&planned.backend.copies()));
     if args.json {
@@ -32,6 +37,12 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         out.raw(&report.markdown());
     } else {
         out.raw(&report.human());
+    }
+    if let Some(file) = &args.metrics
+        && let Err(d) =
+            drplan::load::write_atomically(file, &drplan_core::metrics::drift(&report, &planned.doc, started))
+    {
+        return out.report(&[], d);
     }
     if let (Some(url), false) = (&args.notify, report.clean) {
         match notify(url, &report) {

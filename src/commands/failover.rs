@@ -88,6 +88,10 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         );
         return EXIT_ERROR;
     }
+    if drplan_core::policy::denied(&doc) {
+        out.note("The plan after this failover is denied by a policy (see Policy above); the configuration files were not changed.");
+        return EXIT_ERROR;
+    }
     if !doc.applyable {
         let mut lost: Vec<&str> = doc.unreachable.keys().map(String::as_str).collect();
         lost.extend(doc.unreachable_objects.keys().map(String::as_str));

@@ -2,12 +2,15 @@
 
 mod apply;
 mod backups;
+mod completions;
 mod drift;
 mod drill;
 mod failover;
 mod fmt;
 mod graph;
+mod man;
 mod plan;
+mod policy;
 mod restore;
 mod run;
 mod show;
@@ -74,6 +77,12 @@ enum Command {
     Restore(restore::Args),
     /// Show DR readiness on one screen: READY, DEGRADED or NOT READY, and why (read-only).
     Status(status::Args),
+    /// Test Rego policies: `drplan policy test DIR` runs their `test_*` rules.
+    Policy(policy::Args),
+    /// Print the completion script for a shell: bash, zsh, fish or powershell.
+    Completions(completions::Args),
+    /// Write the man pages: drplan(1) and one per subcommand.
+    Man(man::Args),
 }
 
 pub fn exec(cli: Cli, out: &mut Output) -> u8 {
@@ -92,6 +101,9 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::Watch(args) => watch::exec(args, out),
         Command::Backups(args) => backups::exec(args, out),
         Command::Status(args) => status::exec(args, out),
+        Command::Policy(args) => policy::exec(args, out),
+        Command::Completions(args) => completions::exec(args, out),
+        Command::Man(args) => man::exec(args, out),
     }
 }
 
@@ -136,6 +148,13 @@ pub struct PlanArgs {
     /// region: a deliberate failback, with its health gate.
     #[arg(long)]
     pub fail_back: bool,
+    /// Check the plan against the Rego policies (`*.rego`) under DIR (repeatable), besides
+    /// those of `drplan { policy { paths } }`: a `deny` or `violation` blocks it, a `warn` shows.
+    #[arg(long, value_name = "DIR")]
+    pub policy: Vec<PathBuf>,
+    /// The Rego package whose `deny`, `violation` and `warn` rules count (repeatable) [default: main].
+    #[arg(long, value_name = "PACKAGE")]
+    pub namespace: Vec<String>,
 }
 
 /// A `--restore-point`, in seconds since the epoch.
@@ -187,13 +206,28 @@ pub(crate) fn planned_with(
         restore_only,
         fail_back: args.fail_back,
     };
-    match engine::plan(&request, &mut |e| out.pipeline(&e)) {
-        Ok(p) => Some(p),
+    let mut planned = match engine::plan(&request, &mut |e| out.pipeline(&e)) {
+        Ok(p) => p,
         Err(failed) => {
             out.diagnostics(&[], &failed.diagnostics);
-            None
+            return None;
+        }
+    };
+    // The configuration's policy directories are relative to it; --policy ones to here.
+    let dir = engine::configuration_dir(&args.path);
+    let mut dirs: Vec<PathBuf> = planned.config.policy.iter().map(|p| dir.join(p)).collect();
+    dirs.extend(args.policy.iter().cloned());
+    if !dirs.is_empty() {
+        let results = drplan::policy::load(&dirs).and_then(|mut p| p.evaluate(&planned.doc, &args.namespace));
+        match results {
+            Ok(results) => drplan_core::policy::attach(&mut planned.doc, results),
+            Err(failed) => {
+                out.diagnostics(&failed.sources, &failed.diagnostics);
+                return None;
+            }
         }
     }
+    Some(planned)
 }
 
 /// ` PATH` for a command suggested about the configuration at `path`, nothing for the

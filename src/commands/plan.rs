@@ -53,7 +53,8 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     }
     // A safety error waived by --allow-unreachable (split brain, the region declared lost)
     // leaves the plan applyable, and planning it is no error.
-    if !doc.applyable && doc.safety.iter().any(|s| s.severity == "error") {
+    // So is a policy's denial: a pull request's check fails on it.
+    if !doc.applyable && (doc.safety.iter().any(|s| s.severity == "error") || drplan_core::policy::denied(&doc)) {
         return EXIT_ERROR;
     }
     if args.detailed_exitcode && doc.has_changes() { EXIT_CHANGES } else { EXIT_OK }

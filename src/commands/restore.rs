@@ -41,6 +41,9 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         restore_point: Some(args.point),
         accept_data_loss: false,
         fail_back: false,
+        // The configuration's `policy { paths }` still apply: the restore's plan is checked too.
+        policy: Vec::new(),
+        namespace: Vec::new(),
     };
     let explicit = Explicit { region: args.to.clone(), backup: args.backup.clone() };
     let Some(planned) = planned_with(&plan_args, Some("restore"), None, Some(explicit), out) else {

@@ -1,4 +1,4 @@
-//! `drplan status [PATH] [--json|--markdown]`: DR readiness on one screen, read-only and
+//! `drplan status [PATH] [--json|--markdown] [--metrics FILE]`: DR readiness on one screen, read-only and
 //! without the state lock. Exit 0 READY, 2 DEGRADED or NOT READY, 1 error.
 
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
@@ -15,6 +15,10 @@ pub struct Args {
     /// Print the report as Markdown (for a ticket or a chat message).
     #[arg(long)]
     markdown: bool,
+    /// Also write the verdict, region health and backup ages as Prometheus metrics to FILE
+    /// (for node_exporter's textfile collector), replacing it atomically.
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<std::path::PathBuf>,
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
@@ -27,6 +31,11 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         }
     };
     let report = drplan_core::status::report(&read.inputs());
+    if let Some(file) = &args.metrics
+        && let Err(d) = drplan::load::write_atomically(file, &drplan_core::metrics::status(&report, now))
+    {
+        return out.report(&[], d);
+    }
     if args.json {
         out.raw(&report.to_json());
     } else if args.markdown {

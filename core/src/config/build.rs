@@ -83,6 +83,7 @@ impl Builder<'_> {
             regions: regions.into_iter().collect::<Option<_>>()?,
             backups: backups.into_iter().collect::<Option<_>>()?,
             failover: failover.flatten(),
+            policy: drplan.map(policy_paths).unwrap_or_default(),
         })
     }
 
@@ -1051,6 +1052,16 @@ fn is_gcp_zone(s: &str) -> bool {
         && parts[1].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && parts[2].len() == 1
         && parts[2].bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// The `paths` of `drplan { policy { ... } }`; the schema has checked their type.
+fn policy_paths(drplan: &Node) -> Vec<String> {
+    match drplan.child("policy").and_then(|p| p.get("paths")) {
+        Some(Value { val: Val::List(items), .. }) => {
+            items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

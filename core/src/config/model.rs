@@ -73,6 +73,8 @@ pub struct Config {
     pub regions: Vec<Region>,
     pub backups: Vec<Backup>,
     pub failover: Option<Failover>,
+    /// `drplan { policy { paths } }`: policy directories, relative to the configuration.
+    pub policy: Vec<String>,
 }
 
 impl Config {

@@ -152,8 +152,22 @@ pub static DRPLAN: Block = Block {
     labels: &[],
     attrs: &[req("project", Ty::String, "project name, stamped on every managed object as a tag or label")],
     variants: &[],
-    blocks: &[child(&BACKEND)],
+    blocks: &[child(&BACKEND), child(&POLICY)],
     doc: "project settings",
+};
+
+pub static POLICY: Block = Block {
+    name: "policy",
+    once: true,
+    labels: &[],
+    attrs: &[req(
+        "paths",
+        Ty::StringList,
+        "directories of Rego policies (`*.rego`, searched recursively), relative to the configuration, evaluated against every plan; `--policy DIR` adds more",
+    )],
+    variants: &[],
+    blocks: &[],
+    doc: "policy as code: conftest-style Rego rules (`deny`, `violation`, `warn`) checked against the plan document",
 };
 
 pub static ESTIMATES: Block = Block {

@@ -15,8 +15,8 @@ use crate::diagnostics::Severity;
 
 /// 1.1 added `unreachable_objects`, `fences` and `posture.rpo[].unreachable` (absent in
 /// 1.0 documents, read as empty); 1.2 added `configuration_path` and `declares_lost`; 1.3
-/// added `restores`; 1.4 `posture.rto.measured_by` and `posture.drills`.
-pub const FORMAT_VERSION: &str = "1.4";
+/// added `restores`; 1.4 `posture.rto.measured_by` and `posture.drills`; 1.5 `policy`.
+pub const FORMAT_VERSION: &str = "1.5";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanDoc {
@@ -58,8 +58,15 @@ pub struct PlanDoc {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restores: Vec<RestoreDoc>,
     pub safety: Vec<SafetyFinding>,
+    /// What each region runs once the plan is applied, by the configuration: the totals
+    /// policies compare (a standby against the active region). Since 1.5.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity: BTreeMap<String, CapacityDoc>,
+    /// What the `--policy` rules said, denials first. Since 1.5; absent when none spoke.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<crate::policy::PolicyResult>,
     pub posture: PostureDoc,
-    /// Whether apply may run it (no safety errors and nothing skipped).
+    /// Whether apply may run it (no safety errors, no policy denial and nothing skipped).
     pub applyable: bool,
     /// Made with `--allow-unreachable`: applying it declares the unreachable regions lost,
     /// whatever the flags of the `apply` that carries it out.
@@ -260,6 +267,33 @@ pub struct ReadinessDoc {
     pub ready_after_plan: bool,
 }
 
+/// A region's declared capacity in its role after the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityDoc {
+    pub role: String,
+    /// Instances over all its compute pools.
+    pub instances: u32,
+    /// Replicas over all components, in its cluster (0 without a `kubernetes` block).
+    pub replicas: u32,
+}
+
+/// Every region's [`CapacityDoc`] under `config` (the configuration planned).
+pub fn capacity(config: &crate::config::Config) -> BTreeMap<String, CapacityDoc> {
+    config
+        .regions
+        .iter()
+        .map(|r| {
+            let instances = r.compute.iter().map(|p| p.count.for_role(r.role)).sum();
+            let replicas = if r.kubernetes.is_some() {
+                config.components.iter().map(|c| c.replicas.for_role(r.role)).sum()
+            } else {
+                0
+            };
+            (r.name.clone(), CapacityDoc { role: r.role.as_str().to_string(), instances, replicas })
+        })
+        .collect()
+}
+
 /// Where the plan came from, for the stale-plan check of `apply FILE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -427,6 +461,8 @@ impl PlanDoc {
                     help: d.help.clone(),
                 })
                 .collect(),
+            capacity: BTreeMap::new(),
+            policy: Vec::new(),
             posture: PostureDoc {
                 rpo: p
                     .rpo

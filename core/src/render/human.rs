@@ -195,6 +195,13 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
         }
     }
 
+    if !doc.policy.is_empty() {
+        out.push_str(&format!("\n{}\n", p.bold("Policy:")));
+        for r in &doc.policy {
+            out.push_str(&format!("  {} {}.{}: {}\n", r.level.as_str(), r.namespace, r.rule, r.msg));
+        }
+    }
+
     out.push('\n');
     if doc.has_changes() {
         out.push_str(&summary_line(doc));
@@ -204,6 +211,8 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
     if !doc.applyable {
         let why = if doc.safety.iter().any(|s| s.severity == "error") {
             "it breaks a safety rule above".to_string()
+        } else if crate::policy::denied(doc) {
+            "a policy denies it (see Policy above)".to_string()
         } else {
             format!(
                 "{skipped} action(s) are skipped because {} unreachable; once that is known to be lost, apply with `drplan apply --allow-unreachable` (for a failover: `drplan failover --to REGION --write --allow-unreachable`, then that apply)",

@@ -85,6 +85,18 @@ pub fn markdown(doc: &PlanDoc) -> String {
             s.help.as_ref().map(|h| format!(" — {h}")).unwrap_or_default()
         ));
     }
+    // Before the details: a reviewer reads the team's own rules first.
+    for r in &doc.policy {
+        let level = match r.level {
+            crate::policy::Level::Deny => "policy deny",
+            crate::policy::Level::Warn => "policy warn",
+        };
+        head.push_str(&format!("> **{level}** `{}.{}`: {}\n", r.namespace, r.rule, r.msg));
+    }
+    if !doc.policy.is_empty() {
+        // Its own quote: the lines after would otherwise continue it.
+        head.push('\n');
+    }
     for f in &doc.fences {
         let state = if f.reachable { "back: this plan fences it first" } else { "still unreachable" };
         head.push_str(&format!(
