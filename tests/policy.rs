@@ -52,6 +52,14 @@ fn a_denying_policy_blocks_plan_and_apply_until_the_configuration_is_fixed_and_a
     let at = markdown.find(&format!("> **policy deny** `main.deny`: {STANDBY_DENY}")).expect(&markdown);
     assert!(at < markdown.find("<details>").unwrap_or(usize::MAX), "before the details:\n{markdown}");
 
+    // drift reports the denial as a finding of its own.
+    let out = w.drplan(&["drift", "bot-core", "--policy", deny, "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let report = world::json(&out);
+    let policy: Vec<&serde_json::Value> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "policy").collect();
+    assert!(policy.iter().any(|f| f["subject"] == "main.deny" && f["detail"] == STANDBY_DENY), "{report:#}");
+
     // apply refuses it and changes nothing.
     let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--policy", deny]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
@@ -151,6 +159,16 @@ fn a_rego_syntax_error_is_located_and_an_empty_directory_is_an_error() {
     let out = drplan().args(["policy", "test"]).arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("bad.rego:6:9]"), "{}", describe(&out));
+
+    // A rule that fails on the plan: located too.
+    let failing = "package main\n\nimport rego.v1\n\ndeny contains msg if {\n\tn := to_number(input.project)\n\tmsg := sprintf(\"%v\", [n])\n}\n";
+    let failing = policies(dir.path(), "failing", &[("failing.rego", failing)]);
+    let out =
+        drplan().args(["plan", "examples/bot-core", "--refresh=false", "--policy"]).arg(&failing).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("drplan::policy::evaluation"), "{stderr}");
+    assert!(stderr.contains("failing.rego:6:"), "{stderr}");
 
     let empty = policies(dir.path(), "empty", &[("README.md", "no rules here")]);
     for args in [vec!["plan", "examples/bot-core", "--refresh=false", "--policy"], vec!["policy", "test"]] {
