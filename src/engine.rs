@@ -258,10 +258,16 @@ pub fn accept_override(
     path: &Path,
     active: &str,
     lock_timeout: Duration,
+    allow_unreachable: bool,
 ) -> Result<Option<drplan_core::watch::Override>, Failed> {
     let loaded = load::configuration(path);
     let Some(config) = loaded.config else { return Err(Failed { diagnostics: loaded.diagnostics }) };
-    let backend = load::state_backend(&config, &configuration_dir(path), false)?;
+    let backend = load::state_backend(&config, &configuration_dir(path), allow_unreachable)?;
+    // Most failovers follow no watcher's: then nothing is locked or written.
+    let (state, _) = read_state(backend.as_ref(), &mut |_| {})?;
+    if !state.as_ref().and_then(|s| s.override_.as_ref()).is_some_and(|o| o.active == active) {
+        return Ok(None);
+    }
     let lock = backend
         .lock("failover", &crate::clock::who(), &crate::clock::now_rfc3339(), lock_timeout)
         .map_err(|e| load::lock_diagnostic(&e))?;

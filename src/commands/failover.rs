@@ -115,7 +115,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             out.note(&format!("Wrote {}.", paths[*i].display()));
         }
         // The configuration now names what a watcher made active: its override is accepted.
-        match drplan::engine::accept_override(&args.plan.path, &target.name, args.plan.lock_timeout) {
+        match drplan::engine::accept_override(&args.plan.path, &target.name, args.plan.lock_timeout, allow) {
             Ok(Some(o)) => out.note(&format!(
                 "The automatic failover to {} ({}, {}) is accepted: its override is cleared from state.",
                 o.active, o.by, o.at
