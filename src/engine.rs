@@ -265,7 +265,7 @@ pub fn accept_override(
     let backend = load::state_backend(&config, &configuration_dir(path), allow_unreachable)?;
     // Most failovers follow no watcher's: then nothing is locked or written.
     let (state, _) = read_state(backend.as_ref(), &mut |_| {})?;
-    if !state.as_ref().and_then(|s| s.override_.as_ref()).is_some_and(|o| o.active == active) {
+    if state.as_ref().and_then(|s| s.override_.as_ref()).is_none_or(|o| o.active != active) {
         return Ok(None);
     }
     let lock = backend

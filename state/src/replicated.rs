@@ -47,6 +47,7 @@ struct Run {
 }
 
 /// One copy's answer to a read.
+#[allow(clippy::large_enum_variant, reason = "one per copy, moved once: boxing buys nothing")]
 enum Found {
     State(Option<StateFile>, Lost),
     Unreachable(String),
