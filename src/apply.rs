@@ -148,7 +148,6 @@ pub async fn execute<P: Provider, G: Gate>(
         }
     }
 
-    // Workloads scaled up where traffic is about to go must be available before it moves.
     let serving = doc.roles.iter().find(|(_, role)| role.as_str() == "active").map(|(r, _)| r.as_str());
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
 
@@ -208,7 +207,8 @@ pub async fn execute<P: Provider, G: Gate>(
                 let a = &doc.actions[i];
                 emit(Event::Started { id: a.id.clone() }, &mut summary);
                 let change = changes.get(a.id.as_str());
-                let wait = change.filter(|c| needs_rollout(c, serving) || is_job_step(c));
+                // The step table says what is waited for: a rollout where traffic goes, a Job to its end.
+                let wait = change.filter(|c| drplan_core::plan::step::awaited(c, serving));
                 running.push(run_one(i, a, change, wait.is_some(), provider, gate, settings, progress_tx.clone()));
             }
         }
@@ -303,24 +303,6 @@ pub async fn execute<P: Provider, G: Gate>(
     Ok(summary)
 }
 
-/// Whether `change` scales a workload up in the region about to serve, so that traffic
-/// must wait for its rollout.
-fn needs_rollout(change: &Change, serving: Option<&str>) -> bool {
-    let replicas = |a: &Option<drplan_core::plan::Attrs>| match a.as_ref().and_then(|a| a.get("replicas")) {
-        Some(drplan_core::plan::Value::Int(n)) => *n,
-        _ => 0,
-    };
-    change.kind == drplan_core::plan::Kind::Workload
-        && change.action != drplan_core::plan::Action::Delete
-        && serving.is_some_and(|s| change.region.as_deref() == Some(s))
-        && replicas(&change.after) > replicas(&change.before)
-}
-
-/// Whether `change` starts a Job step (a restore) that apply waits for until it finishes.
-fn is_job_step(change: &Change) -> bool {
-    change.kind == drplan_core::plan::Kind::Restore && change.action != drplan_core::plan::Action::Delete
-}
-
 /// One action's outcome: what its change did (to record, even if the action then failed
 /// waiting for it to become ready) and whether it succeeded.
 struct Ran {
@@ -355,9 +337,9 @@ async fn run_one<P: Provider, G: Gate>(
                     progress: &report,
                 };
                 let ready = provider.wait_ready(&request).await.map_err(|e| cause(&e, change));
-                // A Job step is recorded done only once its wait saw it complete: a restore
-                // recorded while it ran would count as finished after a crash.
-                if is_job_step(change)
+                // A step waited on to its end is recorded done only once its wait saw it
+                // finish: a restore recorded while it ran would count as finished after a crash.
+                if change.kind.spec().ready == drplan_core::plan::step::Ready::Finished
                     && let Some(o) = object.as_mut()
                 {
                     let status = if ready.is_ok() { "complete" } else { "failed" };

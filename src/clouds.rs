@@ -170,11 +170,18 @@ impl Provider for Clouds {
     }
 
     async fn wait_ready(&self, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
+        // The provider that performed the step judges its readiness, whichever it is.
         let (kind, cloud) = (request.change.kind, cloud_of(request.change));
-        match &self.kubernetes {
-            Some(p) if p.manages(kind, cloud) => p.wait_ready(request).await,
-            _ => Ok(()),
+        if let Some(p) = self.aws.as_ref().filter(|p| p.manages(kind, cloud)) {
+            return Box::pin(p.wait_ready(request)).await;
         }
+        if let Some(p) = self.gcp.as_ref().filter(|p| p.manages(kind, cloud)) {
+            return Box::pin(p.wait_ready(request)).await;
+        }
+        if let Some(p) = self.kubernetes.as_ref().filter(|p| p.manages(kind, cloud)) {
+            return Box::pin(p.wait_ready(request)).await;
+        }
+        Ok(())
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
@@ -243,7 +250,7 @@ impl HealthGate<'_> {
     pub fn workloads_of(config: &Config) -> Vec<drplan_core::plan::Change> {
         drplan_core::plan::desired::desired(config)
             .into_iter()
-            .filter(|r| r.kind == Kind::Workload)
+            .filter(|r| r.kind.spec().ready == drplan_core::plan::step::Ready::WhenServing)
             .map(|r| drplan_core::plan::Change {
                 address: r.address,
                 kind: r.kind,

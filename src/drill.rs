@@ -92,7 +92,11 @@ pub fn run(
     recorder.prior.drills.push(record.clone());
     recorder.save().map_err(|e| Failed::from(state_write(&e, "nothing was changed; the drill did not start")))?;
 
-    let doc = PlanDoc::new(&drill_plan.plan, origin(&planned), false);
+    let mut doc = PlanDoc::new(&drill_plan.plan, origin(&planned), false);
+    // A drill runs against production: the team's policies judge its plan as any other.
+    let results = planned.policy.evaluate(&doc)?;
+    drplan_core::policy::attach(&mut doc, results);
+    engine::check_policy(&planned.policy, &doc).map_err(engine::Refusal::into_failed)?;
     let settings = settings(&config, &id, request);
     let gate = HealthGate {
         clouds: &clouds,
@@ -259,6 +263,7 @@ fn locked(path: &Path, lock_timeout: Duration, observe: &mut dyn FnMut(engine::E
         accept_data_loss: false,
         restore_only: None,
         fail_back: false,
+        policy: engine::PolicyRequest::default(),
     };
     engine::plan(&request, observe)
 }
@@ -384,9 +389,18 @@ fn measure(
 ) -> Vec<DrillStep> {
     let mut out: Vec<DrillStep> = Vec::new();
     let mut before = 0.0f64;
+    let kinds: BTreeMap<&str, drplan_core::plan::Kind> = doc
+        .resource_changes
+        .iter()
+        .filter_map(|rc| drplan_core::plan::Kind::parse(&rc.kind).map(|k| (rc.address.as_str(), k)))
+        .collect();
     for name in [drill::CAPACITY, drill::RESTORE, drill::WORKLOADS, drill::GATE] {
-        let actions: Vec<&str> =
-            doc.actions.iter().filter(|a| drill::step_of(&a.kind, &a.id) == name).map(|a| a.id.as_str()).collect();
+        let actions: Vec<&str> = doc
+            .actions
+            .iter()
+            .filter(|a| drill::step_of(&a.kind, kinds.get(a.id.as_str()).copied()) == name)
+            .map(|a| a.id.as_str())
+            .collect();
         if actions.is_empty() {
             continue;
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use drplan_core::config::Config;
 use drplan_core::plan::doc::{Origin, PlanDoc, StateRef};
-use drplan_core::plan::{self, Kind, Options, Prior, Snapshot};
+use drplan_core::plan::{self, Options, Prior, Snapshot};
 use drplan_core::{Code, Diagnostic, Diagnostics, SourceFile};
 use sha2::{Digest, Sha256};
 
@@ -42,6 +42,45 @@ pub struct Request<'a> {
     pub restore_only: Option<drplan_core::plan::restore::Explicit>,
     /// `--fail-back`: plan a configuration that names the region a watcher failed over from.
     pub fail_back: bool,
+    /// Policies besides the configuration's own (`--policy`), and the packages that count.
+    pub policy: PolicyRequest,
+}
+
+/// The Rego policies a plan is checked against, besides the configuration's own
+/// `drplan { policy { paths } }` (which are relative to the configuration).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyRequest {
+    /// More directories of `*.rego` files (`--policy DIR`), relative to the current directory.
+    pub dirs: Vec<PathBuf>,
+    /// The packages whose `deny`, `violation` and `warn` rules count; empty: `main`.
+    pub namespaces: Vec<String>,
+}
+
+/// The policies a planned configuration is held to, resolved: every gate evaluates these.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub dirs: Vec<PathBuf>,
+    pub namespaces: Vec<String>,
+}
+
+impl Policy {
+    /// The configuration's policy directories (relative to it) and the request's.
+    pub fn resolve(config: &Config, path: &Path, request: &PolicyRequest) -> Policy {
+        let dir = configuration_dir(path);
+        let mut dirs: Vec<PathBuf> = config.policy.iter().map(|p| dir.join(p)).collect();
+        dirs.extend(request.dirs.iter().cloned());
+        Policy { dirs, namespaces: request.namespaces.clone() }
+    }
+
+    /// What the rules say about `doc`; none when no policy is configured.
+    pub fn evaluate(&self, doc: &PlanDoc) -> Result<Vec<drplan_core::policy::PolicyResult>, Failed> {
+        if self.dirs.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::policy::load(&self.dirs)
+            .and_then(|mut p| p.evaluate(doc, &self.namespaces))
+            .map_err(|f| Failed { sources: f.sources, diagnostics: f.diagnostics })
+    }
 }
 
 /// What the pipeline tells its observer while it works.
@@ -62,13 +101,21 @@ pub enum Event<'a> {
 #[derive(Debug)]
 pub struct Failed {
     pub diagnostics: Diagnostics,
+    /// Files the diagnostics point into besides the configuration's (policy files).
+    pub sources: Vec<SourceFile>,
+}
+
+impl Failed {
+    pub fn new(diagnostics: Diagnostics) -> Failed {
+        Failed { diagnostics, sources: Vec::new() }
+    }
 }
 
 impl From<Diagnostic> for Failed {
     fn from(d: Diagnostic) -> Failed {
         let mut diagnostics = Diagnostics::default();
         diagnostics.push(d);
-        Failed { diagnostics }
+        Failed::new(diagnostics)
     }
 }
 
@@ -84,6 +131,8 @@ pub struct Planned {
     pub lock: Option<drplan_state::Lock>,
     /// What the refresh saw (`None` without one).
     pub live: Option<Snapshot>,
+    /// The policies the plan was checked against; [`apply`] evaluates them again.
+    pub policy: Policy,
 }
 
 /// Loads, locks state (held until the result is dropped), reads it, refreshes (or not) and
@@ -95,7 +144,7 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
         None => load::configuration(path),
     };
     observe(Event::Loaded { sources: &loaded.sources, diagnostics: &loaded.diagnostics });
-    let Some(config) = loaded.config else { return Err(Failed { diagnostics: Diagnostics::default() }) };
+    let Some(config) = loaded.config else { return Err(Failed::new(Diagnostics::default())) };
     let backend = load::state_backend(&config, &configuration_dir(path), request.allow_unreachable)?;
     // Held for the whole plan, so no apply changes state underneath it.
     let lock = match request.lock {
@@ -113,7 +162,7 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
 
     let unknown = unknown_targets(request.targets, &plan::known_addresses(&config, &prior));
     if !unknown.is_empty() {
-        return Err(Failed { diagnostics: unknown });
+        return Err(Failed::new(unknown));
     }
 
     let options = Options {
@@ -138,7 +187,11 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
     doc.capacity = drplan_core::plan::doc::capacity(&config);
     // Where the configuration is, so the saved plan applies from any directory.
     doc.configuration_path = std::path::absolute(path).ok().map(|p| p.display().to_string());
-    Ok(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock, live })
+    // The policies speak on every plan, whoever asked for it: a command, a watcher, a drill.
+    let policy = Policy::resolve(&config, path, &request.policy);
+    let results = policy.evaluate(&doc)?;
+    drplan_core::policy::attach(&mut doc, results);
+    Ok(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock, live, policy })
 }
 
 /// Reads the state and what planning needs of it, telling `observe` about copies behind.
@@ -234,7 +287,7 @@ pub struct Catalogs {
 pub fn catalogs(path: &Path, observe: &mut dyn FnMut(Event<'_>)) -> Result<Catalogs, Failed> {
     let loaded = load::configuration(path);
     observe(Event::Loaded { sources: &loaded.sources, diagnostics: &loaded.diagnostics });
-    let Some(config) = loaded.config else { return Err(Failed { diagnostics: Diagnostics::default() }) };
+    let Some(config) = loaded.config else { return Err(Failed::new(Diagnostics::default())) };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")))?;
     let now = crate::clock::now_seconds();
@@ -261,7 +314,7 @@ pub fn accept_override(
     allow_unreachable: bool,
 ) -> Result<Option<drplan_core::watch::Override>, Failed> {
     let loaded = load::configuration(path);
-    let Some(config) = loaded.config else { return Err(Failed { diagnostics: loaded.diagnostics }) };
+    let Some(config) = loaded.config else { return Err(Failed::new(loaded.diagnostics)) };
     let backend = load::state_backend(&config, &configuration_dir(path), allow_unreachable)?;
     // Most failovers follow no watcher's: then nothing is locked or written.
     let (state, _) = read_state(backend.as_ref(), &mut |_| {})?;
@@ -284,6 +337,107 @@ pub fn accept_override(
     })?;
     drop(lock);
     Ok(Some(o))
+}
+
+/// Why a plan may not be applied: what [`check`] found.
+#[derive(Debug)]
+pub enum Refusal {
+    /// A policy denies it: each denial as `package.rule: message`.
+    Denied(Vec<String>),
+    /// The policies could not be evaluated, which counts as a denial.
+    PolicyFailed(Failed),
+    /// A safety rule fails, its order is not the rules' order, or it skips what it may not.
+    NotApplyable(Vec<String>),
+}
+
+impl Refusal {
+    /// One line: what refused it.
+    pub fn summary(&self) -> String {
+        match self {
+            Refusal::Denied(rules) => format!("a policy denies the plan: {}", rules.join("; ")),
+            Refusal::PolicyFailed(f) => format!(
+                "the policies could not be evaluated, which counts as a denial: {}",
+                f.diagnostics.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")
+            ),
+            Refusal::NotApplyable(why) => format!("the plan cannot be applied: {}", why.join("; ")),
+        }
+    }
+
+    /// The refusal as diagnostics, with the policy files they point into.
+    pub fn into_failed(self) -> Failed {
+        match self {
+            Refusal::Denied(rules) => Diagnostic::error(Code::PolicyDenied, "a policy denies this plan")
+                .help(format!(
+                    "{}; change the configuration (or the policy, in review) and plan again; nothing was changed",
+                    rules.join("; ")
+                ))
+                .into(),
+            Refusal::PolicyFailed(mut f) => {
+                f.diagnostics.push(
+                    Diagnostic::error(Code::PolicyDenied, "the policies could not be evaluated, which counts as a denial")
+                        .help("fix the policy error above and plan again; nothing was changed"),
+                );
+                f
+            }
+            Refusal::NotApplyable(why) => Diagnostic::error(Code::PlanFile, "this plan cannot be applied")
+                .help(format!(
+                    "{}; fix the configuration, or pass --allow-unreachable once unreachable regions are known to be lost; nothing was changed",
+                    why.join("; ")
+                ))
+                .into(),
+        }
+    }
+}
+
+/// The gates every path that applies passes (a command, the watcher, a drill, a library
+/// caller), and [`apply`] itself before anything runs: the policies evaluated anew against
+/// the document that will run (an evaluation that fails counts as a denial), then what keeps
+/// the document from being applied, judged from its changes rather than from its
+/// `applyable` flag (`plan::recheck`).
+pub fn check(planned: &Planned, allow_unreachable: bool) -> Result<(), Refusal> {
+    check_policy(&planned.policy, &planned.doc)?;
+    let mut why = plan::recheck(&planned.config, &planned.prior, &planned.doc, allow_unreachable);
+    if why.is_empty() && !planned.doc.applyable {
+        why.push("the plan records that it cannot be applied".into());
+    }
+    if why.is_empty() { Ok(()) } else { Err(Refusal::NotApplyable(why)) }
+}
+
+/// The policy gate alone, for a plan made outside [`plan`] (a drill's).
+pub fn check_policy(policy: &Policy, doc: &PlanDoc) -> Result<(), Refusal> {
+    let results = policy.evaluate(doc).map_err(Refusal::PolicyFailed)?;
+    let denied: Vec<String> = results
+        .iter()
+        .filter(|r| r.level == drplan_core::policy::Level::Deny)
+        .map(|r| format!("{}.{}: {}", r.namespace, r.rule, r.msg))
+        .collect();
+    if denied.is_empty() { Ok(()) } else { Err(Refusal::Denied(denied)) }
+}
+
+/// Takes a saved plan in place of `current`'s (planned from state alone, under the apply's
+/// lock), or says why it is stale: made from another configuration, or over another state.
+pub fn adopt_saved(current: &mut Planned, saved: PlanDoc) -> Result<(), Diagnostic> {
+    let stale = |why: String| {
+        Diagnostic::error(Code::StalePlan, "saved plan is stale")
+            .help(format!("{why}; nothing was changed. Make a new plan with `drplan plan --out FILE` and review it"))
+    };
+    let now_ref = current.state.as_ref().map(|s| (s.lineage.as_str(), s.serial));
+    let then_ref = saved.prior_state.as_ref().map(|s| (s.lineage.as_str(), s.serial));
+    if saved.configuration_hash != configuration_hash(&current.sources) {
+        return Err(stale("the configuration changed since the plan was made".to_string()));
+    }
+    if now_ref.map(|r| r.0) != then_ref.map(|r| r.0) {
+        return Err(stale("the state belongs to another lineage than the plan's".to_string()));
+    }
+    if now_ref.map(|r| r.1) != then_ref.map(|r| r.1) {
+        return Err(stale(format!(
+            "the state changed since the plan was made (serial {} then, {} now)",
+            then_ref.map_or(0, |r| r.1),
+            now_ref.map_or(0, |r| r.1)
+        )));
+    }
+    current.doc = saved;
+    Ok(())
 }
 
 /// A hash of every configuration file's name and text, so a saved plan knows what it was made from.
@@ -378,8 +532,10 @@ pub async fn apply(
     options: &ApplyOptions,
     stop: &std::sync::atomic::AtomicBool,
     on_event: impl FnMut(&crate::apply::Event),
-) -> Result<Applied, Diagnostic> {
+) -> Result<Applied, Failed> {
     use crate::apply::{Recorder, Settings, StateRecorder};
+    // Whatever the caller checked, the gates are passed here, on the document that runs.
+    check(planned, options.allow_unreachable).map_err(Refusal::into_failed)?;
     let (doc, config) = (&planned.doc, &planned.config);
     let file = planned
         .state
@@ -440,12 +596,13 @@ pub async fn apply(
             recorder.prior.objects.remove(a);
         }
         recorder.prior.roles = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
-        // A restore belongs to the promotion that ran it: once its region is no longer
-        // active, the next promotion restores afresh.
+        // A step planned once (a restore) belongs to the promotion that ran it: once its
+        // region is no longer active, the next promotion runs it afresh.
         let active = |r: &Option<String>| {
             r.as_deref().and_then(|r| config.region(r)).is_some_and(|r| r.role == drplan_core::config::Role::Active)
         };
-        recorder.prior.objects.retain(|_, o| o.resource.kind != Kind::Restore || active(&o.resource.region));
+        let once = |o: &plan::Observed| o.resource.kind.spec().planned == plan::step::Planned::Once;
+        recorder.prior.objects.retain(|_, o| !once(o) || active(&o.resource.region));
         // A person applied the watcher's failover as their own configuration (or failed
         // back on purpose): the override has done its work.
         if !options.keep_override && recorder.prior.override_.is_some() {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use drplan_core::config::{Config, Target};
-use drplan_core::plan::resource::{Kind, Resource, address};
+use drplan_core::plan::resource::{Resource, address};
 use drplan_core::provider::{ErrorClass, Provider};
 use drplan_core::recovery::{self, Catalog, Point, PointStatus};
 
@@ -23,7 +23,7 @@ pub async fn discover<P: Provider>(
     at: Option<i64>,
 ) -> BTreeMap<String, Catalog> {
     let buckets: BTreeMap<&str, &Resource> =
-        desired.iter().filter(|r| r.kind == Kind::Bucket).map(|r| (r.address.as_str(), r)).collect();
+        desired.iter().filter(|r| r.kind.spec().phase == drplan_core::plan::step::Phase::Storage).map(|r| (r.address.as_str(), r)).collect();
     let mut work = Vec::new();
     for b in &config.backups {
         for d in &b.destinations {

@@ -46,7 +46,7 @@ impl StatusInput {
 pub fn status(path: &Path, now: i64, observe: &mut dyn FnMut(Event<'_>)) -> Result<StatusInput, Failed> {
     let loaded = load::configuration(path);
     observe(Event::Loaded { sources: &loaded.sources, diagnostics: &loaded.diagnostics });
-    let Some(config) = loaded.config else { return Err(Failed { diagnostics: Diagnostics::default() }) };
+    let Some(config) = loaded.config else { return Err(Failed::new(Diagnostics::default())) };
     let backend = load::state_backend(&config, &configuration_dir(path), false)?;
     let (_, prior) = read_state(backend.as_ref(), observe)?;
     let runtime = tokio::runtime::Runtime::new()

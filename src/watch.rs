@@ -46,6 +46,9 @@ pub enum Acted {
     StoodDown { why: String },
     /// The override's topology was converged (a fence completed, a killed failover finished).
     Converged { ok: bool, summary: String, fence_pending: bool },
+    /// The engine's gates refused the plan (a policy denies it, or it cannot be applied):
+    /// nothing was changed, and the watcher keeps observing.
+    Refused { target: String, why: String },
 }
 
 /// One round. `counter` is what the previous round left (the loop keeps it in memory;
@@ -94,9 +97,10 @@ pub fn round(
     let (decision, mut next) = watch::decide(&settings, None, counter, &round, now);
     let acted = match &decision {
         Decision::Failover { target, why, act: true } => {
-            // Said before anything changes: the active is declared failed, the target chosen.
-            before_acting(&decision);
-            let acted = fail_over(request, &input.sources, &input.config, target, &active, why, &round)?;
+            // Said before anything changes (once the gates passed): the active is declared
+            // failed, the target chosen.
+            let mut tell = || before_acting(&decision);
+            let acted = fail_over(request, &input.sources, &input.config, target, &active, why, &mut tell)?;
             if matches!(acted, Acted::FailedOver { .. }) {
                 next.last_failover = Some(now);
                 next.failures = 0;
@@ -118,13 +122,9 @@ fn with_roles(
     if config.active_region().is_some_and(|r| r.name == active) {
         return Ok(sources.to_vec());
     }
-    let edits = edit::set_roles(sources, &[(active, Role::Active), (previous, Role::Standby)])
-        .map_err(|e| Failed::from(Diagnostic::error(Code::InvalidValue, format!("the roles cannot be set: {e}"))))?;
-    let mut out = sources.to_vec();
-    for (i, text) in edits {
-        out[i] = SourceFile::new(out[i].name.clone(), text);
-    }
-    Ok(out)
+    edit::edit_roles(sources, active, previous)
+        .map(|e| e.sources)
+        .map_err(|e| Failed::from(Diagnostic::error(Code::InvalidValue, format!("the roles cannot be set: {e}"))))
 }
 
 fn fail_over(
@@ -134,10 +134,9 @@ fn fail_over(
     target: &str,
     active: &str,
     why: &str,
-    round: &Round,
+    before_acting: &mut dyn FnMut(),
 ) -> Result<Acted, Failed> {
     let edited = with_roles(sources, config, target, active)?;
-    let lost = matches!(&round.active_health, Health::Unknown(w) if w.starts_with("unreachable"));
     let mut planned = plan_locked(request, edited, true)?;
     // Under the lock, state is read again: if another watcher (or a person) acted since this
     // round read it, stand down.
@@ -157,7 +156,12 @@ fn fail_over(
     // Recorded with the first write of the apply: a watcher killed mid-failover leaves the
     // override, and the next round (of any watcher) converges to it.
     planned.prior.override_ = Some(record);
-    let _ = lost;
+    // The gates of every apply: a policy that denies the failover, or a plan that cannot be
+    // applied, stops the watcher as it stops a person.
+    if let Err(refusal) = engine::check(&planned, true) {
+        return Ok(Acted::Refused { target: target.to_string(), why: refusal.summary() });
+    }
+    before_acting();
     let applied = apply(request, &mut planned)?;
     Ok(Acted::FailedOver {
         target: target.to_string(),
@@ -176,6 +180,9 @@ fn converge(request: &WatchRequest<'_>, sources: Vec<SourceFile>, o: &Override) 
     }
     if planned.prior.override_.as_ref() != Some(o) {
         return Ok(Some(Acted::StoodDown { why: "the override changed since this round read it".into() }));
+    }
+    if let Err(refusal) = engine::check(&planned, true) {
+        return Ok(Some(Acted::Refused { target: o.active.clone(), why: refusal.summary() }));
     }
     let (ok, summary, fence_pending) = apply(request, &mut planned)?;
     Ok(Some(Acted::Converged { ok, summary, fence_pending }))
@@ -198,17 +205,13 @@ fn plan_locked(
         accept_data_loss: false,
         restore_only: None,
         fail_back: false,
+        policy: engine::PolicyRequest::default(),
     };
     engine::plan(&r, &mut |_| {})
 }
 
 /// Applies the planned failover (or convergence); `(ok, summary, fence pending)`.
 fn apply(request: &WatchRequest<'_>, planned: &mut engine::Planned) -> Result<(bool, String, bool), Failed> {
-    if !planned.doc.applyable {
-        let why: Vec<String> =
-            planned.doc.safety.iter().filter(|s| s.severity == "error").map(|s| s.message.clone()).collect();
-        return Ok((false, format!("the plan cannot be applied: {}", why.join("; ")), false));
-    }
     let options = ApplyOptions {
         parallelism: 10,
         skip_health_gate: false,
@@ -220,7 +223,7 @@ fn apply(request: &WatchRequest<'_>, planned: &mut engine::Planned) -> Result<(b
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failed::from(Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}"))))?;
     let stop = AtomicBool::new(false);
-    let applied = runtime.block_on(engine::apply(planned, &options, &stop, |_| {})).map_err(Failed::from)?;
+    let applied = runtime.block_on(engine::apply(planned, &options, &stop, |_| {}))?;
     let s = &applied.summary;
     let summary = format!(
         "{} succeeded, {} failed, {} skipped{}",
@@ -235,7 +238,7 @@ fn apply(request: &WatchRequest<'_>, planned: &mut engine::Planned) -> Result<(b
 /// The counter `watch --once` keeps in state between runs.
 pub fn load_counter(path: &Path) -> Result<Counter, Failed> {
     let loaded = crate::load::configuration(path);
-    let Some(config) = loaded.config else { return Err(Failed { diagnostics: loaded.diagnostics }) };
+    let Some(config) = loaded.config else { return Err(Failed::new(loaded.diagnostics)) };
     let backend = crate::load::state_backend(&config, &engine::configuration_dir(path), false)?;
     let (state, _) = engine::read_state(backend.as_ref(), &mut |_| {})?;
     Ok(state.map(|s| s.watch).unwrap_or_default())
@@ -244,7 +247,7 @@ pub fn load_counter(path: &Path) -> Result<Counter, Failed> {
 /// Saves the counter for the next `watch --once`, under the state lock.
 pub fn save_counter(path: &Path, counter: &Counter, lock_timeout: Duration) -> Result<(), Failed> {
     let loaded = crate::load::configuration(path);
-    let Some(config) = loaded.config else { return Err(Failed { diagnostics: loaded.diagnostics }) };
+    let Some(config) = loaded.config else { return Err(Failed::new(loaded.diagnostics)) };
     let backend = crate::load::state_backend(&config, &engine::configuration_dir(path), false)?;
     let lock = backend
         .lock("watch", &crate::clock::who(), &crate::clock::now_rfc3339(), lock_timeout)

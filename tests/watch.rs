@@ -241,3 +241,51 @@ fn a_watcher_killed_mid_failover_is_finished_by_the_next_round() {
     let out = w.drplan(&["watch", "bot-core", "--rounds", "1", "--json"]);
     assert!(text(&out.stdout).contains("\"overridden\""), "nothing left to do: {}", describe(&out));
 }
+
+/// Denies every promotion: a team that wants no failover without a person.
+const DENY_PROMOTIONS: &str = r#"package main
+
+import rego.v1
+
+deny contains msg if {
+    some t in input.role_transitions
+    t.to == "active"
+    msg := sprintf("no automatic promotion of %s", [t.region])
+}
+"#;
+
+#[test]
+fn a_failover_a_policy_denies_is_reported_and_nothing_changes() {
+    let w = bot_core::world(|c| {
+        c.replacen("mode  = \"manual\"", "mode  = \"automatic\"", 1)
+            .replacen("  health_check {", "  automatic {\n    interval = \"1s\"\n  }\n\n  health_check {", 1)
+            .replacen(
+                "(tags / labels)\n",
+                "(tags / labels)\n\n  policy {\n    paths = [\"policies\"]\n  }\n",
+                1,
+            )
+    });
+    std::fs::create_dir(w.config().join("policies")).unwrap();
+    std::fs::write(w.config().join("policies/promotions.rego"), DENY_PROMOTIONS).unwrap();
+    converge(&w);
+    let serial = w.state()["serial"].as_u64();
+    let hook = Webhook::start();
+    w.fail_checks_of("us-east-1");
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "3", "--interval", "1s", "--json", "--notify", &hook.url]);
+    assert_eq!(out.status.code(), Some(1), "a refused failover is an error: {}", describe(&out));
+    let events: Vec<serde_json::Value> =
+        text(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["suspect", "failover-refused", "failover-refused"], "it keeps observing: {}", describe(&out));
+    let refused = events[1]["text"].as_str().unwrap();
+    assert!(refused.contains("main.deny: no automatic promotion of eu-west-1"), "the rule is named: {refused}");
+    // Nothing changed: DNS, capacity on both sides, the schedule, and no override.
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"));
+    assert_eq!(w.moto.live_instances("us-east-1").unwrap().len(), 3);
+    assert_eq!(replicas(&w.use1), vec![3, 3, 2]);
+    assert_eq!(replicas(&w.euw1), vec![1, 1, 0]);
+    assert_eq!(suspended(&w.use1), vec![false]);
+    assert!(w.state().get("override").is_none());
+    assert_eq!(w.state()["serial"].as_u64(), serial, "no state written");
+    assert_eq!(hook.kinds(), ["failover-refused", "failover-refused"], "told, and never 'failing over'");
+}

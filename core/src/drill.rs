@@ -15,6 +15,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::plan::diff::{self, Action, Change};
 use crate::plan::graph::{self, Node, Step};
 use crate::plan::resource::{Kind, Value, address};
+use crate::plan::step::{self, Planned};
 use crate::plan::{Options, Plan, Prior, RoleTransition, Snapshot, desired, restore};
 
 /// The version of the drill report (`drplan drill --json`).
@@ -151,7 +152,7 @@ pub fn plan(
     let wanted: Vec<_> = desired::desired(&serving)
         .into_iter()
         .filter(|r| {
-            (r.region.as_deref() == Some(region_name) && matches!(r.kind, Kind::Instance | Kind::Workload))
+            (r.region.as_deref() == Some(region_name) && r.kind.spec().drill && r.kind.spec().planned == Planned::Diffed)
                 || r.address == check
         })
         .collect();
@@ -161,17 +162,8 @@ pub fn plan(
         .changes
         .into_iter()
         .filter(|c| c.action != Action::Delete)
-        .filter(|c| c.kind != Kind::Workload || c.action != Action::Create)
-        .filter(|c| {
-            c.kind != Kind::Workload
-                || match (
-                    c.before.as_ref().and_then(|b| b.get("replicas")),
-                    c.after.as_ref().and_then(|a| a.get("replicas")),
-                ) {
-                    (Some(Value::Int(b)), Some(Value::Int(a))) => a > b,
-                    _ => true,
-                }
-        })
+        // What drplan only scales is never created, and scaled only up.
+        .filter(|c| c.kind.spec().owned || (c.action != Action::Create && step::scales_up(c)))
         .collect();
     let temporary_check =
         changes.iter().find(|c| c.address == check && c.action == Action::Create).map(|c| c.address.clone());
@@ -258,12 +250,16 @@ pub fn drill_restore_address(region: &str, backup: &str) -> String {
     format!("region.{region}.drill.restore.{backup}")
 }
 
-/// Which measured step an action of a drill belongs to.
-pub fn step_of(kind: &str, address: &str) -> &'static str {
-    match kind {
-        "health_gate" => GATE,
-        _ if address.contains(".drill.restore.") => RESTORE,
-        _ if address.contains(".workload.") => WORKLOADS,
+/// Which measured step an action of a drill belongs to: `action` is the action's kind in
+/// the plan document, `change` the kind of its change when it is one. The step table's
+/// layer decides: a region's data is the restore, its workloads are scaled, the rest is
+/// capacity.
+pub fn step_of(action: &str, change: Option<Kind>) -> &'static str {
+    use crate::plan::step::{Layer, Phase};
+    match (action, change.map(|k| k.spec().phase)) {
+        ("health_gate", _) => GATE,
+        (_, Some(Phase::Stack(Layer::Data))) => RESTORE,
+        (_, Some(Phase::Stack(Layer::Workloads))) => WORKLOADS,
         _ => CAPACITY,
     }
 }
@@ -399,9 +395,9 @@ mod tests {
         let drills = [d("1", "a", PASSED), d("2", "a", FAILED), d("3", "b", PASSED), d("4", "a", RUNNING)];
         assert_eq!(last_passed(&drills, "a").map(|x| x.id.as_str()), Some("1"));
         assert_eq!(in_progress(&drills).map(|x| x.id.as_str()), Some("4"));
-        assert_eq!(step_of("change", "region.a.workload.web"), WORKLOADS);
-        assert_eq!(step_of("change", "region.a.drill.restore.db"), RESTORE);
-        assert_eq!(step_of("health_gate", "gate.health.a"), GATE);
-        assert_eq!(step_of("change", "health_check.a"), CAPACITY);
+        assert_eq!(step_of("change", Some(Kind::Workload)), WORKLOADS);
+        assert_eq!(step_of("change", Some(Kind::Restore)), RESTORE);
+        assert_eq!(step_of("health_gate", None), GATE);
+        assert_eq!(step_of("change", Some(Kind::HealthCheck)), CAPACITY);
     }
 }

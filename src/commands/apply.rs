@@ -10,7 +10,6 @@ use super::run::{Run, RunArgs, confirm, execute, show_plan};
 use super::{EXIT_ERROR, EXIT_OK, ThenNone};
 use super::{PlanArgs, planned};
 use crate::output::Output;
-use drplan::engine::configuration_hash;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,15 +31,11 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         out.note("No changes. Nothing to apply.");
         return EXIT_OK;
     }
-    if drplan_core::policy::denied(&run.planned.doc) {
-        return out.report(&[], Diagnostic::error(Code::PolicyDenied, "a policy denies this plan").help(
-            "see the plan's Policy section for the rule and its message; change the configuration (or the policy, in review) and plan again; nothing was changed",
-        ));
-    }
-    if !run.planned.doc.applyable {
-        return out.report(&[], Diagnostic::error(Code::PlanFile, "this plan cannot be applied").help(
-            "it breaks a safety rule or skips actions in unreachable regions (see the plan); fix the configuration, or pass --allow-unreachable once those regions are known to be lost",
-        ));
+    // Refused before asking for confirmation; `engine::apply` checks the same gates again.
+    if let Err(refusal) = drplan::engine::check(&run.planned, args.plan.allow_unreachable) {
+        let failed = refusal.into_failed();
+        out.diagnostics(&failed.sources, &failed.diagnostics);
+        return EXIT_ERROR;
     }
     if !args.run.auto_approve && !confirm(&run.planned.doc, out) {
         return EXIT_ERROR;
@@ -66,30 +61,10 @@ fn prepare_saved(args: &Args, out: &mut Output) -> Option<Run> {
     let planned_args = PlanArgs { path: config.clone(), refresh: false, ..args.plan.clone() };
     // Plan again from state alone: only to load, lock and compare; the saved plan is what runs.
     let mut current = planned(&planned_args, Some("apply"), None, &mut Output { quiet: true, ..out.clone() })?;
-    let stale = |why: String| {
-        Diagnostic::error(Code::StalePlan, "saved plan is stale")
-            .help(format!("{why}; nothing was changed. Make a new plan with `drplan plan --out FILE` and review it"))
-    };
-    let now_ref = current.state.as_ref().map(|s| (s.lineage.as_str(), s.serial));
-    let then_ref = doc.prior_state.as_ref().map(|s| (s.lineage.as_str(), s.serial));
-    let problem = if doc.configuration_hash != configuration_hash(&current.sources) {
-        Some("the configuration changed since the plan was made".to_string())
-    } else if now_ref.map(|r| r.0) != then_ref.map(|r| r.0) {
-        Some("the state belongs to another lineage than the plan's".to_string())
-    } else if now_ref.map(|r| r.1) != then_ref.map(|r| r.1) {
-        Some(format!(
-            "the state changed since the plan was made (serial {} then, {} now)",
-            then_ref.map_or(0, |r| r.1),
-            now_ref.map_or(0, |r| r.1)
-        ))
-    } else {
-        None
-    };
-    if let Some(why) = problem {
-        return out.report(&[], stale(why)).then_none();
+    if let Err(d) = drplan::engine::adopt_saved(&mut current, doc) {
+        return out.report(&[], d).then_none();
     }
-    show_plan(&doc, args.run.json, out);
-    current.doc = doc;
+    show_plan(&current.doc, args.run.json, out);
     Some(Run { planned: current, config_path: config })
 }
 

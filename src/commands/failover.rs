@@ -3,8 +3,8 @@
 //! attribute order kept); the diff of the files and the plan that follows are printed, and
 //! `--write` saves the edit so it can be committed, reviewed and applied.
 
-use drplan_core::config::{Role, edit};
-use drplan_core::{Code, Diagnostic, SourceFile};
+use drplan_core::config::edit;
+use drplan_core::{Code, Diagnostic};
 
 use super::{EXIT_ERROR, EXIT_OK};
 use super::{PlanArgs, planned};
@@ -54,10 +54,8 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         );
     }
 
-    let edits = match edit::set_roles(
-        &loaded.sources,
-        &[(target.name.as_str(), Role::Active), (active.name.as_str(), Role::Standby)],
-    ) {
+    let edit::RoleEdit { edits, sources: edited } = match edit::edit_roles(&loaded.sources, &target.name, &active.name)
+    {
         Ok(e) => e,
         Err(why) => {
             return out
@@ -65,11 +63,8 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         }
     };
     out.note(&format!("Failover: {} {} → active, {} active → standby.", target.name, target.role, active.name));
-    let mut edited: Vec<SourceFile> = loaded.sources.clone();
     for (i, text) in &edits {
-        let name = &loaded.sources[*i].name;
-        out.diff(name, &loaded.sources[*i].text, text);
-        edited[*i].text = text.clone();
+        out.diff(&loaded.sources[*i].name, &loaded.sources[*i].text, text);
     }
 
     // Plan first, from the edit in memory: a failed refresh or plan leaves the files as they were.

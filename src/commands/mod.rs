@@ -205,29 +205,15 @@ pub(crate) fn planned_with(
         accept_data_loss: args.accept_data_loss,
         restore_only,
         fail_back: args.fail_back,
+        policy: engine::PolicyRequest { dirs: args.policy.clone(), namespaces: args.namespace.clone() },
     };
-    let mut planned = match engine::plan(&request, &mut |e| out.pipeline(&e)) {
-        Ok(p) => p,
+    match engine::plan(&request, &mut |e| out.pipeline(&e)) {
+        Ok(p) => Some(p),
         Err(failed) => {
-            out.diagnostics(&[], &failed.diagnostics);
-            return None;
-        }
-    };
-    // The configuration's policy directories are relative to it; --policy ones to here.
-    let dir = engine::configuration_dir(&args.path);
-    let mut dirs: Vec<PathBuf> = planned.config.policy.iter().map(|p| dir.join(p)).collect();
-    dirs.extend(args.policy.iter().cloned());
-    if !dirs.is_empty() {
-        let results = drplan::policy::load(&dirs).and_then(|mut p| p.evaluate(&planned.doc, &args.namespace));
-        match results {
-            Ok(results) => drplan_core::policy::attach(&mut planned.doc, results),
-            Err(failed) => {
-                out.diagnostics(&failed.sources, &failed.diagnostics);
-                return None;
-            }
+            out.diagnostics(&failed.sources, &failed.diagnostics);
+            None
         }
     }
-    Some(planned)
 }
 
 /// ` PATH` for a command suggested about the configuration at `path`, nothing for the

@@ -125,7 +125,10 @@ pub fn execute(args: &RunArgs, allow_unreachable: bool, run: &mut Run, out: &mut
     progress.lock().unwrap_or_else(PoisonError::into_inner).finish();
     let applied = match result {
         Ok(a) => a,
-        Err(d) => return out.report(&[], d),
+        Err(failed) => {
+            out.diagnostics(&failed.sources, &failed.diagnostics);
+            return super::EXIT_ERROR;
+        }
     };
     if let Some(d) = applied.record_failed {
         return out.report(&[], d);

@@ -82,7 +82,10 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         match watch::round(&request, &counter, &mut |e| quiet.pipeline(&e), &mut before) {
             Ok(report) => {
                 if report.acted.as_ref().is_some_and(|a| {
-                    matches!(a, Acted::FailedOver { ok: false, .. } | Acted::Converged { ok: false, .. })
+                    matches!(
+                        a,
+                        Acted::FailedOver { ok: false, .. } | Acted::Converged { ok: false, .. } | Acted::Refused { .. }
+                    )
                 }) {
                     code = EXIT_ERROR;
                 }
@@ -122,7 +125,13 @@ fn say(report: &RoundReport, args: &Args, out: &mut Output) {
     }
     let worth_telling = matches!(
         kind,
-        "failing-over" | "failed-over" | "failover-failed" | "fence-pending" | "fenced" | "would-fail-over"
+        "failing-over"
+            | "failed-over"
+            | "failover-failed"
+            | "failover-refused"
+            | "fence-pending"
+            | "fenced"
+            | "would-fail-over"
     );
     if let (Some(url), true) = (&args.notify, worth_telling) {
         let body = serde_json::json!({"type": kind, "at": at, "text": format!("drplan watch: {text}")});
@@ -149,6 +158,10 @@ fn describe(report: &RoundReport) -> (&'static str, String) {
             ("failover-failed", format!("the failover to {target} failed: {summary}"))
         }
         (_, Some(Acted::StoodDown { why })) => ("stood-down", format!("another actor moved first: {why}")),
+        (_, Some(Acted::Refused { target, why })) => (
+            "failover-refused",
+            format!("the failover to {target} was refused, nothing was changed, still observing: {why}"),
+        ),
         (_, Some(Acted::Converged { ok: true, fence_pending: false, summary })) => {
             ("fenced", format!("the override's topology is converged ({summary})"))
         }

@@ -41,6 +41,27 @@ pub fn set_roles(files: &[SourceFile], roles: &[(&str, Role)]) -> Result<Vec<(us
     Ok(changed)
 }
 
+/// A failover as an edit of the configuration's text: `to` becomes active and `from`
+/// standby, every comment and layout kept. The one role edit: `drplan failover` shows and
+/// writes it, the watcher plans it in memory.
+#[derive(Debug, Clone)]
+pub struct RoleEdit {
+    /// The index and new text of every file that changed.
+    pub edits: Vec<(usize, String)>,
+    /// Every file, with the edits made.
+    pub sources: Vec<SourceFile>,
+}
+
+/// The edit making `to` active and `from` standby (none when `to` is active already).
+pub fn edit_roles(files: &[SourceFile], to: &str, from: &str) -> Result<RoleEdit, String> {
+    let edits = set_roles(files, &[(to, Role::Active), (from, Role::Standby)])?;
+    let mut sources = files.to_vec();
+    for (i, text) in &edits {
+        sources[*i] = SourceFile::new(sources[*i].name.clone(), text.clone());
+    }
+    Ok(RoleEdit { edits, sources })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::resource::{Attrs, Kind, Resource, Value, natural_cmp};
+use super::step::{self, Planned};
 use super::{Observed, Prior, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,12 +89,17 @@ pub struct Diff {
 
 /// What live looks like for diffing: the snapshot, except that unreachable regions and a
 /// run without refresh fall back on what state recorded.
+/// Whether `o` is diffed against live state (its kind's step is not planned once).
+fn diffed(o: &Observed) -> bool {
+    o.resource.kind.spec().planned == Planned::Diffed
+}
+
 fn effective_live<'a>(prior: &'a Prior, live: Option<&'a Snapshot>) -> BTreeMap<&'a str, &'a Observed> {
     let Some(live) = live else {
         return prior
             .objects
             .iter()
-            .filter(|(_, o)| o.resource.kind != Kind::Restore)
+            .filter(|(_, o)| diffed(o))
             .map(|(a, o)| (a.as_str(), o))
             .collect();
     };
@@ -105,14 +111,14 @@ fn effective_live<'a>(prior: &'a Prior, live: Option<&'a Snapshot>) -> BTreeMap<
         .objects
         .iter()
         // A terminated instance is gone for every purpose.
-        .filter(|(_, o)| !(o.resource.kind == Kind::Instance && o.resource.str("state") == Some("terminated")))
-        // Restores are planned per promotion (`plan::restore`), not diffed.
-        .filter(|(_, o)| o.resource.kind != Kind::Restore)
+        .filter(|(_, o)| !step::is_gone(&o.resource))
+        // Steps planned once (a promotion's restore, `plan::restore`) are not diffed.
+        .filter(|(_, o)| diffed(o))
         .filter(|(_, o)| !unreachable(o))
         .map(|(a, o)| (a.as_str(), o))
         .collect();
     for (a, o) in &prior.objects {
-        if unreachable(o) && o.resource.kind != Kind::Restore {
+        if unreachable(o) && diffed(o) {
             out.insert(a, o);
         }
     }
@@ -126,7 +132,7 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
     // address up in each (a large topology has hundreds of thousands).
     let mut ds = desired_by.iter().map(|(a, r)| (*a, *r)).peekable();
     let mut ss =
-        prior.objects.iter().filter(|(_, o)| o.resource.kind != Kind::Restore).map(|(a, o)| (a.as_str(), o)).peekable();
+        prior.objects.iter().filter(|(_, o)| diffed(o)).map(|(a, o)| (a.as_str(), o)).peekable();
     let mut ls = live_view.iter().map(|(a, o)| (*a, *o)).peekable();
 
     let mut out = Diff::default();
@@ -159,7 +165,7 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
                 }),
                 // A Deployment is found by name, not by drplan's tags: meeting the pipeline's
                 // Deployment for the first time is normal, not an untracked object.
-                (None, Some(l)) if l.resource.kind != Kind::Workload => out.drift.push(Drift {
+                (None, Some(l)) if l.resource.kind.spec().owned => out.drift.push(Drift {
                     address: address.to_string(),
                     kind: l.resource.kind,
                     region: l.resource.region.clone(),
@@ -210,7 +216,7 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
             }
             // drplan scales Deployments it did not author: when one is no longer wanted it
             // stops managing it rather than deleting someone else's object.
-            (None, Some(l)) if l.resource.kind == Kind::Workload => {
+            (None, Some(l)) if !l.resource.kind.spec().owned => {
                 out.forget.push(address.to_string());
                 None
             }

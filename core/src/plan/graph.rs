@@ -1,11 +1,13 @@
 //! The action graph: the DAG apply executes exactly, built from the ordering rules that
 //! make a failover safe (scale the new serving region up, pass its health gate, move DNS,
-//! then scale the old one down and move the backup schedule).
+//! then scale the old one down and move the backup schedule). The rules are written against
+//! the step table's phases and layers (`step.rs`), never against kinds.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{Action, Change};
-use super::resource::{Kind, Natural, Value, address};
+use super::resource::{Natural, Value, address};
+use super::step::{Direction, Layer, Phase, direction};
 
 /// One step of the plan: a change, or the health gate in front of a DNS move.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,32 +38,6 @@ pub fn barrier_id(region: &str) -> String {
 
 pub fn gate_id(region: &str) -> String {
     format!("gate.health.{region}")
-}
-
-/// Whether a change adds serving capacity (before DNS) or removes it (after DNS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Up,
-    Down,
-}
-
-fn direction(c: &Change) -> Direction {
-    let get = |a: &Option<super::resource::Attrs>, k: &str| a.as_ref().and_then(|a| a.get(k)).cloned();
-    match (c.kind, c.action) {
-        (_, Action::Delete) => Direction::Down,
-        (Kind::Workload, _) => match (get(&c.before, "replicas"), get(&c.after, "replicas")) {
-            (Some(b), Some(a)) if a < b => Direction::Down,
-            _ => Direction::Up,
-        },
-        (Kind::BackupJob, _) => {
-            if get(&c.after, "suspend") == Some(Value::Bool(true)) {
-                Direction::Down
-            } else {
-                Direction::Up
-            }
-        }
-        _ => Direction::Up,
-    }
 }
 
 fn failover_of(c: &Change) -> Option<&str> {
@@ -151,20 +127,28 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     };
 
     let regions: BTreeSet<&str> = changes.iter().filter_map(|c| c.region.as_deref()).collect();
-    // Within a region: machines before the workloads that need them, and workloads off
-    // the machines before those go.
+    // Within a region, its stack layer by layer: machines before the data restored onto
+    // them, both before the workloads that serve from them; going down, the reverse.
+    let phase = |c: &Change| c.kind.spec().phase;
+    let layer = |c: &Change| match phase(c) {
+        Phase::Stack(l) => Some(l),
+        _ => None,
+    };
+    let layers = [Layer::Machines, Layer::Data, Layer::Workloads];
     for r in &regions {
         let in_r = |c: &Change| c.region.as_deref() == Some(*r);
-        let compute_up = b.select(|c| in_r(c) && c.kind == Kind::Instance && direction(c) == Direction::Up);
-        let compute_down = b.select(|c| in_r(c) && c.kind == Kind::Instance && direction(c) == Direction::Down);
-        let work_up = b.select(|c| in_r(c) && c.kind == Kind::Workload && direction(c) == Direction::Up);
-        let work_down = b.select(|c| in_r(c) && c.kind == Kind::Workload && direction(c) == Direction::Down);
-        // A restore needs the region's machines and must finish before its workloads serve.
-        let restores = b.select(|c| in_r(c) && c.kind == Kind::Restore);
-        b.order(&compute_up, &restores);
-        b.order(&restores, &work_up);
-        b.order(&compute_up, &work_up);
-        b.order(&work_down, &compute_down);
+        for (i, upper) in layers.iter().enumerate() {
+            for lower in &layers[..i] {
+                let lower_up = b.select(|c| in_r(c) && layer(c) == Some(*lower) && direction(c) == Direction::Up);
+                let upper_up = b.select(|c| in_r(c) && layer(c) == Some(*upper) && direction(c) == Direction::Up);
+                b.order(&lower_up, &upper_up);
+                let upper_down =
+                    b.select(|c| in_r(c) && layer(c) == Some(*upper) && direction(c) == Direction::Down);
+                let lower_down =
+                    b.select(|c| in_r(c) && layer(c) == Some(*lower) && direction(c) == Direction::Down);
+                b.order(&upper_down, &lower_down);
+            }
+        }
         // A region back from being lost is fenced before anything else happens there, so
         // it never serves or runs backups beside the region that took over. Not when it is
         // the one serving again: its capacity then comes up first, as for any promotion.
@@ -175,13 +159,13 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         }
     }
 
-    let is_dns_move = |c: &Change| c.kind == Kind::DnsRecord && c.action != Action::Delete && c.action != Action::Adopt;
+    let is_dns_move = |c: &Change| phase(c) == Phase::Traffic && c.action != Action::Delete && c.action != Action::Adopt;
     let dns_moves = b.select(is_dns_move);
     for &m in &dns_moves {
         let c = &changes[m as usize];
         let Some(region) = serves(c) else { continue };
         let up_in_region = b.select(|o| {
-            o.region.as_deref() == Some(region) && direction(o) == Direction::Up && o.kind != Kind::BackupJob
+            o.region.as_deref() == Some(region) && direction(o) == Direction::Up && phase(o) != Phase::Schedule
         });
         let check = address::health_check(region);
         let check_change = b.select(|o| o.address == check && o.action != Action::Delete);
@@ -203,7 +187,8 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     b.order(&primary_moves, &secondary_moves);
     // Only once DNS has moved: capacity comes down and the backup schedule moves, the old
     // schedule suspended before the new one runs, so two never write at once.
-    let down = b.select(|c| direction(c) == Direction::Down && c.kind != Kind::Bucket && c.kind != Kind::HealthCheck);
+    let down =
+        b.select(|c| direction(c) == Direction::Down && !matches!(phase(c), Phase::Storage | Phase::Probe));
     for &m in &dns_moves {
         // A record moving to a region being fenced waits on that region's capacity, which
         // waits on its fence: the fence cannot also wait on the record.
@@ -221,12 +206,12 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     if let (true, Some(region)) = (dns_moves.is_empty(), serving) {
         let up_serving = b.select(|c| {
             c.region.as_deref() == Some(region)
-                && matches!(c.kind, Kind::Instance | Kind::Workload)
+                && layer(c).is_some_and(Layer::is_capacity)
                 && direction(c) == Direction::Up
         });
         let down_elsewhere = b.select(|c| {
             c.region.as_deref().is_some_and(|r| r != region)
-                && matches!(c.kind, Kind::Instance | Kind::Workload)
+                && layer(c).is_some_and(Layer::is_capacity)
                 && direction(c) == Direction::Down
         });
         if !up_serving.is_empty() && !down_elsewhere.is_empty() {
@@ -237,27 +222,27 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
             b.order(&up_serving, &[barrier]);
             b.order(&[barrier], &down_elsewhere);
             // The backup schedule moves with the serving role, as it does after a DNS move.
-            let jobs = b.select(|c| c.kind == Kind::BackupJob);
+            let jobs = b.select(|c| phase(c) == Phase::Schedule);
             b.order(&[barrier], &jobs);
         }
     }
-    let jobs_down = b.select(|c| c.kind == Kind::BackupJob && direction(c) == Direction::Down);
-    let jobs_up = b.select(|c| c.kind == Kind::BackupJob && direction(c) == Direction::Up);
-    let buckets_up = b.select(|c| c.kind == Kind::Bucket && c.action != Action::Delete);
+    let jobs_down = b.select(|c| phase(c) == Phase::Schedule && direction(c) == Direction::Down);
+    let jobs_up = b.select(|c| phase(c) == Phase::Schedule && direction(c) == Direction::Up);
+    let buckets_up = b.select(|c| phase(c) == Phase::Storage && c.action != Action::Delete);
     b.order(&jobs_down, &jobs_up);
     // The schedule starts in a restored region only once its data is back: a backup of an
     // empty database would become the newest recovery point.
-    let restores = b.select(|c| c.kind == Kind::Restore);
+    let restores = b.select(|c| layer(c) == Some(Layer::Data));
     b.order(&restores, &jobs_up);
     b.order(&dns_moves, &jobs_up);
     b.order(&buckets_up, &jobs_up);
     // Health checks go only when no record points at them any more.
-    let all_dns = b.select(|c| c.kind == Kind::DnsRecord);
-    let checks_gone = b.select(|c| c.kind == Kind::HealthCheck && c.action == Action::Delete);
+    let all_dns = b.select(|c| phase(c) == Phase::Traffic);
+    let checks_gone = b.select(|c| phase(c) == Phase::Probe && c.action == Action::Delete);
     b.order(&all_dns, &checks_gone);
     // A bucket goes last, after its replacement exists and the jobs stopped writing to it.
-    let buckets_gone = b.select(|c| c.kind == Kind::Bucket && c.action == Action::Delete);
-    let jobs = b.select(|c| c.kind == Kind::BackupJob);
+    let buckets_gone = b.select(|c| phase(c) == Phase::Storage && c.action == Action::Delete);
+    let jobs = b.select(|c| phase(c) == Phase::Schedule);
     b.order(&buckets_up, &buckets_gone);
     b.order(&jobs, &buckets_gone);
 

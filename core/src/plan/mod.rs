@@ -10,6 +10,7 @@ pub mod posture;
 pub mod resource;
 pub mod restore;
 pub mod safety;
+pub mod step;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -221,7 +222,7 @@ pub fn plan(
     let mut missing = Vec::new();
     if live.is_some() {
         d.changes.retain(|c| {
-            let absent = c.kind == Kind::Workload && c.action == Action::Create;
+            let absent = !c.kind.spec().owned && c.action == Action::Create;
             let reachable = c.region.as_ref().is_some_and(|r| !unreachable.contains_key(r));
             if !(absent && reachable) {
                 return true;
@@ -344,4 +345,79 @@ pub fn target_matches(target: &str, address: &str) -> bool {
 /// Addresses of desired resources, for validating `--target` values.
 pub fn known_addresses(config: &Config, prior: &Prior) -> BTreeSet<String> {
     desired::desired(config).into_iter().map(|r| r.address).chain(prior.objects.keys().cloned()).collect()
+}
+
+/// What keeps a plan document from being applied, judged again from the document itself
+/// rather than from its `applyable` flag, which a hand-edited saved plan could carry: the
+/// safety rules re-run on its changes against the configuration and state it is applied
+/// with, its action graph compared with the one the ordering rules give for those changes,
+/// and actions it skips in regions not declared lost. Each reason is a sentence; none
+/// means the document may run. Policies are the shell's to evaluate (`policy.rs`).
+pub fn recheck(config: &Config, prior: &Prior, doc: &doc::PlanDoc, allow_unreachable: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let changes: Vec<Change> = match doc.resource_changes.iter().map(|rc| rc.to_change()).collect() {
+        Ok(c) => c,
+        Err(e) => return vec![format!("its changes cannot be read: {e}")],
+    };
+    let fenced: BTreeSet<String> = doc.fences.iter().filter(|f| f.reachable).map(|f| f.region.clone()).collect();
+    let cx = graph::Context {
+        serving: config.active_region().map(|r| r.name.as_str()),
+        unreachable: &doc.unreachable,
+        unreachable_objects: &doc.unreachable_objects,
+        fenced: &fenced,
+    };
+    let graph = match graph::build(&changes, cx) {
+        Ok(g) => g,
+        Err(e) => return vec![e.to_string()],
+    };
+    let declared = allow_unreachable || doc.declares_lost;
+    let desired = desired::desired(config);
+    for d in safety::check(config, prior, &changes, &graph, &desired, false) {
+        if d.is_error() && !(declared && d.code == crate::Code::SplitBrain) {
+            out.push(format!("{} ({})", d.message, d.code.as_str()));
+        }
+    }
+    // The order is the safety of a failover: traffic behind its gate, capacity down after.
+    let expected: Vec<(&str, Vec<&str>)> = graph
+        .iter()
+        .map(|n| (n.id.as_str(), n.depends_on.iter().map(|d| graph[*d].id.as_str()).collect()))
+        .collect();
+    let actual: Vec<(&str, Vec<&str>)> =
+        doc.actions.iter().map(|a| (a.id.as_str(), a.depends_on.iter().map(String::as_str).collect())).collect();
+    if sorted_edges(expected) != sorted_edges(actual) {
+        out.push("its actions or their order differ from what drplan's ordering rules give for its changes".into());
+    }
+    let still_lost: BTreeSet<&str> = doc.fences.iter().filter(|f| !f.reachable).map(|f| f.region.as_str()).collect();
+    let region_of: BTreeMap<&str, Option<&str>> =
+        changes.iter().map(|c| (c.address.as_str(), c.region.as_deref())).collect();
+    if !declared
+        && let Some(a) = doc.actions.iter().find(|a| {
+            a.skipped.is_some()
+                && !region_of.get(a.id.as_str()).copied().flatten().is_some_and(|r| still_lost.contains(r))
+        })
+    {
+        out.push(format!(
+            "it skips {} ({}) and the unreachable regions are not declared lost",
+            a.id,
+            a.skipped.as_deref().unwrap_or_default()
+        ));
+    }
+    // What the plan itself found stays found: a restore past the RPO, a drill owed.
+    for s in doc.safety.iter().filter(|s| s.severity == "error") {
+        let waived = declared && s.code == crate::Code::SplitBrain.as_str();
+        let line = format!("{} ({})", s.message, s.code);
+        if !waived && !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    out
+}
+
+/// Edges in a comparable order: by action, each action's dependencies sorted.
+fn sorted_edges<'a>(mut v: Vec<(&'a str, Vec<&'a str>)>) -> Vec<(&'a str, Vec<&'a str>)> {
+    for (_, d) in &mut v {
+        d.sort_unstable();
+    }
+    v.sort_unstable();
+    v
 }

@@ -263,7 +263,7 @@ pub fn assess(
                 |addr: &str| view.get(addr).is_some_and(|o| desired_match(o, desired_by.get(addr).copied()));
             let mut pieces: Vec<String> = want
                 .iter()
-                .filter(|d| matches!(d.kind, Kind::Instance | Kind::Workload))
+                .filter(|d| super::step::capacity(d).is_some())
                 .map(|d| d.address.clone())
                 .collect();
             if is_secondary {
@@ -419,26 +419,7 @@ fn critical_path(
             // most one interval.
             Step::HealthGate { .. } => hc.map_or(0, |h| h.interval.as_secs()) + e.gate,
             Step::Barrier { .. } => 0,
-            Step::Change(i) => {
-                let c = &changes[*i];
-                match (c.kind, c.action) {
-                    (_, Action::Adopt) => 0,
-                    (Kind::Instance, Action::Update) => e.instance / 3,
-                    (Kind::Instance, _) => e.instance,
-                    (Kind::Workload, _) => e.workload,
-                    (Kind::HealthCheck, _) => e.health_check,
-                    (Kind::DnsRecord, _) => {
-                        e.dns
-                            + c.after
-                                .as_ref()
-                                .and_then(|a| a.get("ttl"))
-                                .map_or(0, |v| if let Value::Int(t) = v { *t as u64 } else { 0 })
-                    }
-                    (Kind::Bucket, _) => e.bucket,
-                    (Kind::BackupJob, _) => e.backup_job,
-                    (Kind::Restore, _) => e.restore,
-                }
-            }
+            Step::Change(i) => super::step::estimate(&changes[*i], e),
         }
     };
     // Finish time and predecessor on the longest chain, by position (dependencies come first).

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The kinds of object drplan manages. NAS destinations are posture checks, not resources.
+/// The kinds of step a plan holds: what drplan manages, and what it runs once. How each
+/// behaves is its row in the step table (`step.rs`). NAS destinations are posture checks,
+/// not resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// An EC2 or GCE instance of a compute pool.
@@ -33,30 +35,18 @@ impl Kind {
         Kind::Restore,
     ];
 
+    /// The kind's name in addresses, plan files and state, from the step table.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Instance => "instance",
-            Kind::Workload => "workload",
-            Kind::HealthCheck => "health_check",
-            Kind::DnsRecord => "dns_record",
-            Kind::Bucket => "bucket",
-            Kind::BackupJob => "backup_job",
-            Kind::Restore => "restore",
-        }
+        self.spec().name
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+        super::step::TABLE.iter().find(|spec| spec.name == s).map(|spec| spec.kind)
     }
 
     /// Attributes that cannot change in place: a change replaces the object.
     pub fn forces_replacement(self, attr: &str) -> bool {
-        matches!(
-            (self, attr),
-            (Kind::Instance, "image" | "instance_type" | "cloud" | "zone")
-                | (Kind::HealthCheck, "protocol" | "interval")
-                | (Kind::Bucket, "cloud" | "location")
-        )
+        self.spec().replaces_on.contains(&attr)
     }
 }
 

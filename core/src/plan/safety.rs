@@ -27,11 +27,7 @@ pub fn check(
         desired
             .iter()
             .filter(|r| r.region.as_deref() == Some(region))
-            .map(|r| match r.kind {
-                Kind::Instance => 1,
-                Kind::Workload => r.int("replicas").unwrap_or(0),
-                _ => 0,
-            })
+            .map(|r| super::step::capacity(r).unwrap_or(0))
             .sum()
     };
     if capacity(&active.name) == 0 {
@@ -151,12 +147,6 @@ pub fn check(
 }
 
 fn is_capacity_cut(c: &Change) -> bool {
-    match c.kind {
-        Kind::Instance => c.action == Action::Delete,
-        Kind::Workload => {
-            let get = |a: &Option<super::resource::Attrs>| a.as_ref().and_then(|a| a.get("replicas")).cloned();
-            matches!((get(&c.before), get(&c.after)), (Some(Value::Int(b)), Some(Value::Int(a))) if a < b)
-        }
-        _ => false,
-    }
+    use super::step::{Direction, Phase, direction};
+    matches!(c.kind.spec().phase, Phase::Stack(l) if l.is_capacity()) && direction(c) == Direction::Down
 }

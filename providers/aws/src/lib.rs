@@ -156,11 +156,8 @@ impl Provider for AwsProvider {
     }
 
     fn manages(&self, kind: Kind, cloud: Option<&str>) -> bool {
-        match kind {
-            Kind::Instance | Kind::Bucket => cloud == Some("aws"),
-            Kind::HealthCheck | Kind::DnsRecord => true,
-            Kind::Workload | Kind::BackupJob | Kind::Restore => false,
-        }
+        use drplan_core::plan::step::{Family, performed_by};
+        [Family::Compute, Family::Storage, Family::Dns].into_iter().any(|f| performed_by(kind, f, Some("aws"), cloud))
     }
 
     async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {

@@ -133,7 +133,8 @@ impl Provider for GcpProvider {
     }
 
     fn manages(&self, kind: Kind, cloud: Option<&str>) -> bool {
-        matches!(kind, Kind::Instance | Kind::Bucket) && cloud == Some("gcp")
+        use drplan_core::plan::step::{Family, performed_by};
+        [Family::Compute, Family::Storage].into_iter().any(|f| performed_by(kind, f, Some("gcp"), cloud))
     }
 
     async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {

@@ -9,9 +9,9 @@ static CRYPTO_PROVIDER: Once = Once::new();
 
 /// Installs aws-lc-rs as the process-wide rustls crypto provider.
 ///
-/// Both aws-lc-rs and ring are in the dependency graph (through the cloud SDKs),
-/// so rustls cannot pick one by itself and kube panics on its first request.
-/// Safe to call any number of times, from any thread.
+/// Installed explicitly so that kube never depends on rustls picking a provider by itself
+/// (it refuses when features enable more than one, and kube then panics on its first
+/// request). Safe to call any number of times, from any thread.
 pub fn install_crypto_provider() {
     CRYPTO_PROVIDER.call_once(|| {
         // Err only means a provider is already installed, which is all that is needed.

@@ -539,7 +539,7 @@ impl Provider for KubernetesProvider {
     }
 
     fn manages(&self, kind: Kind, _cloud: Option<&str>) -> bool {
-        matches!(kind, Kind::Workload | Kind::BackupJob | Kind::Restore)
+        drplan_core::plan::step::performed_by(kind, drplan_core::plan::step::Family::Kubernetes, None, None)
     }
 
     async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {

@@ -1,0 +1,431 @@
+//! Step kinds as data: one table says, for every kind of step a plan can hold, how it is
+//! planned, who performs it, whether apply waits for it, where it sits in a failover and
+//! what it costs on the RTO path. The graph, the posture, the executor, drills, `Clouds` and
+//! the providers read [`Kind::spec`]; nothing else decides behaviour by comparing kinds.
+//!
+//! Adding a step is adding a [`Kind`] variant and its row in [`TABLE`] (and the provider
+//! that performs it): the ordering rules are written against phases and layers, never
+//! against kinds. See "Adding a step" in `docs/ARCHITECTURE.md`.
+
+use super::diff::{Action, Change};
+use super::posture::Estimates;
+use super::resource::{Attrs, Kind, Resource, Value};
+
+/// How a step comes into a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planned {
+    /// Diffed against live state every plan: created, updated, deleted, adopted, drifted.
+    Diffed,
+    /// Planned once, by the transition that needs it (a promotion's restore), recorded in
+    /// state when done and never diffed: it belongs to that transition, and is forgotten
+    /// once its region no longer holds the role that asked for it.
+    Once,
+}
+
+/// The provider family that performs a step. Compute and storage are per cloud: the
+/// provider of the change's `cloud` performs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Machines: EC2, Compute Engine.
+    Compute,
+    /// Route 53 records and health checks (global).
+    Dns,
+    /// Buckets: S3, Cloud Storage.
+    Storage,
+    /// Objects in a region's Kubernetes cluster.
+    Kubernetes,
+}
+
+/// What apply waits for once the step's call returned, before it counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// Nothing: the call's answer is the outcome.
+    Never,
+    /// When it adds capacity in the region about to serve: until that capacity is
+    /// available (a Deployment's rollout), so traffic never moves onto it early.
+    WhenServing,
+    /// Always, until the step reports it finished (a Job's `Complete`), within a timeout.
+    Finished,
+}
+
+/// The layers of a region's stack: brought up in this order before traffic moves to the
+/// region, and taken down in the reverse order after it left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
+    /// Machines the rest runs on.
+    Machines,
+    /// The region's data (a restore): after its machines, before what serves from it.
+    Data,
+    /// The application's workloads.
+    Workloads,
+}
+
+impl Layer {
+    /// Whether the layer is serving capacity (what a role's counts size), rather than data.
+    pub fn is_capacity(self) -> bool {
+        matches!(self, Layer::Machines | Layer::Workloads)
+    }
+}
+
+/// Where a step sits in a failover; the graph's ordering rules are written against these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Part of a region's stack (see [`Layer`]).
+    Stack(Layer),
+    /// What traffic moves on (a health check): in place before the traffic step that uses
+    /// it, removed only after every traffic step.
+    Probe,
+    /// Moves traffic (a DNS failover record): behind the serving region's health gate.
+    Traffic,
+    /// Holds backups: created before a schedule writes to it, deleted last.
+    Storage,
+    /// The backup schedule: moves with the serving role once traffic and the region's data
+    /// moved, the old schedule stopped before the new one starts.
+    Schedule,
+}
+
+/// How a change is judged to add capacity (before traffic moves) or take it away (after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// The object is the capacity: creating adds, deleting removes.
+    Presence,
+    /// An integer attribute is (`replicas`): lowering it takes capacity away.
+    Count(&'static str),
+    /// A flag stops it (`suspend`): setting it takes capacity away.
+    Suspend(&'static str),
+}
+
+/// Which estimate a step costs on the RTO's critical path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// `estimates.instance` (a third of it for an in-place update).
+    Instance,
+    Workload,
+    HealthCheck,
+    /// `estimates.dns` plus the record's TTL, which clients wait out.
+    Dns,
+    Bucket,
+    BackupJob,
+    Restore,
+}
+
+/// How a step interrupted by a crash is found again by the next run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopt {
+    /// The refresh finds it by drplan's tags (or by what it scales) and the diff adopts it.
+    Refresh,
+    /// It is created under a deterministic name; a create that finds that name takes it.
+    Name,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub kind: Kind,
+    /// The name in addresses' types, plan files and state (`instance`): a serialized contract.
+    pub name: &'static str,
+    pub planned: Planned,
+    pub family: Family,
+    pub ready: Ready,
+    pub phase: Phase,
+    pub scale: Scale,
+    pub cost: Cost,
+    /// drplan authors the object (creates and deletes it). `false`: another system creates
+    /// it and drplan only scales it, so one that is missing is a problem to say, and one
+    /// found untagged is not drift.
+    pub owned: bool,
+    /// A drill rehearses it in the region drilled (the serving side of a failover).
+    pub drill: bool,
+    /// Attributes that cannot change in place: changing one replaces the object.
+    pub replaces_on: &'static [&'static str],
+    /// An attribute value that means the object is gone although still listed.
+    pub gone_when: Option<(&'static str, &'static str)>,
+    pub adopt: Adopt,
+    /// The step that undoes it when a later step of the same transition fails; none of
+    /// today's steps has one (drplan never rolls back a failover by itself).
+    pub undo: Option<Kind>,
+}
+
+/// Every step kind, in [`Kind::ALL`]'s order.
+pub const TABLE: [Spec; 7] = [
+    Spec {
+        kind: Kind::Instance,
+        name: "instance",
+        planned: Planned::Diffed,
+        family: Family::Compute,
+        ready: Ready::Never,
+        phase: Phase::Stack(Layer::Machines),
+        scale: Scale::Presence,
+        cost: Cost::Instance,
+        owned: true,
+        drill: true,
+        replaces_on: &["image", "instance_type", "cloud", "zone"],
+        gone_when: Some(("state", "terminated")),
+        adopt: Adopt::Refresh,
+        undo: None,
+    },
+    Spec {
+        kind: Kind::Workload,
+        name: "workload",
+        planned: Planned::Diffed,
+        family: Family::Kubernetes,
+        ready: Ready::WhenServing,
+        phase: Phase::Stack(Layer::Workloads),
+        scale: Scale::Count("replicas"),
+        cost: Cost::Workload,
+        owned: false,
+        drill: true,
+        replaces_on: &[],
+        gone_when: None,
+        adopt: Adopt::Refresh,
+        undo: None,
+    },
+    Spec {
+        kind: Kind::HealthCheck,
+        name: "health_check",
+        planned: Planned::Diffed,
+        family: Family::Dns,
+        ready: Ready::Never,
+        phase: Phase::Probe,
+        scale: Scale::Presence,
+        cost: Cost::HealthCheck,
+        owned: true,
+        drill: false,
+        replaces_on: &["protocol", "interval"],
+        gone_when: None,
+        adopt: Adopt::Refresh,
+        undo: None,
+    },
+    Spec {
+        kind: Kind::DnsRecord,
+        name: "dns_record",
+        planned: Planned::Diffed,
+        family: Family::Dns,
+        ready: Ready::Never,
+        phase: Phase::Traffic,
+        scale: Scale::Presence,
+        cost: Cost::Dns,
+        owned: true,
+        drill: false,
+        replaces_on: &[],
+        gone_when: None,
+        adopt: Adopt::Refresh,
+        undo: None,
+    },
+    Spec {
+        kind: Kind::Bucket,
+        name: "bucket",
+        planned: Planned::Diffed,
+        family: Family::Storage,
+        ready: Ready::Never,
+        phase: Phase::Storage,
+        scale: Scale::Presence,
+        cost: Cost::Bucket,
+        owned: true,
+        drill: false,
+        replaces_on: &["cloud", "location"],
+        gone_when: None,
+        adopt: Adopt::Refresh,
+        undo: None,
+    },
+    Spec {
+        kind: Kind::BackupJob,
+        name: "backup_job",
+        planned: Planned::Diffed,
+        family: Family::Kubernetes,
+        ready: Ready::Never,
+        phase: Phase::Schedule,
+        scale: Scale::Suspend("suspend"),
+        cost: Cost::BackupJob,
+        owned: true,
+        drill: false,
+        replaces_on: &[],
+        gone_when: None,
+        adopt: Adopt::Refresh,
+        undo: None,
+    },
+    Spec {
+        kind: Kind::Restore,
+        name: "restore",
+        planned: Planned::Once,
+        family: Family::Kubernetes,
+        ready: Ready::Finished,
+        phase: Phase::Stack(Layer::Data),
+        scale: Scale::Presence,
+        cost: Cost::Restore,
+        owned: true,
+        drill: true,
+        replaces_on: &[],
+        gone_when: None,
+        adopt: Adopt::Name,
+        undo: None,
+    },
+];
+
+impl Kind {
+    /// This kind's row of [`TABLE`].
+    pub fn spec(self) -> &'static Spec {
+        // The table is in `Kind::ALL`'s order, which a test checks.
+        &TABLE[self as usize]
+    }
+}
+
+/// Whether a change adds serving capacity (before traffic moves) or removes it (after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// The direction of `c`, judged by its kind's [`Scale`].
+pub fn direction(c: &Change) -> Direction {
+    if c.action == Action::Delete {
+        return Direction::Down;
+    }
+    let get = |a: &Option<Attrs>, k: &str| a.as_ref().and_then(|a| a.get(k)).cloned();
+    match c.kind.spec().scale {
+        Scale::Presence => Direction::Up,
+        Scale::Count(attr) => match (get(&c.before, attr), get(&c.after, attr)) {
+            (Some(b), Some(a)) if a < b => Direction::Down,
+            _ => Direction::Up,
+        },
+        Scale::Suspend(flag) => match get(&c.after, flag) == Some(Value::Bool(true)) {
+            true => Direction::Down,
+            false => Direction::Up,
+        },
+    }
+}
+
+/// Whether `c` adds to what its kind scales by (more replicas, an object created): the one
+/// rule for "scales up", which decides what apply waits for and what a drill rehearses.
+pub fn scales_up(c: &Change) -> bool {
+    let count = |a: &Option<Attrs>, attr: &str| match a.as_ref().and_then(|a| a.get(attr)) {
+        Some(Value::Int(n)) => Some(*n),
+        _ => None,
+    };
+    match (c.action, c.kind.spec().scale) {
+        (Action::Delete, _) => false,
+        (_, Scale::Count(attr)) => match (count(&c.before, attr), count(&c.after, attr)) {
+            (Some(b), Some(a)) => a > b,
+            (None, Some(a)) => a > 0,
+            _ => false,
+        },
+        _ => direction(c) == Direction::Up,
+    }
+}
+
+/// Whether apply must wait for `c` to be ready once performed; `serving` is the region
+/// active once the plan is applied.
+pub fn awaited(c: &Change, serving: Option<&str>) -> bool {
+    match c.kind.spec().ready {
+        Ready::Never => false,
+        Ready::WhenServing => serving.is_some_and(|s| c.region.as_deref() == Some(s)) && scales_up(c),
+        Ready::Finished => c.action != Action::Delete,
+    }
+}
+
+/// How much serving capacity `r` gives its region: one machine, or its replicas. `None` for
+/// what is not capacity.
+pub fn capacity(r: &Resource) -> Option<i64> {
+    let spec = r.kind.spec();
+    match spec.phase {
+        Phase::Stack(layer) if layer.is_capacity() => match spec.scale {
+            Scale::Count(attr) => Some(r.int(attr).unwrap_or(0)),
+            _ => Some(1),
+        },
+        _ => None,
+    }
+}
+
+/// Whether `r` is listed but gone (a terminated instance).
+pub fn is_gone(r: &Resource) -> bool {
+    r.kind.spec().gone_when.is_some_and(|(attr, value)| r.str(attr) == Some(value))
+}
+
+/// The estimated seconds `c` takes on the critical path.
+pub fn estimate(c: &Change, e: &Estimates) -> u64 {
+    if c.action == Action::Adopt {
+        return 0;
+    }
+    match c.kind.spec().cost {
+        Cost::Instance if c.action == Action::Update => e.instance / 3,
+        Cost::Instance => e.instance,
+        Cost::Workload => e.workload,
+        Cost::HealthCheck => e.health_check,
+        Cost::Dns => {
+            let ttl = match c.after.as_ref().and_then(|a| a.get("ttl")) {
+                Some(Value::Int(t)) => *t as u64,
+                _ => 0,
+            };
+            e.dns + ttl
+        }
+        Cost::Bucket => e.bucket,
+        Cost::BackupJob => e.backup_job,
+        Cost::Restore => e.restore,
+    }
+}
+
+/// Whether the provider of `family` on `cloud` performs steps of `kind`, for providers
+/// that implement `manages` from the table: compute and storage on their own cloud, DNS on
+/// any, Kubernetes objects in any cluster.
+pub fn performed_by(kind: Kind, family: Family, cloud_of_provider: Option<&str>, cloud: Option<&str>) -> bool {
+    let spec = kind.spec();
+    spec.family == family
+        && match family {
+            Family::Compute | Family::Storage => cloud.is_some() && cloud == cloud_of_provider,
+            Family::Dns | Family::Kubernetes => true,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_kind_order_with_distinct_names() {
+        for (i, k) in Kind::ALL.iter().enumerate() {
+            assert_eq!(TABLE[i].kind, *k, "row {i}");
+            assert_eq!(k.spec().kind, *k);
+        }
+        let mut names: Vec<&str> = TABLE.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TABLE.len());
+    }
+
+    #[test]
+    fn undo_names_a_step_of_the_same_family() {
+        for s in &TABLE {
+            if let Some(u) = s.undo {
+                assert_eq!(u.spec().family, s.family, "{}", s.name);
+            }
+        }
+    }
+
+    fn change(kind: Kind, action: Action, before: Option<i64>, after: Option<i64>) -> Change {
+        let attrs = |n: Option<i64>| n.map(|n| Attrs::from([("replicas".to_string(), Value::Int(n))]));
+        Change {
+            address: "a".into(),
+            kind,
+            region: Some("r".into()),
+            action,
+            before: attrs(before),
+            after: attrs(after),
+            id: None,
+            replace_paths: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn scaling_up_and_down_is_judged_by_the_table() {
+        assert!(scales_up(&change(Kind::Workload, Action::Update, Some(1), Some(3))));
+        assert!(!scales_up(&change(Kind::Workload, Action::Update, Some(3), Some(1))));
+        assert_eq!(direction(&change(Kind::Workload, Action::Update, Some(3), Some(1))), Direction::Down);
+        assert!(scales_up(&change(Kind::Instance, Action::Create, None, None)));
+        assert!(!scales_up(&change(Kind::Instance, Action::Delete, None, None)));
+        assert!(awaited(&change(Kind::Workload, Action::Update, Some(1), Some(3)), Some("r")));
+        assert!(!awaited(&change(Kind::Workload, Action::Update, Some(1), Some(3)), Some("elsewhere")));
+        assert!(awaited(&change(Kind::Restore, Action::Create, None, None), None));
+        assert!(!awaited(&change(Kind::Instance, Action::Create, None, None), Some("r")));
+    }
+}
