@@ -1,0 +1,31 @@
+//! drplan's tests of the binary and the library at their boundary. One test binary for the crate (one link instead of one per file, as cargo's own tests are laid out): each module is a theme.
+
+mod support;
+mod world;
+
+mod apply;
+mod apply_crash;
+mod apply_faults;
+mod apply_interrupt;
+mod apply_progress;
+mod cli;
+mod closed_output;
+mod completions;
+mod disaster;
+mod drill;
+mod failover;
+mod fmt;
+mod gates;
+mod logging;
+mod metrics;
+mod plan;
+mod policy;
+mod readiness;
+mod restore;
+mod state;
+mod state_copies;
+mod state_s3;
+mod status;
+mod tidy;
+mod validate;
+mod watch;
