@@ -213,24 +213,6 @@ fn no_store(bucket: &drplan_core::plan::Resource) -> ProviderError {
         .at(&bucket.address)
 }
 
-impl Clouds {
-    /// Whether `region`'s health check passes on observations taken since `since` (a
-    /// majority of its checkers, as the gate asks), polling for at most `timeout`.
-    pub async fn healthy_since(
-        &self,
-        project: &str,
-        region: &str,
-        since: std::time::SystemTime,
-        every: std::time::Duration,
-        timeout: std::time::Duration,
-    ) -> Result<(), String> {
-        match &self.aws {
-            Some(aws) => aws.wait_healthy(project, region, since, every, timeout).await,
-            None => Ok(()),
-        }
-    }
-}
-
 /// The health gate: Route 53's view of the new serving region, through the AWS provider.
 pub struct HealthGate<'a> {
     pub clouds: &'a Clouds,
@@ -266,9 +248,11 @@ impl HealthGate<'_> {
 }
 
 impl crate::apply::Gate for HealthGate<'_> {
-    async fn wait(&self, region: &str, _health_check: &str) -> Result<(), String> {
+    async fn wait(&self, region: &str, _health_check: &str) -> Result<(), crate::apply::StepError> {
         let Some(aws) = &self.clouds.aws else {
-            return Err(format!("cannot check the health of {region}: Route 53 health checks need the AWS provider"));
+            return Err(
+                format!("cannot check the health of {region}: Route 53 health checks need the AWS provider").into()
+            );
         };
         for w in self.workloads.iter().filter(|w| w.region.as_deref() == Some(region)) {
             let request =
@@ -278,6 +262,6 @@ impl crate::apply::Gate for HealthGate<'_> {
         // The region's capacity is up and its workloads are available: only observations
         // from now on count.
         let ready = std::time::SystemTime::now();
-        aws.wait_healthy(&self.project, region, ready, self.every, self.timeout).await
+        Ok(aws.wait_healthy(&self.project, region, ready, self.every, self.timeout).await?)
     }
 }

@@ -86,7 +86,7 @@ pub fn run(
     let state = planned
         .state
         .clone()
-        .unwrap_or_else(|| drplan_state::StateFile::new(&config.project, env!("CARGO_PKG_VERSION")));
+        .unwrap_or_else(|| engine::empty_state(&config));
     let mut recorder = StateRecorder { backend: planned.backend.as_ref(), file: state, prior: planned.prior.clone() };
     // Recorded before anything runs: a drill killed outright is then known to be owed its teardown.
     recorder.prior.drills.push(record.clone());
@@ -132,7 +132,7 @@ pub fn run(
     }
     .to_string();
     if let Err(e) = &outcome {
-        record.error = Some(e.clone());
+        record.error = Some(e.to_string());
     } else if let Some((id, why)) = failures.iter().next() {
         record.error = Some(format!("{id}: {why}"));
     }
@@ -206,7 +206,7 @@ pub fn cleanup(
     let state = planned
         .state
         .clone()
-        .unwrap_or_else(|| drplan_state::StateFile::new(&config.project, env!("CARGO_PKG_VERSION")));
+        .unwrap_or_else(|| engine::empty_state(&config));
     let mut recorder = StateRecorder { backend: planned.backend.as_ref(), file: state, prior: planned.prior.clone() };
     let request = DrillRequest {
         path,
@@ -303,13 +303,19 @@ async fn active_is_healthy(clouds: &Clouds, config: &Config, live: &Snapshot) ->
     if config.failover.as_ref().and_then(|f| f.dns.as_ref()).is_none() {
         return Ok(());
     }
-    // Observations from the last two rounds of the checkers count.
-    let interval = config.failover.as_ref().map_or(30, |f| f.health_check.interval.as_secs());
-    let since = std::time::SystemTime::now() - Duration::from_secs(2 * interval);
-    clouds
-        .healthy_since(&config.project, &active.name, since, Duration::from_secs(1), Duration::from_secs(3))
-        .await
-        .map_err(refuse)
+    // Read and judged as `status` and the watcher read and judge it.
+    match crate::status::region_health(clouds, config, live).await.remove(&active.name) {
+        None => Err(refuse("it has no health check".into())),
+        Some(Err(why)) => Err(refuse(format!("its health check cannot be read: {why}"))),
+        Some(Ok(c)) if !c.healthy() => Err(refuse(format!(
+            "{} of {} checkers report success (healthy needs more than {}%){}",
+            c.healthy,
+            c.checkers,
+            drplan_core::status::HEALTHY_PERCENT,
+            c.failing.map(|f| format!(": {f}")).unwrap_or_default()
+        ))),
+        Some(Ok(_)) => Ok(()),
+    }
 }
 
 /// The declared configuration applied to the drilled region: its capacity back to its role,
@@ -457,9 +463,8 @@ fn origin(planned: &Planned) -> Origin {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
-    tokio::runtime::Runtime::new()
-        .map_err(|e| Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")).into())
+fn runtime() -> Result<&'static tokio::runtime::Runtime, Failed> {
+    Ok(crate::runtime::shared()?)
 }
 
 fn cycle(e: plan::graph::CycleError) -> Failed {
@@ -468,7 +473,7 @@ fn cycle(e: plan::graph::CycleError) -> Failed {
         .into()
 }
 
-fn state_write(e: &str, consequence: &str) -> Diagnostic {
+fn state_write(e: &dyn std::fmt::Display, consequence: &str) -> Diagnostic {
     Diagnostic::error(Code::StateWrite, format!("the drill record could not be written: {e}"))
         .help(format!("{consequence}; check that the state backend is writable"))
 }

@@ -240,8 +240,7 @@ pub fn refresh(
     restore_point: Option<i64>,
     observe: &mut dyn FnMut(Event<'_>),
 ) -> Result<Snapshot, Failed> {
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::runtime::shared()?;
     let started = Instant::now();
     observe(Event::Refreshing);
     let snapshot = runtime.block_on(async {
@@ -288,8 +287,7 @@ pub fn catalogs(path: &Path, observe: &mut dyn FnMut(Event<'_>)) -> Result<Catal
     let loaded = load::configuration(path);
     observe(Event::Loaded { sources: &loaded.sources, diagnostics: &loaded.diagnostics });
     let Some(config) = loaded.config else { return Err(Failed::new(Diagnostics::default())) };
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::runtime::shared()?;
     let now = crate::clock::now_seconds();
     let desired = plan::desired::desired(&config);
     let started = Instant::now();
@@ -302,6 +300,53 @@ pub fn catalogs(path: &Path, observe: &mut dyn FnMut(Event<'_>)) -> Result<Catal
     let points = catalogs.values().map(|c| c.points.len()).sum();
     observe(Event::Refreshed { objects: points, elapsed: started.elapsed() });
     Ok(Catalogs { config, catalogs, now })
+}
+
+/// The state file to start from when there is none yet (the first apply, a first drill).
+pub fn empty_state(config: &Config) -> drplan_state::StateFile {
+    drplan_state::StateFile::new(&config.project, env!("CARGO_PKG_VERSION"))
+}
+
+/// What an [`edit_state`] did to the state.
+pub enum Edit<T> {
+    /// Nothing to write: the state stays as it was.
+    Unchanged(T),
+    /// The state was changed: it is written back with the next serial.
+    Changed(T),
+}
+
+/// The one state edit outside an apply: lock → read → modify → write, the lock released at
+/// the end (`drplan state rm`, a watcher's counter, an accepted override). `edit` gets the
+/// state as it is under the lock (`None` when there is none yet) and says whether it changed
+/// it; a changed state is written with the next serial. `what` names the edit in errors.
+pub fn edit_state<T>(
+    backend: &dyn drplan_state::Backend,
+    operation: &str,
+    lock_timeout: Duration,
+    what: &str,
+    edit: impl FnOnce(&mut Option<drplan_state::StateFile>) -> Result<Edit<T>, Failed>,
+) -> Result<T, Failed> {
+    let lock = backend
+        .lock(operation, &crate::clock::who(), &crate::clock::now_rfc3339(), lock_timeout)
+        .map_err(|e| load::lock_diagnostic(&e))?;
+    let (mut state, _) = read_state(backend, &mut |_| {})?;
+    let out = match edit(&mut state)? {
+        Edit::Unchanged(t) => t,
+        Edit::Changed(t) => {
+            if let Some(state) = state.as_mut() {
+                state.serial += 1;
+                backend.write(state).map_err(|e| {
+                    Failed::from(
+                        Diagnostic::error(Code::StateWrite, format!("{what} could not be written: {e}"))
+                            .help("nothing was changed in state; run the command again once the state can be written"),
+                    )
+                })?;
+            }
+            t
+        }
+    };
+    drop(lock);
+    Ok(out)
 }
 
 /// Clears a watcher's override once the configuration names its region active: a person
@@ -321,22 +366,12 @@ pub fn accept_override(
     if state.as_ref().and_then(|s| s.override_.as_ref()).is_none_or(|o| o.active != active) {
         return Ok(None);
     }
-    let lock = backend
-        .lock("failover", &crate::clock::who(), &crate::clock::now_rfc3339(), lock_timeout)
-        .map_err(|e| load::lock_diagnostic(&e))?;
-    let (state, _) = read_state(backend.as_ref(), &mut |_| {})?;
-    let Some(mut state) = state else { return Ok(None) };
-    let Some(o) = state.override_.clone().filter(|o| o.active == active) else { return Ok(None) };
-    state.override_ = None;
-    state.serial += 1;
-    backend.write(&state).map_err(|e| {
-        Failed::from(
-            Diagnostic::error(Code::StateWrite, format!("the override could not be cleared: {e}"))
-                .help("the edit is written; run `drplan apply` to clear it once the state can be written"),
-        )
-    })?;
-    drop(lock);
-    Ok(Some(o))
+    edit_state(backend.as_ref(), "failover", lock_timeout, "the cleared override", |state| {
+        match state.as_mut().and_then(|s| s.override_.take_if(|o| o.active == active)) {
+            Some(o) => Ok(Edit::Changed(Some(o))),
+            None => Ok(Edit::Unchanged(None)),
+        }
+    })
 }
 
 /// Why a plan may not be applied: what [`check`] found.
@@ -537,10 +572,7 @@ pub async fn apply(
     // Whatever the caller checked, the gates are passed here, on the document that runs.
     check(planned, options.allow_unreachable).map_err(Refusal::into_failed)?;
     let (doc, config) = (&planned.doc, &planned.config);
-    let file = planned
-        .state
-        .clone()
-        .unwrap_or_else(|| drplan_state::StateFile::new(&config.project, env!("CARGO_PKG_VERSION")));
+    let file = planned.state.clone().unwrap_or_else(|| empty_state(config));
     let mut recorder = StateRecorder { backend: planned.backend.as_ref(), file, prior: planned.prior.clone() };
     let plan_id = format!(
         "{}:{}:{}",

@@ -11,5 +11,6 @@ pub mod load;
 pub mod notify;
 pub mod policy;
 pub mod recovery;
+pub mod runtime;
 pub mod status;
 pub mod watch;

@@ -198,28 +198,14 @@ fn plain_io(e: &std::io::Error) -> String {
     }
 }
 
-/// Replaces the file through a temporary sibling and a rename, keeping its permissions, so
-/// an interrupted run leaves either the old file or the new one, never half of one.
+/// Replaces the file atomically (`drplan_state::atomic`, the one atomic write), keeping its
+/// permissions, so an interrupted run leaves either the old file or the new one.
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), Diagnostic> {
-    let fail = |e: std::io::Error| {
+    use drplan_state::atomic::{Mode, write_atomically};
+    write_atomically(path, text.as_bytes(), Mode::Keep).map_err(|e| {
         Diagnostic::error(Code::Write, format!("cannot write {}: {e}", path.display()))
             .help("check that the directory is writable; the original file is unchanged")
-    };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.drplan-fmt.{}", std::process::id()));
-    let result = (|| {
-        std::fs::write(&tmp, text)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    Ok(())
+    })
 }
 
 /// A lock problem as a diagnostic that says what to do.

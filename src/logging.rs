@@ -25,6 +25,7 @@ const OWN_CRATES: &[&str] = &[
     "drplan",
     "drplan_state",
     "drplan_retry",
+    "drplan_exec",
     "drplan_provider_aws",
     "drplan_provider_gcp",
     "drplan_provider_kubernetes",

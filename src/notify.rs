@@ -2,7 +2,7 @@
 
 /// Posts `body` as JSON to `url`, within 10 s.
 pub fn post(url: &str, body: &impl serde::Serialize) -> Result<(), String> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = crate::runtime::shared().map_err(|d| d.message)?;
     runtime.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))

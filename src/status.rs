@@ -11,7 +11,7 @@ use drplan_core::config::Config;
 use drplan_core::plan::resource::address;
 use drplan_core::plan::{Prior, Snapshot};
 use drplan_core::status::{Checkers, Inputs};
-use drplan_core::{Code, Diagnostic, Diagnostics, SourceFile};
+use drplan_core::{Diagnostic, Diagnostics, SourceFile};
 
 use crate::engine::{Event, Failed, configuration_dir, read_state, refresh_with};
 use crate::load;
@@ -49,23 +49,31 @@ pub fn status(path: &Path, now: i64, observe: &mut dyn FnMut(Event<'_>)) -> Resu
     let Some(config) = loaded.config else { return Err(Failed::new(Diagnostics::default())) };
     let backend = load::state_backend(&config, &configuration_dir(path), false)?;
     let (_, prior) = read_state(backend.as_ref(), observe)?;
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::runtime::shared()?;
     let started = Instant::now();
     observe(Event::Refreshing);
     let (snapshot, health) = runtime.block_on(async {
         let clouds = crate::clouds::Clouds::connect(&config).await?;
         let snapshot = refresh_with(&clouds, &config, now, None).await?;
-        // One read per region with a health check, all at once (Route 53's pace spaces them).
-        let reads = config.regions.iter().filter_map(|r| {
-            let id = snapshot.objects.get(&address::health_check(&r.name))?.id.clone();
-            let clouds = &clouds;
-            Some(async move { (r.name.clone(), clouds.health_check_status(&id).await) })
-        });
-        let health: BTreeMap<String, Result<Checkers, String>> =
-            futures_util::future::join_all(reads).await.into_iter().collect();
+        let health = region_health(&clouds, &config, &snapshot).await;
         Ok::<_, Diagnostic>((snapshot, health))
     })?;
     observe(Event::Refreshed { objects: snapshot.objects.len(), elapsed: started.elapsed() });
     Ok(StatusInput { config, sources: loaded.sources, prior, snapshot, health, now })
+}
+
+/// Each region's health check read once, by region: the one reader of a region's health
+/// (`status`, the watcher through it, and a drill's check of the active region), judged by
+/// [`Checkers::healthy`], Route 53's rule. Regions without a health check are absent; all
+/// reads go at once (Route 53's pace spaces them).
+pub async fn region_health(
+    clouds: &crate::clouds::Clouds,
+    config: &Config,
+    snapshot: &Snapshot,
+) -> BTreeMap<String, Result<Checkers, String>> {
+    let reads = config.regions.iter().filter_map(|r| {
+        let id = snapshot.objects.get(&address::health_check(&r.name))?.id.clone();
+        Some(async move { (r.name.clone(), clouds.health_check_status(&id).await) })
+    });
+    futures_util::future::join_all(reads).await.into_iter().collect()
 }

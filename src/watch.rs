@@ -8,7 +8,7 @@
 //! names (the old active fenced as soon as it answers) and never fail back.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use drplan_core::config::{Config, Role, edit};
@@ -27,6 +27,9 @@ pub struct WatchRequest<'a> {
     pub rollout_timeout: Option<Duration>,
     /// Who acts, for the override's record (`drplan watch on HOST`).
     pub by: String,
+    /// Set to stop: an apply under way starts nothing more (what runs finishes, and what
+    /// finished is recorded), and [`run`] starts no new round.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// What one round did.
@@ -220,10 +223,10 @@ fn apply(request: &WatchRequest<'_>, planned: &mut engine::Planned) -> Result<(b
         allow_unreachable: true,
         keep_override: true,
     };
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Failed::from(Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}"))))?;
-    let stop = AtomicBool::new(false);
-    let applied = runtime.block_on(engine::apply(planned, &options, &stop, |_| {}))?;
+    let runtime = crate::runtime::shared()?;
+    let never = AtomicBool::new(false);
+    let stop = request.stop.unwrap_or(&never);
+    let applied = runtime.block_on(engine::apply(planned, &options, stop, |_| {}))?;
     let s = &applied.summary;
     let summary = format!(
         "{} succeeded, {} failed, {} skipped{}",
@@ -233,6 +236,102 @@ fn apply(request: &WatchRequest<'_>, planned: &mut engine::Planned) -> Result<(b
         s.failed.first().map(|(id, why)| format!(" ({id}: {why})")).unwrap_or_default()
     );
     Ok((s.ok(), summary, !applied.owed.is_empty()))
+}
+
+/// How [`run`] runs rounds.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// Time between rounds.
+    pub interval: Duration,
+    /// One round, its count of failed rounds kept in state between runs (a CronJob).
+    pub once: bool,
+    /// Stop after this many rounds; `None`: until stopped.
+    pub rounds: Option<u64>,
+}
+
+/// What [`run`] tells its caller after each round.
+pub enum Tick<'a> {
+    /// A round ran.
+    Round(&'a RoundReport),
+    /// A round could not run (the configuration, the state or the clouds could not be read);
+    /// the next one starts after `retry_in`, the error policy's backoff.
+    Failed { failed: &'a Failed, retry_in: Duration },
+}
+
+/// How a [`run`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub rounds: u64,
+    /// Every round ran, and nothing it did failed or was refused.
+    pub ok: bool,
+    /// It ended because `stop` was set.
+    pub stopped: bool,
+}
+
+/// The error policy of the loop: after `errors` failed rounds in a row the next waits the
+/// interval doubled for each, at most eight times the interval and five minutes, and never
+/// less than the interval: a watcher that cannot read the world never spins on it.
+pub fn backoff(interval: Duration, errors: u32) -> Duration {
+    let doubled = interval.saturating_mul(1 << errors.saturating_sub(1).min(3));
+    doubled.min(Duration::from_secs(300)).max(interval)
+}
+
+/// The watcher's loop, as a library function: rounds every `schedule.interval` until `stop`
+/// is set (looked at between rounds and every 100 ms of a wait) or the rounds are done; a
+/// round that fails waits the [`backoff`]. With `once`, one round, its counter read from and
+/// saved to state. `on_tick` sees every round; the command only renders them.
+pub fn run(
+    request: &WatchRequest<'_>,
+    schedule: &Schedule,
+    observe: &mut dyn FnMut(engine::Event<'_>),
+    before_acting: &mut dyn FnMut(&Decision),
+    on_tick: &mut dyn FnMut(Tick<'_>),
+) -> Result<Ended, Failed> {
+    let never = AtomicBool::new(false);
+    let stop = request.stop.unwrap_or(&never);
+    let mut counter = if schedule.once { load_counter(request.path)? } else { Counter::default() };
+    let mut ended = Ended { rounds: 0, ok: true, stopped: false };
+    let mut errors = 0u32;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            ended.stopped = true;
+            return Ok(ended);
+        }
+        ended.rounds += 1;
+        let wait = match round(request, &counter, observe, before_acting) {
+            Ok(report) => {
+                errors = 0;
+                let failed = matches!(
+                    report.acted,
+                    Some(
+                        Acted::FailedOver { ok: false, .. } | Acted::Converged { ok: false, .. } | Acted::Refused { .. }
+                    )
+                );
+                ended.ok &= !failed;
+                on_tick(Tick::Round(&report));
+                counter = report.counter;
+                schedule.interval
+            }
+            Err(failed) => {
+                errors += 1;
+                ended.ok = false;
+                let retry_in = backoff(schedule.interval, errors);
+                on_tick(Tick::Failed { failed: &failed, retry_in });
+                retry_in
+            }
+        };
+        if schedule.once {
+            save_counter(request.path, &counter, request.lock_timeout)?;
+            return Ok(ended);
+        }
+        if schedule.rounds.is_some_and(|n| ended.rounds >= n) {
+            return Ok(ended);
+        }
+        let until = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100).min(until - std::time::Instant::now()));
+        }
+    }
 }
 
 /// The counter `watch --once` keeps in state between runs.
@@ -249,18 +348,29 @@ pub fn save_counter(path: &Path, counter: &Counter, lock_timeout: Duration) -> R
     let loaded = crate::load::configuration(path);
     let Some(config) = loaded.config else { return Err(Failed::new(loaded.diagnostics)) };
     let backend = crate::load::state_backend(&config, &engine::configuration_dir(path), false)?;
-    let lock = backend
-        .lock("watch", &crate::clock::who(), &crate::clock::now_rfc3339(), lock_timeout)
-        .map_err(|e| crate::load::lock_diagnostic(&e))?;
-    let (state, _) = engine::read_state(backend.as_ref(), &mut |_| {})?;
-    let mut state = state.unwrap_or_else(|| drplan_state::StateFile::new(&config.project, env!("CARGO_PKG_VERSION")));
-    if state.watch != *counter {
+    engine::edit_state(backend.as_ref(), "watch", lock_timeout, "the watcher's count", |state| {
+        let state = state.get_or_insert_with(|| engine::empty_state(&config));
+        if state.watch == *counter {
+            return Ok(engine::Edit::Unchanged(()));
+        }
         state.watch = counter.clone();
-        state.serial += 1;
-        backend.write(&state).map_err(|e| {
-            Failed::from(Diagnostic::error(Code::StateWrite, format!("the watcher's count could not be saved: {e}")))
-        })?;
+        Ok(engine::Edit::Changed(()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_policy_backs_off_within_bounds_and_never_below_the_interval() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(s(30), 0), s(30));
+        assert_eq!(backoff(s(30), 1), s(30));
+        assert_eq!(backoff(s(30), 2), s(60));
+        assert_eq!(backoff(s(30), 4), s(240));
+        assert_eq!(backoff(s(30), 40), s(240), "at most eight times the interval");
+        assert_eq!(backoff(s(60), 9), s(300), "and five minutes");
+        assert_eq!(backoff(s(600), 3), s(600), "never below the interval");
     }
-    drop(lock);
-    Ok(())
 }

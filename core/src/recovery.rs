@@ -327,14 +327,25 @@ pub fn rfc3339(time: i64) -> String {
     jiff::Timestamp::from_second(time).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
+/// The seconds since the epoch of an RFC 3339 time, `None` when it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    text.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+/// How many seconds before `now` the RFC 3339 time `text` was: the one age-from-a-recorded-time
+/// rule (drills, restores, the posture). `None` when `text` is not a time.
+pub fn seconds_since(text: &str, now: i64) -> Option<i64> {
+    parse_rfc3339(text).map(|t| now - t)
+}
+
 /// Reads `--restore-point`: RFC 3339 (`2026-12-01T06:30:00Z`) or an age before `now` (`2h`).
 pub fn parse_point_time(text: &str, now: i64) -> Result<i64, String> {
     if let Ok(d) = crate::config::Duration::parse(text) {
         return Ok(now - d.as_secs() as i64);
     }
-    match text.parse::<jiff::Timestamp>() {
-        Ok(t) => Ok(t.as_second()),
-        Err(_) => Err(format!(
+    match parse_rfc3339(text) {
+        Some(t) => Ok(t),
+        None => Err(format!(
             "`{text}` is neither a time (RFC 3339, such as \"2026-12-01T06:30:00Z\") nor an age (such as \"2h\")"
         )),
     }

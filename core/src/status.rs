@@ -19,8 +19,9 @@ use crate::recovery::{age_text, rfc3339};
 pub const FORMAT_VERSION: &str = "1.0";
 
 /// Route 53 calls an endpoint healthy when more than this share of its checkers (in percent)
-/// report it healthy; `status` reads the check as Route 53 routes on it.
-pub const HEALTHY_PERCENT: usize = 18;
+/// report it healthy; `status`, drills and the watcher read a check as Route 53 routes on it.
+/// The one quorum constant.
+pub const HEALTHY_PERCENT: u32 = crate::watch::ROUTE53_QUORUM_PERCENT;
 
 /// Route 53's checkers' latest observations of one health check (`GetHealthCheckStatus`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +37,12 @@ pub struct Checkers {
 impl Checkers {
     /// Route 53's own rule: more than 18% of the checkers report success.
     pub fn healthy(&self) -> bool {
-        self.checkers > 0 && self.healthy * 100 > self.checkers * HEALTHY_PERCENT
+        self.health().healthy(HEALTHY_PERCENT)
+    }
+
+    /// The same observations as the watcher judges them, with any quorum.
+    pub fn health(&self) -> crate::watch::Health {
+        crate::watch::Health::Checked { healthy: self.healthy as u32, checkers: self.checkers as u32 }
     }
 }
 
@@ -500,7 +506,7 @@ fn reasons(
     if let Some(every) = config.objectives.drill_every {
         for r in regions.iter().filter(|r| r.role != Role::Active.as_str()) {
             let last = crate::drill::last_passed(&prior.drills, &r.name);
-            let age = last.and_then(|d| Some(now? - d.started.parse::<jiff::Timestamp>().ok()?.as_second()));
+            let age = last.and_then(|d| crate::recovery::seconds_since(&d.started, now?));
             if age.is_none_or(|a| a > every.as_secs() as i64) {
                 let when = last.map_or("never drilled".to_string(), |d| format!("last passed drill {}", d.started));
                 say(Verdict::Degraded, format!("{} {}", r.role, r.name), format!("{when}; `drill_every` is {every}"));

@@ -95,11 +95,9 @@ pub fn confirm(doc: &PlanDoc, out: &mut Output) -> bool {
 }
 
 pub fn execute(args: &RunArgs, allow_unreachable: bool, run: &mut Run, out: &mut Output) -> u8 {
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match drplan::runtime::shared() {
         Ok(r) => r,
-        Err(e) => {
-            return out.report(&[], Diagnostic::error(Code::Refresh, format!("cannot start the async runtime: {e}")));
-        }
+        Err(d) => return out.report(&[], d),
     };
     let options = ApplyOptions {
         parallelism: args.parallelism,
@@ -115,13 +113,18 @@ pub fn execute(args: &RunArgs, allow_unreachable: bool, run: &mut Run, out: &mut
     // Shared with the interrupt watcher, which gives it back before a second Ctrl-C exits.
     let lock = Arc::new(Mutex::new(run.planned.lock.take()));
     let unlock = format!("drplan state unlock {{id}}{}", super::path_arg(&run.config_path));
-    let result = runtime.block_on(async {
-        watch_interrupts(stop.clone(), progress.clone(), lock.clone(), unlock);
-        engine::apply(&mut run.planned, &options, &stop, |e| {
+    let (result, interrupts) = runtime.block_on(async {
+        let interrupts = watch_interrupts(stop.clone(), progress.clone(), lock.clone(), unlock);
+        let result = engine::apply(&mut run.planned, &options, &stop, |e| {
             progress.lock().unwrap_or_else(PoisonError::into_inner).event(e);
         })
-        .await
+        .await;
+        (result, interrupts)
     });
+    // The apply is over: the lock is given back now (the process's runtime outlives this
+    // command), and a signal from here on is no longer the apply's to handle.
+    interrupts.abort();
+    drop(lock.lock().unwrap_or_else(PoisonError::into_inner).take());
     progress.lock().unwrap_or_else(PoisonError::into_inner).finish();
     let applied = match result {
         Ok(a) => a,
@@ -204,7 +207,7 @@ fn watch_interrupts(
     progress: Arc<Mutex<Progress>>,
     lock: Arc<Mutex<Option<drplan_state::Lock>>>,
     unlock: String,
-) {
+) -> tokio::task::JoinHandle<()> {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     // Listening from here on, across both rounds: a listener created only after the first
     // signal would miss a second one sent right behind it.
@@ -243,5 +246,5 @@ fn watch_interrupts(
         }
         progress.finish();
         std::process::exit(i32::from(EXIT_INTERRUPTED));
-    });
+    })
 }

@@ -4,10 +4,11 @@
 //! it only says what it would do. `--once` runs one round (for a CronJob), keeping the count
 //! of failed rounds in state. Exit 0, or 1 on an error or a failover that failed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use drplan::watch::{self, Acted, RoundReport, WatchRequest};
-use drplan_core::watch::{Counter, Decision};
+use drplan::watch::{self, Acted, RoundReport, Schedule, Tick, WatchRequest};
+use drplan_core::watch::Decision;
 
 use super::{EXIT_ERROR, EXIT_OK};
 use crate::output::Output;
@@ -42,12 +43,29 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
+    // SIGTERM (a pod evicted, a rollout) or Ctrl-C: no new action and no new round; what
+    // runs finishes and is recorded, then the watcher exits 0.
+    let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    if let Ok(runtime) = drplan::runtime::shared() {
+        runtime.spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
     let request = WatchRequest {
         path: &args.path,
         lock_timeout: args.lock_timeout,
         health_timeout: args.health_timeout,
         rollout_timeout: None,
         by: format!("drplan watch on {}", drplan::clock::who()),
+        stop: Some(stop),
     };
     let interval = args.interval.unwrap_or_else(|| {
         drplan::load::configuration(&args.path)
@@ -55,59 +73,32 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             .and_then(|c| c.failover.and_then(|f| f.automatic).map(|a| Duration::from_secs(a.interval.as_secs())))
             .unwrap_or(Duration::from_secs(30))
     });
-    let mut counter = if args.once {
-        match watch::load_counter(&args.path) {
-            Ok(c) => c,
-            Err(f) => {
-                out.diagnostics(&[], &f.diagnostics);
-                return EXIT_ERROR;
-            }
+    let schedule = Schedule { interval, once: args.once, rounds: args.rounds };
+    let mut quiet = Output { quiet: true, ..out.clone() };
+    let notify = args.notify.clone();
+    let mut before = |d: &Decision| {
+        if let (Some(url), Decision::Failover { target, why, .. }) = (&notify, d) {
+            let text = format!("drplan watch: {why}; failing over to {target}");
+            let body = serde_json::json!({"type": "failing-over", "at": drplan::clock::now_rfc3339(), "text": text});
+            let _ = drplan::notify::post(url, &body);
         }
-    } else {
-        Counter::default()
     };
-    let mut rounds = 0u64;
-    let mut code = EXIT_OK;
-    loop {
-        rounds += 1;
-        let mut quiet = Output { quiet: true, ..out.clone() };
-        let mut before = |d: &Decision| {
-            if let (Some(url), Decision::Failover { target, why, .. }) = (&args.notify, d) {
-                let text = format!("drplan watch: {why}; failing over to {target}");
-                let body =
-                    serde_json::json!({"type": "failing-over", "at": drplan::clock::now_rfc3339(), "text": text});
-                let _ = drplan::notify::post(url, &body);
-            }
-        };
-        match watch::round(&request, &counter, &mut |e| quiet.pipeline(&e), &mut before) {
-            Ok(report) => {
-                if report.acted.as_ref().is_some_and(|a| {
-                    matches!(
-                        a,
-                        Acted::FailedOver { ok: false, .. } | Acted::Converged { ok: false, .. } | Acted::Refused { .. }
-                    )
-                }) {
-                    code = EXIT_ERROR;
-                }
-                say(&report, &args, out);
-                counter = report.counter;
-            }
-            Err(f) => {
-                out.diagnostics(&[], &f.diagnostics);
-                code = EXIT_ERROR;
+    let mut tick = |t: Tick<'_>| match t {
+        Tick::Round(report) => say(report, &args, out),
+        Tick::Failed { failed, retry_in } => {
+            out.diagnostics(&[], &failed.diagnostics);
+            if !args.once && args.rounds != Some(1) {
+                out.note(&format!("The next round starts in {}s.", retry_in.as_secs()));
             }
         }
-        if args.once {
-            if let Err(f) = watch::save_counter(&args.path, &counter, args.lock_timeout) {
-                out.diagnostics(&[], &f.diagnostics);
-                return EXIT_ERROR;
-            }
-            return code;
+    };
+    match watch::run(&request, &schedule, &mut |e| quiet.pipeline(&e), &mut before, &mut tick) {
+        Ok(ended) if ended.ok => EXIT_OK,
+        Ok(_) => EXIT_ERROR,
+        Err(f) => {
+            out.diagnostics(&[], &f.diagnostics);
+            EXIT_ERROR
         }
-        if args.rounds.is_some_and(|n| rounds >= n) {
-            return code;
-        }
-        std::thread::sleep(interval);
     }
 }
 

@@ -7,6 +7,7 @@
 //! conformance suite (`conformance`, behind the feature of that name: tests enable it, the
 //! shipped library does not contain it).
 
+pub mod atomic;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod local;

@@ -1,7 +1,7 @@
 //! The local backend: `.drplan/state.json` next to the configuration (or the configured
 //! path), written atomically with the previous copy kept beside it.
 
-use std::io::Write;
+use crate::atomic::Mode;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -55,21 +55,11 @@ impl LocalBackend {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
         let text = crate::to_text(state, &location)?;
-        let tmp = self.path.with_extension(format!("tmp.{}", std::process::id()));
-        let result = (|| {
-            let mut file = open_private(&tmp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            if let Some(previous) = &previous {
-                open_private(&self.backup_path())?.write_all(previous)?;
-                restrict(&self.backup_path())?;
-            }
-            std::fs::rename(&tmp, &self.path)
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(fail(e));
+        // The previous file is kept as the backup first: a crash after it leaves both.
+        if let Some(previous) = &previous {
+            crate::atomic::write_atomically(&self.backup_path(), previous, Mode::Private).map_err(fail)?;
         }
+        crate::atomic::write_atomically(&self.path, text.as_bytes(), Mode::Private).map_err(fail)?;
         self.remember(Some((state.lineage.clone(), state.serial)));
         tracing::debug!(
             location = %location,
@@ -169,28 +159,6 @@ impl Backend for LocalBackend {
     fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
         lock::force_unlock(&self.path, id)
     }
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::create(path)
-}
-
-#[cfg(unix)]
-fn restrict(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn restrict(_: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]

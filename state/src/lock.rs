@@ -164,13 +164,10 @@ fn open_private(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// Writes the lock information (who holds the lock, from where), owner-only.
+/// Writes the lock information (who holds the lock, from where), owner-only and whole: a
+/// reader never sees half of it.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(text.as_bytes())
+    crate::atomic::write_atomically(path, text.as_bytes(), crate::atomic::Mode::Private)
 }
 
 pub fn read_info(state: &Path) -> Option<LockInfo> {

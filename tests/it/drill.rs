@@ -4,18 +4,18 @@
 //!
 //! Two controllers the emulators lack are played, each in one place: Route 53's checkers by
 //! the harness's fault proxy in front of moto (`Faults::health_checkers_by`, per health
-//! check), and Kubernetes' Job controller for the drill's restore (`complete_jobs`), which
-//! marks each Job complete through kmock's `/status` subresource. Nothing else is faked:
+//! check), and Kubernetes' Job controller for the drill's restore by the kmock launcher
+//! (`Running::play_jobs`), which marks each Job complete through kmock's `/status`
+//! subresource. Nothing else is faked:
 //! records, instances, Deployments and Jobs are read back from the emulators.
 
 use crate::support;
 
 use std::process::Output;
-use std::sync::Arc;
 
-use drplan_harness::Running;
+use drplan_harness::JobOutcome;
 use support::bot_core::{self, Damage, World, describe, jobs, replicas, write_point};
-use support::{http, text};
+use support::text;
 
 fn world() -> World {
     bot_core::world(|c| c.replacen("  uptime = 99.9", "  uptime = 99.9\n\n  drill_every = \"30d\"", 1))
@@ -33,33 +33,6 @@ fn untouchable(w: &World) -> (Option<String>, Option<String>, std::collections::
         w.moto.failover_record("SECONDARY").unwrap(),
         w.moto.live_instances("us-east-1").unwrap(),
     )
-}
-
-/// Plays Kubernetes' Job controller in `cluster` (kmock runs no pods): every Job found is
-/// marked complete through its `/status` subresource, for as long as the returned flag holds.
-fn complete_jobs(cluster: &Running) -> Arc<std::sync::atomic::AtomicBool> {
-    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let (flag, url) = (Arc::clone(&running), cluster.url().to_string());
-    std::thread::spawn(move || {
-        while flag.load(std::sync::atomic::Ordering::SeqCst) {
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            let (code, body) = http(&url, "GET", "/apis/batch/v1/namespaces/bot-core/jobs", "application/json", "");
-            if code != 200 {
-                continue;
-            }
-            let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            for job in list["items"].as_array().cloned().unwrap_or_default() {
-                if job["status"]["conditions"].as_array().is_some_and(|c| !c.is_empty()) {
-                    continue;
-                }
-                let name = job["metadata"]["name"].as_str().unwrap_or_default();
-                let done = serde_json::json!({"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}});
-                let path = format!("/apis/batch/v1/namespaces/bot-core/jobs/{name}/status");
-                http(&url, "PATCH", &path, "application/merge-patch+json", &done.to_string());
-            }
-        }
-    });
-    running
 }
 
 fn report(out: &Output) -> serde_json::Value {
@@ -105,9 +78,9 @@ fn drills_to_the_standby_and_the_cold_site_measure_the_rto_and_leave_everything_
     assert_eq!(euw1["last_drill"]["result"], "passed", "{euw1:#}");
 
     // The cold site, with a restore into scratch: a temporary health check, removed after.
-    let jobs_done = complete_jobs(&w.apac);
+    w.apac.play_jobs(JobOutcome::Complete).unwrap();
     let out = w.drplan(&["drill", "--to", "asia-pacific-1", "bot-core", "--restore", "--json"]);
-    jobs_done.store(false, std::sync::atomic::Ordering::SeqCst);
+    w.apac.play_jobs(JobOutcome::Hold).unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let r = report(&out);
     let steps: Vec<&str> =

@@ -104,7 +104,7 @@ fn an_apply_against_moto_logs_calls_and_state_writes_but_no_secret() {
         "drplan_state::s3: no state yet",
         "drplan::clouds: refresh done provider=aws",
         "drplan_provider_aws::ec2: ec2 region refreshed region=us-west-2",
-        "drplan::apply: provider call address=region.us-east-1.compute.web[0] action=create",
+        "drplan_exec: provider call address=region.us-east-1.compute.web[0] action=create",
         "drplan_state::s3: state written location=s3://drplan-state/logged/state.json serial=1",
         "drplan_state::lock: state lock released operation=apply",
     ] {

@@ -1,7 +1,8 @@
-//! drplan's tests of the binary and the library at their boundary. One test binary for the crate (one link instead of one per file, as cargo's own tests are laid out): each module is a theme.
+//! drplan's tests of the binary and the library at their boundary. One test binary for the
+//! crate (one link instead of one per file, as cargo's own tests are laid out): each module is
+//! a theme.
 
 mod support;
-mod world;
 
 mod apply;
 mod apply_crash;

@@ -3,12 +3,11 @@
 //! says what the JSON report of the same run says.
 
 use crate::support;
-use crate::world;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use world::{describe, json};
+use crate::support::bot_core::{self, Damage, describe, json, scale, write_point};
 
 /// `(name, labels) -> value` for every sample, as `prometheus_client` parses the file; also
 /// checks every family has HELP and TYPE and the `drplan_` prefix.
@@ -45,9 +44,10 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[test]
 fn the_metrics_of_a_drift_run_parse_and_match_its_json_report() {
-    let w = world::world();
+    let w = bot_core::world(|c| c);
     w.converge();
-    w.scale(1, "trading-engine", 3);
+    write_point(&w, 10 * 60, Damage::None);
+    scale(&w.euw1, "trading-engine", 3);
     let file = w.dir.path().join("textfile/drplan.prom");
     std::fs::create_dir(file.parent().unwrap()).unwrap();
     let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as f64;

@@ -3,12 +3,11 @@
 //! configuration's `policy { paths }`), and `drplan policy test` on the example policies.
 
 use crate::support;
-use crate::world;
 
 use std::path::{Path, PathBuf};
 
 use support::{drplan, root, text};
-use world::describe;
+use crate::support::bot_core::{self, describe, json, replicas};
 
 const STANDBY_DENY: &str = "standby eu-west-1 keeps 1 instance(s), less than half of the 3 of active us-east-1";
 
@@ -28,7 +27,7 @@ fn example(name: &str) -> String {
 
 #[test]
 fn a_denying_policy_blocks_plan_and_apply_until_the_configuration_is_fixed_and_a_warning_only_shows() {
-    let w = world::world();
+    let w = bot_core::world(|c| c);
     let deny = policies(w.dir.path(), "deny", &[("standby_capacity.rego", &example("standby_capacity.rego"))]);
     let deny = deny.to_str().unwrap();
 
@@ -41,7 +40,7 @@ fn a_denying_policy_blocks_plan_and_apply_until_the_configuration_is_fixed_and_a
     assert!(human.contains("This plan cannot be applied: a policy denies it"), "{human}");
     let out = w.drplan(&["plan", "bot-core", "--policy", deny, "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let doc = world::json(&out);
+    let doc = json(&out);
     assert_eq!(doc["format_version"], drplan_core::plan::doc::FORMAT_VERSION);
     assert_eq!(doc["applyable"], false);
     let denials: Vec<&str> = doc["policy"].as_array().unwrap().iter().map(|r| r["msg"].as_str().unwrap()).collect();
@@ -55,7 +54,7 @@ fn a_denying_policy_blocks_plan_and_apply_until_the_configuration_is_fixed_and_a
     // drift reports the denial as a finding of its own.
     let out = w.drplan(&["drift", "bot-core", "--policy", deny, "--json"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    let report = world::json(&out);
+    let report = json(&out);
     let policy: Vec<&serde_json::Value> =
         report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "policy").collect();
     assert!(policy.iter().any(|f| f["subject"] == "main.deny" && f["detail"] == STANDBY_DENY), "{report:#}");
@@ -67,7 +66,7 @@ fn a_denying_policy_blocks_plan_and_apply_until_the_configuration_is_fixed_and_a
     assert!(w.moto.live_instances("us-east-1").unwrap().is_empty());
     assert!(w.moto.live_instances("eu-west-1").unwrap().is_empty());
     assert!(!w.config().join(".drplan/state.json").exists(), "no state written");
-    assert_eq!(w.replicas(0), vec![0, 0, 0]);
+    assert_eq!(replicas(&w.use1), vec![0, 0, 0]);
 
     // The configuration's own `policy { paths }` deny it just the same, without --policy.
     policies(&w.config(), "policies", &[("standby_capacity.rego", &example("standby_capacity.rego"))]);
@@ -100,7 +99,7 @@ warn contains {"msg": sprintf("%d changes in one plan: review them together", [n
     let warn = warn.to_str().unwrap();
     let out = w.drplan(&["plan", "bot-core", "--policy", warn, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let doc = world::json(&out);
+    let doc = json(&out);
     assert_eq!(doc["applyable"], true);
     assert_eq!(doc["policy"][0]["level"], "warn", "{:#}", doc["policy"]);
     assert!(doc["policy"][0]["details"]["changes"].as_u64().unwrap() > 5);

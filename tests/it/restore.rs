@@ -5,19 +5,17 @@
 //! Recovery points are written the way the sample backup script of the guide writes them:
 //! `dr/YYYYmmdd_HHMMSS/` folders with a dump and, last, `manifest.json` (its objects' sizes
 //! and MD5s), in S3 and in Cloud Storage. kmock runs no pods, so no Job ever finishes by
-//! itself: [`JobController`] plays the Job controller, through kmock's own API, setting the
+//! itself: the emulator launcher plays the Job controller (`Running::play_jobs`), setting the
 //! restore Job's `Complete` or `Failed` condition as the real controller would once its pod
 //! exited. Nothing else is faked.
 
 use crate::support;
 
 use std::process::Output;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
 
-use drplan_harness::Running;
+use drplan_harness::{JobOutcome, Running};
 use support::bot_core::{self, Damage, World, describe, jobs, write_point};
-use support::{http, text};
+use support::text;
 
 const COLD: &str = "asia-pacific-1";
 const RESTORE: &str = "region.asia-pacific-1.restore.database";
@@ -49,72 +47,6 @@ fn env_of(job: &serde_json::Value, name: &str) -> Option<String> {
         .iter()
         .find(|e| e["name"] == name)
         .and_then(|e| e["value"].as_str().map(String::from))
-}
-
-/// Plays Kubernetes' Job controller on kmock, which runs no pods: every 0.2 s it gives each
-/// unfinished Job in `namespace` the outcome currently set (`hold`: none yet, the pod still
-/// runs), through the `/status` subresource as the real controller writes it. Stops when
-/// dropped.
-struct JobController {
-    outcome: Arc<AtomicU8>,
-    stop: Arc<AtomicU8>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-const HOLD: u8 = 0;
-const COMPLETE: u8 = 1;
-const FAIL: u8 = 2;
-
-impl JobController {
-    fn play(cluster: &Running, outcome: u8) -> JobController {
-        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (flag, stop) = (Arc::new(AtomicU8::new(outcome)), Arc::new(AtomicU8::new(0)));
-        let (f, s, names, url) = (Arc::clone(&flag), Arc::clone(&stop), Arc::clone(&seen), cluster.url().to_string());
-        std::thread::spawn(move || {
-            while s.load(Ordering::SeqCst) == 0 {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                let (code, body) = http(&url, "GET", "/apis/batch/v1/namespaces/bot-core/jobs", "application/json", "");
-                if code != 200 {
-                    continue;
-                }
-                let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                for job in list["items"].as_array().cloned().unwrap_or_default() {
-                    let name = job["metadata"]["name"].as_str().unwrap_or_default().to_string();
-                    if !names.lock().unwrap().contains(&name) {
-                        names.lock().unwrap().push(name.clone());
-                    }
-                    let finished = job["status"]["conditions"].as_array().is_some_and(|c| !c.is_empty());
-                    let status = match f.load(Ordering::SeqCst) {
-                        _ if finished => continue,
-                        COMPLETE => serde_json::json!({"status": {"succeeded": 1, "conditions": [
-                            {"type": "Complete", "status": "True"}]}}),
-                        FAIL => serde_json::json!({"status": {"failed": 1, "conditions": [
-                            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                             "message": "Job has reached the specified backoff limit"}]}}),
-                        _ => serde_json::json!({"status": {"active": 1}}),
-                    };
-                    let path = format!("/apis/batch/v1/namespaces/bot-core/jobs/{name}/status");
-                    http(&url, "PATCH", &path, "application/merge-patch+json", &status.to_string());
-                }
-            }
-        });
-        JobController { outcome: flag, stop, seen }
-    }
-
-    fn set(&self, outcome: u8) {
-        self.outcome.store(outcome, Ordering::SeqCst);
-    }
-
-    /// Every Job name the controller has seen.
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for JobController {
-    fn drop(&mut self) {
-        self.stop.store(1, Ordering::SeqCst);
-    }
 }
 
 /// The `done` events of an `apply --json`, by action id, in the order they came.
@@ -173,7 +105,7 @@ fn cold_promotion_restores_the_newest_complete_point_before_workloads_and_traffi
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["applyable"], true, "{doc:#}");
 
-    let controller = JobController::play(&w.apac, COMPLETE);
+    w.apac.play_jobs(JobOutcome::Complete).unwrap();
     let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let order = done_order(&out);
@@ -192,7 +124,7 @@ fn cold_promotion_restores_the_newest_complete_point_before_workloads_and_traffi
     let point = env_of(&jobs[0], "DRPLAN_RESTORE_POINT").unwrap();
     assert!(point.ends_with('Z') && point.contains('T'), "{point}");
     assert_eq!(env_of(&jobs[0], "DRPLAN_GPG_RECIPIENT").as_deref(), Some("disaster-recovery@bot-core.com"));
-    assert_eq!(controller.seen().len(), 1);
+    assert_eq!(w.apac.jobs_seen().unwrap().len(), 1);
 
     // Recorded in state, and the promotion is done: nothing is restored twice.
     let state: serde_json::Value =
@@ -214,7 +146,7 @@ fn a_failed_restore_keeps_traffic_away_and_a_fixed_one_converges() {
     let chosen = write_point(&w, 20 * 60, Damage::None);
     promote_cold_site(&w);
 
-    let controller = JobController::play(&w.apac, FAIL);
+    w.apac.play_jobs(JobOutcome::Fail).unwrap();
     let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let err = text(&out.stderr);
@@ -226,7 +158,7 @@ fn a_failed_restore_keeps_traffic_away_and_a_fixed_one_converges() {
     assert!(state.contains("region.asia-pacific-1.compute.full-stack[2]"), "{state}");
 
     // The cause fixed, apply restores again (the failed Job replaced) and converges.
-    controller.set(COMPLETE);
+    w.apac.play_jobs(JobOutcome::Complete).unwrap();
     let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("apac.bot-core.com"));
@@ -245,7 +177,7 @@ fn an_apply_killed_while_the_restore_runs_adopts_its_job() {
     write_point(&w, 10 * 60, Damage::None);
     promote_cold_site(&w);
 
-    let controller = JobController::play(&w.apac, HOLD);
+    w.apac.play_jobs(JobOutcome::Hold).unwrap();
     let mut apply = w
         .command(&["apply", "bot-core", "--auto-approve"])
         .stdout(std::process::Stdio::null())
@@ -264,11 +196,11 @@ fn an_apply_killed_while_the_restore_runs_adopts_its_job() {
 
     let out = w.drplan(&["plan", "bot-core"]);
     assert!(text(&out.stdout).contains("resuming Job drplan-restore-database-"), "{}", describe(&out));
-    controller.set(COMPLETE);
+    w.apac.play_jobs(JobOutcome::Complete).unwrap();
     let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(restore_jobs(&w.apac).len(), 1, "the Job was adopted, not started twice");
-    assert_eq!(controller.seen().len(), 1);
+    assert_eq!(w.apac.jobs_seen().unwrap().len(), 1);
     assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("apac.bot-core.com"));
     let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "converged: {}", describe(&out));
@@ -289,7 +221,7 @@ fn with_the_active_region_and_its_bucket_lost_the_cloud_storage_point_is_restore
     assert!(plan.contains(&format!("from gs://bot-core-backups-eu/dr/{chosen}/")), "{}", describe(&out));
     assert!(plan.contains("not from backup.database.destination.primary: unreachable"), "{plan}");
 
-    let _controller = JobController::play(&w.apac, COMPLETE);
+    w.apac.play_jobs(JobOutcome::Complete).unwrap();
     let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--allow-unreachable"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("apac.bot-core.com"));
@@ -363,7 +295,7 @@ fn restore_brings_back_a_point_from_before_an_incident_into_the_active_region() 
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(text(&out.stdout).contains("no backup is named `logs`"), "{}", describe(&out));
 
-    let _controller = JobController::play(&w.use1, COMPLETE);
+    w.use1.play_jobs(JobOutcome::Complete).unwrap();
     let out = w.drplan(&["restore", "bot-core", "--point", "2h", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let shown = text(&out.stdout);

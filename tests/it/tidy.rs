@@ -68,7 +68,7 @@ const MAY_SLEEP: &[(&str, &str)] = &[
     ("providers/aws/src/route53.rs", "polls: a record change until it is in sync, the checkers for the health gate"),
     ("providers/gcp/src/instances.rs", "polls a zone operation until it is done"),
     ("providers/kubernetes/src/lib.rs", "polls a Deployment's rollout"),
-    ("src/commands/watch.rs", "waits the watcher's interval between rounds"),
+    ("src/watch.rs", "waits the watcher's interval (or its error backoff) between rounds"),
     ("providers/kubernetes/src/job.rs", "polls a Job step until it finishes, and its name until a delete frees it"),
     ("providers/fake/src/lib.rs", "plays a network round trip's latency"),
     ("state/src/lock.rs", "waits for a file lock another run holds"),

@@ -210,7 +210,7 @@ pub fn assess(
             .filter(|r| r.role != Role::Active)
             .map(|r| {
                 let last = crate::drill::last_passed(&prior.drills, &r.name).map(|d| d.started.clone());
-                let age = |t: &str| Some(now? - t.parse::<jiff::Timestamp>().ok()?.as_second());
+                let age = |t: &str| crate::recovery::seconds_since(t, now?);
                 let ok = last.as_deref().and_then(age).is_some_and(|a| a <= every.as_secs() as i64);
                 DrillCheck { region: r.name.clone(), last, every, ok }
             })

@@ -228,8 +228,7 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                     time: o
                         .resource
                         .str("point")
-                        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                        .map(|t| t.as_second()),
+                        .and_then(recovery::parse_rfc3339),
                     status: recovery::PointStatus::NotExamined,
                     objects: None,
                     bytes: None,

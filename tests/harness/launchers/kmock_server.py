@@ -9,6 +9,13 @@ launcher plays the Deployment controller: every 0.1 s it sets each Deployment's
 completed rollout of `spec.replicas`. A Deployment annotated
 `drplan.test/controller: "off"` is left alone, for a test that plays the controller
 itself (a rollout that never completes, or completes late).
+
+It plays the Job controller too, since no Job's pod ever runs: what a Job that has not
+finished becomes is set by the test through the ConfigMap `drplan-test-job-controller`
+in namespace `default` (`data.outcome`: `hold`, the default, leaves it running;
+`complete` and `fail` set its `Complete` or `Failed` condition through `/status`, as the
+real controller does once its pod exited). Every Job name seen is appended to the same
+ConfigMap's `data.seen` (one per line), so a test can count the Jobs ever created.
 """
 
 import asyncio
@@ -61,6 +68,48 @@ def play_deployment_controller(base: str) -> None:
                 pass
 
 
+JOB_CONTROLLER = "/api/v1/namespaces/default/configmaps/drplan-test-job-controller"
+JOB_STATUS = {
+    "hold": {"status": {"active": 1}},
+    "complete": {"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}},
+    "fail": {"status": {"failed": 1, "conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+         "message": "Job has reached the specified backoff limit"}]}},
+}
+
+
+def play_job_controller(base: str) -> None:
+    """Finishes (or holds) every Job as the test's ConfigMap says, recording the names seen."""
+    while True:
+        time.sleep(0.1)
+        try:
+            data = _call(f"{base}{JOB_CONTROLLER}", "GET").get("data") or {}
+        except Exception:  # no ConfigMap yet: hold, and record nothing until a test asks
+            continue
+        try:
+            listed = _call(f"{base}/apis/batch/v1/jobs", "GET")
+        except Exception:
+            continue
+        outcome = data.get("outcome", "hold")
+        seen = [n for n in (data.get("seen") or "").split("\n") if n]
+        for job in listed.get("items", []):
+            meta = job.get("metadata", {})
+            if meta.get("name") not in seen:
+                seen.append(meta.get("name"))
+            if (job.get("status") or {}).get("conditions"):
+                continue
+            try:
+                _call(f"{base}/apis/batch/v1/namespaces/{meta['namespace']}/jobs/{meta['name']}/status",
+                      "PATCH", JOB_STATUS.get(outcome, JOB_STATUS["hold"]))
+            except Exception:
+                pass
+        if "\n".join(seen) != (data.get("seen") or ""):
+            try:
+                _call(f"{base}{JOB_CONTROLLER}", "PATCH", {"data": {"seen": "\n".join(seen)}})
+            except Exception:
+                pass
+
+
 async def serve(host: str, port: int) -> None:
     import kmock
 
@@ -73,6 +122,8 @@ async def serve(host: str, port: int) -> None:
         announce(host, server.port)
         threading.Thread(target=play_deployment_controller, args=(f"http://{host}:{server.port}",),
                          name="deployment-controller", daemon=True).start()
+        threading.Thread(target=play_job_controller, args=(f"http://{host}:{server.port}",),
+                         name="job-controller", daemon=True).start()
         await asyncio.Event().wait()
 
 

@@ -8,9 +8,11 @@
 //! however that process ends.
 
 pub mod fault;
+mod kmock;
 mod moto;
 
 pub use fault::{FaultCounts, FaultKind, FaultProxy, Faults};
+pub use kmock::JobOutcome;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -95,6 +97,9 @@ pub enum HarnessError {
 
     #[error("{operation} needs a moto emulator, not {emulator}")]
     NotMoto { operation: &'static str, emulator: Emulator },
+
+    #[error("{operation} needs a kmock emulator, not {emulator}")]
+    NotKmock { operation: &'static str, emulator: Emulator },
 
     #[error("POST {url}: {source}")]
     Http {

@@ -119,7 +119,16 @@ impl World {
         self.use1_proxy.set_faults(Faults::none());
     }
 
-    /// The first apply, and a recent complete recovery point.
+    /// Replaces every `from` by `to` in the configuration, as a person editing it would;
+    /// panics if `from` is not there.
+    pub fn edit(&self, from: &str, to: &str) {
+        let path = self.config().join("main.hcl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} not in the configuration");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+
+    /// The first apply (the PRIMARY record then names us-east-1).
     pub fn converge(&self) {
         let out = self.drplan(&["apply", "bot-core", "--auto-approve"]);
         assert_eq!(out.status.code(), Some(0), "the first apply converges: {}", describe(&out));
@@ -153,6 +162,19 @@ pub fn replicas(cluster: &Running) -> Vec<i64> {
             serde_json::from_str::<serde_json::Value>(&body).unwrap()["spec"]["replicas"].as_i64().unwrap_or(-1)
         })
         .collect()
+}
+
+/// Scales `component` in `cluster` by hand, behind drplan's back.
+pub fn scale(cluster: &Running, component: &str, replicas: i64) {
+    let path = format!("/apis/apps/v1/namespaces/bot-core/deployments/{component}");
+    let body = serde_json::json!({"spec": {"replicas": replicas}}).to_string();
+    let (code, answer) = http(cluster.url(), "PATCH", &path, "application/merge-patch+json", &body);
+    assert_eq!(code, 200, "{answer}");
+}
+
+/// A command's standard output, read as the JSON document it must be.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(out)))
 }
 
 /// The `suspend` of each backup CronJob in `cluster`.

@@ -14,7 +14,7 @@ use drplan_core::SourceFile;
 use drplan_core::config::{self, Config};
 use drplan_core::plan::resource::{Kind, Value};
 use drplan_core::plan::{Attrs, Change, Observed, Options, Plan, Prior, Resource, Snapshot, Step, desired};
-use drplan_core::provider::{ApplyRequest, Provider, ProviderError, RefreshRequest, cloud_of, idempotency_token};
+use drplan_core::provider::{ApplyRequest, Provider, ProviderError, RefreshRequest, cloud_of};
 
 /// Every change of the plan, for [`converge`]'s `limit`.
 pub const ALL: usize = usize::MAX;
@@ -91,9 +91,10 @@ pub async fn plan<P: Provider>(provider: &P, config: &Config, prior: &Prior) -> 
 
 /// The engine's loop without the CLI: refresh, plan, check that apply would accept the
 /// plan, then run the first `limit` of the changes that `provider` manages in the graph's
-/// order (health gates pass: the clouds' checkers are not what these tests are about),
-/// recording each result in `prior` as state would. When every change ran, the regions'
-/// roles are recorded too. Returns the plan.
+/// order through the executor `drplan apply` runs (`drplan_exec`; health gates pass: the
+/// clouds' checkers are not what these tests are about), recording each result in `prior`
+/// as state would. When every change ran, the regions' roles are recorded too. Returns the
+/// plan.
 pub async fn converge<P: Provider>(
     provider: &P,
     config: &Config,
@@ -104,6 +105,24 @@ pub async fn converge<P: Provider>(
     let plan = plan(provider, config, prior).await;
     assert!(plan.can_apply(false), "{:#?}", plan.safety);
     apply_plan(provider, config, prior, plan, plan_id, limit).await
+}
+
+/// What the kit's runs record: the objects, as state would.
+struct KitRecorder<'a> {
+    prior: &'a mut Prior,
+}
+
+impl drplan_exec::Recorder for KitRecorder<'_> {
+    fn record(&mut self, change: &Change, object: Option<Observed>) {
+        match object {
+            Some(o) => self.prior.objects.insert(change.address.clone(), o),
+            None => self.prior.objects.remove(&change.address),
+        };
+    }
+
+    fn save(&mut self) -> Result<(), drplan_exec::StepError> {
+        Ok(())
+    }
 }
 
 /// The second half of [`converge`], without its safety check: runs `plan` (made by
@@ -118,29 +137,50 @@ pub async fn apply_plan<P: Provider>(
     plan_id: &str,
     limit: usize,
 ) -> Plan {
-    let mut done = 0;
-    let mut cut_short = false;
+    use drplan_core::plan::doc::{Origin, PlanDoc};
+    let origin = Origin { drplan_version: "kit".into(), configuration_hash: plan_id.into(), prior_state: None };
+    let mut doc = PlanDoc::new(&plan, origin, false);
+    // The changes `provider` manages, the first `limit` of them in the graph's order, and the
+    // gates between them; what another provider would perform is left out of this run.
+    let mut keep = std::collections::BTreeSet::new();
+    let (mut taken, mut cut_short) = (0, false);
     for node in &plan.graph {
-        let Step::Change(i) = node.step else { continue };
-        let change = &plan.changes[i];
-        if !provider.manages(change.kind, cloud_of(change)) {
-            continue;
+        match node.step {
+            Step::Change(i) => {
+                let change = &plan.changes[i];
+                if !provider.manages(change.kind, cloud_of(change)) {
+                    continue;
+                }
+                if taken == limit {
+                    cut_short = true;
+                    break;
+                }
+                taken += 1;
+                keep.insert(node.id.clone());
+            }
+            Step::HealthGate { .. } | Step::Barrier { .. } => {
+                keep.insert(node.id.clone());
+            }
         }
-        if done == limit {
-            cut_short = true;
-            break;
-        }
-        done += 1;
-        let token = idempotency_token(plan_id, &change.address);
-        let result = provider
-            .apply(&ApplyRequest { project: &config.project, change, idempotency_token: &token })
-            .await
-            .unwrap_or_else(|e| panic!("{} {}: {e}", change.action.as_str(), change.address));
-        match result {
-            Some(o) => prior.objects.insert(change.address.clone(), o),
-            None => prior.objects.remove(&change.address),
-        };
     }
+    doc.actions.retain(|a| keep.contains(&a.id));
+    for a in &mut doc.actions {
+        a.depends_on.retain(|d| keep.contains(d));
+    }
+    let settings = drplan_exec::Settings {
+        project: config.project.clone(),
+        plan_id: plan_id.to_string(),
+        parallelism: 1,
+        skip_health_gate: true,
+        rollout_timeout: std::time::Duration::from_secs(60),
+    };
+    let mut recorder = KitRecorder { prior };
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let summary =
+        drplan_exec::execute(&doc, provider, &drplan_exec::NoGate, &settings, &mut recorder, &never, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("the plan cannot be executed: {e}"));
+    assert!(summary.failed.is_empty(), "{}: {:#?}", provider.name(), summary.failed);
     for a in &plan.forget {
         prior.objects.remove(a);
     }

@@ -1,4 +1,5 @@
-//! The kubernetes provider against its emulator. One test binary for the crate (one link instead of one per file, as cargo's own tests are laid out): each module is a theme.
+//! The kubernetes provider against its emulator. One test binary for the crate (one link
+//! instead of one per file, as cargo's own tests are laid out): each module is a theme.
 
 mod common;
 
