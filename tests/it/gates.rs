@@ -16,18 +16,6 @@ use drplan_core::SourceFile;
 use drplan_core::config::edit;
 use support::bot_core::{self, World, replicas};
 
-/// Denies every promotion, as a team that allows no failover without a change review would.
-const DENY_PROMOTIONS: &str = r#"package main
-
-import rego.v1
-
-deny contains msg if {
-    some t in input.role_transitions
-    t.to == "active"
-    msg := sprintf("no automatic promotion of %s", [t.region])
-}
-"#;
-
 fn failover_planned(w: &World, policy: Option<&std::path::Path>) -> engine::Planned {
     let path = w.config();
     let files = drplan::load::files(&path).expect("the configuration's files");
@@ -89,7 +77,7 @@ fn a_denied_or_reordered_plan_is_not_applied_through_the_library_whatever_its_fl
     let serial = w.state()["serial"].as_u64().unwrap();
     let policies = w.dir.path().join("policies");
     std::fs::create_dir(&policies).unwrap();
-    std::fs::write(policies.join("promotions.rego"), DENY_PROMOTIONS).unwrap();
+    std::fs::write(policies.join("promotions.rego"), support::DENY_PROMOTIONS).unwrap();
 
     // The policy speaks on the library's plan: no command evaluated it.
     let mut planned = failover_planned(&w, Some(&policies));

@@ -52,9 +52,9 @@ const WRITES: &[&str] = &[
 
 /// The files that may write to stdout or stderr, and why.
 const MAY_WRITE: &[(&str, &str)] = &[
-    ("src/output.rs", "the output module: results on stdout, notes and diagnostics on stderr"),
-    ("src/progress.rs", "apply's progress: a line or JSON event per action and the bar, kept apart from results"),
-    ("src/logging.rs", "the tracing subscriber writes log events to stderr"),
+    ("src/bin/drplan/output.rs", "the output module: results on stdout, notes and diagnostics on stderr"),
+    ("src/bin/drplan/progress.rs", "apply's progress: a line or JSON event per action and the bar, kept apart from results"),
+    ("src/bin/drplan/logging.rs", "the tracing subscriber writes log events to stderr"),
     (
         "state/src/conformance.rs",
         "the conformance suite's second process announces the lock it holds on stdout to the test that spawned it",
@@ -185,13 +185,28 @@ fn only_the_output_modules_write_to_the_terminal() {
     let found = occurrences(&files, WRITES);
     assert!(
         found.is_empty(),
-        "output goes through src/output.rs (or src/progress.rs for apply's progress); \
+        "output goes through src/bin/drplan/output.rs (or its progress.rs for apply's progress); \
          a file that must write itself goes in MAY_WRITE in tests/it/tidy.rs with its reason:\n{}",
         found.join("\n")
     );
     for (allowed, _) in MAY_WRITE {
         assert!(root().join(allowed).exists(), "MAY_WRITE names {allowed}, which does not exist");
     }
+}
+
+#[test]
+fn the_library_knows_nothing_of_the_command_line() {
+    // The engine is `src/` outside `src/bin/`: a library that parses no arguments, renders no
+    // diagnostics and never exits the process; the binary in `src/bin/drplan/` does those.
+    let files: Vec<PathBuf> =
+        rust_files(&root().join("src")).into_iter().filter(|f| !relative(f).starts_with("src/bin/")).collect();
+    assert!(files.len() > 10, "the scan found only {} library files", files.len());
+    let found = occurrences(&files, &["clap::", "use clap", "miette::", "use miette", "process::exit("]);
+    assert!(
+        found.is_empty(),
+        "the library (src/ outside src/bin/) leaves the command line to src/bin/drplan:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]

@@ -242,18 +242,6 @@ fn a_watcher_killed_mid_failover_is_finished_by_the_next_round() {
     assert!(text(&out.stdout).contains("\"overridden\""), "nothing left to do: {}", describe(&out));
 }
 
-/// Denies every promotion: a team that wants no failover without a person.
-const DENY_PROMOTIONS: &str = r#"package main
-
-import rego.v1
-
-deny contains msg if {
-    some t in input.role_transitions
-    t.to == "active"
-    msg := sprintf("no automatic promotion of %s", [t.region])
-}
-"#;
-
 #[test]
 fn a_failover_a_policy_denies_is_reported_and_nothing_changes() {
     let w = bot_core::world(|c| {
@@ -266,7 +254,7 @@ fn a_failover_a_policy_denies_is_reported_and_nothing_changes() {
             )
     });
     std::fs::create_dir(w.config().join("policies")).unwrap();
-    std::fs::write(w.config().join("policies/promotions.rego"), DENY_PROMOTIONS).unwrap();
+    std::fs::write(w.config().join("policies/promotions.rego"), support::DENY_PROMOTIONS).unwrap();
     converge(&w);
     let serial = w.state()["serial"].as_u64();
     let hook = Webhook::start();

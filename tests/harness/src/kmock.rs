@@ -3,10 +3,7 @@
 //! controller has seen. The outcome travels through a ConfigMap on kmock's own API, so the
 //! played controller reads it as a real one would read its configuration.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use crate::{Emulator, HTTP_TIMEOUT, HarnessError, Running};
+use crate::{Emulator, HarnessError, Running};
 
 const CONFIG_MAP: &str = "/api/v1/namespaces/default/configmaps/drplan-test-job-controller";
 
@@ -72,21 +69,6 @@ impl Running {
     }
 
     fn kube_request(&self, method: &str, path: &str, content_type: &str, body: &str) -> Result<(u16, String), HarnessError> {
-        let url = format!("{}{path}", self.url());
-        let io_error = |source| HarnessError::Http { url: url.clone(), source };
-        let addr = self.url().trim_start_matches("http://");
-        let mut s = TcpStream::connect(addr).map_err(io_error)?;
-        s.set_read_timeout(Some(HTTP_TIMEOUT)).map_err(io_error)?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .map_err(io_error)?;
-        let mut response = String::new();
-        s.read_to_string(&mut response).map_err(io_error)?;
-        let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-        Ok((code, body))
+        crate::request(self.url(), method, path, &[("Content-Type", content_type)], body)
     }
 }

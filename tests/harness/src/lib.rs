@@ -311,6 +311,35 @@ fn http_post(base: &str, path: &str) -> Result<(), HarnessError> {
     }
 }
 
+/// One plain HTTP/1.1 request to an emulator at `base` (`http://127.0.0.1:PORT`), with
+/// `headers`; the status code and the body. The one raw request the harness's direct calls
+/// (moto's setup and ground truth, kmock's played controllers) go through.
+fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String), HarnessError> {
+    let url = format!("{base}{path}");
+    let io_error = |source| HarnessError::Http { url: url.clone(), source };
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).map_err(io_error)?;
+    s.set_read_timeout(Some(HTTP_TIMEOUT)).map_err(io_error)?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(io_error)?;
+    let mut response = String::new();
+    io::Read::read_to_string(&mut s, &mut response).map_err(io_error)?;
+    let status = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
 /// Writes a kubeconfig with one cluster, user and context per `(context name, server url)`.
 ///
 /// The servers are plain HTTP emulators, so there is no CA data; each user holds a

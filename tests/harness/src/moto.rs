@@ -5,10 +5,7 @@
 //! signatures, so plain requests with a placeholder `Authorization` header are enough.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use crate::{Emulator, HTTP_TIMEOUT, HarnessError, Running};
+use crate::{Emulator, HarnessError, Running};
 
 impl Running {
     /// One request to moto as `service` in `region`; the status code and body.
@@ -23,27 +20,12 @@ impl Running {
         if self.kind() != Emulator::Moto {
             return Err(HarnessError::NotMoto { operation: "aws_request", emulator: self.kind() });
         }
-        let url = format!("{}{path}", self.url());
-        let io_error = |source| HarnessError::Http { url: url.clone(), source };
-        let addr = self.url().trim_start_matches("http://");
-        let mut s = TcpStream::connect(addr).map_err(io_error)?;
-        s.set_read_timeout(Some(HTTP_TIMEOUT)).map_err(io_error)?;
         let auth = format!(
             "AWS4-HMAC-SHA256 Credential=x/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0"
         );
         // The query APIs (EC2) take a form body; Route 53 and S3 take XML or bytes.
         let content_type = if service == "ec2" { "application/x-www-form-urlencoded" } else { "text/xml" };
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .map_err(io_error)?;
-        let mut response = String::new();
-        s.read_to_string(&mut response).map_err(io_error)?;
-        let status = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        Ok((status, body))
+        crate::request(self.url(), method, path, &[("Authorization", &auth), ("Content-Type", content_type)], body)
     }
 
     /// Like [`Running::aws_request`], failing unless the answer is a 2xx.

@@ -159,3 +159,16 @@ pub fn http(url: &str, method: &str, path: &str, content_type: &str, body: &str)
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (code, body)
 }
+
+/// A Rego policy denying every promotion, as a team that allows no failover without a
+/// person (or a change review) would write it.
+pub const DENY_PROMOTIONS: &str = r#"package main
+
+import rego.v1
+
+deny contains msg if {
+    some t in input.role_transitions
+    t.to == "active"
+    msg := sprintf("no automatic promotion of %s", [t.region])
+}
+"#;
