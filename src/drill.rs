@@ -343,7 +343,7 @@ fn teardown(
         .objects
         .values()
         .filter(|o| {
-            o.resource.address.contains(".drill.restore.") && o.resource.region.as_deref() == Some(&record.region)
+            drill::is_drill_restore(&o.resource.address, &record.region)
         })
         .map(|o| Change {
             address: o.resource.address.clone(),

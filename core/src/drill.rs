@@ -250,6 +250,12 @@ pub fn drill_restore_address(region: &str, backup: &str) -> String {
     format!("region.{region}.drill.restore.{backup}")
 }
 
+/// Whether `address` is a drill's restore Job in `region` (an address
+/// [`drill_restore_address`] made).
+pub fn is_drill_restore(address: &str, region: &str) -> bool {
+    address.strip_prefix(&format!("region.{region}.drill.restore.")).is_some_and(|backup| !backup.is_empty())
+}
+
 /// Which measured step an action of a drill belongs to: `action` is the action's kind in
 /// the plan document, `change` the kind of its change when it is one. The step table's
 /// layer decides: a region's data is the restore, its workloads are scaled, the rest is

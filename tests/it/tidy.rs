@@ -15,6 +15,7 @@
 
 use crate::support;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use support::root;
@@ -277,4 +278,50 @@ fn only_the_retry_executor_retries() {
     for (allowed, _) in MAY_SLEEP {
         assert!(root().join(allowed).exists(), "MAY_SLEEP names {allowed}, which does not exist");
     }
+}
+
+/// The names in backticks of the sentence of `doc` that starts with `lead`, up to its period.
+fn listed(doc: &str, lead: &str) -> BTreeSet<String> {
+    let at = doc.find(lead).unwrap_or_else(|| panic!("docs/ARCHITECTURE.md lists no `{lead}`"));
+    let sentence = &doc[at + lead.len()..];
+    let sentence = &sentence[..sentence.find(".\n").or_else(|| sentence.find(". ")).unwrap_or(sentence.len())];
+    sentence.split('`').skip(1).step_by(2).map(String::from).collect()
+}
+
+/// The stems of the `.rs` files directly in `dir`, but `skip`.
+fn stems(dir: &Path, skip: &[&str]) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|s| !skip.contains(&s.as_str()))
+        .collect()
+}
+
+#[test]
+fn the_architecture_page_lists_what_the_code_has() {
+    let doc = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).unwrap();
+    assert_eq!(listed(&doc, "Library modules: "), stems(&root().join("src"), &["lib"]), "library modules");
+    assert_eq!(
+        listed(&doc, "Subcommands: "),
+        stems(&root().join("src/bin/drplan/commands"), &["mod", "run"]),
+        "subcommands"
+    );
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let members: Vec<&str> = manifest
+        .split("members = [")
+        .nth(1)
+        .and_then(|m| m.split(']').next())
+        .map(|m| m.split('"').skip(1).step_by(2).collect())
+        .unwrap_or_default();
+    let mut crates: BTreeSet<String> = members
+        .iter()
+        .map(|m| {
+            let text = std::fs::read_to_string(root().join(m).join("Cargo.toml")).unwrap();
+            text.lines().find_map(|l| l.strip_prefix("name = \"")).unwrap().trim_end_matches('"').to_string()
+        })
+        .collect();
+    crates.insert("drplan".into());
+    assert_eq!(listed(&doc, "Workspace crates: "), crates, "workspace crates");
 }

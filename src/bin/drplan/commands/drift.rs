@@ -77,6 +77,6 @@ fn state_copies(copies: &[drplan_state::CopyView]) -> Vec<StateCopy> {
 }
 
 /// One POST with a short timeout; scheduled jobs must not hang on a slow webhook.
-fn notify(url: &str, report: &Report) -> Result<(), String> {
+fn notify(url: &str, report: &Report) -> Result<(), drplan::notify::NotifyError> {
     drplan::notify::post(url, report)
 }
