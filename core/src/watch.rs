@@ -7,6 +7,7 @@
 //! rounds and only to a healthy target; after a failover a cool-down and an override keep
 //! it from flapping or failing back by itself (ARC's cool-down, Patroni's leader lock).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, FailoverMode, Role};
@@ -42,7 +43,7 @@ impl Health {
 
 /// The failover a watcher carried out, recorded in state so that nothing fails back by
 /// accident: plans of a configuration that still names `previous` active are refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Override {
     pub active: String,
     pub previous: String,
@@ -54,7 +55,7 @@ pub struct Override {
 }
 
 /// What persists between rounds (in state, for `watch --once`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Counter {
     /// Consecutive rounds that found the active region unhealthy.
     pub failures: u32,
