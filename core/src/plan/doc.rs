@@ -1,7 +1,9 @@
 //! The serialized plan: a versioned contract read by `show`, by `apply FILE`, by CI
 //! tooling (`--json`) and by every renderer. Field names follow Terraform's JSON plan
 //! where they fit (`format_version`, `resource_changes[].change.actions`, `before`,
-//! `after`), so existing plan tooling can read it. Bump `FORMAT_VERSION` on any change.
+//! `after`), so existing plan tooling can read it. Its schema is `docs/schemas/plan.json`:
+//! a change of these types raises `FORMAT_VERSION` as `crate::formats` asks (the minor for a
+//! new optional field, the major for a breaking change), and a test holds them to it.
 
 use std::collections::BTreeMap;
 
