@@ -1,6 +1,7 @@
 //! The report of `drplan backups`: every destination's recovery points and, per backup, the
 //! newest usable one against the RPO. A versioned contract (`--json`) with its renderings.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::config::{Config, Target};
@@ -10,7 +11,8 @@ use crate::recovery::{Catalog, PointStatus, age_text, rfc3339};
 /// The version of the JSON report.
 pub const FORMAT_VERSION: &str = "1.0";
 
-#[derive(Debug, Serialize)]
+/// What `drplan backups --json` prints.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Report {
     pub format_version: &'static str,
     pub project: String,
@@ -22,7 +24,7 @@ pub struct Report {
     pub backups: Vec<BackupReport>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct BackupReport {
     pub backup: String,
     pub rpo_seconds: Option<u64>,
@@ -33,7 +35,7 @@ pub struct BackupReport {
     pub destinations: Vec<DestinationReport>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Usable {
     pub destination: String,
     pub point: String,
@@ -42,7 +44,7 @@ pub struct Usable {
     pub age_seconds: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct DestinationReport {
     pub name: String,
     /// `s3://bucket/prefix`, `gs://…`, `file://…` (a NAS is checked for posture only).
@@ -54,7 +56,7 @@ pub struct DestinationReport {
     pub points: Vec<PointReport>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct PointReport {
     pub name: String,
     pub time: Option<String>,

@@ -2,6 +2,7 @@
 //! failing the DR posture, as the versioned report `drplan drift` prints (`--json`), posts to
 //! a webhook and renders for people and chat.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::plan::doc::PlanDoc;
@@ -26,7 +27,8 @@ pub enum CopyState {
     Unreachable,
 }
 
-#[derive(Debug, Serialize)]
+/// What `drplan drift --json` prints and posts to its webhook.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Report {
     pub format_version: &'static str,
     pub project: String,
@@ -36,7 +38,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Finding {
     /// `fence`, `unreachable`, `changed`, `deleted`, `untracked`, `missing`, `unexpected`,
     /// `posture`, `safety` or `state` (a copy of the state behind or unreachable).

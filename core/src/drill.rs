@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Role};
@@ -41,7 +42,7 @@ pub const TEARDOWN: &str = "teardown";
 
 /// One drill, as recorded in state and reported. State keeps it as written here: a field
 /// added is a state format change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Drill {
     pub id: String,
     pub region: String,
@@ -65,7 +66,7 @@ pub struct Drill {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DrillStep {
     pub name: String,
     /// How long the step took, from the end of the one before (from the drill's start for
@@ -270,8 +271,8 @@ pub fn step_of(action: &str, change: Option<Kind>) -> &'static str {
     }
 }
 
-/// The report of one drill, as `drplan drill` prints it.
-#[derive(Debug, Serialize)]
+/// The report of one drill, as `drplan drill` prints it (`--json`).
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Report<'a> {
     pub format_version: &'static str,
     pub project: &'a str,

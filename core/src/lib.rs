@@ -10,6 +10,7 @@ pub mod diagnostics;
 pub mod drift;
 pub mod drill;
 pub mod fmt;
+pub mod formats;
 pub mod metrics;
 pub mod plan;
 pub mod policy;

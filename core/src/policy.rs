@@ -3,12 +3,13 @@
 //! results in the plan document and decides what they mean: a denial makes the plan not
 //! applyable, a warning changes nothing.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::doc::PlanDoc;
 
 /// How a result weighs on the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// From a `deny` or `violation` rule: the plan cannot be applied.
@@ -36,7 +37,7 @@ impl Level {
 }
 
 /// One message of one rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PolicyResult {
     pub level: Level,
     /// The package the rule is in, e.g. `main`.

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::config::{Config, Role};
@@ -47,7 +48,7 @@ impl Checkers {
 }
 
 /// A region's last drill, as `status` shows it (from the drill records in state).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct DrillSummary {
     pub id: String,
     /// When it finished (RFC 3339).
@@ -85,7 +86,7 @@ pub struct Inputs<'a> {
     pub now: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum Verdict {
     #[serde(rename = "READY")]
     Ready,
@@ -105,7 +106,8 @@ impl Verdict {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// What `drplan status --json` prints.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Report {
     pub format_version: &'static str,
     pub project: String,
@@ -119,7 +121,7 @@ pub struct Report {
     pub backups: Vec<BackupStatus>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Reason {
     /// The verdict this reason alone gives: `NOT READY` or `DEGRADED`.
     pub verdict: Verdict,
@@ -128,7 +130,7 @@ pub struct Reason {
     pub detail: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RegionStatus {
     pub name: String,
     pub cloud: String,
@@ -148,7 +150,7 @@ pub struct RegionStatus {
 }
 
 /// Running against what the role needs; `have` is `None` when the region could not be read.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 pub struct Count {
     pub have: Option<i64>,
     pub want: i64,
@@ -164,7 +166,7 @@ impl Count {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Health {
     /// The Route 53 health check id; `None` when it does not exist.
     pub health_check: Option<String>,
@@ -189,7 +191,7 @@ impl Health {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct CronJobStatus {
     pub backup: String,
     /// The CronJob's name (`drplan-backup-database`).
@@ -204,14 +206,14 @@ pub struct CronJobStatus {
     pub last_success_age_seconds: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct DnsStatus {
     pub record: String,
     pub ttl: u32,
     pub records: Vec<RecordStatus>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RecordStatus {
     /// `PRIMARY` or `SECONDARY`.
     pub failover: String,
@@ -224,7 +226,7 @@ pub struct RecordStatus {
     pub ok: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct BackupStatus {
     pub backup: String,
     pub rpo_seconds: Option<u64>,
@@ -235,7 +237,7 @@ pub struct BackupStatus {
     pub destinations: Vec<DestinationStatus>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct NewestPoint {
     pub destination: String,
     pub uri: String,
@@ -243,7 +245,7 @@ pub struct NewestPoint {
     pub age_seconds: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct DestinationStatus {
     pub name: String,
     /// `aws`, `gcp` or `on-premises` (a NAS is a posture check, never listed).

@@ -7,6 +7,7 @@
 //! rounds and only to a healthy target; after a failover a cool-down and an override keep
 //! it from flapping or failing back by itself (ARC's cool-down, Patroni's leader lock).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, FailoverMode, Role};
@@ -42,7 +43,7 @@ impl Health {
 
 /// The failover a watcher carried out, recorded in state so that nothing fails back by
 /// accident: plans of a configuration that still names `previous` active are refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Override {
     pub active: String,
     pub previous: String,
@@ -54,12 +55,139 @@ pub struct Override {
 }
 
 /// What persists between rounds (in state, for `watch --once`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Counter {
     /// Consecutive rounds that found the active region unhealthy.
     pub failures: u32,
     /// When the last automatic failover happened (seconds since the epoch).
     pub last_failover: Option<i64>,
+}
+
+/// The version of the events `drplan watch` prints with `--json` (one [`EventLine`] a line)
+/// and posts to `--notify`.
+pub const EVENT_FORMAT_VERSION: &str = "1.0";
+
+/// What a round of `drplan watch` reports, as an event's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// The active region is healthy.
+    Healthy,
+    /// The active region failed, fewer rounds in a row than the threshold.
+    Suspect,
+    /// A watcher failed over already: it observes until a person accepts the override.
+    Overridden,
+    /// Within the cool-down after an automatic failover.
+    CoolingDown,
+    /// The active region failed for good and no candidate is healthy.
+    NoTarget,
+    /// Manual mode: a failover is due, nothing was done.
+    WouldFailOver,
+    /// An automatic failover is starting (posted before it runs).
+    FailingOver,
+    /// The failover is done.
+    FailedOver,
+    /// The failover is done, but the old active cannot be reached: its fence is retried.
+    FencePending,
+    /// The override's topology converged: the old active is fenced.
+    Fenced,
+    /// The failover or its convergence failed.
+    FailoverFailed,
+    /// The failover was refused (policy or safety): nothing was changed.
+    FailoverRefused,
+    /// Another actor moved first: this watcher did nothing.
+    StoodDown,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 13] = [
+        EventKind::Healthy,
+        EventKind::Suspect,
+        EventKind::Overridden,
+        EventKind::CoolingDown,
+        EventKind::NoTarget,
+        EventKind::WouldFailOver,
+        EventKind::FailingOver,
+        EventKind::FailedOver,
+        EventKind::FencePending,
+        EventKind::Fenced,
+        EventKind::FailoverFailed,
+        EventKind::FailoverRefused,
+        EventKind::StoodDown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Healthy => "healthy",
+            EventKind::Suspect => "suspect",
+            EventKind::Overridden => "overridden",
+            EventKind::CoolingDown => "cooling-down",
+            EventKind::NoTarget => "no-target",
+            EventKind::WouldFailOver => "would-fail-over",
+            EventKind::FailingOver => "failing-over",
+            EventKind::FailedOver => "failed-over",
+            EventKind::FencePending => "fence-pending",
+            EventKind::Fenced => "fenced",
+            EventKind::FailoverFailed => "failover-failed",
+            EventKind::FailoverRefused => "failover-refused",
+            EventKind::StoodDown => "stood-down",
+        }
+    }
+
+    /// Whether `--notify` posts it: what a person must hear about, not the routine rounds.
+    pub fn notifies(self) -> bool {
+        matches!(
+            self,
+            EventKind::FailingOver
+                | EventKind::FailedOver
+                | EventKind::FailoverFailed
+                | EventKind::FailoverRefused
+                | EventKind::FencePending
+                | EventKind::Fenced
+                | EventKind::WouldFailOver
+        )
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One event of `drplan watch`: a line of its `--json` output, or the body it posts to
+/// `--notify` (without `failures`). Versioned by `EVENT_FORMAT_VERSION`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventLine {
+    pub format_version: String,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// When the round ended (RFC 3339).
+    pub at: String,
+    /// One line for people and chat.
+    pub text: String,
+    /// Consecutive rounds that found the active region unhealthy; absent in notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+}
+
+impl EventLine {
+    /// An event of this version.
+    pub fn new(kind: EventKind, at: &str, text: &str, failures: Option<u32>) -> EventLine {
+        EventLine {
+            format_version: EVENT_FORMAT_VERSION.to_string(),
+            kind,
+            at: at.to_string(),
+            text: text.to_string(),
+            failures,
+        }
+    }
+
+    /// The event as one line of JSON, newline included.
+    pub fn to_line(&self) -> String {
+        // Plain strings and integers: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default() + "\n"
+    }
 }
 
 /// The settings a watcher runs with.
@@ -231,5 +359,22 @@ mod tests {
         let manual = Settings { automatic: false, ..settings() };
         let (d, _) = decide(&manual, None, &c, &round(false, true), 10_000);
         assert!(matches!(d, Decision::Failover { act: false, .. }), "{d:?}");
+    }
+
+    #[test]
+    fn an_event_line_is_one_line_of_json_with_its_version() {
+        let e = EventLine::new(EventKind::FencePending, "2026-01-01T00:00:00Z", "x", Some(3));
+        assert_eq!(
+            e.to_line(),
+            "{\"format_version\":\"1.0\",\"type\":\"fence-pending\",\"at\":\"2026-01-01T00:00:00Z\",\"text\":\"x\",\"failures\":3}\n"
+        );
+        let notified = EventLine::new(EventKind::FailingOver, "t", "y", None);
+        assert!(!notified.to_line().contains("failures"));
+        assert_eq!(serde_json::from_str::<EventLine>(&notified.to_line()).ok(), Some(notified));
+        assert_eq!(serde_json::to_value(EventKind::WouldFailOver).ok(), Some(serde_json::json!("would-fail-over")));
+        assert!(EventKind::Fenced.notifies() && !EventKind::Healthy.notifies());
+        for k in EventKind::ALL {
+            assert_eq!(serde_json::to_value(k).ok(), Some(serde_json::json!(k.as_str())));
+        }
     }
 }

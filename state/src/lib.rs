@@ -20,7 +20,7 @@ pub use local::LocalBackend;
 pub use lock::{Lock, LockError, LockInfo};
 pub use replicated::ReplicatedBackend;
 pub use s3::{S3Backend, S3Location, StaticCredentials};
-pub use schema::{FORMAT_VERSION, LostRegion, StateFile, StateObject};
+pub use schema::{FORMAT_MINOR, FORMAT_VERSION, LostRegion, StateFile, StateObject, Unknown, format};
 
 use std::time::Duration;
 
@@ -28,8 +28,13 @@ use std::time::Duration;
 pub enum StateError {
     #[error("cannot read the state at {location}: {reason}")]
     Unreadable { location: String, reason: String },
-    #[error("the state at {location} has format version {found}, newer than this drplan understands ({supported})")]
-    TooNew { location: String, found: u32, supported: u32 },
+    /// Written by a newer drplan in a major format version this one does not read: refused
+    /// rather than misread. (A newer minor version reads.)
+    #[error(
+        "the state at {location} has format version {found}, newer than this drplan reads ({supported}): {}",
+        upgrade(written_by.as_deref())
+    )]
+    TooNew { location: String, found: u32, supported: u32, written_by: Option<String> },
     #[error("cannot write the state at {location}: {reason}")]
     Write { location: String, reason: String },
     /// The stored state is no longer the one this run read: someone else wrote it meanwhile.
@@ -200,7 +205,15 @@ pub fn push_refusal(current: Option<&StateFile>, pushed: &StateFile) -> Option<S
     }
 }
 
-/// State bytes as a [`StateFile`], naming a newer format as such rather than as garbage.
+fn upgrade(written_by: Option<&str>) -> String {
+    match written_by {
+        Some(v) => format!("it was written by drplan {v}; upgrade drplan to {v} or later to read it"),
+        None => "it was written by a newer drplan; upgrade drplan to read it".to_string(),
+    }
+}
+
+/// State bytes as a [`StateFile`], naming a newer format as such rather than as garbage. A
+/// newer minor version of this major reads, its unknown fields kept for the write back.
 pub fn parse(bytes: &[u8], location: &str) -> Result<StateFile, StateError> {
     let unreadable = |e: serde_json::Error| StateError::Unreadable {
         location: location.to_string(),
@@ -209,6 +222,9 @@ pub fn parse(bytes: &[u8], location: &str) -> Result<StateFile, StateError> {
     #[derive(serde::Deserialize)]
     struct Version {
         format_version: u32,
+        /// Any JSON: a version that is no string only goes unnamed in the message.
+        #[serde(default)]
+        drplan_version: serde_json::Value,
     }
     let version: Version = serde_json::from_slice(bytes).map_err(unreadable)?;
     if version.format_version > FORMAT_VERSION {
@@ -216,6 +232,7 @@ pub fn parse(bytes: &[u8], location: &str) -> Result<StateFile, StateError> {
             location: location.to_string(),
             found: version.format_version,
             supported: FORMAT_VERSION,
+            written_by: version.drplan_version.as_str().map(str::to_string),
         });
     }
     serde_json::from_slice(bytes).map_err(unreadable)

@@ -1,21 +1,54 @@
-//! The state file, version 1: what drplan recorded at its last apply.
+//! The state file, format 3.0: what drplan recorded at its last apply. Its reference is the
+//! JSON Schema `docs/schemas/state.json`, generated from these types and held to them (and
+//! to the version rule below) by a test.
+//!
+//! The version is `format_version` (the major, an integer as older drplans read it) and
+//! `format_minor`. A new optional field raises the minor: drplans of the same major read the
+//! file, and write back the fields they do not know as they found them. A breaking change
+//! (a field removed, retyped or newly required, a meaning changed) raises the major: older
+//! drplans refuse the file ([`crate::StateError::TooNew`]) rather than misread it.
 
 use std::collections::BTreeMap;
 
 use drplan_core::config::Role;
+use drplan_core::formats::{Contract, Format};
 use drplan_core::plan::resource::{Kind, Resource, Value};
 use drplan_core::plan::{Lost, Observed, Prior};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Bump when a field is added or its meaning changes; older drplans then refuse the file
-/// instead of silently dropping what they do not know. Version 2 added `lost`, version 3
-/// `drills` and objects of type `restore`; older files read as having none and are written
-/// back in this version.
+/// The major version: raised by a breaking change, which older drplans refuse. Version 2
+/// added `lost`, version 3 `drills` and objects of type `restore`; older files read as having
+/// none and are written back in this version.
 pub const FORMAT_VERSION: u32 = 3;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The minor version: raised by an additive change (a new optional field), which drplans of
+/// the same major read, keeping what they do not know.
+pub const FORMAT_MINOR: u32 = 0;
+
+/// Fields a drplan does not know, from a file of a newer minor version: kept as read and
+/// written back, so that an older drplan's write loses nothing of a newer one's.
+pub type Unknown = serde_json::Map<String, serde_json::Value>;
+
+/// The state file's format and schema (`docs/schemas/state.json`).
+pub fn format() -> Format {
+    Format::of::<StateFile>(
+        "state",
+        "drplan state file",
+        &format!("{FORMAT_VERSION}.{FORMAT_MINOR}"),
+        "`FORMAT_MINOR` (additive) or `FORMAT_VERSION` (breaking) in state/src/schema.rs",
+        Contract::ReadBack,
+    )
+}
+
+/// What drplan recorded at its last apply, for the next plan to start from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StateFile {
+    /// The format's major version: older drplans refuse a newer one.
     pub format_version: u32,
+    /// The format's minor version: drplans of the same major read a newer one. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub format_minor: u32,
     /// Identity of this state's history: a plan made against another lineage is refused.
     pub lineage: String,
     /// Incremented on every write.
@@ -39,6 +72,13 @@ pub struct StateFile {
     /// What `drplan watch --once` keeps between runs.
     #[serde(default, skip_serializing_if = "is_default")]
     pub watch: drplan_core::watch::Counter,
+    /// Fields of a newer minor version, kept and written back.
+    #[serde(flatten)]
+    pub extra: Unknown,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn is_default(c: &drplan_core::watch::Counter) -> bool {
@@ -46,7 +86,7 @@ fn is_default(c: &drplan_core::watch::Counter) -> bool {
 }
 
 /// A region declared lost by an apply that could not reach it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LostRegion {
     /// When the apply that declared it lost ran (RFC 3339).
     pub since: String,
@@ -54,7 +94,8 @@ pub struct LostRegion {
     pub owed: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One managed object: its address, type, region, cloud id and attributes when last applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StateObject {
     pub address: String,
     #[serde(rename = "type")]
@@ -62,6 +103,9 @@ pub struct StateObject {
     pub region: Option<String>,
     pub id: String,
     pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Fields of a newer minor version, kept and written back.
+    #[serde(flatten)]
+    pub extra: Unknown,
 }
 
 impl StateFile {
@@ -69,6 +113,7 @@ impl StateFile {
     pub fn new(project: &str, drplan_version: &str) -> StateFile {
         StateFile {
             format_version: FORMAT_VERSION,
+            format_minor: FORMAT_MINOR,
             lineage: uuid::Uuid::new_v4().to_string(),
             serial: 0,
             drplan_version: drplan_version.to_string(),
@@ -79,6 +124,7 @@ impl StateFile {
             drills: Vec::new(),
             override_: None,
             watch: Default::default(),
+            extra: Unknown::new(),
         }
     }
 
@@ -116,8 +162,16 @@ impl StateFile {
         Ok(Prior { objects, roles, lost, drills: self.drills.clone(), override_: self.override_.clone() })
     }
 
-    /// Records `prior` as this state's content (objects in address order).
+    /// Records `prior` as this state's content (objects in address order). The fields of a
+    /// newer minor version that this drplan does not know are kept: the file's own, and an
+    /// object's while it is the same object (same address and id); a replaced object's
+    /// describe the one it replaced, and go with it.
     pub fn set_content(&mut self, prior: &Prior) {
+        let mut unknown: BTreeMap<(String, String), Unknown> = std::mem::take(&mut self.objects)
+            .into_iter()
+            .filter(|o| !o.extra.is_empty())
+            .map(|o| ((o.address, o.id), o.extra))
+            .collect();
         self.objects = prior
             .objects
             .values()
@@ -132,6 +186,7 @@ impl StateFile {
                     .iter()
                     .map(|(k, v)| (k.clone(), drplan_core::plan::doc::value_to_json(v)))
                     .collect(),
+                extra: unknown.remove(&(o.resource.address.clone(), o.id.clone())).unwrap_or_default(),
             })
             .collect();
         self.roles = prior.roles.iter().map(|(r, role)| (r.clone(), role.to_string())).collect();
@@ -143,7 +198,12 @@ impl StateFile {
         let keep = prior.drills.len().saturating_sub(drplan_core::drill::KEPT);
         self.drills = prior.drills[keep..].to_vec();
         self.override_ = prior.override_.clone();
-        // Written in this drplan's format, whatever version it was read in.
+        // Written in this drplan's format, whatever version it was read in; a newer minor
+        // version stays, as its fields do.
+        let newer_minor = self.format_version == FORMAT_VERSION && self.format_minor > FORMAT_MINOR;
+        if !newer_minor {
+            self.format_minor = FORMAT_MINOR;
+        }
         self.format_version = FORMAT_VERSION;
     }
 }

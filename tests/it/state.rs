@@ -21,6 +21,7 @@ fn configured() -> tempfile::TempDir {
             region: Some("us-east-1".into()),
             id: format!("i-{}", a.len()),
             attributes: [("image".to_string(), serde_json::json!("ami-1"))].into_iter().collect(),
+            extra: Default::default(),
         })
         .collect();
     drplan_state::LocalBackend::new(dir.path().join(".drplan/state.json")).write(&state).unwrap();

@@ -1,10 +1,13 @@
 //! The serialized plan: a versioned contract read by `show`, by `apply FILE`, by CI
 //! tooling (`--json`) and by every renderer. Field names follow Terraform's JSON plan
 //! where they fit (`format_version`, `resource_changes[].change.actions`, `before`,
-//! `after`), so existing plan tooling can read it. Bump `FORMAT_VERSION` on any change.
+//! `after`), so existing plan tooling can read it. Its schema is `docs/schemas/plan.json`:
+//! a change of these types raises `FORMAT_VERSION` as `crate::formats` asks (the minor for a
+//! new optional field, the major for a breaking change), and a test holds them to it.
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Plan;
@@ -18,7 +21,8 @@ use crate::diagnostics::Severity;
 /// added `restores`; 1.4 `posture.rto.measured_by` and `posture.drills`; 1.5 `policy`.
 pub const FORMAT_VERSION: &str = "1.5";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A plan: what `drplan plan --out` saves and `--json` prints, and what `apply FILE` runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanDoc {
     pub format_version: String,
     pub drplan_version: String,
@@ -83,13 +87,13 @@ pub enum ParseError {
     Version { found: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StateRef {
     pub lineage: String,
     pub serial: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Transition {
     pub region: String,
     pub from: String,
@@ -97,7 +101,7 @@ pub struct Transition {
     pub action: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceChange {
     pub address: String,
     #[serde(rename = "type")]
@@ -108,7 +112,7 @@ pub struct ResourceChange {
     pub change: ChangeDoc,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeDoc {
     /// Terraform's vocabulary: `create`, `update`, `delete`, `no-op`; a replacement is
     /// `["create", "delete"]` (the new object first).
@@ -121,12 +125,12 @@ pub struct ChangeDoc {
     pub importing: Option<Importing>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Importing {
     pub id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionNode {
     pub id: String,
     /// `change` (the resource change of the same address), `health_gate`, or `barrier` (no
@@ -140,7 +144,7 @@ pub struct ActionNode {
 }
 
 /// A restore and the recovery point it uses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RestoreDoc {
     /// The action's address (`region.R.restore.B`).
     pub address: String,
@@ -173,13 +177,13 @@ pub struct RestoreDoc {
     pub summary: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PassedOver {
     pub destination: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FenceDoc {
     pub region: String,
     /// When the region was declared lost (RFC 3339).
@@ -192,7 +196,7 @@ pub struct FenceDoc {
     pub actions: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SafetyFinding {
     pub code: String,
     pub severity: String,
@@ -200,7 +204,7 @@ pub struct SafetyFinding {
     pub help: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PostureDoc {
     pub rpo: Vec<RpoDoc>,
     pub rto: Option<RtoDoc>,
@@ -213,7 +217,7 @@ pub struct PostureDoc {
     pub ok: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DrillCheckDoc {
     pub region: String,
     /// When its last passed drill started (RFC 3339).
@@ -222,7 +226,7 @@ pub struct DrillCheckDoc {
     pub ok: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RpoDoc {
     pub backup: String,
     pub rpo_seconds: Option<u64>,
@@ -235,7 +239,7 @@ pub struct RpoDoc {
     pub ok: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RtoDoc {
     pub to_region: String,
     pub estimate_seconds: u64,
@@ -248,7 +252,7 @@ pub struct RtoDoc {
     pub ok: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CopiesDoc {
     pub backup: String,
     pub destinations: usize,
@@ -256,7 +260,7 @@ pub struct CopiesDoc {
     pub ok: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReadinessDoc {
     pub region: String,
     pub instances: [usize; 2],
@@ -268,7 +272,7 @@ pub struct ReadinessDoc {
 }
 
 /// A region's declared capacity in its role after the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CapacityDoc {
     pub role: String,
     /// Instances over all its compute pools.

@@ -1,9 +1,9 @@
 //! drplan-core's tests over its public interface: plan cases, the reference configuration,
-//! robustness, status. One test binary for the crate (one link instead of one per file, as
-//! cargo's own tests are laid out): each module is a theme.
-
+//! robustness, the formats' schemas, status. One test binary for the crate (one link instead
+//! of one per file, as cargo's own tests are laid out): each module is a theme.
 
 mod plans;
 mod reference;
 mod robustness;
+mod schemas;
 mod status;
