@@ -18,7 +18,7 @@ const LATENCY: Duration = Duration::from_millis(20);
 struct SlowGate;
 
 impl Gate for SlowGate {
-    async fn wait(&self, _: &str, _: &str) -> Result<(), String> {
+    async fn wait(&self, _: &str, _: &str) -> Result<(), drplan::apply::StepError> {
         tokio::time::sleep(LATENCY).await;
         Ok(())
     }
@@ -29,7 +29,7 @@ struct Discard;
 impl Recorder for Discard {
     fn record(&mut self, _: &Change, _: Option<Observed>) {}
 
-    fn save(&mut self) -> Result<(), String> {
+    fn save(&mut self) -> Result<(), drplan::apply::StepError> {
         Ok(())
     }
 }

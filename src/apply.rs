@@ -26,4 +26,3 @@ impl Recorder for StateRecorder<'_> {
         Ok(self.backend.write(&self.file)?)
     }
 }
-

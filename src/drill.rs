@@ -83,10 +83,7 @@ pub fn run(
         removed: Vec::new(),
         error: None,
     };
-    let state = planned
-        .state
-        .clone()
-        .unwrap_or_else(|| engine::empty_state(&config));
+    let state = planned.state.clone().unwrap_or_else(|| engine::empty_state(&config));
     let mut recorder = StateRecorder { backend: planned.backend.as_ref(), file: state, prior: planned.prior.clone() };
     // Recorded before anything runs: a drill killed outright is then known to be owed its teardown.
     recorder.prior.drills.push(record.clone());
@@ -145,7 +142,7 @@ pub fn run(
     // Teardown, whatever happened: the drilled region back to its declared role.
     let torn = Instant::now();
     let teardown = teardown(
-        &runtime,
+        runtime,
         &clouds,
         &config,
         &mut recorder,
@@ -203,10 +200,7 @@ pub fn cleanup(
     let config = planned.config.clone();
     let runtime = runtime()?;
     let clouds = runtime.block_on(Clouds::connect(&config))?;
-    let state = planned
-        .state
-        .clone()
-        .unwrap_or_else(|| engine::empty_state(&config));
+    let state = planned.state.clone().unwrap_or_else(|| engine::empty_state(&config));
     let mut recorder = StateRecorder { backend: planned.backend.as_ref(), file: state, prior: planned.prior.clone() };
     let request = DrillRequest {
         path,
@@ -223,8 +217,8 @@ pub fn cleanup(
     let temporary = (!plan::desired::desired(&config).iter().any(|r| r.address == check)).then_some(check.as_str());
     let region = record.region.clone();
     let torn = Instant::now();
-    let removed = teardown(&runtime, &clouds, &config, &mut recorder, &record, temporary, &settings, on_event)
-        .map_err(|why| {
+    let removed =
+        teardown(runtime, &clouds, &config, &mut recorder, &record, temporary, &settings, on_event).map_err(|why| {
             Diagnostic::error(
                 Code::DrillInProgress,
                 format!("the teardown of drill {} did not finish: {why}", record.id),
@@ -342,9 +336,7 @@ fn teardown(
         .prior
         .objects
         .values()
-        .filter(|o| {
-            drill::is_drill_restore(&o.resource.address, &record.region)
-        })
+        .filter(|o| drill::is_drill_restore(&o.resource.address, &record.region))
         .map(|o| Change {
             address: o.resource.address.clone(),
             kind: o.resource.kind,

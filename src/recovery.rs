@@ -22,8 +22,11 @@ pub async fn discover<P: Provider>(
     now: i64,
     at: Option<i64>,
 ) -> BTreeMap<String, Catalog> {
-    let buckets: BTreeMap<&str, &Resource> =
-        desired.iter().filter(|r| r.kind.spec().phase == drplan_core::plan::step::Phase::Storage).map(|r| (r.address.as_str(), r)).collect();
+    let buckets: BTreeMap<&str, &Resource> = desired
+        .iter()
+        .filter(|r| r.kind.spec().phase == drplan_core::plan::step::Phase::Storage)
+        .map(|r| (r.address.as_str(), r))
+        .collect();
     let mut work = Vec::new();
     for b in &config.backups {
         for d in &b.destinations {

@@ -304,7 +304,9 @@ pub fn run(
                 let failed = matches!(
                     report.acted,
                     Some(
-                        Acted::FailedOver { ok: false, .. } | Acted::Converged { ok: false, .. } | Acted::Refused { .. }
+                        Acted::FailedOver { ok: false, .. }
+                            | Acted::Converged { ok: false, .. }
+                            | Acted::Refused { .. }
                     )
                 );
                 ended.ok &= !failed;

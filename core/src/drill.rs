@@ -153,7 +153,9 @@ pub fn plan(
     let wanted: Vec<_> = desired::desired(&serving)
         .into_iter()
         .filter(|r| {
-            (r.region.as_deref() == Some(region_name) && r.kind.spec().drill && r.kind.spec().planned == Planned::Diffed)
+            (r.region.as_deref() == Some(region_name)
+                && r.kind.spec().drill
+                && r.kind.spec().planned == Planned::Diffed)
                 || r.address == check
         })
         .collect();

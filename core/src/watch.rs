@@ -65,7 +65,7 @@ pub struct Counter {
 
 /// The version of the events `drplan watch` prints with `--json` (one [`EventLine`] a line)
 /// and posts to `--notify`.
-pub const EVENT_FORMAT_VERSION: &str = "1.0";
+pub const EVENT_FORMAT_VERSION: &str = "1.1";
 
 /// What a round of `drplan watch` reports, as an event's `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -97,10 +97,14 @@ pub enum EventKind {
     FailoverRefused,
     /// Another actor moved first: this watcher did nothing.
     StoodDown,
+    /// A round could not run (the configuration, the state or the clouds could not be read,
+    /// or the state was written by a newer drplan): the watcher is blind until it can. Since
+    /// 1.1.
+    RoundFailed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Healthy,
         EventKind::Suspect,
         EventKind::Overridden,
@@ -114,6 +118,7 @@ impl EventKind {
         EventKind::FailoverFailed,
         EventKind::FailoverRefused,
         EventKind::StoodDown,
+        EventKind::RoundFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +136,7 @@ impl EventKind {
             EventKind::FailoverFailed => "failover-failed",
             EventKind::FailoverRefused => "failover-refused",
             EventKind::StoodDown => "stood-down",
+            EventKind::RoundFailed => "round-failed",
         }
     }
 
@@ -145,6 +151,7 @@ impl EventKind {
                 | EventKind::FencePending
                 | EventKind::Fenced
                 | EventKind::WouldFailOver
+                | EventKind::RoundFailed
         )
     }
 }

@@ -146,10 +146,9 @@ pub async fn execute<P: Provider, G: Gate>(
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, a) in doc.actions.iter().enumerate() {
         for d in &a.depends_on {
-            let d = *position.get(d.as_str()).ok_or_else(|| ExecError::UnknownDependency {
-                action: a.id.clone(),
-                depends_on: d.clone(),
-            })?;
+            let d = *position
+                .get(d.as_str())
+                .ok_or_else(|| ExecError::UnknownDependency { action: a.id.clone(), depends_on: d.clone() })?;
             deps_left[i] += 1;
             dependents[d].push(i);
         }
@@ -456,7 +455,8 @@ mod tests {
     }
 
     fn bot_core_doc() -> PlanDoc {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/bot-core/main.hcl")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/bot-core/main.hcl")).unwrap();
         let config = config::load(&[SourceFile::new("main.hcl", text)], &|_| None).config.unwrap();
         let plan = plan::plan(&config, &Prior::default(), None, &Options::default()).unwrap();
         PlanDoc::new(

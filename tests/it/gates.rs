@@ -19,10 +19,8 @@ use support::bot_core::{self, World, replicas};
 fn failover_planned(w: &World, policy: Option<&std::path::Path>) -> engine::Planned {
     let path = w.config();
     let files = drplan::load::files(&path).expect("the configuration's files");
-    let sources: Vec<SourceFile> = files
-        .iter()
-        .map(|f| SourceFile::new(f.display().to_string(), std::fs::read_to_string(f).unwrap()))
-        .collect();
+    let sources: Vec<SourceFile> =
+        files.iter().map(|f| SourceFile::new(f.display().to_string(), std::fs::read_to_string(f).unwrap())).collect();
     let edited = edit::edit_roles(&sources, "eu-west-1", "us-east-1").expect("the role edit").sources;
     let request = Request {
         path: &path,

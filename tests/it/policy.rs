@@ -6,8 +6,8 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use support::{drplan, root, text};
 use crate::support::bot_core::{self, describe, json, replicas};
+use support::{drplan, root, text};
 
 const STANDBY_DENY: &str = "standby eu-west-1 keeps 1 instance(s), less than half of the 3 of active us-east-1";
 

@@ -54,7 +54,10 @@ const WRITES: &[&str] = &[
 /// The files that may write to stdout or stderr, and why.
 const MAY_WRITE: &[(&str, &str)] = &[
     ("src/bin/drplan/output.rs", "the output module: results on stdout, notes and diagnostics on stderr"),
-    ("src/bin/drplan/progress.rs", "apply's progress: a line or JSON event per action and the bar, kept apart from results"),
+    (
+        "src/bin/drplan/progress.rs",
+        "apply's progress: a line or JSON event per action and the bar, kept apart from results",
+    ),
     ("src/bin/drplan/logging.rs", "the tracing subscriber writes log events to stderr"),
     (
         "state/src/conformance.rs",

@@ -247,11 +247,7 @@ fn a_failover_a_policy_denies_is_reported_and_nothing_changes() {
     let w = bot_core::world(|c| {
         c.replacen("mode  = \"manual\"", "mode  = \"automatic\"", 1)
             .replacen("  health_check {", "  automatic {\n    interval = \"1s\"\n  }\n\n  health_check {", 1)
-            .replacen(
-                "(tags / labels)\n",
-                "(tags / labels)\n\n  policy {\n    paths = [\"policies\"]\n  }\n",
-                1,
-            )
+            .replacen("(tags / labels)\n", "(tags / labels)\n\n  policy {\n    paths = [\"policies\"]\n  }\n", 1)
     });
     std::fs::create_dir(w.config().join("policies")).unwrap();
     std::fs::write(w.config().join("policies/promotions.rego"), support::DENY_PROMOTIONS).unwrap();

@@ -96,12 +96,7 @@ fn diffed(o: &Observed) -> bool {
 
 fn effective_live<'a>(prior: &'a Prior, live: Option<&'a Snapshot>) -> BTreeMap<&'a str, &'a Observed> {
     let Some(live) = live else {
-        return prior
-            .objects
-            .iter()
-            .filter(|(_, o)| diffed(o))
-            .map(|(a, o)| (a.as_str(), o))
-            .collect();
+        return prior.objects.iter().filter(|(_, o)| diffed(o)).map(|(a, o)| (a.as_str(), o)).collect();
     };
     let unreachable = |o: &Observed| {
         o.resource.region.as_ref().is_some_and(|r| live.unreachable.contains_key(r))
@@ -131,8 +126,7 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
     // The three inputs are sorted by address: walk them together instead of looking every
     // address up in each (a large topology has hundreds of thousands).
     let mut ds = desired_by.iter().map(|(a, r)| (*a, *r)).peekable();
-    let mut ss =
-        prior.objects.iter().filter(|(_, o)| diffed(o)).map(|(a, o)| (a.as_str(), o)).peekable();
+    let mut ss = prior.objects.iter().filter(|(_, o)| diffed(o)).map(|(a, o)| (a.as_str(), o)).peekable();
     let mut ls = live_view.iter().map(|(a, o)| (*a, *o)).peekable();
 
     let mut out = Diff::default();

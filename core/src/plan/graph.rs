@@ -142,10 +142,8 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
                 let lower_up = b.select(|c| in_r(c) && layer(c) == Some(*lower) && direction(c) == Direction::Up);
                 let upper_up = b.select(|c| in_r(c) && layer(c) == Some(*upper) && direction(c) == Direction::Up);
                 b.order(&lower_up, &upper_up);
-                let upper_down =
-                    b.select(|c| in_r(c) && layer(c) == Some(*upper) && direction(c) == Direction::Down);
-                let lower_down =
-                    b.select(|c| in_r(c) && layer(c) == Some(*lower) && direction(c) == Direction::Down);
+                let upper_down = b.select(|c| in_r(c) && layer(c) == Some(*upper) && direction(c) == Direction::Down);
+                let lower_down = b.select(|c| in_r(c) && layer(c) == Some(*lower) && direction(c) == Direction::Down);
                 b.order(&upper_down, &lower_down);
             }
         }
@@ -159,7 +157,8 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         }
     }
 
-    let is_dns_move = |c: &Change| phase(c) == Phase::Traffic && c.action != Action::Delete && c.action != Action::Adopt;
+    let is_dns_move =
+        |c: &Change| phase(c) == Phase::Traffic && c.action != Action::Delete && c.action != Action::Adopt;
     let dns_moves = b.select(is_dns_move);
     for &m in &dns_moves {
         let c = &changes[m as usize];
@@ -187,8 +186,7 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     b.order(&primary_moves, &secondary_moves);
     // Only once DNS has moved: capacity comes down and the backup schedule moves, the old
     // schedule suspended before the new one runs, so two never write at once.
-    let down =
-        b.select(|c| direction(c) == Direction::Down && !matches!(phase(c), Phase::Storage | Phase::Probe));
+    let down = b.select(|c| direction(c) == Direction::Down && !matches!(phase(c), Phase::Storage | Phase::Probe));
     for &m in &dns_moves {
         // A record moving to a region being fenced waits on that region's capacity, which
         // waits on its fence: the fence cannot also wait on the record.

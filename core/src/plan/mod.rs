@@ -378,10 +378,8 @@ pub fn recheck(config: &Config, prior: &Prior, doc: &doc::PlanDoc, allow_unreach
         }
     }
     // The order is the safety of a failover: traffic behind its gate, capacity down after.
-    let expected: Vec<(&str, Vec<&str>)> = graph
-        .iter()
-        .map(|n| (n.id.as_str(), n.depends_on.iter().map(|d| graph[*d].id.as_str()).collect()))
-        .collect();
+    let expected: Vec<(&str, Vec<&str>)> =
+        graph.iter().map(|n| (n.id.as_str(), n.depends_on.iter().map(|d| graph[*d].id.as_str()).collect())).collect();
     let actual: Vec<(&str, Vec<&str>)> =
         doc.actions.iter().map(|a| (a.id.as_str(), a.depends_on.iter().map(String::as_str).collect())).collect();
     if sorted_edges(expected) != sorted_edges(actual) {

@@ -261,11 +261,8 @@ pub fn assess(
             let runs = |addr: &str| changed.contains(addr) && !skipped.contains(addr);
             let converged =
                 |addr: &str| view.get(addr).is_some_and(|o| desired_match(o, desired_by.get(addr).copied()));
-            let mut pieces: Vec<String> = want
-                .iter()
-                .filter(|d| super::step::capacity(d).is_some())
-                .map(|d| d.address.clone())
-                .collect();
+            let mut pieces: Vec<String> =
+                want.iter().filter(|d| super::step::capacity(d).is_some()).map(|d| d.address.clone()).collect();
             if is_secondary {
                 pieces.push(address::health_check(&r.name));
                 pieces.extend(

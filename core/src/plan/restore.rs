@@ -225,10 +225,7 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                 let catalog = catalogs.iter().find(|c| c.destination == dest)?;
                 let point = catalog.points.iter().find(|p| p.name == name).cloned().unwrap_or(recovery::Point {
                     name: name.to_string(),
-                    time: o
-                        .resource
-                        .str("point")
-                        .and_then(recovery::parse_rfc3339),
+                    time: o.resource.str("point").and_then(recovery::parse_rfc3339),
                     status: recovery::PointStatus::NotExamined,
                     objects: None,
                     bytes: None,

@@ -199,7 +199,14 @@ pub const TABLE: [Spec; 7] = [
         replaces_on: &["protocol", "interval"],
         ..DIFFED
     },
-    Spec { kind: Kind::DnsRecord, name: "dns_record", family: Family::Dns, phase: Phase::Traffic, cost: Cost::Dns, ..DIFFED },
+    Spec {
+        kind: Kind::DnsRecord,
+        name: "dns_record",
+        family: Family::Dns,
+        phase: Phase::Traffic,
+        cost: Cost::Dns,
+        ..DIFFED
+    },
     Spec {
         kind: Kind::Bucket,
         name: "bucket",

@@ -68,7 +68,13 @@ impl Running {
         }
     }
 
-    fn kube_request(&self, method: &str, path: &str, content_type: &str, body: &str) -> Result<(u16, String), HarnessError> {
+    fn kube_request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Result<(u16, String), HarnessError> {
         crate::request(self.url(), method, path, &[("Content-Type", content_type)], body)
     }
 }

@@ -4,8 +4,8 @@
 //! moto reads the service and region from the credential scope and does not check
 //! signatures, so plain requests with a placeholder `Authorization` header are enough.
 
-use std::collections::BTreeSet;
 use crate::{Emulator, HarnessError, Running};
+use std::collections::BTreeSet;
 
 impl Running {
     /// One request to moto as `service` in `region`; the status code and body.

@@ -176,10 +176,9 @@ pub async fn apply_plan<P: Provider>(
     };
     let mut recorder = KitRecorder { prior };
     let never = std::sync::atomic::AtomicBool::new(false);
-    let summary =
-        drplan_exec::execute(&doc, provider, &drplan_exec::NoGate, &settings, &mut recorder, &never, |_| {})
-            .await
-            .unwrap_or_else(|e| panic!("the plan cannot be executed: {e}"));
+    let summary = drplan_exec::execute(&doc, provider, &drplan_exec::NoGate, &settings, &mut recorder, &never, |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("the plan cannot be executed: {e}"));
     assert!(summary.failed.is_empty(), "{}: {:#?}", provider.name(), summary.failed);
     for a in &plan.forget {
         prior.objects.remove(a);

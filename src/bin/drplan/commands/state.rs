@@ -150,16 +150,17 @@ fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Resu
         }
         StateCommand::Rm { address, path } => {
             let backend = backend_for(&path, out)?;
-            let serial = drplan::engine::edit_state(backend.as_ref(), "state rm", Duration::ZERO, "the state", |state| {
-                let Some(state) = state.as_mut() else { return Err(no_state(backend.as_ref()).into()) };
-                let before = state.objects.len();
-                state.objects.retain(|o| o.address != address);
-                if state.objects.len() == before {
-                    return Err(unknown(&address, state).into());
-                }
-                Ok(drplan::engine::Edit::Changed(state.serial + 1))
-            })
-            .map_err(|f| f.diagnostics.into_iter().next().unwrap_or_else(|| no_state(backend.as_ref())))?;
+            let serial =
+                drplan::engine::edit_state(backend.as_ref(), "state rm", Duration::ZERO, "the state", |state| {
+                    let Some(state) = state.as_mut() else { return Err(no_state(backend.as_ref()).into()) };
+                    let before = state.objects.len();
+                    state.objects.retain(|o| o.address != address);
+                    if state.objects.len() == before {
+                        return Err(unknown(&address, state).into());
+                    }
+                    Ok(drplan::engine::Edit::Changed(state.serial + 1))
+                })
+                .map_err(|f| f.diagnostics.into_iter().next().unwrap_or_else(|| no_state(backend.as_ref())))?;
             out.note(&format!("Removed {address} from state (serial {serial}). The object itself was not touched."));
         }
         StateCommand::Push { file, path, force } => {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use drplan::watch::{self, Acted, RoundReport, Schedule, Tick, WatchRequest};
-use drplan_core::watch::Decision;
+use drplan_core::watch::{Decision, EventKind, EventLine};
 
 use super::{EXIT_ERROR, EXIT_OK};
 use crate::output::Output;
@@ -79,14 +79,29 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     let mut before = |d: &Decision| {
         if let (Some(url), Decision::Failover { target, why, .. }) = (&notify, d) {
             let text = format!("drplan watch: {why}; failing over to {target}");
-            let body = serde_json::json!({"type": "failing-over", "at": drplan::clock::now_rfc3339(), "text": text});
-            let _ = drplan::notify::post(url, &body);
+            let _ = drplan::notify::post(
+                url,
+                &EventLine::new(EventKind::FailingOver, &drplan::clock::now_rfc3339(), &text, None),
+            );
         }
     };
+    // A round that cannot run is said once when it starts failing, and posted: a watcher
+    // that cannot see (a newer state format, lost credentials) must not fail silently.
+    let mut failing = false;
     let mut tick = |t: Tick<'_>| match t {
-        Tick::Round(report) => say(report, &args, out),
+        Tick::Round(report) => {
+            failing = false;
+            say(report, &args, out);
+        }
         Tick::Failed { failed, retry_in } => {
             out.diagnostics(&[], &failed.diagnostics);
+            if !failing {
+                let why: Vec<&str> = failed.diagnostics.iter().map(|d| d.message.as_str()).collect();
+                let text =
+                    format!("a round could not run, the watcher cannot fail over until it can: {}", why.join("; "));
+                tell(EventKind::RoundFailed, &text, None, &args, out);
+            }
+            failing = true;
             if !args.once && args.rounds != Some(1) {
                 out.note(&format!("The next round starts in {}s.", retry_in.as_secs()));
             }
@@ -105,37 +120,29 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
 /// One line per round (or a JSON event), and the notification when something happened.
 fn say(report: &RoundReport, args: &Args, out: &mut Output) {
     let (kind, text) = describe(report);
+    tell(kind, &text, Some(report.counter.failures), args, out);
+}
+
+/// An event as a line (or JSON with `--json`), posted to `--notify` when a person must hear it.
+fn tell(kind: EventKind, text: &str, failures: Option<u32>, args: &Args, out: &mut Output) {
     let at = drplan::clock::now_rfc3339();
     if args.json {
-        out.raw(&format!(
-            "{}\n",
-            serde_json::json!({"type": kind, "at": at, "text": text, "failures": report.counter.failures})
-        ));
+        out.raw(&EventLine::new(kind, &at, text, failures).to_line());
     } else {
         out.raw(&format!("{at} {kind}: {text}\n"));
     }
-    let worth_telling = matches!(
-        kind,
-        "failing-over"
-            | "failed-over"
-            | "failover-failed"
-            | "failover-refused"
-            | "fence-pending"
-            | "fenced"
-            | "would-fail-over"
-    );
-    if let (Some(url), true) = (&args.notify, worth_telling) {
-        let body = serde_json::json!({"type": kind, "at": at, "text": format!("drplan watch: {text}")});
+    if let (Some(url), true) = (&args.notify, kind.notifies()) {
+        let body = EventLine::new(kind, &at, &format!("drplan watch: {text}"), None);
         if let Err(e) = drplan::notify::post(url, &body) {
             out.note(&format!("warning: the notification to {url} failed: {e}"));
         }
     }
 }
 
-fn describe(report: &RoundReport) -> (&'static str, String) {
+fn describe(report: &RoundReport) -> (EventKind, String) {
     match (&report.decision, &report.acted) {
         (_, Some(Acted::FailedOver { target, previous, ok: true, fence_pending, .. })) => (
-            if *fence_pending { "fence-pending" } else { "failed-over" },
+            if *fence_pending { EventKind::FencePending } else { EventKind::FailedOver },
             format!(
                 "failed over from {previous} to {target}{}",
                 if *fence_pending {
@@ -146,41 +153,41 @@ fn describe(report: &RoundReport) -> (&'static str, String) {
             ),
         ),
         (_, Some(Acted::FailedOver { target, summary, .. })) => {
-            ("failover-failed", format!("the failover to {target} failed: {summary}"))
+            (EventKind::FailoverFailed, format!("the failover to {target} failed: {summary}"))
         }
-        (_, Some(Acted::StoodDown { why })) => ("stood-down", format!("another actor moved first: {why}")),
+        (_, Some(Acted::StoodDown { why })) => (EventKind::StoodDown, format!("another actor moved first: {why}")),
         (_, Some(Acted::Refused { target, why })) => (
-            "failover-refused",
+            EventKind::FailoverRefused,
             format!("the failover to {target} was refused, nothing was changed, still observing: {why}"),
         ),
         (_, Some(Acted::Converged { ok: true, fence_pending: false, summary })) => {
-            ("fenced", format!("the override's topology is converged ({summary})"))
+            (EventKind::Fenced, format!("the override's topology is converged ({summary})"))
         }
         (_, Some(Acted::Converged { fence_pending: true, .. })) => {
-            ("fence-pending", "the old active still cannot be reached: its fence is pending".into())
+            (EventKind::FencePending, "the old active still cannot be reached: its fence is pending".into())
         }
         (_, Some(Acted::Converged { summary, .. })) => {
-            ("failover-failed", format!("converging the override failed: {summary}"))
+            (EventKind::FailoverFailed, format!("converging the override failed: {summary}"))
         }
-        (Decision::Healthy, None) => ("healthy", "the active region is healthy".into()),
+        (Decision::Healthy, None) => (EventKind::Healthy, "the active region is healthy".into()),
         (Decision::Suspect { failures, threshold }, None) => {
-            ("suspect", format!("the active region failed {failures} of {threshold} rounds"))
+            (EventKind::Suspect, format!("the active region failed {failures} of {threshold} rounds"))
         }
         (Decision::Overridden(o), None) => (
-            "overridden",
+            EventKind::Overridden,
             format!(
                 "{} failed over to {} at {}: observing only until a person accepts it (`drplan failover --to {} --write`)",
                 o.by, o.active, o.at, o.active
             ),
         ),
         (Decision::CoolingDown { until }, None) => (
-            "cooling-down",
+            EventKind::CoolingDown,
             format!("within the cool-down after a failover, until {}", drplan_core::recovery::rfc3339(*until)),
         ),
-        (Decision::NoTarget { why }, None) => ("no-target", why.clone()),
+        (Decision::NoTarget { why }, None) => (EventKind::NoTarget, why.clone()),
         (Decision::Failover { target, why, act: false }, None) => {
-            ("would-fail-over", format!("{why}: would fail over to {target} (mode = \"manual\": nothing done)"))
+            (EventKind::WouldFailOver, format!("{why}: would fail over to {target} (mode = \"manual\": nothing done)"))
         }
-        (Decision::Failover { target, .. }, None) => ("failing-over", format!("failing over to {target}")),
+        (Decision::Failover { target, .. }, None) => (EventKind::FailingOver, format!("failing over to {target}")),
     }
 }
