@@ -121,6 +121,7 @@ fn main() {
                 parallelism,
                 skip_health_gate: false,
                 rollout_timeout: Duration::from_secs(5),
+                fence: None,
             };
             // Written as `drplan apply` writes it: the whole state, temp file, fsync, rename.
             let backend = drplan_state::LocalBackend::new(dir.path().join(format!("{instances}-{parallelism}.json")));

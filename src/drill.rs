@@ -94,7 +94,8 @@ pub fn run(
     let results = planned.policy.evaluate(&doc)?;
     drplan_core::policy::attach(&mut doc, results);
     engine::check_policy(&planned.policy, &doc).map_err(engine::Refusal::into_failed)?;
-    let settings = settings(&config, &id, request);
+    let mut settings = settings(&config, &id, request);
+    settings.fence = planned.lock.as_ref().and_then(drplan_state::Lock::lease);
     let gate = HealthGate {
         clouds: &clouds,
         project: config.project.clone(),
@@ -430,6 +431,7 @@ fn settings(config: &Config, id: &str, request: &DrillRequest<'_>) -> Settings {
         parallelism: request.parallelism,
         skip_health_gate: false,
         rollout_timeout,
+        fence: None,
     }
 }
 

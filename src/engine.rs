@@ -149,11 +149,7 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
     // Held for the whole plan, so no apply changes state underneath it.
     let lock = match request.lock {
         None => None,
-        Some(operation) => Some(
-            backend
-                .lock(operation, &crate::clock::who(), &crate::clock::now_rfc3339(), request.lock_timeout)
-                .map_err(|e| load::lock_diagnostic(&e))?,
-        ),
+        Some(operation) => Some(lock(backend.as_ref(), operation, request.lock_timeout, observe)?),
     };
     let (state, prior) = read_state(backend.as_ref(), observe)?;
 
@@ -192,6 +188,34 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
     let results = policy.evaluate(&doc)?;
     drplan_core::policy::attach(&mut doc, results);
     Ok(Planned { doc, config, sources: loaded.sources, backend, state, prior, lock, live, policy })
+}
+
+/// Takes the state lock for `operation`. A lock taken over from a holder whose lease expired
+/// is followed at once by a write of the state as it is (the next serial): the old holder,
+/// should it resume, then finds every conditional write of its own refused.
+pub fn lock(
+    backend: &dyn drplan_state::Backend,
+    operation: &str,
+    timeout: Duration,
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Result<drplan_state::Lock, Failed> {
+    let lock = backend
+        .lock(operation, &crate::clock::who(), &crate::clock::now_rfc3339(), timeout)
+        .map_err(|e| load::lock_diagnostic(&e))?;
+    if let Some(held) = &lock.took_over {
+        observe(Event::Note(format!(
+            "The state lock of {} ({}, taken {}) was taken over: its lease of {}s ran out unrenewed.",
+            held.who,
+            held.operation,
+            held.created,
+            held.lease_seconds.unwrap_or_default()
+        )));
+        if let (Some(mut state), _) = read_state(backend, &mut |_| {})? {
+            state.serial += 1;
+            backend.write(&state).map_err(|e| load::state_diagnostic(&e, backend))?;
+        }
+    }
+    Ok(lock)
 }
 
 /// Reads the state and what planning needs of it, telling `observe` about copies behind.
@@ -326,9 +350,7 @@ pub fn edit_state<T>(
     what: &str,
     edit: impl FnOnce(&mut Option<drplan_state::StateFile>) -> Result<Edit<T>, Failed>,
 ) -> Result<T, Failed> {
-    let lock = backend
-        .lock(operation, &crate::clock::who(), &crate::clock::now_rfc3339(), lock_timeout)
-        .map_err(|e| load::lock_diagnostic(&e))?;
+    let lock = lock(backend, operation, lock_timeout, &mut |_| {})?;
     let (mut state, _) = read_state(backend, &mut |_| {})?;
     let out = match edit(&mut state)? {
         Edit::Unchanged(t) => t,
@@ -589,6 +611,9 @@ pub async fn apply(
         parallelism: options.parallelism,
         skip_health_gate: options.skip_health_gate,
         rollout_timeout,
+        // Every change waits on the state lock's lease: a run paused past it, whose lock
+        // another run took over, changes nothing more.
+        fence: planned.lock.as_ref().and_then(drplan_state::Lock::lease),
     };
     let clouds = crate::clouds::Clouds::connect(config).await?;
     let policy = config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
@@ -615,6 +640,23 @@ pub async fn apply(
             })?;
         }
     }
+    // A person's planned failover is recorded before anything runs, and cleared once it
+    // completes: watchers observe only meanwhile (a watcher's own failover records its
+    // override instead).
+    let promoted = doc.role_transitions.iter().find(|t| t.to == "active");
+    if let (Some(t), false) = (promoted, options.keep_override) {
+        let from = doc.role_transitions.iter().find(|o| o.from == "active").map(|o| o.region.clone());
+        recorder.prior.switchover = Some(drplan_core::watch::Switchover {
+            to: t.region.clone(),
+            from: from.unwrap_or_default(),
+            started: crate::clock::now_rfc3339(),
+            by: crate::clock::who(),
+        });
+        recorder.save().map_err(|e| {
+            Diagnostic::error(Code::StateWrite, format!("the switchover could not be recorded: {e}"))
+                .help("nothing was changed; run the apply again once the state can be written")
+        })?;
+    }
     let lost_recorded = recorder.prior.lost.clone();
     let summary = crate::apply::execute(doc, &clouds, &gate, &settings, &mut recorder, stop, on_event)
         .await
@@ -640,6 +682,7 @@ pub async fn apply(
         if !options.keep_override && recorder.prior.override_.is_some() {
             recorder.prior.override_ = None;
         }
+        recorder.prior.switchover = None;
         if let Err(e) = recorder.save() {
             record_failed = Some(
                 Diagnostic::error(Code::StateWrite, format!("the changes were made but the final state could not be written: {e}"))

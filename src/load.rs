@@ -116,7 +116,8 @@ pub fn state_backend(
             tracing::debug!(path = %dir.join(path).display(), "state backend: local file");
             Ok(Box::new(drplan_state::LocalBackend::new(dir.join(path))))
         }
-        config::Backend::S3 { bucket, key, region, endpoint, replicas } => {
+        config::Backend::S3 { bucket, key, region, endpoint, replicas, lock_lease } => {
+            let lease = lock_lease.map_or(drplan_state::DEFAULT_LEASE, |l| std::time::Duration::from_secs(l.as_secs()));
             tracing::debug!(bucket = %bucket, key = %key, region = %region, endpoint, replicas = replicas.len(), "state backend: S3 object");
             let at = |bucket: &str, region: &str| drplan_state::S3Location {
                 bucket: bucket.to_string(),
@@ -125,11 +126,11 @@ pub fn state_backend(
                 endpoint: endpoint.clone(),
             };
             let backend: Result<Box<dyn drplan_state::Backend>, _> = if replicas.is_empty() {
-                drplan_state::S3Backend::new(at(bucket, region)).map(|b| Box::new(b) as _)
+                drplan_state::S3Backend::new(at(bucket, region)).map(|b| Box::new(b.with_lease(lease)) as _)
             } else {
                 let copies = replicas.iter().map(|r| at(&r.bucket, &r.region)).collect();
                 drplan_state::ReplicatedBackend::new(at(bucket, region), copies, allow_unreachable)
-                    .map(|b| Box::new(b) as _)
+                    .map(|b| Box::new(b.with_lease(lease)) as _)
             };
             backend.map_err(|e| {
                 Diagnostic::error(Code::BackendUnavailable, e.to_string())

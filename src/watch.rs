@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use drplan_core::config::{Config, Role, edit};
-use drplan_core::status::Checkers;
 use drplan_core::watch::{self, Counter, Decision, Health, Override, Round};
 use drplan_core::{Code, Diagnostic, SourceFile};
 
@@ -72,23 +71,17 @@ pub fn round(
         let converged = converge(request, sources, &o)?;
         return Ok(RoundReport { decision: Decision::Overridden(o), acted: converged, counter: counter.clone() });
     }
+    // A planned switchover under way stops writers and moves traffic on purpose: nothing
+    // here may be read as a failure until the apply carrying it out completes.
+    if let Some(s) = input.prior.switchover.clone() {
+        return Ok(RoundReport { decision: Decision::Switchover(s), acted: None, counter: counter.clone() });
+    }
     let Some(active) = input.config.active_region().map(|r| r.name.clone()) else {
         return Err(Diagnostic::error(Code::ZeroActive, "no region is active")
             .help("declare one region `active`")
             .into());
     };
-    let health_of = |region: &str| -> Health {
-        if let Some(why) = input.snapshot.unreachable.get(region) {
-            return Health::Unknown(format!("unreachable: {why}"));
-        }
-        match input.health.get(region) {
-            Some(Ok(Checkers { checkers, healthy, .. })) => {
-                Health::Checked { healthy: *healthy as u32, checkers: *checkers as u32 }
-            }
-            Some(Err(why)) => Health::Unknown(format!("its health check cannot be read: {why}")),
-            None => Health::Unknown("it has no health check".to_string()),
-        }
-    };
+    let health_of = |region: &str| health(&input, region);
     let round = Round {
         active: active.clone(),
         active_health: health_of(&active),
@@ -113,6 +106,31 @@ pub fn round(
         _ => None,
     };
     Ok(RoundReport { decision, acted, counter: next })
+}
+
+/// How a round judges `region`: by its Route 53 health check as Route 53 counts it, or, for
+/// a cold site (which runs nothing to check), by its cloud answering and a usable recovery
+/// point existing in some destination.
+pub fn health(input: &crate::status::StatusInput, region: &str) -> Health {
+    if let Some(why) = input.snapshot.unreachable.get(region) {
+        return Health::Unknown(format!("unreachable: {why}"));
+    }
+    let cold = input.config.region(region).is_some_and(|r| r.role == Role::Cold);
+    match input.health.get(region) {
+        Some(Ok(c)) => c.health(),
+        Some(Err(why)) => Health::Unknown(format!("its health check cannot be read: {why}")),
+        None if cold => {
+            let usable = input.snapshot.points.values().find_map(|c| c.newest_usable().map(|p| (c, p)));
+            match usable {
+                Some((catalog, point)) => Health::Ready(format!(
+                    "a cold site: its cloud answers and {} holds usable point {}",
+                    catalog.destination, point.name
+                )),
+                None => Health::Unknown("a cold site with no usable recovery point".to_string()),
+            }
+        }
+        None => Health::Unknown("it has no health check".to_string()),
+    }
 }
 
 /// The configuration's files with `active` active and `previous` standby, in memory.
@@ -228,12 +246,21 @@ fn apply(request: &WatchRequest<'_>, planned: &mut engine::Planned) -> Result<(b
     let stop = request.stop.unwrap_or(&never);
     let applied = runtime.block_on(engine::apply(planned, &options, stop, |_| {}))?;
     let s = &applied.summary;
+    // A lock taken over is said: the run it was taken from died or stalled past its lease.
+    let took_over = planned.lock.as_ref().and_then(|l| l.took_over.as_ref()).map(|held| {
+        format!(
+            "the state lock of {} ({}, since {}) was taken over, its lease having run out; ",
+            held.who, held.operation, held.created
+        )
+    });
     let summary = format!(
-        "{} succeeded, {} failed, {} skipped{}",
+        "{}{} succeeded, {} failed, {} skipped{}{}",
+        took_over.unwrap_or_default(),
         s.succeeded.len(),
         s.failed.len(),
         s.skipped.len(),
-        s.failed.first().map(|(id, why)| format!(" ({id}: {why})")).unwrap_or_default()
+        s.failed.first().map(|(id, why)| format!(" ({id}: {why})")).unwrap_or_default(),
+        s.fenced.as_ref().map(|why| format!("; nothing more was changed: {why}")).unwrap_or_default()
     );
     Ok((s.ok(), summary, !applied.owed.is_empty()))
 }
@@ -322,6 +349,7 @@ pub fn run(
                 retry_in
             }
         };
+        ended.stopped |= stop.load(Ordering::SeqCst);
         if schedule.once {
             save_counter(request.path, &counter, request.lock_timeout)?;
             return Ok(ended);
@@ -350,6 +378,11 @@ pub fn save_counter(path: &Path, counter: &Counter, lock_timeout: Duration) -> R
     let loaded = crate::load::configuration(path);
     let Some(config) = loaded.config else { return Err(Failed::new(loaded.diagnostics)) };
     let backend = crate::load::state_backend(&config, &engine::configuration_dir(path), false)?;
+    // Most rounds change nothing: then nothing is locked (an apply may hold the lock).
+    let (state, _) = engine::read_state(backend.as_ref(), &mut |_| {})?;
+    if state.as_ref().map(|s| &s.watch) == Some(counter) || (state.is_none() && *counter == Counter::default()) {
+        return Ok(());
+    }
     engine::edit_state(backend.as_ref(), "watch", lock_timeout, "the watcher's count", |state| {
         let state = state.get_or_insert_with(|| engine::empty_state(&config));
         if state.watch == *counter {

@@ -22,6 +22,9 @@ pub enum Health {
     Checked { healthy: u32, checkers: u32 },
     /// Its health check could not be read (the reason), or it has none.
     Unknown(String),
+    /// Ready without a health check, for the reason given: a cold site runs nothing to
+    /// check, so it is judged by its cloud answering and a usable recovery point existing.
+    Ready(String),
 }
 
 impl Health {
@@ -30,13 +33,14 @@ impl Health {
         match self {
             Health::Checked { healthy, checkers } => *checkers > 0 && healthy * 100 > quorum * checkers,
             Health::Unknown(_) => false,
+            Health::Ready(_) => true,
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
             Health::Checked { healthy, checkers } => format!("{healthy} of {checkers} checkers report success"),
-            Health::Unknown(why) => why.clone(),
+            Health::Unknown(why) | Health::Ready(why) => why.clone(),
         }
     }
 }
@@ -51,6 +55,20 @@ pub struct Override {
     pub at: String,
     pub why: String,
     /// Who acted (`drplan watch on HOST`).
+    pub by: String,
+}
+
+/// A planned failover under way, recorded in state by the apply that carries it out before
+/// anything runs and cleared when it completes: watchers only observe meanwhile (a planned
+/// switchover that stops the old active's writers would look to them like a failing region).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Switchover {
+    /// The region being promoted.
+    pub to: String,
+    /// The region active before it.
+    pub from: String,
+    /// When the apply started (RFC 3339).
+    pub started: String,
     pub by: String,
 }
 
@@ -97,6 +115,9 @@ pub enum EventKind {
     FailoverRefused,
     /// Another actor moved first: this watcher did nothing.
     StoodDown,
+    /// A planned switchover is under way: the watcher observes only until it completes.
+    /// Since 1.1.
+    Switchover,
     /// A round could not run (the configuration, the state or the clouds could not be read,
     /// or the state was written by a newer drplan): the watcher is blind until it can. Since
     /// 1.1.
@@ -104,7 +125,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Healthy,
         EventKind::Suspect,
         EventKind::Overridden,
@@ -118,6 +139,7 @@ impl EventKind {
         EventKind::FailoverFailed,
         EventKind::FailoverRefused,
         EventKind::StoodDown,
+        EventKind::Switchover,
         EventKind::RoundFailed,
     ];
 
@@ -136,6 +158,7 @@ impl EventKind {
             EventKind::FailoverFailed => "failover-failed",
             EventKind::FailoverRefused => "failover-refused",
             EventKind::StoodDown => "stood-down",
+            EventKind::Switchover => "switchover",
             EventKind::RoundFailed => "round-failed",
         }
     }
@@ -246,6 +269,8 @@ pub enum Decision {
     NoTarget { why: String },
     /// Fail over to `target` (automatic mode) or say so (manual mode: `act` false).
     Failover { target: String, why: String, act: bool },
+    /// A planned switchover is under way: observe only until it completes.
+    Switchover(Switchover),
 }
 
 /// The candidates of a configuration, in the order they take over: standbys in

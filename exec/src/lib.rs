@@ -71,7 +71,14 @@ pub struct Settings {
     /// How long a workload scaled up in the region that will serve may take to become
     /// available before its action fails (and traffic does not move).
     pub rollout_timeout: Duration,
+    /// Whether this run may still change anything: the state lock's lease, checked before
+    /// every change (`None`: a lock without a lease). Once it fails nothing more starts.
+    pub fence: Option<Fence>,
 }
+
+/// A check that says why this run may no longer change anything (its state lock's lease
+/// was lost).
+pub type Fence = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -105,11 +112,13 @@ pub struct Summary {
     /// Not started because the run was interrupted.
     pub not_started: Vec<String>,
     pub interrupted: bool,
+    /// Why this run stopped changing anything midway: it lost its state lock's lease.
+    pub fenced: Option<String>,
 }
 
 impl Summary {
     pub fn ok(&self) -> bool {
-        self.failed.is_empty() && !self.interrupted
+        self.failed.is_empty() && !self.interrupted && self.fenced.is_none()
     }
 }
 
@@ -204,10 +213,16 @@ pub async fn execute<P: Provider, G: Gate>(
         if !state_lost {
             // Start what is ready, longest chain first, up to the parallelism; a stop takes
             // effect before the next start, even within one round.
-            while running.len() < parallelism && !stop.load(Ordering::SeqCst) {
+            while running.len() < parallelism && !stop.load(Ordering::SeqCst) && summary.fenced.is_none() {
                 let Some((_, i)) = ready.pop_first() else { break };
                 if status[i] != Status::Waiting {
                     continue;
+                }
+                // A run that lost its lease starts nothing more: another run holds the state.
+                if let Some(Err(why)) = settings.fence.as_ref().map(|fence| fence()) {
+                    summary.fenced = Some(why);
+                    ready.insert(key(i));
+                    break;
                 }
                 status[i] = Status::Running;
                 let a = &doc.actions[i];
@@ -215,7 +230,17 @@ pub async fn execute<P: Provider, G: Gate>(
                 let change = changes.get(a.id.as_str());
                 // The step table says what is waited for: a rollout where traffic goes, a Job to its end.
                 let wait = change.filter(|c| drplan_core::plan::step::awaited(c, serving));
-                running.push(run_one(i, a, change, wait.is_some(), provider, gate, settings, progress_tx.clone()));
+                running.push(run_one(
+                    i,
+                    a,
+                    change,
+                    wait.is_some(),
+                    provider,
+                    gate,
+                    settings,
+                    stop,
+                    progress_tx.clone(),
+                ));
             }
         }
         if running.is_empty() {
@@ -333,9 +358,14 @@ async fn run_one<P: Provider, G: Gate>(
     provider: &P,
     gate: &G,
     settings: &Settings,
+    stop: &AtomicBool,
     progress: tokio::sync::mpsc::UnboundedSender<(usize, String)>,
 ) -> Ran {
     let start = Instant::now();
+    // Checked again at the last moment: the lease may have run out while this waited.
+    if let Some(Err(why)) = settings.fence.as_ref().map(|fence| fence()) {
+        return Ran { index: i, applied: None, result: Err(why), elapsed: start.elapsed() };
+    }
     let (applied, result) = match (change, &action.region, &action.health_check) {
         (Some(change), _, _) => match apply_change(change, provider, settings).await {
             Ok(mut object) if wait_ready => {
@@ -348,12 +378,22 @@ async fn run_one<P: Provider, G: Gate>(
                     timeout: settings.rollout_timeout,
                     progress: &report,
                 };
-                let ready = provider.wait_ready(&request).await.map_err(|e| cause(&e, change));
+                let waited = tokio::select! {
+                    ready = provider.wait_ready(&request) => Some(ready.map_err(|e| cause(&e, change))),
+                    () = stopping(stop) => None,
+                };
+                let finished_step = change.kind.spec().ready == drplan_core::plan::step::Ready::Finished;
+                let Some(ready) = waited else {
+                    // Stopping: the wait is abandoned. A step waited on to its end is left
+                    // unrecorded, so the next run plans it again and adopts it by its name;
+                    // what a scale did is recorded.
+                    let applied = if finished_step { None } else { Some(object) };
+                    let why = "abandoned: stopping; the next run adopts it".to_string();
+                    return Ran { index: i, applied, result: Err(why), elapsed: start.elapsed() };
+                };
                 // A step waited on to its end is recorded done only once its wait saw it
                 // finish: a restore recorded while it ran would count as finished after a crash.
-                if change.kind.spec().ready == drplan_core::plan::step::Ready::Finished
-                    && let Some(o) = object.as_mut()
-                {
+                if finished_step && let Some(o) = object.as_mut() {
                     let status = if ready.is_ok() { "complete" } else { "failed" };
                     o.resource.attrs.insert("status".into(), status.into());
                     o.resource.attrs.insert("duration_seconds".into(), (start.elapsed().as_secs() as i64).into());
@@ -369,12 +409,23 @@ async fn run_one<P: Provider, G: Gate>(
             if settings.skip_health_gate {
                 (None, Ok(()))
             } else {
-                (None, gate.wait(region, check).await.map_err(|e| e.to_string()))
+                // Stopping abandons the gate: traffic does not move, the next run waits again.
+                tokio::select! {
+                    passed = gate.wait(region, check) => (None, passed.map_err(|e| e.to_string())),
+                    () = stopping(stop) => (None, Err("abandoned: stopping; the next run waits again".to_string())),
+                }
             }
         }
         _ => (None, Err(format!("{} is neither a change nor a health gate of this plan", action.id))),
     };
     Ran { index: i, applied, result, elapsed: start.elapsed() }
+}
+
+/// Resolves once `stop` is set (looked at every 100 ms): what a long wait races against.
+async fn stopping(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Carries out one change. Nothing is retried here: each provider retries its own requests
@@ -473,6 +524,7 @@ mod tests {
             parallelism,
             skip_health_gate: false,
             rollout_timeout: Duration::from_secs(5),
+            fence: None,
         }
     }
 

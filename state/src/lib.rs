@@ -17,9 +17,9 @@ mod s3;
 mod schema;
 
 pub use local::LocalBackend;
-pub use lock::{Lock, LockError, LockInfo};
+pub use lock::{LeaseCheck, Lock, LockError, LockInfo, release_all};
 pub use replicated::ReplicatedBackend;
-pub use s3::{S3Backend, S3Location, StaticCredentials};
+pub use s3::{DEFAULT_LEASE, S3Backend, S3Location, StaticCredentials};
 pub use schema::{FORMAT_MINOR, FORMAT_VERSION, LostRegion, StateFile, StateObject, Unknown, format};
 
 use std::time::Duration;

@@ -16,7 +16,24 @@ pub struct LockInfo {
     /// When it was taken, as the holder's clock said (RFC 3339 UTC).
     pub created: String,
     pub pid: u32,
+    /// The lease, in seconds, of a lock in a store (S3): a live holder renews it within this
+    /// time, and another run may take over a lock left unchanged for a whole lease. Absent:
+    /// a lock that never expires (a local one, or one an older drplan took).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u64>,
+    /// How often the holder renewed the lease: each renewal changes the object (and so its
+    /// ETag), which is how a taker sees that the holder lives.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub renewals: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Whether a held lock's lease still holds: `Err` says why not (lost to a run that took
+/// over, or not renewed in time). Checked before every change an apply makes.
+pub type LeaseCheck = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -43,25 +60,77 @@ pub struct Lock {
     /// An `Option` so that dropping the lock can give it back before saying it did.
     release: Option<Releaser>,
     taken: Instant,
+    /// The lease's check, for a lock that has one.
+    lease: Option<LeaseCheck>,
+    /// The holder whose lease expired and whose lock this run took over.
+    pub took_over: Option<LockInfo>,
 }
 
 /// How a lock is given back.
 enum Releaser {
     /// Dropping the value releases it, and cannot fail (an OS file lock).
     Guard(Box<dyn Send + Sync>),
-    /// A call that can fail (a lock object in a store that may not answer).
-    Call(Box<dyn FnOnce() -> Result<(), String> + Send + Sync>),
+    /// A call that can fail (a lock object in a store that may not answer), shared with
+    /// [`release_all`] so that a process exiting at once can still give it back.
+    Call(SharedRelease),
+}
+
+type ReleaseCall = Box<dyn FnOnce() -> Result<(), String> + Send + Sync>;
+type SharedRelease = std::sync::Arc<std::sync::Mutex<Option<ReleaseCall>>>;
+
+/// Every lock of a store this process holds, by id: what [`release_all`] gives back.
+static HELD: std::sync::Mutex<Vec<(String, SharedRelease)>> = std::sync::Mutex::new(Vec::new());
+
+/// Gives back every lock of a store this process holds, now: for a process about to exit
+/// at once (a second interrupt), whose locks would otherwise outlive it until their lease
+/// ran out. Returns what could not be given back, as `(lock id, why)`.
+pub fn release_all() -> Vec<(String, String)> {
+    let held: Vec<(String, SharedRelease)> = HELD.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default();
+    let mut failed = Vec::new();
+    for (id, call) in held {
+        let call = call.lock().ok().and_then(|mut c| c.take());
+        if let Some(Err(why)) = call.map(|release| release()) {
+            failed.push((id, why));
+        }
+    }
+    failed
 }
 
 impl Lock {
     /// A lock whose `release` value gives it back when dropped.
     pub fn new(info: LockInfo, release: impl Send + Sync + 'static) -> Lock {
-        Lock { info, release: Some(Releaser::Guard(Box::new(release))), taken: Instant::now() }
+        Lock {
+            info,
+            release: Some(Releaser::Guard(Box::new(release))),
+            taken: Instant::now(),
+            lease: None,
+            took_over: None,
+        }
     }
 
     /// A lock given back by calling `release`, which says why it could not be.
     pub fn fallible(info: LockInfo, release: impl FnOnce() -> Result<(), String> + Send + Sync + 'static) -> Lock {
-        Lock { info, release: Some(Releaser::Call(Box::new(release))), taken: Instant::now() }
+        let call: SharedRelease = std::sync::Arc::new(std::sync::Mutex::new(Some(Box::new(release))));
+        if let Ok(mut held) = HELD.lock() {
+            held.push((info.id.clone(), call.clone()));
+        }
+        Lock { info, release: Some(Releaser::Call(call)), taken: Instant::now(), lease: None, took_over: None }
+    }
+
+    /// The same lock, held under a lease that `check` judges.
+    pub fn with_lease(mut self, check: LeaseCheck) -> Lock {
+        self.lease = Some(check);
+        self
+    }
+
+    /// The lease's check; `None` for a lock without one, which holds until released.
+    pub fn lease(&self) -> Option<LeaseCheck> {
+        self.lease.clone()
+    }
+
+    /// Whether the lock still holds (always, for a lock without a lease).
+    pub fn valid(&self) -> Result<(), String> {
+        self.lease.as_ref().map_or(Ok(()), |check| check())
     }
 
     /// Gives the lock back now; `Err` says why it is still held (then `drplan state unlock`
@@ -77,7 +146,14 @@ impl Lock {
                 drop(guard);
                 Ok(())
             }
-            Some(Releaser::Call(release)) => release(),
+            Some(Releaser::Call(call)) => {
+                if let Ok(mut held) = HELD.lock() {
+                    held.retain(|(_, c)| !std::sync::Arc::ptr_eq(c, &call));
+                }
+                // Taken already by `release_all`: given back then.
+                let release = call.lock().ok().and_then(|mut c| c.take());
+                release.map_or(Ok(()), |release| release())
+            }
         };
         match &result {
             Ok(()) => tracing::debug!(
@@ -126,6 +202,8 @@ pub fn new_info(operation: &str, who: &str, now: &str) -> LockInfo {
         operation: operation.to_string(),
         created: now.to_string(),
         pid: std::process::id(),
+        lease_seconds: None,
+        renewals: 0,
     }
 }
 

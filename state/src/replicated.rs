@@ -83,6 +83,12 @@ impl ReplicatedBackend {
         })
     }
 
+    /// The same backend, the lock of every copy held under `lease`.
+    pub fn with_lease(mut self, lease: std::time::Duration) -> ReplicatedBackend {
+        self.copies = self.copies.into_iter().map(|c| c.with_lease(lease)).collect();
+        self
+    }
+
     fn run(&self) -> MutexGuard<'_, Run> {
         self.run.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -411,8 +417,16 @@ impl Backend for ReplicatedBackend {
             });
         }
         self.locks.fetch_add(1, Ordering::SeqCst);
+        // One lease over every copy held: a renewal that failed on any copy voids it.
+        let checks: Vec<crate::lock::LeaseCheck> = locks.iter().filter_map(Lock::lease).collect();
+        let took_over = locks.iter().find_map(|l| l.took_over.clone());
         let held = Held { locks, count: self.locks.clone() };
-        Ok(taken(Lock::fallible(info, move || held.release()), &self.location(), started))
+        let mut lock = Lock::fallible(info, move || held.release());
+        if !checks.is_empty() {
+            lock = lock.with_lease(std::sync::Arc::new(move || checks.iter().try_for_each(|check| check())));
+        }
+        lock.took_over = took_over;
+        Ok(taken(lock, &self.location(), started))
     }
 
     fn lock_info(&self) -> Result<Option<LockInfo>, LockError> {

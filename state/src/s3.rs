@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use drplan_retry::RetryPolicy;
 
 use crate::local::describe_change;
-use crate::lock::{Lock, LockError, LockInfo, new_info, taken};
+use crate::lock::{LeaseCheck, Lock, LockError, LockInfo, new_info, taken};
 use crate::{Backend, StateError, StateFile};
 
 /// Where the state object is, as the `backend "s3"` block says.
@@ -35,6 +36,17 @@ pub struct S3Location {
 
 /// How often a waiting lock asks again.
 const LOCK_POLL: Duration = Duration::from_millis(500);
+
+/// The lease of a lock object unless the configuration sets one (`lock_lease`): longer than
+/// the longest single call drplan makes (20 s, the attempt timeout) plus clock drift between
+/// a holder's pauses, as Patroni sizes its leader key's TTL against its loop.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// When a taker first saw each lock object (bucket, key) unchanged under an ETag: expiry is
+/// judged on the taker's own monotonic clock from then, never by comparing clocks across
+/// machines (as Kubernetes' leader election does). Kept for the process, so a watcher's
+/// rounds keep counting.
+static SEEN_HELD: Mutex<BTreeMap<(String, String), (Option<String>, Instant)>> = Mutex::new(BTreeMap::new());
 
 /// The user metadata of a state object naming the copies its write could not reach, each
 /// with the serial it was at most at then: `bucket=serial,bucket=serial`.
@@ -63,6 +75,8 @@ struct Seen {
 
 struct Inner {
     at: S3Location,
+    /// The lease of the lock objects this backend takes.
+    lease: Duration,
     client: aws_sdk_s3::Client,
     runtime: Option<tokio::runtime::Runtime>,
     /// `None` before the first read; `Some(None)` when there was no state object.
@@ -101,7 +115,18 @@ impl S3Backend {
             location: url(&at),
             reason: "cannot load AWS configuration".into(),
         })?;
-        Ok(S3Backend { inner: Arc::new(Inner { at, client, runtime: Some(runtime), seen: Mutex::new(None) }) })
+        Ok(S3Backend {
+            inner: Arc::new(Inner { at, lease: DEFAULT_LEASE, client, runtime: Some(runtime), seen: Mutex::new(None) }),
+        })
+    }
+
+    /// The same backend, its locks held under `lease` (at least 3 s: a renewal every third
+    /// of it must have time to arrive).
+    pub fn with_lease(mut self, lease: Duration) -> S3Backend {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.lease = lease.max(Duration::from_secs(3));
+        }
+        self
     }
 
     pub fn at(&self) -> &S3Location {
@@ -346,16 +371,128 @@ fn condition_failed<E>(e: &SdkError<E, HttpResponse>) -> bool {
     matches!(status(e), Some(412 | 409))
 }
 
-/// Gives the S3 lock back when dropped, if it is still the one taken.
-/// The lock object this run created, given back by deleting it: only the one this run
-/// saw (its ETag), so a lock taken since by someone else stays.
-fn release(inner: &Arc<Inner>, etag: Option<String>) -> impl FnOnce() -> Result<(), String> + Send + Sync + 'static {
+/// The lease of a lock object this run holds: the ETag its last write left, when that write
+/// was made, and whether another run took the lock over.
+struct Lease {
+    duration: Duration,
+    etag: Mutex<Option<String>>,
+    renewed: Mutex<Instant>,
+    lost: AtomicBool,
+    done: AtomicBool,
+}
+
+impl Lease {
+    fn new(duration: Duration, etag: Option<String>) -> Arc<Lease> {
+        Arc::new(Lease {
+            duration,
+            etag: Mutex::new(etag),
+            renewed: Mutex::new(Instant::now()),
+            lost: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+        })
+    }
+
+    fn etag(&self) -> Option<String> {
+        self.etag.lock().map(|e| e.clone()).unwrap_or(None)
+    }
+
+    /// Holds while no other run took the lock over and the last renewal is recent enough
+    /// that a call started now ends within the lease: two thirds of it, the rest being the
+    /// margin for the call itself and the taker's clock.
+    fn check(&self) -> Result<(), String> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err("this run lost the state lock's lease: another run took the lock over".into());
+        }
+        let age = self.renewed.lock().map(|r| r.elapsed()).unwrap_or(self.duration);
+        if age >= self.duration * 2 / 3 {
+            return Err(format!(
+                "this run lost the state lock's lease: not renewed for {:.1}s (the lease is {}s), another run may take it over",
+                age.as_secs_f64(),
+                self.duration.as_secs()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Renews `lease` every third of its duration, rewriting the lock object only if it is
+/// still the one this run wrote (`If-Match`), until the lock is given back. A refused
+/// renewal means another run took the lock over: the lease is lost for good.
+fn renew(inner: Arc<Inner>, lease: Arc<Lease>, mut info: LockInfo) {
+    std::thread::Builder::new()
+        .name("drplan-state-lease".into())
+        .spawn(move || {
+            let every = lease.duration / 3;
+            loop {
+                let next = Instant::now() + every;
+                while Instant::now() < next {
+                    if lease.done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100).min(next.saturating_duration_since(Instant::now())));
+                }
+                info.renewals += 1;
+                let Ok(body) = serde_json::to_vec_pretty(&info) else { return };
+                let etag = lease.etag();
+                let put = || {
+                    inner
+                        .client
+                        .put_object()
+                        .bucket(&inner.at.bucket)
+                        .key(inner.lock_key())
+                        .content_type("application/json")
+                        .set_if_match(etag.clone())
+                        .body(ByteStream::from(body.clone()))
+                        .send()
+                };
+                let started = Instant::now();
+                match inner.block(send(put)) {
+                    Ok(out) => {
+                        if let Ok(mut e) = lease.etag.lock() {
+                            *e = out.e_tag().map(str::to_string);
+                        }
+                        if let Ok(mut r) = lease.renewed.lock() {
+                            // Counted from when the request left: the lease ran from then.
+                            *r = started;
+                        }
+                        tracing::trace!(id = %info.id, renewals = info.renewals, "state lock lease renewed");
+                    }
+                    Err(e) if condition_failed(&e) || status(&e) == Some(404) => {
+                        lease.lost.store(true, Ordering::SeqCst);
+                        tracing::warn!(id = %info.id, "state lock lease lost: another run took the lock over");
+                        return;
+                    }
+                    // The store did not answer: the lease runs out unless a later renewal
+                    // arrives, and the check says so.
+                    Err(_) => {}
+                }
+            }
+        })
+        .ok();
+}
+
+/// The lock object this run holds, given back by deleting it: only while it is still the
+/// one this run last wrote (its ETag), so a lock taken over since by another run stays.
+fn release(inner: &Arc<Inner>, lease: Arc<Lease>) -> impl FnOnce() -> Result<(), String> + Send + Sync + 'static {
     let inner = inner.clone();
     move || {
+        lease.done.store(true, Ordering::SeqCst);
+        if lease.lost.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         inner
-            .block(inner.delete_lock(etag.as_deref()))
+            .block(inner.delete_lock(lease.etag().as_deref()))
             .map_err(|f| format!("s3://{}/{}: {}", inner.at.bucket, inner.lock_key(), f.reason))
     }
+}
+
+/// A lock held under `lease`, renewed from now on.
+fn leased(inner: &Arc<Inner>, info: LockInfo, etag: Option<String>) -> Lock {
+    let lease = Lease::new(inner.lease, etag);
+    renew(inner.clone(), lease.clone(), info.clone());
+    let check = lease.clone();
+    let checker: LeaseCheck = Arc::new(move || check.check());
+    Lock::fallible(info, release(inner, lease)).with_lease(checker)
 }
 
 impl Backend for S3Backend {
@@ -507,42 +644,67 @@ impl S3Backend {
     /// Takes the lock as `info`. A lock object already holding `info`'s id is this run's: a
     /// create whose answer was lost is retried (see [`send`]), and the retry meets its own
     /// object.
-    pub(crate) fn lock_as(&self, info: LockInfo, timeout: Duration) -> Result<Lock, LockError> {
+    pub(crate) fn lock_as(&self, mut info: LockInfo, timeout: Duration) -> Result<Lock, LockError> {
         let inner = &self.inner;
+        info.lease_seconds = Some(inner.lease.as_secs());
         let body = serde_json::to_vec_pretty(&info)
             .map_err(|e| inner.lock_io(Failure { reason: e.to_string(), unreachable: false }))?;
         let started = Instant::now();
         let deadline = started + timeout;
+        let key = (inner.at.bucket.clone(), inner.lock_key());
         loop {
-            let put = || {
-                inner
+            let put = |if_match: Option<String>| {
+                let request = inner
                     .client
                     .put_object()
                     .bucket(&inner.at.bucket)
                     .key(inner.lock_key())
                     .content_type("application/json")
-                    .if_none_match("*")
-                    .body(ByteStream::from(body.clone()))
-                    .send()
+                    .body(ByteStream::from(body.clone()));
+                match if_match {
+                    Some(etag) => request.if_match(etag),
+                    None => request.if_none_match("*"),
+                }
+                .send()
             };
-            match inner.block(send(put)) {
+            match inner.block(send(|| put(None))) {
                 Ok(out) => {
-                    let release = release(inner, out.e_tag().map(str::to_string));
-                    return Ok(taken(Lock::fallible(info, release), &self.location(), started));
+                    let lock = leased(inner, info, out.e_tag().map(str::to_string));
+                    return Ok(taken(lock, &self.location(), started));
                 }
                 Err(e) if condition_failed(&e) => {
                     match inner.block(inner.holder())? {
                         // Our own request, retried after its answer was lost: the lock is ours.
                         Some((held, etag)) if held.id == info.id => {
-                            return Ok(taken(Lock::fallible(info, release(inner, etag)), &self.location(), started));
+                            return Ok(taken(leased(inner, info, etag), &self.location(), started));
                         }
-                        Some((held, _)) if Instant::now() >= deadline => return Err(LockError::Held(held)),
-                        Some((held, _)) => {
-                            tracing::trace!(
-                                holder = %held.who,
-                                id = %held.id,
-                                "state lock held by another run; waiting"
-                            );
+                        Some((held, etag)) => {
+                            let since = seen_since(&key, &etag);
+                            let expired = held.lease_seconds.is_some_and(|s| since.elapsed() >= Duration::from_secs(s));
+                            if expired {
+                                // Unchanged for a whole lease on this run's clock: its holder
+                                // is dead or paused. Taken over only if it is still that object.
+                                match inner.block(send(|| put(etag.clone()))) {
+                                    Ok(out) => {
+                                        tracing::warn!(
+                                            holder = %held.who,
+                                            id = %held.id,
+                                            unchanged = ?since.elapsed(),
+                                            "state lock taken over: its lease expired"
+                                        );
+                                        let mut lock = leased(inner, info, out.e_tag().map(str::to_string));
+                                        lock.took_over = Some(held);
+                                        return Ok(taken(lock, &self.location(), started));
+                                    }
+                                    // Renewed, released or taken by another in between: look again.
+                                    Err(e) if condition_failed(&e) || status(&e) == Some(404) => continue,
+                                    Err(e) => return Err(inner.lock_io(inner.explain(&e))),
+                                }
+                            }
+                            if Instant::now() >= deadline {
+                                return Err(LockError::Held(held));
+                            }
+                            tracing::trace!(holder = %held.who, id = %held.id, "state lock held by another run; waiting");
                             std::thread::sleep(LOCK_POLL)
                         }
                         // Released in between: ask again at once.
@@ -551,6 +713,19 @@ impl S3Backend {
                 }
                 Err(e) => return Err(inner.lock_io(inner.explain(&e))),
             }
+        }
+    }
+}
+
+/// Since when this process has seen the lock object at `key` unchanged under `etag`.
+fn seen_since(key: &(String, String), etag: &Option<String>) -> Instant {
+    let Ok(mut seen) = SEEN_HELD.lock() else { return Instant::now() };
+    match seen.get(key) {
+        Some((e, since)) if e == etag => *since,
+        _ => {
+            let now = Instant::now();
+            seen.insert(key.clone(), (etag.clone(), now));
+            now
         }
     }
 }

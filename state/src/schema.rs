@@ -24,7 +24,7 @@ pub const FORMAT_VERSION: u32 = 3;
 
 /// The minor version: raised by an additive change (a new optional field), which drplans of
 /// the same major read, keeping what they do not know.
-pub const FORMAT_MINOR: u32 = 0;
+pub const FORMAT_MINOR: u32 = 1;
 
 /// Fields a drplan does not know, from a file of a newer minor version: kept as read and
 /// written back, so that an older drplan's write loses nothing of a newer one's.
@@ -69,6 +69,10 @@ pub struct StateFile {
     /// The failover a watcher made (`drplan_core::watch::Override`), until it is accepted.
     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
     pub override_: Option<drplan_core::watch::Override>,
+    /// A planned failover under way (`drplan_core::watch::Switchover`): watchers observe
+    /// only until the apply that carries it out completes. Since 3.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switchover: Option<drplan_core::watch::Switchover>,
     /// What `drplan watch --once` keeps between runs.
     #[serde(default, skip_serializing_if = "is_default")]
     pub watch: drplan_core::watch::Counter,
@@ -123,6 +127,7 @@ impl StateFile {
             lost: BTreeMap::new(),
             drills: Vec::new(),
             override_: None,
+            switchover: None,
             watch: Default::default(),
             extra: Unknown::new(),
         }
@@ -159,7 +164,14 @@ impl StateFile {
         }
         let lost =
             self.lost.iter().map(|(r, l)| (r.clone(), Lost { since: l.since.clone(), owed: l.owed.clone() })).collect();
-        Ok(Prior { objects, roles, lost, drills: self.drills.clone(), override_: self.override_.clone() })
+        Ok(Prior {
+            objects,
+            roles,
+            lost,
+            drills: self.drills.clone(),
+            override_: self.override_.clone(),
+            switchover: self.switchover.clone(),
+        })
     }
 
     /// Records `prior` as this state's content (objects in address order). The fields of a
@@ -198,6 +210,7 @@ impl StateFile {
         let keep = prior.drills.len().saturating_sub(drplan_core::drill::KEPT);
         self.drills = prior.drills[keep..].to_vec();
         self.override_ = prior.override_.clone();
+        self.switchover = prior.switchover.clone();
         // Written in this drplan's format, whatever version it was read in; a newer minor
         // version stays, as its fields do.
         let newer_minor = self.format_version == FORMAT_VERSION && self.format_minor > FORMAT_MINOR;

@@ -273,3 +273,232 @@ fn a_failover_a_policy_denies_is_reported_and_nothing_changes() {
     assert_eq!(w.state()["serial"].as_u64(), serial, "no state written");
     assert_eq!(hook.kinds(), ["failover-refused", "failover-refused"], "told, and never 'failing over'");
 }
+
+/// bot-core with a second warm standby, eu-central-1 (machines only, no cluster), after
+/// eu-west-1 in `failover.order`; automatic, rounds a second apart.
+fn two_standbys() -> World {
+    bot_core::world(|c| {
+        let standby = "region \"eu-central-1\" {\n  cloud    = \"aws\"\n  role     = \"standby\"\n  endpoint = \"euc1.bot-core.com\"\n\n  compute \"nodes\" {\n    instance_type = \"c6i.2xlarge\"\n    image         = \"ami-0d71ea30463e0ff8d\"\n    count         = { active = 3, standby = 1, cold = 0 }\n  }\n}\n\nregion \"asia-pacific-1\" {";
+        c.replacen("mode  = \"manual\"", "mode  = \"automatic\"", 1)
+            .replacen("  health_check {", "  automatic {\n    interval = \"1s\"\n  }\n\n  health_check {", 1)
+            .replacen("region \"asia-pacific-1\" {", standby, 1)
+            .replacen(
+                "order = [\"eu-west-1\", \"asia-pacific-1\"]",
+                "order = [\"eu-west-1\", \"eu-central-1\", \"asia-pacific-1\"]",
+                1,
+            )
+    })
+}
+
+fn events(out: &std::process::Output) -> Vec<serde_json::Value> {
+    text(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn kinds(out: &std::process::Output) -> Vec<String> {
+    events(out).iter().filter_map(|e| e["type"].as_str().map(String::from)).collect()
+}
+
+#[test]
+fn with_the_first_standby_down_too_the_second_takes_over_and_flapping_never_fails_over() {
+    let w = two_standbys();
+    converge(&w);
+    // Every standby is judged on its own check: the second one got one too.
+    let state = w.state();
+    let checks: Vec<&str> = state["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "health_check")
+        .filter_map(|o| o["address"].as_str())
+        .collect();
+    assert_eq!(checks, ["health_check.eu-central-1", "health_check.eu-west-1", "health_check.us-east-1"]);
+    assert_eq!(w.moto.live_instances("eu-central-1").unwrap().len(), 1);
+
+    // Flapping: failed, healthy, failed, healthy, in separate `--once` runs. Never twice in a row.
+    for round in 0..4 {
+        if round % 2 == 0 {
+            w.fail_checks_of("us-east-1");
+        } else {
+            w.failing.lock().unwrap().clear();
+        }
+        let out = w.drplan(&["watch", "bot-core", "--once", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        assert!(!kinds(&out).iter().any(|k| k.contains("fail")), "round {round}: {}", describe(&out));
+    }
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"));
+
+    // The active and the first standby fail for good: the second standby takes over.
+    w.fail_checks_of("us-east-1");
+    w.fail_checks_of("eu-west-1");
+    let started = std::time::Instant::now();
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "3", "--interval", "1s", "--json"]);
+    eprintln!(
+        "first failed round to PRIMARY moved, the first standby down too (rounds 1 s apart, threshold 2): {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(kinds(&out)[..2], ["suspect", "failed-over"], "{}", describe(&out));
+    let failed_over = events(&out)[1]["text"].as_str().unwrap().to_string();
+    assert!(failed_over.contains("to eu-central-1"), "{failed_over}");
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euc1.bot-core.com"));
+    assert_eq!(w.moto.live_instances("eu-central-1").unwrap().len(), 3, "at active capacity");
+    assert_eq!(w.moto.live_instances("us-east-1").unwrap().len(), 1, "the old active fenced to standby");
+    assert_eq!(replicas(&w.use1), vec![1, 1, 0]);
+    assert_eq!(suspended(&w.use1), vec![true]);
+    assert_eq!(w.state()["override"]["active"], "eu-central-1");
+}
+
+/// The standby's Deployments never finish rolling out (the played controller held), so a
+/// failover waits there, mid-round, holding the state lock.
+fn stuck_failover(w: &World) {
+    controller(&w.euw1, false);
+    w.fail_checks_of("us-east-1");
+}
+
+fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what} did not happen within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let status = std::process::Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    assert!(status.success(), "kill {sig}");
+}
+
+#[test]
+fn sigterm_mid_round_exits_promptly_gives_the_s3_lock_back_and_the_next_round_proceeds() {
+    let w = world();
+    w.state_in_s3("3s");
+    converge(&w);
+    stuck_failover(&w);
+    let watcher = w
+        .command(&["watch", "bot-core", "--interval", "1s", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the failover", std::time::Duration::from_secs(60), || w.state().get("override").is_some());
+    assert!(w.lock_object().is_some(), "the watcher holds the lock while it waits on the rollout");
+    let sent = std::time::Instant::now();
+    signal(&watcher, "-TERM");
+    let out = watcher.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    eprintln!("SIGTERM to exit, mid-round: {:.1}s", took.as_secs_f64());
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(took < std::time::Duration::from_secs(15), "within the grace period: {took:?}");
+    assert!(w.lock_object().is_none(), "no lock object left: {:?}", w.lock_object());
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"), "DNS never moved");
+    // The next round takes the lock and finishes the failover.
+    controller(&w.euw1, true);
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"), "{}", describe(&out));
+    assert!(w.lock_object().is_none());
+}
+
+#[test]
+fn a_holder_killed_outright_is_taken_over_once_its_lease_runs_out_and_the_failover_finished() {
+    let w = world();
+    w.state_in_s3("3s");
+    converge(&w);
+    stuck_failover(&w);
+    let mut first = w
+        .command(&["watch", "bot-core", "--interval", "1s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the failover", std::time::Duration::from_secs(60), || w.state().get("override").is_some());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let killed = std::time::Instant::now();
+    assert!(w.lock_object().is_some(), "a holder killed outright leaves its lock object");
+    controller(&w.euw1, true);
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "1", "--json"]);
+    let took = killed.elapsed();
+    eprintln!("holder killed to its failover finished by another watcher (lease 3 s): {:.1}s", took.as_secs_f64());
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("was taken over"), "{}", describe(&out));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"), "{}", describe(&out));
+    assert_eq!(suspended(&w.use1), vec![true]);
+    assert!(w.lock_object().is_none());
+}
+
+#[test]
+fn a_holder_paused_past_its_lease_is_taken_over_and_once_resumed_changes_nothing() {
+    let w = world();
+    w.state_in_s3("3s");
+    converge(&w);
+    stuck_failover(&w);
+    let paused = w
+        .command(&["watch", "bot-core", "--interval", "1s", "--rounds", "2", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the failover", std::time::Duration::from_secs(60), || w.state().get("override").is_some());
+    signal(&paused, "-STOP");
+    let stopped = std::time::Instant::now();
+    // Another watcher: it waits for the lease to run out, takes the lock over and finishes.
+    controller(&w.euw1, true);
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "1", "--json"]);
+    eprintln!(
+        "paused holder to its failover finished by another watcher (lease 3 s): {:.1}s",
+        stopped.elapsed().as_secs_f64()
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("was taken over"), "{}", describe(&out));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
+    let serial = w.state()["serial"].as_u64();
+    let instances = (w.moto.live_instances("us-east-1").unwrap(), w.moto.live_instances("eu-west-1").unwrap());
+
+    // Resumed: its rollout wait ends, but it writes no state and changes nothing more.
+    signal(&paused, "-CONT");
+    let out = paused.wait_with_output().unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        said.contains("lost the state lock's lease") || said.contains("state could not be written"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(w.state()["serial"].as_u64(), serial, "no state write after it resumed");
+    assert_eq!((w.moto.live_instances("us-east-1").unwrap(), w.moto.live_instances("eu-west-1").unwrap()), instances);
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
+    assert!(w.lock_object().is_none(), "the lock it lost is not deleted by it, and the taker gave it back");
+}
+
+#[test]
+fn a_watcher_during_a_planned_switchover_observes_only() {
+    let w = world();
+    converge(&w);
+    // A person's planned failover, waiting on the standby's rollout.
+    controller(&w.euw1, false);
+    let text_now = std::fs::read_to_string(w.config().join("main.hcl")).unwrap();
+    let out = w.drplan(&["failover", "--to", "eu-west-1", "bot-core", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_ne!(text_now, std::fs::read_to_string(w.config().join("main.hcl")).unwrap());
+    let apply = w
+        .command(&["apply", "bot-core", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the switchover record", std::time::Duration::from_secs(60), || w.state().get("switchover").is_some());
+    // The old active is drained and looks failing to the checkers.
+    w.fail_checks_of("us-east-1");
+    for _ in 0..3 {
+        let out = w.drplan(&["watch", "bot-core", "--once", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        assert_eq!(kinds(&out), ["switchover"], "{}", describe(&out));
+    }
+    assert!(w.state().get("override").is_none(), "no watcher's failover");
+    controller(&w.euw1, true);
+    let out = apply.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(w.state().get("switchover").is_none(), "cleared once the switchover completed");
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
+}

@@ -100,6 +100,7 @@ impl Builder<'_> {
                 region: self.aws_region(b, "region").unwrap_or_default(),
                 endpoint: self.api_url(b, "endpoint"),
                 replicas: self.replicas(b),
+                lock_lease: self.lock_lease(b),
             },
             _ => {
                 for r in b.children("replica") {
@@ -819,6 +820,22 @@ impl Builder<'_> {
                 None
             }
         }
+    }
+
+    /// `lock_lease`: at least 3 s, so that a renewal every third of it has time to arrive.
+    fn lock_lease(&mut self, n: &Node) -> Option<Duration> {
+        let lease = self.duration(n, "lock_lease")?;
+        if lease.as_secs() < 3 {
+            if let Some((_, v)) = n.str("lock_lease") {
+                self.diags.push(
+                    Diagnostic::error(Code::InvalidValue, "lock lease too short")
+                        .label(v.span.clone(), format!("`{lease}` is shorter than 3s"))
+                        .help("the holder renews the lease every third of it; give it at least `3s` (the default is `60s`)"),
+                );
+            }
+            return None;
+        }
+        Some(lease)
     }
 
     fn int_in(&mut self, n: &Node, attr: &str, lo: u64, hi: u64) -> Option<u64> {

@@ -100,6 +100,8 @@ pub enum Backend {
         region: String,
         endpoint: Option<String>,
         replicas: Vec<Replica>,
+        /// The lock's lease; `None`: the backend's default.
+        lock_lease: Option<super::Duration>,
     },
 }
 

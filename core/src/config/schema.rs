@@ -125,6 +125,11 @@ pub static BACKEND: Block = Block {
                 req("key", Ty::String, "object key of the state"),
                 req("region", Ty::String, "AWS region of the bucket"),
                 opt("endpoint", Ty::String, "another S3 API address (an emulator, a VPC endpoint)"),
+                opt(
+                    "lock_lease",
+                    Ty::String,
+                    "the state lock's lease (default `60s`, at least `3s`): a live holder renews it, and a lock left unchanged for a whole lease is taken over",
+                ),
             ],
             doc: "state in an S3 object, locked with a conditional write",
         },

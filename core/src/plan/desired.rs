@@ -90,30 +90,34 @@ pub fn desired(config: &Config) -> Vec<Resource> {
         if let Some(secondary) = secondary_region(config) {
             records.push(("SECONDARY", secondary));
         }
-        for (failover, region) in records {
+        // Every region that could take over is judged on its own check: the active and each
+        // standby (a failed first standby is passed over for the next healthy one). Only the
+        // PRIMARY and SECONDARY regions' checks are attached to records.
+        let health_check = |region: &crate::config::Region| Resource {
+            address: address::health_check(&region.name),
+            kind: Kind::HealthCheck,
+            region: None,
+            attrs: attrs([
+                ("serves", region.name.as_str().into()),
+                ("fqdn", region.endpoint.clone().unwrap_or_default().into()),
+                ("protocol", hc.protocol.as_str().into()),
+                ("port", i64::from(hc.port).into()),
+                (
+                    "path",
+                    if hc.protocol == crate::config::Protocol::Tcp {
+                        Value::Str(String::new())
+                    } else {
+                        hc.path.as_str().into()
+                    },
+                ),
+                ("interval", (hc.interval.as_secs() as i64).into()),
+                ("threshold", hc.threshold.into()),
+            ]),
+        };
+        for (failover, region) in &records {
             let endpoint = region.endpoint.clone().unwrap_or_default();
             let check = address::health_check(&region.name);
-            out.push(Resource {
-                address: check.clone(),
-                kind: Kind::HealthCheck,
-                region: None,
-                attrs: attrs([
-                    ("serves", region.name.as_str().into()),
-                    ("fqdn", endpoint.as_str().into()),
-                    ("protocol", hc.protocol.as_str().into()),
-                    ("port", i64::from(hc.port).into()),
-                    (
-                        "path",
-                        if hc.protocol == crate::config::Protocol::Tcp {
-                            Value::Str(String::new())
-                        } else {
-                            hc.path.as_str().into()
-                        },
-                    ),
-                    ("interval", (hc.interval.as_secs() as i64).into()),
-                    ("threshold", hc.threshold.into()),
-                ]),
-            });
+            out.push(health_check(region));
             out.push(Resource {
                 address: address::dns_record(&dns.record, failover),
                 kind: Kind::DnsRecord,
@@ -123,13 +127,18 @@ pub fn desired(config: &Config) -> Vec<Resource> {
                     ("name", dns.record.as_str().into()),
                     ("type", "CNAME".into()),
                     ("ttl", dns.ttl.into()),
-                    ("failover", failover.into()),
+                    ("failover", (*failover).into()),
                     ("set_identifier", format!("{}-{}", config.project, failover.to_ascii_lowercase()).into()),
                     ("target", endpoint.as_str().into()),
                     ("serves", region.name.as_str().into()),
                     ("health_check", check.into()),
                 ]),
             });
+        }
+        let recorded: Vec<&str> = records.iter().map(|(_, r)| r.name.as_str()).collect();
+        for region in config.regions.iter().filter(|r| r.role == Role::Standby && !recorded.contains(&r.name.as_str()))
+        {
+            out.push(health_check(region));
         }
     }
     for b in &config.backups {

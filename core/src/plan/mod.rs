@@ -64,6 +64,8 @@ pub struct Prior {
     /// The failover a watcher made, until a person accepts it (`failover --to ... --write`)
     /// or fails back on purpose (`--fail-back`).
     pub override_: Option<crate::watch::Override>,
+    /// A planned failover under way (watchers observe only).
+    pub switchover: Option<crate::watch::Switchover>,
 }
 
 /// A region declared lost while it could not be reached, and what it is still owed.

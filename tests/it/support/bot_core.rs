@@ -19,6 +19,9 @@ use super::{http, text};
 
 pub const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
 
+/// The bucket of the state once [`World::state_in_s3`] moved it there.
+pub const STATE_BUCKET: &str = "bot-core-state";
+
 pub struct World {
     pub moto: Running,
     /// In front of moto: plays Route 53's checkers, and drops us-east-1 when it is lost.
@@ -88,8 +91,41 @@ impl World {
         c
     }
 
+    /// The state, from the local file, or from S3 once [`World::state_in_s3`] moved it there.
     pub fn state(&self) -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(self.config().join(".drplan/state.json")).unwrap()).unwrap()
+        let local = self.config().join(".drplan/state.json");
+        let text = match std::fs::read_to_string(&local) {
+            Ok(text) => text,
+            Err(_) => {
+                let (code, body) = self
+                    .moto
+                    .aws_request("s3", "us-east-1", "GET", &format!("/{STATE_BUCKET}/bot-core/state.json"), "")
+                    .unwrap();
+                assert_eq!(code, 200, "no state in S3: {body}");
+                body
+            }
+        };
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The state's lock object in S3, when one is there.
+    pub fn lock_object(&self) -> Option<serde_json::Value> {
+        let path = format!("/{STATE_BUCKET}/bot-core/state.json.lock");
+        let (code, body) = self.moto.aws_request("s3", "us-east-1", "GET", &path, "").unwrap();
+        (code == 200).then(|| serde_json::from_str(&body).unwrap())
+    }
+
+    /// Moves the state to an S3 object (in bucket `bot-core-state`, through the proxy in front
+    /// of moto) whose lock is held under a lease of `lease`, as a team running watchers would.
+    pub fn state_in_s3(&self, lease: &str) {
+        self.moto.create_bucket(STATE_BUCKET).unwrap();
+        self.edit(
+            "  backend \"local\" {\n    path = \".drplan/state.json\"\n  }",
+            &format!(
+                "  backend \"s3\" {{\n    bucket     = \"{STATE_BUCKET}\"\n    key        = \"bot-core/state.json\"\n    region     = \"us-east-1\"\n    endpoint   = \"{}\"\n    lock_lease = \"{lease}\"\n  }}",
+                self.aws.url()
+            ),
+        );
     }
 
     /// The id state records for `region`'s health check.

@@ -173,6 +173,7 @@ pub async fn apply_plan<P: Provider>(
         parallelism: 1,
         skip_health_gate: true,
         rollout_timeout: std::time::Duration::from_secs(60),
+        fence: None,
     };
     let mut recorder = KitRecorder { prior };
     let never = std::sync::atomic::AtomicBool::new(false);

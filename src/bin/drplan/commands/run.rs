@@ -160,6 +160,9 @@ pub fn execute(args: &RunArgs, allow_unreachable: bool, run: &mut Run, out: &mut
     for (id, e) in &summary.failed {
         out.note(&format!("  failed:  {id}: {e}"));
     }
+    if let Some(why) = &summary.fenced {
+        out.note(&format!("  stopped: {why}; nothing more was changed. `drplan plan` shows where things stand."));
+    }
     for (region, skipped) in &applied.owed {
         out.note(&format!(
             "  skipped in {region}, declared lost: {}\n  The fence of {region} is owed: `drplan plan` shows it, and the first apply after {region} answers again carries it out first.",

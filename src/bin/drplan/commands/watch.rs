@@ -46,6 +46,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     // SIGTERM (a pod evicted, a rollout) or Ctrl-C: no new action and no new round; what
     // runs finishes and is recorded, then the watcher exits 0.
     let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    let mut said = out.clone();
     if let Ok(runtime) = drplan::runtime::shared() {
         runtime.spawn(async move {
             use tokio::signal::unix::{SignalKind, signal};
@@ -57,6 +58,18 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
                 _ = term.recv() => {}
             }
             stop.store(true, Ordering::SeqCst);
+            // A second signal exits at once, still giving the state lock back.
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            let kept = tokio::task::spawn_blocking(drplan_state::release_all).await.unwrap_or_default();
+            for (id, why) in kept {
+                said.note(&format!(
+                    "The state lock {id} could not be released ({why}): run `drplan state unlock {id}`."
+                ));
+            }
+            std::process::exit(130);
         });
     }
     let request = WatchRequest {
@@ -108,7 +121,8 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         }
     };
     match watch::run(&request, &schedule, &mut |e| quiet.pipeline(&e), &mut before, &mut tick) {
-        Ok(ended) if ended.ok => EXIT_OK,
+        // Stopped by a signal: what ran finished and is recorded, the lock given back.
+        Ok(ended) if ended.ok || ended.stopped => EXIT_OK,
         Ok(_) => EXIT_ERROR,
         Err(f) => {
             out.diagnostics(&[], &f.diagnostics);
@@ -185,6 +199,13 @@ fn describe(report: &RoundReport) -> (EventKind, String) {
             format!("within the cool-down after a failover, until {}", drplan_core::recovery::rfc3339(*until)),
         ),
         (Decision::NoTarget { why }, None) => (EventKind::NoTarget, why.clone()),
+        (Decision::Switchover(s), None) => (
+            EventKind::Switchover,
+            format!(
+                "a planned switchover from {} to {} is under way since {} ({}): observing only until it completes",
+                s.from, s.to, s.started, s.by
+            ),
+        ),
         (Decision::Failover { target, why, act: false }, None) => {
             (EventKind::WouldFailOver, format!("{why}: would fail over to {target} (mode = \"manual\": nothing done)"))
         }
