@@ -18,6 +18,7 @@ mod failover;
 mod fmt;
 mod gates;
 mod logging;
+mod manifests;
 mod metrics;
 mod plan;
 mod policy;

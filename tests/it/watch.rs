@@ -374,14 +374,16 @@ fn sigterm_mid_round_exits_promptly_gives_the_s3_lock_back_and_the_next_round_pr
     w.state_in_s3("3s");
     converge(&w);
     stuck_failover(&w);
+    let beat = w.dir.path().join("heartbeat");
     let watcher = w
-        .command(&["watch", "bot-core", "--interval", "1s", "--json"])
+        .command(&["watch", "bot-core", "--interval", "1s", "--json", "--heartbeat", beat.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     wait_for("the failover", std::time::Duration::from_secs(60), || w.state().get("override").is_some());
     assert!(w.lock_object().is_some(), "the watcher holds the lock while it waits on the rollout");
+    assert!(std::fs::read_to_string(&beat).unwrap().ends_with("Z\n"), "the first round's heartbeat");
     let sent = std::time::Instant::now();
     signal(&watcher, "-TERM");
     let out = watcher.wait_with_output().unwrap();

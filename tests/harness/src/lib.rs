@@ -403,6 +403,11 @@ fn launchers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("launchers")
 }
 
+/// A command of the emulator virtualenv (`kubernetes-validate`), by its name in `bin/`.
+pub fn venv_command(name: &str) -> Command {
+    Command::new(venv_dir().join("bin").join(name))
+}
+
 fn venv_dir() -> PathBuf {
     match std::env::var_os("DRPLAN_VENV") {
         // Relative to the workspace root, not to the test's working directory

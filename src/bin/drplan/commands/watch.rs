@@ -40,9 +40,23 @@ pub struct Args {
     /// How long the new region's health gate may take.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::parse_duration)]
     health_timeout: Duration,
+    /// After every round, write the time to FILE: the liveness signal a probe reads with
+    /// `--alive FILE`.
+    #[arg(long, value_name = "FILE")]
+    heartbeat: Option<std::path::PathBuf>,
+    /// Check a watcher's heartbeat instead of watching: exit 0 when FILE was written within
+    /// `--within`, 1 otherwise (a Kubernetes liveness probe).
+    #[arg(long, value_name = "FILE")]
+    alive: Option<std::path::PathBuf>,
+    /// With `--alive`: how recent the heartbeat must be.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::parse_duration)]
+    within: Duration,
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
+    if let Some(file) = &args.alive {
+        return alive(file, args.within, out);
+    }
     // SIGTERM (a pod evicted, a rollout) or Ctrl-C: no new action and no new round; what
     // runs finishes and is recorded, then the watcher exits 0.
     let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
@@ -101,12 +115,17 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     // A round that cannot run is said once when it starts failing, and posted: a watcher
     // that cannot see (a newer state format, lost credentials) must not fail silently.
     let mut failing = false;
+    let heartbeat = args.heartbeat.clone();
     let mut tick = |t: Tick<'_>| match t {
         Tick::Round(report) => {
+            beat(heartbeat.as_deref(), out);
             failing = false;
             say(report, &args, out);
         }
         Tick::Failed { failed, retry_in } => {
+            // A round that could not run still proves the loop turns; what it could not do
+            // is said (and posted) below.
+            beat(heartbeat.as_deref(), out);
             out.diagnostics(&[], &failed.diagnostics);
             if !failing {
                 let why: Vec<&str> = failed.diagnostics.iter().map(|d| d.message.as_str()).collect();
@@ -126,6 +145,35 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         Ok(_) => EXIT_ERROR,
         Err(f) => {
             out.diagnostics(&[], &f.diagnostics);
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Writes the heartbeat: the time, as RFC 3339, atomically (a probe never reads half of it).
+fn beat(file: Option<&std::path::Path>, out: &mut Output) {
+    if let Some(file) = file
+        && let Err(d) = drplan::load::write_atomically(file, &format!("{}\n", drplan::clock::now_rfc3339()))
+    {
+        out.note(&format!("warning: {}", d.message));
+    }
+}
+
+/// `--alive FILE`: whether a watcher wrote its heartbeat within `within`.
+fn alive(file: &std::path::Path, within: Duration, out: &mut Output) -> u8 {
+    let age = std::fs::metadata(file).and_then(|m| m.modified()).map(|t| t.elapsed().unwrap_or_default());
+    match age {
+        Ok(age) if age <= within => EXIT_OK,
+        Ok(age) => {
+            out.note(&format!(
+                "The watcher's last round was {}s ago, longer than {}s: it is stuck.",
+                age.as_secs(),
+                within.as_secs()
+            ));
+            EXIT_ERROR
+        }
+        Err(e) => {
+            out.note(&format!("No heartbeat at {}: {e}", file.display()));
             EXIT_ERROR
         }
     }
