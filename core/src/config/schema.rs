@@ -504,7 +504,7 @@ pub fn reference_markdown() -> String {
     let mut out = String::from(
         "# Configuration reference\n\n\
          <!-- Generated from core/src/config/schema.rs; do not edit by hand. \
-         Regenerate with `UPDATE_EXPECT=1 cargo test -p drplan-core --test reference`. -->\n\n\
+         Regenerate with `UPDATE_EXPECT=1 cargo test -p drplan-core --test it reference`. -->\n\n\
          A configuration is a directory of `*.hcl` files, merged, or a single file. Values are \
          literals; durations are strings such as `\"30s\"`, `\"15m\"`, `\"2h\"`, `\"30d\"` (sums like \
          `\"1h30m\"` too); schedules are five-field cron expressions; any value may be \

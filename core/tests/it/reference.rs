@@ -15,7 +15,7 @@ fn the_configuration_reference_matches_the_schema() {
     assert!(
         current == generated,
         "docs/configuration.md is out of date with core/src/config/schema.rs; \
-         regenerate it with `UPDATE_EXPECT=1 cargo test -p drplan-core --test reference`"
+         regenerate it with `UPDATE_EXPECT=1 cargo test -p drplan-core --test it reference`"
     );
 }
 
