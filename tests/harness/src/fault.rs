@@ -101,6 +101,8 @@ pub struct Faults {
     only: Option<Matcher>,
     /// Requests dropped unanswered whatever the rule (a store down beside played checkers).
     dropped: Option<Matcher>,
+    /// Requests held this long before anything else happens to them (a slow call in flight).
+    stalled: Option<(Matcher, std::time::Duration)>,
 }
 
 #[derive(Clone, Debug)]
@@ -135,7 +137,7 @@ impl fmt::Debug for Responder {
 impl Faults {
     /// Forward everything.
     pub fn none() -> Faults {
-        Faults { rule: Rule::None, only: None, dropped: None }
+        Faults { rule: Rule::None, only: None, dropped: None, stalled: None }
     }
 
     /// Fault every `n`th request (`n` of 1 faults each one), rotating through all kinds,
@@ -145,18 +147,19 @@ impl Faults {
             rule: Rule::Share { every: n.max(1), kinds: FaultKind::ALL.to_vec(), cap: MAX_FAULTS_PER_REQUEST },
             only: None,
             dropped: None,
+            stalled: None,
         }
     }
 
     /// Answer every request with `kind`, however often it is retried.
     pub fn always(kind: FaultKind) -> Faults {
-        Faults { rule: Rule::Always(kind), only: None, dropped: None }
+        Faults { rule: Rule::Always(kind), only: None, dropped: None, stalled: None }
     }
 
     /// Every request (narrowed with [`Faults::matching`]) answered by `respond` instead of
     /// the emulator, with `(status, content type, body)`.
     pub fn answer(respond: impl Fn(&RequestInfo) -> (u16, String, String) + Send + Sync + 'static) -> Faults {
-        Faults { rule: Rule::Answer(Responder(Arc::new(respond))), only: None, dropped: None }
+        Faults { rule: Rule::Answer(Responder(Arc::new(respond))), only: None, dropped: None, stalled: None }
     }
 
     /// Route 53's checkers, played: every `GetHealthCheckStatus` is answered with the
@@ -207,6 +210,17 @@ impl Faults {
     /// Besides the rule, every request for which `matches` is true is dropped unanswered.
     pub fn dropping(mut self, matches: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static) -> Faults {
         self.dropped = Some(Arc::new(matches));
+        self
+    }
+
+    /// Besides the rule, every request for which `matches` is true is held for `delay` first
+    /// (then forwarded, or faulted by the rule): a call that stays in flight for a while.
+    pub fn stalling(
+        mut self,
+        delay: std::time::Duration,
+        matches: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static,
+    ) -> Faults {
+        self.stalled = Some((Arc::new(matches), delay));
         self
     }
 
@@ -460,6 +474,11 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let Some(request) = read_request(&mut reader)? else { return Ok(()) };
     let mut client = client;
+    let stall = lock(&shared.decider).faults.stalled.as_ref().filter(|(m, _)| m(&request.info())).map(|(_, d)| *d);
+    if let Some(delay) = stall {
+        lock(&shared.log).push(format!("stalled {}", request.info()));
+        std::thread::sleep(delay);
+    }
     let drop_it = lock(&shared.decider).faults.dropped.as_ref().is_some_and(|m| m(&request.info()));
     if drop_it {
         shared.dropped.fetch_add(1, Ordering::SeqCst);

@@ -228,7 +228,7 @@ fn watch_interrupts(
         tokio::select! { () = next(&mut interrupt) => {}, () = next(&mut terminate) => {} }
         stop.store(true, Ordering::SeqCst);
         progress.lock().unwrap_or_else(PoisonError::into_inner).message(
-            "\nStopping: no new actions start; waiting for the running ones to finish and be recorded. Interrupt again to exit at once.",
+            "\nStopping: no new actions start; calls under way finish and are recorded, long waits (a health gate, a rollout, a restore Job) are abandoned for the next run. Interrupt again to exit at once.",
         );
         tokio::select! { () = next(&mut interrupt) => {}, () = next(&mut terminate) => {} }
         let released = release_now(&lock, &unlock);
