@@ -504,3 +504,21 @@ fn a_watcher_during_a_planned_switchover_observes_only() {
     assert!(w.state().get("switchover").is_none(), "cleared once the switchover completed");
     assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("euw1.bot-core.com"));
 }
+
+#[test]
+fn a_watcher_meeting_a_newer_state_format_alerts_instead_of_failing_silently() {
+    let w = world();
+    converge(&w);
+    let hook = Webhook::start();
+    // A newer drplan (state format 4) wrote the state this watcher reads.
+    let mut state = w.state();
+    state["format_version"] = 4.into();
+    std::fs::write(w.config().join(".drplan/state.json"), state.to_string()).unwrap();
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "2", "--interval", "1s", "--json", "--notify", &hook.url]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(text(&out.stderr).contains("drplan::state::too_new"), "{}", describe(&out));
+    assert_eq!(kinds(&out), ["round-failed"], "said once, not every round: {}", describe(&out));
+    assert!(events(&out)[0]["text"].as_str().unwrap().contains("cannot fail over until it can"), "{}", describe(&out));
+    assert_eq!(events(&out)[0]["format_version"], drplan_core::watch::EVENT_FORMAT_VERSION);
+    assert_eq!(hook.kinds(), ["round-failed"], "and posted");
+}

@@ -12,23 +12,7 @@ use drplan_state::{FORMAT_MINOR, FORMAT_VERSION, StateError};
 /// Compares `format`'s schema with its committed file, or writes it under `UPDATE_EXPECT`.
 fn snapshot(format: &Format) -> Result<(), String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas").join(&format.file);
-    let generated = format.text();
-    let committed = std::fs::read_to_string(&path).ok();
-    if let Some(committed) = &committed {
-        if *committed == generated {
-            return Ok(());
-        }
-        // Refused whatever the mode: accepting the file must not bless a missing bump.
-        formats::check(format, committed)?;
-    }
-    if std::env::var_os("UPDATE_EXPECT").is_some() {
-        return std::fs::write(&path, &generated).map_err(|e| format!("cannot write {}: {e}", path.display()));
-    }
-    Err(format!(
-        "docs/schemas/{} is {} (UPDATE_EXPECT=1 accepts it)",
-        format.file,
-        if committed.is_some() { "out of date" } else { "missing" }
-    ))
+    drplan_harness::snapshot_file(&path, &format.text(), |committed| formats::check(format, committed))
 }
 
 #[test]

@@ -403,6 +403,31 @@ fn launchers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("launchers")
 }
 
+/// Compares `generated` with the committed file at `path`, or writes it when the test runs
+/// under `UPDATE_EXPECT`: the goldens' convention. `check` judges a change first, whatever
+/// the mode (a schema whose version bump is too small is refused even when accepting).
+pub fn snapshot_file(
+    path: &Path,
+    generated: &str,
+    check: impl FnOnce(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let committed = std::fs::read_to_string(path).ok();
+    if let Some(committed) = &committed {
+        if committed == generated {
+            return Ok(());
+        }
+        check(committed)?;
+    }
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        return std::fs::write(path, generated).map_err(|e| format!("cannot write {}: {e}", path.display()));
+    }
+    Err(format!(
+        "{} is {} (UPDATE_EXPECT=1 accepts it)",
+        path.display(),
+        if committed.is_some() { "out of date" } else { "missing" }
+    ))
+}
+
 /// A command of the emulator virtualenv (`kubernetes-validate`), by its name in `bin/`.
 pub fn venv_command(name: &str) -> Command {
     Command::new(venv_dir().join("bin").join(name))

@@ -114,19 +114,21 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
 /// First Ctrl-C (or SIGTERM): the drill starts nothing more and tears down. Second: exit at
 /// once; the drill stays recorded as running and `drplan drill --cleanup` finishes it.
 fn watch_interrupts(stop: Arc<AtomicBool>, mut out: Output) {
-    std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        runtime.block_on(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-                return;
-            };
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-            stop.store(true, Ordering::SeqCst);
-            out.note("\nStopping the drill: nothing more starts; its teardown runs now. Interrupt again to exit at once (then run `drplan drill --cleanup`).");
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-            out.note("Interrupted again: exiting; the drill's teardown is owed: run `drplan drill --cleanup`.");
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        });
+    // On the process's one runtime, whose workers run it while the drill blocks on its own
+    // work (the signal listeners are registered before this returns).
+    let Ok(runtime) = drplan::runtime::shared() else { return };
+    use tokio::signal::unix::{SignalKind, signal};
+    let _entered = runtime.enter();
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
+    runtime.spawn(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        stop.store(true, Ordering::SeqCst);
+        out.note("\nStopping the drill: nothing more starts; its teardown runs now. Interrupt again to exit at once (then run `drplan drill --cleanup`).");
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        out.note("Interrupted again: exiting; the drill's teardown is owed: run `drplan drill --cleanup`.");
+        let _ = drplan_state::release_all();
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
     });
 }

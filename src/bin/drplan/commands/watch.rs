@@ -62,11 +62,12 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     let mut said = out.clone();
     if let Ok(runtime) = drplan::runtime::shared() {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Listening from here on: a signal that came before the task first ran is not lost.
+        let _entered = runtime.enter();
+        let (int, term) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
         runtime.spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-                return;
-            };
+            let (Ok(mut int), Ok(mut term)) = (int, term) else { return };
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
