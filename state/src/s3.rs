@@ -379,6 +379,9 @@ struct Lease {
     renewed: Mutex<Instant>,
     lost: AtomicBool,
     done: AtomicBool,
+    /// Held by a renewal from its request until its new ETag is noted: a release waits for
+    /// it, or it would delete with an ETag the renewal just made stale.
+    renewing: Mutex<()>,
 }
 
 impl Lease {
@@ -389,6 +392,7 @@ impl Lease {
             renewed: Mutex::new(Instant::now()),
             lost: AtomicBool::new(false),
             done: AtomicBool::new(false),
+            renewing: Mutex::new(()),
         })
     }
 
@@ -430,6 +434,11 @@ fn renew(inner: Arc<Inner>, lease: Arc<Lease>, mut info: LockInfo) {
                         return;
                     }
                     std::thread::sleep(Duration::from_millis(100).min(next.saturating_duration_since(Instant::now())));
+                }
+                let _renewing = lease.renewing.lock();
+                // Given back meanwhile: nothing more to renew.
+                if lease.done.load(Ordering::SeqCst) {
+                    return;
                 }
                 info.renewals += 1;
                 let Ok(body) = serde_json::to_vec_pretty(&info) else { return };
@@ -477,6 +486,8 @@ fn release(inner: &Arc<Inner>, lease: Arc<Lease>) -> impl FnOnce() -> Result<(),
     let inner = inner.clone();
     move || {
         lease.done.store(true, Ordering::SeqCst);
+        // A renewal under way ends first: its new ETag is the one to delete under.
+        let _renewing = lease.renewing.lock();
         if lease.lost.load(Ordering::SeqCst) {
             return Ok(());
         }

@@ -24,6 +24,32 @@ pub fn class_of_code(code: &str) -> Option<ErrorClass> {
         | "ExpiredToken" => ErrorClass::Denied,
         // A missing zone is a configuration mistake, not an object that went away.
         "NoSuchHostedZone" => ErrorClass::Invalid,
+        // RDS: an instance that is not there is not found; the groups, key and network a
+        // request names are configuration, so one missing is a mistake in it. The wire
+        // codes mostly drop the SDK's `Fault` suffix; both spellings are listed.
+        "DBInstanceNotFound" | "DBInstanceNotFoundFault" => ErrorClass::NotFound,
+        "DBSubnetGroupNotFoundFault"
+        | "DBParameterGroupNotFound"
+        | "DBParameterGroupNotFoundFault"
+        | "DBSecurityGroupNotFound"
+        | "DBSecurityGroupNotFoundFault"
+        | "DBSubnetGroupNotAllowedFault"
+        | "InvalidDBSubnetGroupStateFault"
+        | "DBSubnetGroupDoesNotCoverEnoughAZs"
+        | "InvalidSubnet"
+        | "InvalidVPCNetworkStateFault"
+        | "KMSKeyNotAccessibleFault"
+        | "StorageQuotaExceeded"
+        | "InstanceQuotaExceeded"
+        | "DBInstanceClassNotFound" => ErrorClass::Invalid,
+        // An identifier taken, or an instance busy (a replica still creating, a promotion
+        // under way): the world is not as the request expects.
+        "DBInstanceAlreadyExists"
+        | "DBInstanceAlreadyExistsFault"
+        | "InvalidDBInstanceState"
+        | "InvalidDBInstanceStateFault" => ErrorClass::Conflict,
+        // CloudWatch's query-compatible codes for a request it cannot take.
+        "MissingParameter" | "InvalidParameterValueException" | "InvalidNextToken" => ErrorClass::Invalid,
         c if c.starts_with("InvalidAMIID.") => ErrorClass::Invalid,
         "InvalidParameterValue"
         | "InvalidParameterCombination"
@@ -205,6 +231,16 @@ mod tests {
             ("NoSuchBucket", ErrorClass::NotFound),
             ("InvalidInstanceID.NotFound", ErrorClass::NotFound),
             ("BucketNotEmpty", ErrorClass::Conflict),
+            ("DBInstanceNotFound", ErrorClass::NotFound),
+            ("DBInstanceNotFoundFault", ErrorClass::NotFound),
+            ("DBInstanceAlreadyExists", ErrorClass::Conflict),
+            ("DBInstanceAlreadyExistsFault", ErrorClass::Conflict),
+            ("InvalidDBInstanceState", ErrorClass::Conflict),
+            ("InvalidDBInstanceStateFault", ErrorClass::Conflict),
+            ("DBSubnetGroupNotFoundFault", ErrorClass::Invalid),
+            ("DBParameterGroupNotFound", ErrorClass::Invalid),
+            ("KMSKeyNotAccessibleFault", ErrorClass::Invalid),
+            ("ValidationError", ErrorClass::Invalid),
             ("SomethingElse", ErrorClass::Invalid),
         ];
         for (code, class) in cases {

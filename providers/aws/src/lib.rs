@@ -1,10 +1,13 @@
-//! AWS provider: EC2 instance pools, Route 53 failover records and health checks, S3 backup buckets.
+//! AWS provider: EC2 instance pools, Route 53 failover records and health checks, S3 backup buckets,
+//! and RDS writers and read replicas with their CloudWatch replication lag.
 
 pub mod client;
 mod ec2;
 pub mod error;
 pub mod pace;
 mod points;
+#[cfg(feature = "data-tier")]
+pub mod rds;
 mod route53;
 mod s3;
 
@@ -21,6 +24,8 @@ use drplan_core::recovery::PointContents;
 use crate::pace::Pace;
 
 pub use client::{s3_client, sdk_config};
+#[cfg(feature = "data-tier")]
+pub use rds::{DbInstance, LagSample};
 pub use route53::Observation;
 
 /// Tags drplan puts on the objects it creates, and finds them by.
@@ -29,14 +34,16 @@ pub const TAG_REGION: &str = "drplan:region";
 pub const TAG_POOL: &str = "drplan:pool";
 pub const TAG_INDEX: &str = "drplan:index";
 pub const TAG_SERVES: &str = "drplan:serves";
+pub const TAG_DATABASE: &str = "drplan:database";
 /// The ID of the one lifecycle rule drplan owns in a backup bucket; other rules are left alone.
 pub const LIFECYCLE_RULE_ID: &str = "drplan-retention";
 
 /// Route 53 is a global service signed in us-east-1.
 const GLOBAL_REGION: &str = "us-east-1";
 
-/// The AWS provider: one EC2 client per AWS region of the configuration, one Route 53
-/// client (paced by the process-wide [`Pace::route53`]), and S3 clients per bucket region.
+/// The AWS provider: one EC2 client per AWS region of the configuration (RDS and
+/// CloudWatch clients are made per call, with the `data-tier` feature), one Route 53 client (paced by the process-wide [`Pace::route53`]), and S3
+/// clients per bucket region.
 pub struct AwsProvider {
     base: SdkConfig,
     interceptors: Vec<SharedInterceptor>,

@@ -13,6 +13,7 @@ mod moto;
 
 pub use fault::{FaultCounts, FaultKind, FaultProxy, Faults};
 pub use kmock::JobOutcome;
+pub use moto::{DbNetwork, DbTruth};
 
 use std::collections::VecDeque;
 use std::fmt;

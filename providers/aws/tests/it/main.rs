@@ -9,6 +9,8 @@ mod constructor;
 mod convergence;
 mod emulator_smoke;
 mod pacing;
+#[cfg(feature = "data-tier")]
+mod rds;
 mod recovery_points;
 mod refresh_cost;
 mod throttle_budget;
