@@ -398,7 +398,7 @@ mod tests {
         let e = EventLine::new(EventKind::FencePending, "2026-01-01T00:00:00Z", "x", Some(3));
         assert_eq!(
             e.to_line(),
-            "{\"format_version\":\"1.0\",\"type\":\"fence-pending\",\"at\":\"2026-01-01T00:00:00Z\",\"text\":\"x\",\"failures\":3}\n"
+            "{\"format_version\":\"1.1\",\"type\":\"fence-pending\",\"at\":\"2026-01-01T00:00:00Z\",\"text\":\"x\",\"failures\":3}\n"
         );
         let notified = EventLine::new(EventKind::FailingOver, "t", "y", None);
         assert!(!notified.to_line().contains("failures"));
