@@ -103,7 +103,7 @@ fn locking(make: Make) {
 
     let second = make();
     match second.lock("plan", "bo@ci", "2026-11-27T10:00:01Z", Duration::ZERO) {
-        Err(LockError::Held(info)) => assert_eq!(info, held.info, "{at}: the refusal names the holder"),
+        Err(LockError::Held(info)) => assert_eq!(*info, held.info, "{at}: the refusal names the holder"),
         other => panic!("{at}: a held lock must be refused, got {other:?}"),
     }
     assert!(

@@ -38,7 +38,7 @@ pub type LeaseCheck = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Syn
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("the state is locked by {} ({}, since {}, lock id {})", .0.who, .0.operation, .0.created, .0.id)]
-    Held(LockInfo),
+    Held(Box<LockInfo>),
     #[error("the state is locked by another process (no lock information was left)")]
     HeldUnknown,
     #[error("cannot lock the state at {location}: {reason}")]
@@ -270,7 +270,7 @@ pub fn acquire(state: &Path, operation: &str, who: &str, now: &str, timeout: Dur
                 std::thread::sleep(Duration::from_millis(200))
             }
             Err(TryLockError::WouldBlock) => {
-                return Err(read_info(state).map_or(LockError::HeldUnknown, LockError::Held));
+                return Err(read_info(state).map_or(LockError::HeldUnknown, |info| LockError::Held(Box::new(info))));
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
@@ -295,7 +295,7 @@ pub fn force_unlock(state: &Path, id: &str) -> Result<LockInfo, LockError> {
             let _ = file.unlock();
             Ok(info)
         }
-        Err(TryLockError::WouldBlock) => Err(LockError::Held(info)),
+        Err(TryLockError::WouldBlock) => Err(LockError::Held(Box::new(info))),
         Err(TryLockError::Error(e)) => Err(io(e)),
     }
 }
@@ -311,7 +311,7 @@ mod tests {
         let first = acquire(&state, "apply", "ana@laptop", "2026-11-27T10:00:00Z", Duration::ZERO).unwrap();
         match acquire(&state, "plan", "bo@ci", "2026-11-27T10:00:01Z", Duration::from_millis(300)) {
             Err(LockError::Held(info)) => {
-                assert_eq!(info, first.info);
+                assert_eq!(*info, first.info);
                 let message = LockError::Held(info).to_string();
                 assert!(
                     message.contains("ana@laptop") && message.contains("apply") && message.contains(&first.info.id),

@@ -389,7 +389,9 @@ impl Backend for ReplicatedBackend {
     }
 
     fn lock(&self, operation: &str, who: &str, now: &str, timeout: Duration) -> Result<Lock, LockError> {
-        let info = new_info(operation, who, now);
+        let mut info = new_info(operation, who, now);
+        // Every copy's lock object carries the same lease.
+        info.lease_seconds = self.copies.first().map(|c| c.lease().as_secs());
         let started = Instant::now();
         let deadline = started + timeout;
         let mut locks = Vec::new();

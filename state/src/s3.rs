@@ -46,7 +46,10 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// judged on the taker's own monotonic clock from then, never by comparing clocks across
 /// machines (as Kubernetes' leader election does). Kept for the process, so a watcher's
 /// rounds keep counting.
-static SEEN_HELD: Mutex<BTreeMap<(String, String), (Option<String>, Instant)>> = Mutex::new(BTreeMap::new());
+static SEEN_HELD: Mutex<BTreeMap<LockKey, (Option<String>, Instant)>> = Mutex::new(BTreeMap::new());
+
+/// A lock object: its bucket and key.
+type LockKey = (String, String);
 
 /// The user metadata of a state object naming the copies its write could not reach, each
 /// with the serial it was at most at then: `bucket=serial,bucket=serial`.
@@ -127,6 +130,11 @@ impl S3Backend {
             inner.lease = lease.max(Duration::from_secs(3));
         }
         self
+    }
+
+    /// The lease of the lock objects this backend takes.
+    pub fn lease(&self) -> Duration {
+        self.inner.lease
     }
 
     pub fn at(&self) -> &S3Location {
@@ -713,7 +721,7 @@ impl S3Backend {
                                 }
                             }
                             if Instant::now() >= deadline {
-                                return Err(LockError::Held(held));
+                                return Err(LockError::Held(Box::new(held)));
                             }
                             tracing::trace!(holder = %held.who, id = %held.id, "state lock held by another run; waiting");
                             std::thread::sleep(LOCK_POLL)
@@ -729,7 +737,7 @@ impl S3Backend {
 }
 
 /// Since when this process has seen the lock object at `key` unchanged under `etag`.
-fn seen_since(key: &(String, String), etag: &Option<String>) -> Instant {
+fn seen_since(key: &LockKey, etag: &Option<String>) -> Instant {
     let Ok(mut seen) = SEEN_HELD.lock() else { return Instant::now() };
     match seen.get(key) {
         Some((e, since)) if e == etag => *since,
@@ -767,7 +775,7 @@ mod tests {
         // The first create went through but its answer was lost: the object is there.
         let first = backend(&moto).lock_as(info.clone(), Duration::ZERO).unwrap();
         let retried = backend(&moto).lock_as(info.clone(), Duration::ZERO).expect("our own lock object is ours");
-        assert_eq!(retried.info, info);
+        assert_eq!(retried.info, LockInfo { lease_seconds: Some(DEFAULT_LEASE.as_secs()), ..info.clone() });
         match backend(&moto).lock_as(new_info("plan", "bo", "t"), Duration::ZERO) {
             Err(LockError::Held(held)) => assert_eq!(held.id, info.id),
             other => panic!("another run must be refused, got {other:?}"),
