@@ -72,6 +72,27 @@ pub fn s3_client(cfg: &SdkConfig, path_style: bool) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 
+/// Reads one HTTP request off `stream` (headers, then the body its Content-Length
+/// announces), for the tests' canned servers that answer it.
+#[cfg(test)]
+pub(crate) fn read_request(stream: &std::net::TcpStream) -> Vec<u8> {
+    use std::io::{BufRead, BufReader, Read};
+    let mut reader = BufReader::new(stream);
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

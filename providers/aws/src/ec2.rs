@@ -408,7 +408,7 @@ mod tests {
     /// Serves `throttled` RequestLimitExceeded answers, then empty DescribeInstances answers;
     /// returns the endpoint and the number of requests served.
     fn throttling_server(throttled: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        use std::io::{BufRead, BufReader, Read, Write};
+        use std::io::Write;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -416,19 +416,7 @@ mod tests {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
+                crate::client::read_request(&stream);
                 let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (status, xml) = if n < throttled {
                     (
