@@ -22,7 +22,7 @@ pub struct Clouds {
 /// Which clouds a configuration touches.
 fn needs(config: &Config) -> (bool, bool, bool) {
     let destinations = || config.backups.iter().flat_map(|b| b.destinations.iter());
-    let aws = config.regions.iter().any(|r| r.cloud == Cloud::Aws && !r.compute.is_empty())
+    let aws = config.regions.iter().any(|r| r.cloud == Cloud::Aws && !(r.compute.is_empty() && r.databases.is_empty()))
         || config.failover.as_ref().is_some_and(|f| f.dns.is_some())
         || destinations().any(|d| matches!(d.target, Target::S3 { .. }));
     let gcp = config.regions.iter().any(|r| r.cloud == Cloud::Gcp)
@@ -107,6 +107,7 @@ fn merge(into: &mut Snapshot, from: Snapshot) {
     into.unreachable_objects.extend(from.unreachable_objects);
     into.newest_backup_age.extend(from.newest_backup_age);
     into.backup_runs.extend(from.backup_runs);
+    into.replication.extend(from.replication);
 }
 
 impl Provider for Clouds {

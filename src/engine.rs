@@ -651,17 +651,40 @@ pub async fn apply(
             from: from.unwrap_or_default(),
             started: crate::clock::now_rfc3339(),
             by: crate::clock::who(),
+            // The writers' counts before the stop: a run killed after it resumes, or rolls
+            // back, to these.
+            writers: doc
+                .databases
+                .iter()
+                .filter_map(|d| d.from.as_ref().map(|from| (from, &d.writers)))
+                .flat_map(|(from, ws)| ws.iter().map(move |(w, n)| (plan::resource::address::workload(from, w), *n)))
+                .collect(),
         });
         recorder.save().map_err(|e| {
             Diagnostic::error(Code::StateWrite, format!("the switchover could not be recorded: {e}"))
                 .help("nothing was changed; run the apply again once the state can be written")
         })?;
     }
+    // Each writer this plan's refresh saw alive: the end of the data-loss window should its
+    // region go dark later.
+    if let Some(live) = &planned.live {
+        let now = crate::clock::now_rfc3339();
+        for o in live.objects.values().filter(|o| o.resource.kind == plan::Kind::Database) {
+            let (Some(region), Some(db)) = (o.resource.region.as_deref(), o.resource.address.rsplit('.').next()) else {
+                continue;
+            };
+            if o.resource.str("role") == Some("writer") && !live.unreachable.contains_key(region) {
+                recorder.prior.databases.entry(db.to_string()).or_default().writer_seen = Some(now.clone());
+            }
+        }
+    }
     let lost_recorded = recorder.prior.lost.clone();
+    let data_recorded = recorder.prior.databases.clone();
     let summary = crate::apply::execute(doc, &clouds, &gate, &settings, &mut recorder, stop, on_event)
         .await
         .map_err(|e| Diagnostic::error(Code::PlanFile, format!("the plan cannot be executed: {e}")))?;
 
+    record_data(doc, &settings.plan_id, &summary, &mut recorder.prior);
     clear_fenced(doc, &summary, &mut recorder.prior);
     let mut record_failed = None;
     if summary.ok() && summary.not_started.is_empty() {
@@ -689,7 +712,7 @@ pub async fn apply(
                     .help("the state holds every change but the regions' roles; run `drplan apply` again once the state can be written"),
             );
         }
-    } else if recorder.prior.lost != lost_recorded
+    } else if (recorder.prior.lost != lost_recorded || recorder.prior.databases != data_recorded)
         && let Err(e) = recorder.save()
     {
         record_failed = Some(
@@ -710,6 +733,47 @@ pub async fn apply(
         .collect();
     let fenced = lost_at_start.keys().filter(|r| !recorder.prior.lost.contains_key(*r)).cloned().collect();
     Ok(Applied { serial: recorder.file.serial, summary, owed, fenced, record_failed })
+}
+
+/// Records in state each promotion this run made, with the data-loss window it took, and
+/// each instance it renamed and kept instead of deleting it.
+fn record_data(doc: &PlanDoc, plan_id: &str, summary: &crate::apply::Summary, prior: &mut Prior) {
+    let succeeded: std::collections::BTreeSet<&str> = summary.succeeded.iter().map(String::as_str).collect();
+    let now = crate::clock::now_rfc3339();
+    for rc in doc.resource_changes.iter().filter(|rc| rc.kind == "database" && succeeded.contains(rc.address.as_str())) {
+        let Ok(change) = rc.to_change() else { continue };
+        let (Some(region), Some(db)) = (change.region.clone(), change.address.rsplit('.').next()) else { continue };
+        let record = prior.databases.entry(db.to_string()).or_default();
+        let attr = |a: &Option<plan::Attrs>, k: &str| {
+            a.as_ref().and_then(|a| a.get(k)).and_then(plan::Value::text).map(str::to_string)
+        };
+        if plan::step::is_promotion(&change) {
+            let switch = doc.databases.iter().find(|s| s.database == db && s.to == region);
+            record.promotions.push(plan::data::Promotion {
+                region: region.clone(),
+                from: switch.and_then(|s| s.from.clone()),
+                at: now.clone(),
+                how: switch.map_or("graceful".to_string(), |s| s.how.clone()),
+                window_seconds: switch.map_or(Some(0), |s| s.window_seconds),
+                accepted: switch.is_some_and(|s| s.accepted),
+            });
+        }
+        if change.action == plan::Action::Replace
+            && let Some(was) = attr(&change.before, "identifier")
+        {
+            let token = drplan_core::provider::idempotency_token(plan_id, &change.address);
+            let identifier = plan::data::kept_name(&was, &token);
+            if !record.kept.iter().any(|k| k.identifier == identifier && k.region == region) {
+                record.kept.push(plan::data::Kept {
+                    region: region.clone(),
+                    identifier,
+                    was,
+                    writer: attr(&change.before, "role").as_deref() == Some("writer"),
+                    since: now.clone(),
+                });
+            }
+        }
+    }
 }
 
 /// Clears the record of each region that answered again once every change it needs has

@@ -240,6 +240,7 @@ pub fn plan(
         unreachable_objects: live.unreachable_objects.clone(),
         fences: Vec::new(),
         restores,
+        switches: Vec::new(),
         safety: findings,
         posture,
         roles,

@@ -70,6 +70,10 @@ pub struct Switchover {
     /// When the apply started (RFC 3339).
     pub started: String,
     pub by: String,
+    /// The writers it stops in the old active (Deployment address → replicas before), so a
+    /// run killed after the stop resumes or rolls back to the right counts.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub writers: std::collections::BTreeMap<String, i64>,
 }
 
 /// What persists between rounds (in state, for `watch --once`).

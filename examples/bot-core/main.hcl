@@ -71,6 +71,11 @@ region "us-east-1" {
     context   = "use1" # kubeconfig context
     namespace = "bot-core"
   }
+
+  # The ledger's writer while this region is active.
+  database "ledger" {
+    rds_instance = "bot-core-ledger-use1"
+  }
 }
 
 region "eu-west-1" {
@@ -87,6 +92,11 @@ region "eu-west-1" {
   kubernetes {
     context   = "euw1"
     namespace = "bot-core"
+  }
+
+  # A cross-region read replica of the writer while this region stands by.
+  database "ledger" {
+    rds_instance = "bot-core-ledger-euw1"
   }
 }
 
@@ -108,6 +118,18 @@ region "asia-pacific-1" {
     context   = "apac"
     namespace = "bot-core"
   }
+}
+
+# The trading engine's ledger (database-primary and database-replica in the runbook). A
+# failover to the standby stops the trading engine where the writer is, waits until the
+# replica has every write, promotes it, renames the old writer and keeps it (never deleted),
+# then starts the trading engine on the new writer and moves DNS. With the old region dark,
+# the plan shows what the promotion may lose and refuses more than `max_lag` unless a person
+# accepts it. The cold site gets its data by restore (see the backup's `restore` block).
+database "ledger" {
+  engine  = "postgres"
+  writers = ["trading-engine"]
+  max_lag = "30s" # the runbook's checklist: replication lag under 5 s, 30 s at most
 }
 
 backup "database" {

@@ -114,6 +114,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// Why this run stopped changing anything midway: it lost its state lock's lease.
     pub fenced: Option<String>,
+    /// Steps undone because a later step of their transition failed (writers scaled back up
+    /// when a catch-up timed out), each with the undo's outcome.
+    pub undone: Vec<(String, Result<(), String>)>,
 }
 
 impl Summary {
@@ -323,6 +326,35 @@ pub async fn execute<P: Provider, G: Gate>(
             }
         }
     }
+    // A step with an undo whose transition failed after it (something that waited on it
+    // failed, or was skipped for that) is undone: the writers stopped for a promotion that
+    // did not happen are started again. Not after a stop or a lost lease: the next run
+    // resumes from the record in state.
+    if !summary.interrupted && summary.fenced.is_none() && !stop.load(Ordering::SeqCst) {
+        for i in 0..n {
+            let Some(change) = changes.get(doc.actions[i].id.as_str()) else { continue };
+            let Some(undo) = change.kind.spec().undo else { continue };
+            if status[i] != Status::Done || !broken_after(i, &dependents, &status) {
+                continue;
+            }
+            let mut reverse = change.clone();
+            reverse.address = change.address.replacen(
+                &format!(".{}.", change.kind.as_str()),
+                &format!(".{}.", undo.as_str()),
+                1,
+            );
+            reverse.kind = undo;
+            reverse.action = drplan_core::plan::Action::Create;
+            emit(Event::Started { id: reverse.address.clone() }, &mut summary);
+            let start = Instant::now();
+            let outcome = apply_change(&reverse, provider, settings).await.map(|_| ());
+            match &outcome {
+                Ok(()) => emit(Event::Finished { id: reverse.address.clone(), elapsed: start.elapsed() }, &mut summary),
+                Err(error) => emit(Event::Failed { id: reverse.address.clone(), error: error.clone() }, &mut summary),
+            }
+            summary.undone.push((change.address.clone(), outcome));
+        }
+    }
     // Actions finish in an order that varies from run to run; the summary lists them in plan
     // order so the same outcome reads the same.
     let in_plan = |id: &String| position.get(id.as_str()).copied();
@@ -332,6 +364,22 @@ pub async fn execute<P: Provider, G: Gate>(
     summary.interrupted = stop.load(Ordering::SeqCst);
     summary.not_started = (0..n).filter(|i| status[*i] == Status::Waiting).map(|i| doc.actions[i].id.clone()).collect();
     Ok(summary)
+}
+
+/// Whether something waiting on action `i` (directly or not) failed or was skipped.
+fn broken_after(i: usize, dependents: &[Vec<usize>], status: &[Status]) -> bool {
+    let mut stack = dependents[i].clone();
+    let mut seen = vec![false; status.len()];
+    while let Some(d) = stack.pop() {
+        if std::mem::replace(&mut seen[d], true) {
+            continue;
+        }
+        if matches!(status[d], Status::Failed | Status::Skipped) {
+            return true;
+        }
+        stack.extend(dependents[d].iter().copied());
+    }
+    false
 }
 
 /// Now, RFC 3339 UTC: when a step waited on to its end finished.

@@ -24,7 +24,7 @@ pub const FORMAT_VERSION: u32 = 3;
 
 /// The minor version: raised by an additive change (a new optional field), which drplans of
 /// the same major read, keeping what they do not know.
-pub const FORMAT_MINOR: u32 = 1;
+pub const FORMAT_MINOR: u32 = 2;
 
 /// Fields a drplan does not know, from a file of a newer minor version: kept as read and
 /// written back, so that an older drplan's write loses nothing of a newer one's.
@@ -73,6 +73,11 @@ pub struct StateFile {
     /// only until the apply that carries it out completes. Since 3.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switchover: Option<drplan_core::watch::Switchover>,
+    /// What drplan keeps about each database (`drplan_core::plan::data::Record`): when its
+    /// writer was last seen, its promotions, and the instances renamed and kept instead of
+    /// deleted. Since 3.2.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub databases: BTreeMap<String, drplan_core::plan::data::Record>,
     /// What `drplan watch --once` keeps between runs.
     #[serde(default, skip_serializing_if = "is_default")]
     pub watch: drplan_core::watch::Counter,
@@ -128,6 +133,7 @@ impl StateFile {
             drills: Vec::new(),
             override_: None,
             switchover: None,
+            databases: BTreeMap::new(),
             watch: Default::default(),
             extra: Unknown::new(),
         }
@@ -171,6 +177,7 @@ impl StateFile {
             drills: self.drills.clone(),
             override_: self.override_.clone(),
             switchover: self.switchover.clone(),
+            databases: self.databases.clone(),
         })
     }
 
@@ -211,6 +218,7 @@ impl StateFile {
         self.drills = prior.drills[keep..].to_vec();
         self.override_ = prior.override_.clone();
         self.switchover = prior.switchover.clone();
+        self.databases = prior.databases.clone();
         // Written in this drplan's format, whatever version it was read in; a newer minor
         // version stays, as its fields do.
         let newer_minor = self.format_version == FORMAT_VERSION && self.format_minor > FORMAT_MINOR;

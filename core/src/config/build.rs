@@ -44,6 +44,7 @@ impl Builder<'_> {
         let backups: Vec<Option<Backup>> =
             root.children("backup").map(|b| self.backup(b, objectives.rpo, rpo)).collect();
         let failover = root.child("failover").map(|f| self.failover(f, root));
+        let databases = self.databases(root, objectives.rpo, rpo);
 
         if self.complete {
             self.active_regions(root, drplan);
@@ -82,6 +83,7 @@ impl Builder<'_> {
             components: components.into_iter().collect::<Option<_>>()?,
             regions: regions.into_iter().collect::<Option<_>>()?,
             backups: backups.into_iter().collect::<Option<_>>()?,
+            databases: databases?,
             failover: failover.flatten(),
             policy: drplan.map(policy_paths).unwrap_or_default(),
         })
@@ -294,6 +296,7 @@ impl Builder<'_> {
             };
             Kubernetes { context: self.opt_str(k, "context").unwrap_or_default(), namespace }
         });
+        let databases = self.members(r, cloud);
         let (_, role_value) = r.str("role")?;
         Some(Region {
             name: name?,
@@ -305,6 +308,7 @@ impl Builder<'_> {
             location,
             compute: compute_ok.then_some(compute)?,
             kubernetes,
+            databases: databases?,
         })
     }
 
@@ -790,7 +794,7 @@ impl Builder<'_> {
         n.str(attr).map(|(s, _)| s.to_string())
     }
 
-    fn keyword<E>(&mut self, n: &Node, attr: &str, parse: impl Fn(&str) -> Option<E>, names: &[&str]) -> Option<E> {
+    pub(super) fn keyword<E>(&mut self, n: &Node, attr: &str, parse: impl Fn(&str) -> Option<E>, names: &[&str]) -> Option<E> {
         let (s, v) = n.str(attr)?;
         if let Some(e) = parse(s) {
             return Some(e);
@@ -807,7 +811,7 @@ impl Builder<'_> {
         None
     }
 
-    fn duration(&mut self, n: &Node, attr: &str) -> Option<Duration> {
+    pub(super) fn duration(&mut self, n: &Node, attr: &str) -> Option<Duration> {
         let (s, v) = n.str(attr)?;
         match Duration::parse(s) {
             Ok(d) => Some(d),

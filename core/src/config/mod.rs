@@ -2,6 +2,7 @@
 
 mod build;
 pub mod cron;
+mod databases;
 pub mod duration;
 pub mod edit;
 pub mod model;

@@ -40,6 +40,10 @@ keyword_enum!(
     /// What a region does: serve, stand by warm, or hold nothing until promoted.
     Role { Active => "active", Standby => "standby", Cold => "cold", }
 );
+keyword_enum!(
+    /// A database engine.
+    Engine { Postgres => "postgres", Mysql => "mysql", Mariadb => "mariadb", Mongodb => "mongodb", }
+);
 keyword_enum!(BackupType { Full => "full", Incremental => "incremental", Differential => "differential", });
 keyword_enum!(FailoverMode { Manual => "manual", Automatic => "automatic", });
 keyword_enum!(Protocol { Http => "HTTP", Https => "HTTPS", Tcp => "TCP", });
@@ -72,6 +76,8 @@ pub struct Config {
     pub components: Vec<Component>,
     pub regions: Vec<Region>,
     pub backups: Vec<Backup>,
+    /// Databases that fail over with the regions.
+    pub databases: Vec<Database>,
     pub failover: Option<Failover>,
     /// `drplan { policy { paths } }`: policy directories, relative to the configuration.
     pub policy: Vec<String>,
@@ -85,6 +91,10 @@ impl Config {
     /// The one region whose role is active (validation guarantees exactly one).
     pub fn active_region(&self) -> Option<&Region> {
         self.regions.iter().find(|r| r.role == Role::Active)
+    }
+
+    pub fn database(&self, name: &str) -> Option<&Database> {
+        self.databases.iter().find(|d| d.name == name)
     }
 }
 
@@ -168,6 +178,64 @@ pub struct Region {
     pub location: Option<String>,
     pub compute: Vec<ComputePool>,
     pub kubernetes: Option<Kubernetes>,
+    /// This region's member of each database it holds.
+    pub databases: Vec<Member>,
+}
+
+impl Region {
+    /// This region's member of database `name`.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.databases.iter().find(|m| m.database == name)
+    }
+}
+
+/// A top-level `database` block: one logical database whose writer lives in the active
+/// region and whose replicas live in the standbys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    pub name: String,
+    pub engine: Engine,
+    /// Components writing to it: scaled to 0 in the old active before a promotion.
+    pub writers: Vec<String>,
+    /// The most a promotion may lose without `--accept-data-loss`: `max_lag`, or the RPO.
+    /// `None`: neither is set, so any loss needs a person's acceptance.
+    pub max_lag: Option<Duration>,
+    /// How long a planned failover waits for the replica to catch up.
+    pub catch_up_timeout: Duration,
+}
+
+/// How a region holds its member of a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MemberKind {
+    RdsInstance,
+    AuroraCluster,
+    CloudNativePg,
+}
+
+impl MemberKind {
+    pub const ALL: [MemberKind; 3] = [MemberKind::RdsInstance, MemberKind::AuroraCluster, MemberKind::CloudNativePg];
+
+    /// The attribute that declares it, which is also its name in plans and state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::RdsInstance => "rds_instance",
+            MemberKind::AuroraCluster => "aurora_cluster",
+            MemberKind::CloudNativePg => "cloudnativepg",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MemberKind> {
+        MemberKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A region's `database "NAME"` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub database: String,
+    pub kind: MemberKind,
+    /// The RDS instance identifier, Aurora cluster identifier or CloudNativePG Cluster name.
+    pub identifier: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -292,8 +292,45 @@ pub static REGION: Block = Block {
         opt("location", Ty::String, "GCP zone (GCP regions only)"),
     ],
     variants: &[],
-    blocks: &[child(&COMPUTE), child(&KUBERNETES)],
+    blocks: &[child(&COMPUTE), child(&KUBERNETES), child(&REGION_DATABASE)],
     doc: "a place the application can run, with its role",
+};
+
+pub static DATABASE: Block = Block {
+    name: "database",
+    once: false,
+    labels: &["name"],
+    attrs: &[
+        req("engine", Ty::String, "`postgres`, `mysql`, `mariadb` or `mongodb`"),
+        opt("writers", Ty::StringList, "the components that write to it: stopped in the old region before a promotion, started in the new one after it"),
+        opt(
+            "max_lag",
+            Ty::String,
+            "the most data a promotion may lose without `--accept-data-loss` (duration, default `objectives.rpo`, never above it)",
+        ),
+        opt(
+            "catch_up_timeout",
+            Ty::String,
+            "how long a planned failover waits for the replica to catch up once writes stopped (duration, default `5m`)",
+        ),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "a database that fails over with the regions: the active region's instance is the writer, each standby's a replica of it",
+};
+
+pub static REGION_DATABASE: Block = Block {
+    name: "database",
+    once: false,
+    labels: &["name"],
+    attrs: &[
+        opt("rds_instance", Ty::String, "identifier of the region's RDS instance"),
+        opt("aurora_cluster", Ty::String, "identifier of the region's Aurora cluster (MySQL engines)"),
+        opt("cloudnativepg", Ty::String, "name of a CloudNativePG Cluster in the region's Kubernetes namespace"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "this region's member of a database declared at the top level: exactly one of `rds_instance`, `aurora_cluster` or `cloudnativepg`",
 };
 
 pub static ENCRYPTION: Block = Block {
@@ -478,6 +515,7 @@ pub static ROOT: Block = Block {
         child(&PROVIDER),
         child(&COMPONENT),
         child(&REGION),
+        child(&DATABASE),
         child(&BACKUP),
         child(&FAILOVER),
     ],

@@ -79,6 +79,7 @@ pub fn desired(config: &Config) -> Vec<Resource> {
             }
         }
     }
+    out.extend(super::data::members(config));
     if let Some(f) = &config.failover
         && let Some(dns) = &f.dns
     {

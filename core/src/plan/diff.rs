@@ -210,7 +210,8 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
             }
             // drplan scales Deployments it did not author: when one is no longer wanted it
             // stops managing it rather than deleting someone else's object.
-            (None, Some(l)) if !l.resource.kind.spec().owned => {
+            // A database member is never deleted: one no longer declared is left as it is.
+            (None, Some(l)) if !l.resource.kind.spec().owned || l.resource.kind.spec().kept => {
                 out.forget.push(address.to_string());
                 None
             }

@@ -18,8 +18,9 @@ use crate::diagnostics::Severity;
 
 /// 1.1 added `unreachable_objects`, `fences` and `posture.rpo[].unreachable` (absent in
 /// 1.0 documents, read as empty); 1.2 added `configuration_path` and `declares_lost`; 1.3
-/// added `restores`; 1.4 `posture.rto.measured_by` and `posture.drills`; 1.5 `policy`.
-pub const FORMAT_VERSION: &str = "1.5";
+/// added `restores`; 1.4 `posture.rto.measured_by` and `posture.drills`; 1.5 `policy`;
+/// 1.6 `databases`.
+pub const FORMAT_VERSION: &str = "1.6";
 
 /// A plan: what `drplan plan --out` saves and `--json` prints, and what `apply FILE` runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -61,6 +62,10 @@ pub struct PlanDoc {
     /// with the recovery point it uses. Since 1.3; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restores: Vec<RestoreDoc>,
+    /// The databases whose writer the plan moves, each with its data-loss window. Since
+    /// 1.6; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<SwitchDoc>,
     pub safety: Vec<SafetyFinding>,
     /// What each region runs once the plan is applied, by the configuration: the totals
     /// policies compare (a standby against the active region). Since 1.5.
@@ -175,6 +180,77 @@ pub struct RestoreDoc {
     pub passed_over: Vec<PassedOver>,
     /// The one line a reviewer reads.
     pub summary: String,
+}
+
+/// A database whose writer moves, and what the move may lose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SwitchDoc {
+    pub database: String,
+    /// The region whose replica is promoted.
+    pub to: String,
+    /// The region of the writer it replaces, when known.
+    pub from: Option<String>,
+    /// `graceful` (writes stopped, the replica caught up first) or `ungraceful` (the old
+    /// writer's region is dark).
+    pub how: String,
+    /// The replica's last lag sample, in seconds (ungraceful only); `None` when unknown.
+    pub lag_seconds: Option<u64>,
+    /// When that sample was taken (RFC 3339).
+    pub lag_at: Option<String>,
+    /// The last moment the old writer was seen alive (RFC 3339), when recorded.
+    pub writer_seen: Option<String>,
+    /// What the promotion may lose, in seconds: 0 when graceful; `None` when unknown.
+    pub window_seconds: Option<u64>,
+    /// `max_lag`, or the RPO, in seconds.
+    pub budget_seconds: Option<u64>,
+    /// Past the budget (or unknown) and accepted with `--accept-data-loss`: an apply that
+    /// finds a larger window asks again.
+    pub accepted: bool,
+    /// The writers stopped in the old region, with their replicas before the stop.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub writers: BTreeMap<String, i64>,
+}
+
+impl SwitchDoc {
+    /// `ledger: promote eu-west-1, writes stopped in us-east-1 first (trading-engine=3), nothing lost`.
+    pub fn summary(&self) -> String {
+        let dur = |s: u64| crate::config::Duration::from_secs(s).to_string();
+        let budget = self.budget_seconds.map_or("no budget".to_string(), |b| format!("budget {}", dur(b)));
+        match self.how.as_str() {
+            "graceful" => {
+                let writers: Vec<String> = self.writers.iter().map(|(w, n)| format!("{w}={n}")).collect();
+                let stopped = match writers.is_empty() {
+                    true => "no writers declared to stop".to_string(),
+                    false => format!("writers stopped first ({})", writers.join(", ")),
+                };
+                format!(
+                    "{}: promote {} once it has caught up with {}; {stopped}; nothing lost",
+                    self.database,
+                    self.to,
+                    self.from.as_deref().unwrap_or("its writer")
+                )
+            }
+            _ => {
+                let window = self.window_seconds.map_or("unknown".to_string(), dur);
+                let lag = match (self.lag_seconds, &self.lag_at) {
+                    (Some(l), Some(at)) => format!("last lag {} at {at}", dur(l)),
+                    _ => "no lag sample".to_string(),
+                };
+                let seen = self.writer_seen.as_ref().map(|s| format!(", writer last seen {s}")).unwrap_or_default();
+                let verdict = match (self.window_seconds, self.budget_seconds) {
+                    (Some(w), Some(b)) if w <= b => "✓".to_string(),
+                    _ if self.accepted => "✗ accepted with --accept-data-loss".to_string(),
+                    _ => "✗ needs --accept-data-loss".to_string(),
+                };
+                format!(
+                    "{}: promote {} without {} (unreachable): may lose {window} of writes ({lag}{seen}; {budget} {verdict})",
+                    self.database,
+                    self.to,
+                    self.from.as_deref().unwrap_or("its writer")
+                )
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -421,6 +497,23 @@ impl PlanDoc {
                     owed: f.owed.clone(),
                     reachable: f.reachable,
                     actions: f.actions.clone(),
+                })
+                .collect(),
+            databases: plan
+                .switches
+                .iter()
+                .map(|s| SwitchDoc {
+                    database: s.database.clone(),
+                    to: s.to.clone(),
+                    from: s.from.clone(),
+                    how: if s.graceful { "graceful" } else { "ungraceful" }.into(),
+                    lag_seconds: s.lag.seconds,
+                    lag_at: s.lag.at.map(crate::recovery::rfc3339),
+                    writer_seen: s.seen.map(crate::recovery::rfc3339),
+                    window_seconds: s.window,
+                    budget_seconds: s.budget,
+                    accepted: s.accepted,
+                    writers: s.writers.clone(),
                 })
                 .collect(),
             restores: plan

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{Action, Change};
 use super::resource::{Natural, Value, address};
-use super::step::{Direction, Layer, Phase, direction};
+use super::step::{DataStep, Direction, Layer, Phase, direction, is_promotion, retires_writer};
 
 /// One step of the plan: a change, or the health gate in front of a DNS move.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +104,9 @@ pub struct Context<'a> {
     /// Regions declared lost that are back and still owed their fence: there, everything
     /// that takes capacity down or stops a schedule runs before anything else.
     pub fenced: &'a BTreeSet<String>,
+    /// Components that write to a database: where the writer moves, they start only once
+    /// it is promoted, and they are not what the target brings up before writes stop.
+    pub writers: &'a BTreeSet<String>,
 }
 
 static NOTHING: BTreeMap<String, String> = BTreeMap::new();
@@ -112,13 +115,19 @@ static NO_REGIONS: BTreeSet<String> = BTreeSet::new();
 impl<'a> Context<'a> {
     /// Everything reachable, nothing owed.
     pub fn serving(serving: Option<&'a str>) -> Context<'a> {
-        Context { serving, unreachable: &NOTHING, unreachable_objects: &NOTHING, fenced: &NO_REGIONS }
+        Context {
+            serving,
+            unreachable: &NOTHING,
+            unreachable_objects: &NOTHING,
+            fenced: &NO_REGIONS,
+            writers: &NO_REGIONS,
+        }
     }
 }
 
 /// Builds the graph in a deterministic topological order.
 pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleError> {
-    let Context { serving, unreachable, unreachable_objects, fenced } = cx;
+    let Context { serving, unreachable, unreachable_objects, fenced, writers } = cx;
     let mut b = Builder {
         changes,
         ids: changes.iter().map(|c| c.address.clone()).collect(),
@@ -132,6 +141,10 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     let phase = |c: &Change| c.kind.spec().phase;
     let layer = |c: &Change| match phase(c) {
         Phase::Stack(l) => Some(l),
+        _ => None,
+    };
+    let data_step = |c: &Change| match phase(c) {
+        Phase::Data(s) => Some(s),
         _ => None,
     };
     let layers = [Layer::Machines, Layer::Data, Layer::Workloads];
@@ -151,11 +164,48 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         // it never serves or runs backups beside the region that took over. Not when it is
         // the one serving again: its capacity then comes up first, as for any promotion.
         if fenced.contains(*r) && serving != Some(*r) {
-            let fence = b.select(|c| in_r(c) && direction(c) == Direction::Down);
-            let rest = b.select(|c| in_r(c) && direction(c) == Direction::Up);
+            let fence = b.select(|c| in_r(c) && direction(c) == Direction::Down && data_step(c).is_none());
+            let rest = b.select(|c| in_r(c) && direction(c) == Direction::Up && data_step(c).is_none());
             b.order(&fence, &rest);
         }
+        // An old writer is fenced (renamed, kept) before anything else happens in its region:
+        // a writer Deployment starting there must never find it accepting writes.
+        let retire = b.select(|c| in_r(c) && retires_writer(c));
+        let others = b.select(|c| in_r(c) && data_step(c).is_none());
+        b.order(&retire, &others);
     }
+
+    // A database changing writer, in the order that loses nothing: the target's capacity
+    // (but not its writers) up; writes stopped in the old region; the replica caught up;
+    // promoted; then the writers start there and the other members follow the new writer.
+    let is_writer = |c: &Change| {
+        layer(c) == Some(Layer::Workloads)
+            && [&c.after, &c.before]
+                .iter()
+                .find_map(|a| a.as_ref().and_then(|a| a.get("deployment")).and_then(Value::text))
+                .is_some_and(|d| writers.contains(d))
+    };
+    let stops = b.select(|c| data_step(c) == Some(DataStep::StopWrites));
+    if let Some(target) = serving {
+        let ready_first = b.select(|c| {
+            c.region.as_deref() == Some(target) && layer(c).is_some() && direction(c) == Direction::Up && !is_writer(c)
+        });
+        b.order(&ready_first, &stops);
+    }
+    let catch_ups = b.select(|c| data_step(c) == Some(DataStep::CatchUp));
+    b.order(&stops, &catch_ups);
+    let promotions = b.select(is_promotion);
+    b.order(&stops, &promotions);
+    b.order(&catch_ups, &promotions);
+    let followers = b.select(|c| data_step(c) == Some(DataStep::Member) && !is_promotion(c));
+    b.order(&promotions, &followers);
+    for &p in &promotions {
+        let region = changes[p as usize].region.clone();
+        let writers_there =
+            b.select(|c| c.region == region && is_writer(c) && direction(c) == Direction::Up);
+        b.order(&[p], &writers_there);
+    }
+    let retirements = b.select(retires_writer);
 
     let is_dns_move =
         |c: &Change| phase(c) == Phase::Traffic && c.action != Action::Delete && c.action != Action::Adopt;
@@ -169,10 +219,12 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         let check = address::health_check(region);
         let check_change = b.select(|o| o.address == check && o.action != Action::Delete);
         if failover_of(c) == Some("PRIMARY") {
-            // The serving region must be up and healthy before traffic moves to it.
+            // The serving region must be up and healthy before traffic moves to it, and its
+            // database the writer, the old writer fenced.
             let gate = b.gate(region);
             b.order(&up_in_region, &[gate]);
             b.order(&check_change, &[gate]);
+            b.order(&retirements, &[gate]);
             b.order(&[gate], &[m]);
         } else {
             b.order(&up_in_region, &[m]);
@@ -186,7 +238,9 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     b.order(&primary_moves, &secondary_moves);
     // Only once DNS has moved: capacity comes down and the backup schedule moves, the old
     // schedule suspended before the new one runs, so two never write at once.
-    let down = b.select(|c| direction(c) == Direction::Down && !matches!(phase(c), Phase::Storage | Phase::Probe));
+    let down = b.select(|c| {
+        direction(c) == Direction::Down && !matches!(phase(c), Phase::Storage | Phase::Probe | Phase::Data(_))
+    });
     for &m in &dns_moves {
         // A record moving to a region being fenced waits on that region's capacity, which
         // waits on its fence: the fence cannot also wait on the record.

@@ -2,6 +2,7 @@
 //!
 //! Pure: the snapshot and state come in as data, the time comes in as a number.
 
+pub mod data;
 pub mod desired;
 pub mod diff;
 pub mod doc;
@@ -48,6 +49,9 @@ pub struct Snapshot {
     /// from its `status.lastSuccessfulTime`. Live only: never recorded in state nor diffed,
     /// so a backup running is not drift.
     pub backup_runs: BTreeMap<String, i64>,
+    /// Each database replica's replication lag (by member address), as last published.
+    /// Live only, like `backup_runs`.
+    pub replication: BTreeMap<String, data::Lag>,
 }
 
 /// The prior state, as far as planning needs it.
@@ -66,6 +70,8 @@ pub struct Prior {
     pub override_: Option<crate::watch::Override>,
     /// A planned failover under way (watchers observe only).
     pub switchover: Option<crate::watch::Switchover>,
+    /// What state keeps about each database (by name).
+    pub databases: BTreeMap<String, data::Record>,
 }
 
 /// A region declared lost while it could not be reached, and what it is still owed.
@@ -131,6 +137,8 @@ pub struct Plan {
     pub fences: Vec<Fence>,
     /// The restores this plan runs, with the recovery point each uses.
     pub restores: Vec<restore::RestorePlan>,
+    /// The databases whose writer this plan moves, with the data-loss window of each.
+    pub switches: Vec<data::Switch>,
     /// Safety rule violations (errors refuse apply) and warnings.
     pub safety: Vec<Diagnostic>,
     pub posture: Posture,
@@ -216,6 +224,15 @@ pub fn plan(
         .iter()
         .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
     d.changes.extend(restores_wanted.cloned());
+    // A database whose writer moves: its writers stopped and its replica caught up first.
+    let data = data::plan(config, prior, live, options);
+    if options.restore_only.is_none() {
+        let wanted = data
+            .changes
+            .iter()
+            .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
+        d.changes.extend(wanted.cloned());
+    }
     d.changes.sort_by(|a, b| resource::natural_cmp(&a.address, &b.address));
     let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();
     let unreachable_objects = live.map(|l| l.unreachable_objects.clone()).unwrap_or_default();
@@ -255,11 +272,13 @@ pub fn plan(
         })
         .collect();
     let fenced: BTreeSet<String> = fences.iter().filter(|f| f.reachable).map(|f| f.region.clone()).collect();
+    let writers = writers_of(config);
     let cx = graph::Context {
         serving,
         unreachable: &unreachable,
         unreachable_objects: &unreachable_objects,
         fenced: &fenced,
+        writers: &writers,
     };
     let graph = graph::build(&d.changes, cx)?;
     let transitions: Vec<RoleTransition> = config
@@ -276,6 +295,7 @@ pub fn plan(
     let roles: BTreeMap<String, Role> = config.regions.iter().map(|r| (r.name.clone(), r.role)).collect();
     let mut safety = safety::check(config, prior, &d.changes, &graph, &desired, !options.targets.is_empty());
     safety.extend(restores.findings);
+    safety.extend(data.findings);
     // After an automatic failover, a configuration that still names the old active would
     // fail back by accident: refused unless asked for.
     if let (Some(o), Some(active)) = (&prior.override_, config.active_region())
@@ -331,11 +351,17 @@ pub fn plan(
         unreachable_objects,
         fences,
         restores: restores.plans,
+        switches: data.switches,
         safety,
         posture,
         roles,
         refreshed: live.is_some(),
     })
+}
+
+/// The components that write to a database: their Deployments start only where the writer is.
+pub fn writers_of(config: &Config) -> BTreeSet<String> {
+    config.databases.iter().flat_map(|d| d.writers.iter().cloned()).collect()
 }
 
 /// `--target` matches an address itself or everything under it (`region.us-east-1`). The
@@ -362,11 +388,13 @@ pub fn recheck(config: &Config, prior: &Prior, doc: &doc::PlanDoc, allow_unreach
         Err(e) => return vec![format!("its changes cannot be read: {e}")],
     };
     let fenced: BTreeSet<String> = doc.fences.iter().filter(|f| f.reachable).map(|f| f.region.clone()).collect();
+    let writers = writers_of(config);
     let cx = graph::Context {
         serving: config.active_region().map(|r| r.name.as_str()),
         unreachable: &doc.unreachable,
         unreachable_objects: &doc.unreachable_objects,
         fenced: &fenced,
+        writers: &writers,
     };
     let graph = match graph::build(&changes, cx) {
         Ok(g) => g,

@@ -23,6 +23,12 @@ pub struct Estimates {
     /// Added to the health checks' `interval` at a gate (the checkers' first round after the
     /// region is ready).
     pub gate: u64,
+    /// The old writer's writers scaled to 0.
+    pub stop_writes: u64,
+    /// A replica catching up once writes stopped: RDS publishes its lag once a minute.
+    pub catch_up: u64,
+    /// A replica promoted to writer and available.
+    pub promotion: u64,
 }
 
 impl Estimates {
@@ -40,6 +46,9 @@ impl Estimates {
             backup_job: pick(o.backup_job, d.backup_job),
             restore: pick(o.restore, d.restore),
             gate: pick(o.health_gate, d.gate),
+            stop_writes: d.stop_writes,
+            catch_up: d.catch_up,
+            promotion: d.promotion,
         }
     }
 }
@@ -55,6 +64,9 @@ impl Default for Estimates {
             backup_job: 10,
             restore: 900,
             gate: 30,
+            stop_writes: 15,
+            catch_up: 90,
+            promotion: 300,
         }
     }
 }

@@ -22,10 +22,18 @@ pub enum Kind {
     BackupJob,
     /// A Kubernetes Job restoring a backup's recovery point into a promoted region.
     Restore,
+    /// A region's member of a database: the writer, or a replica of it.
+    Database,
+    /// The old writer region's writers scaled to 0 before a promotion.
+    StopWrites,
+    /// Waiting for a replica to have every write before it is promoted.
+    CatchUp,
+    /// The writers scaled back up when a promotion could not go on.
+    ResumeWrites,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Instance,
         Kind::Workload,
         Kind::HealthCheck,
@@ -33,6 +41,10 @@ impl Kind {
         Kind::Bucket,
         Kind::BackupJob,
         Kind::Restore,
+        Kind::Database,
+        Kind::StopWrites,
+        Kind::CatchUp,
+        Kind::ResumeWrites,
     ];
 
     /// The kind's name in addresses, plan files and state, from the step table.
@@ -161,6 +173,22 @@ pub mod address {
 
     pub fn restore(region: &str, backup: &str) -> String {
         format!("region.{region}.restore.{backup}")
+    }
+
+    pub fn database(region: &str, database: &str) -> String {
+        format!("region.{region}.database.{database}")
+    }
+
+    pub fn stop_writes(region: &str, database: &str) -> String {
+        format!("region.{region}.stop_writes.{database}")
+    }
+
+    pub fn catch_up(region: &str, database: &str) -> String {
+        format!("region.{region}.catch_up.{database}")
+    }
+
+    pub fn resume_writes(region: &str, database: &str) -> String {
+        format!("region.{region}.resume_writes.{database}")
     }
 
     pub fn health_check(region: &str) -> String {

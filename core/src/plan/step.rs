@@ -34,6 +34,9 @@ pub enum Family {
     Storage,
     /// Objects in a region's Kubernetes cluster.
     Kubernetes,
+    /// A database's members: the provider of the change's `cloud` performs them (`aws` for
+    /// RDS and Aurora, `kubernetes` for CloudNativePG).
+    Database,
 }
 
 /// What apply waits for once the step's call returned, before it counts as done.
@@ -82,6 +85,25 @@ pub enum Phase {
     /// The backup schedule: moves with the serving role once traffic and the region's data
     /// moved, the old schedule stopped before the new one starts.
     Schedule,
+    /// A database changing writer (see [`DataStep`]): between the target's capacity coming
+    /// up and traffic moving to it.
+    Data(DataStep),
+}
+
+/// The steps of a database changing writer, in the order a planned failover runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DataStep {
+    /// The old writer's writers scaled to 0, once the target's other capacity is up.
+    StopWrites,
+    /// Waiting until the target's replica has every write (a gate, not a cloud call).
+    CatchUp,
+    /// A region's member of the database: promoted where the writer goes (before the
+    /// writers there start and before traffic moves), re-protected elsewhere after it (the
+    /// old writer first fenced, renamed and kept, before anything else in its region).
+    Member,
+    /// The writers scaled back up: the undo of [`DataStep::StopWrites`] when the catch-up or
+    /// the promotion fails.
+    ResumeWrites,
 }
 
 /// How a change is judged to add capacity (before traffic moves) or take it away (after).
@@ -107,6 +129,13 @@ pub enum Cost {
     Bucket,
     BackupJob,
     Restore,
+    /// `estimates.stop_writes`.
+    StopWrites,
+    /// `estimates.catch_up`.
+    CatchUp,
+    /// `estimates.promotion` for a promotion; a re-protection is off the critical path's
+    /// cost (two calls; the new replica is not waited for).
+    Member,
 }
 
 /// How a step interrupted by a crash is found again by the next run.
@@ -140,6 +169,9 @@ pub struct Spec {
     pub replaces_on: &'static [&'static str],
     /// An attribute value that means the object is gone although still listed.
     pub gone_when: Option<(&'static str, &'static str)>,
+    /// Never deleted: one no longer wanted is forgotten and left as it is, and its
+    /// replacement keeps the old object (a database: renamed, never dropped).
+    pub kept: bool,
     pub adopt: Adopt,
     /// The step that undoes it when a later step of the same transition fails; none of
     /// today's steps has one (drplan never rolls back a failover by itself).
@@ -161,12 +193,13 @@ const DIFFED: Spec = Spec {
     drill: false,
     replaces_on: &[],
     gone_when: None,
+    kept: false,
     adopt: Adopt::Refresh,
     undo: None,
 };
 
 /// Every step kind, in [`Kind::ALL`]'s order.
-pub const TABLE: [Spec; 7] = [
+pub const TABLE: [Spec; 11] = [
     Spec {
         kind: Kind::Instance,
         name: "instance",
@@ -234,6 +267,50 @@ pub const TABLE: [Spec; 7] = [
         phase: Phase::Stack(Layer::Data),
         cost: Cost::Restore,
         drill: true,
+        adopt: Adopt::Name,
+        ..DIFFED
+    },
+    Spec {
+        kind: Kind::Database,
+        name: "database",
+        family: Family::Database,
+        phase: Phase::Data(DataStep::Member),
+        cost: Cost::Member,
+        // A writer that must become a replica, or a replica of another writer, cannot
+        // change in place: the old one is renamed and kept, a new replica takes its name.
+        replaces_on: &["source"],
+        kept: true,
+        ..DIFFED
+    },
+    Spec {
+        kind: Kind::StopWrites,
+        name: "stop_writes",
+        planned: Planned::Once,
+        family: Family::Kubernetes,
+        phase: Phase::Data(DataStep::StopWrites),
+        cost: Cost::StopWrites,
+        adopt: Adopt::Name,
+        undo: Some(Kind::ResumeWrites),
+        ..DIFFED
+    },
+    Spec {
+        kind: Kind::CatchUp,
+        name: "catch_up",
+        planned: Planned::Once,
+        family: Family::Database,
+        ready: Ready::Finished,
+        phase: Phase::Data(DataStep::CatchUp),
+        cost: Cost::CatchUp,
+        adopt: Adopt::Name,
+        ..DIFFED
+    },
+    Spec {
+        kind: Kind::ResumeWrites,
+        name: "resume_writes",
+        planned: Planned::Once,
+        family: Family::Kubernetes,
+        phase: Phase::Data(DataStep::ResumeWrites),
+        cost: Cost::StopWrites,
         adopt: Adopt::Name,
         ..DIFFED
     },
@@ -339,7 +416,28 @@ pub fn estimate(c: &Change, e: &Estimates) -> u64 {
         Cost::Bucket => e.bucket,
         Cost::BackupJob => e.backup_job,
         Cost::Restore => e.restore,
+        Cost::StopWrites => e.stop_writes,
+        Cost::CatchUp => e.catch_up,
+        Cost::Member if is_promotion(c) => e.promotion,
+        Cost::Member => 0,
     }
+}
+
+/// Whether `c` promotes a database member to writer (a replica's role changing in place).
+pub fn is_promotion(c: &Change) -> bool {
+    c.kind.spec().phase == Phase::Data(DataStep::Member)
+        && c.action == Action::Update
+        && c.after.as_ref().and_then(|a| a.get("role")) == Some(&Value::Str("writer".into()))
+}
+
+/// Whether `c` retires a database writer: its member becoming a replica (the old writer
+/// renamed and kept, a new replica under its name). Nothing else may run in its region
+/// before it: two writers must never accept writes.
+pub fn retires_writer(c: &Change) -> bool {
+    c.kind.spec().phase == Phase::Data(DataStep::Member)
+        && matches!(c.action, Action::Replace | Action::Update)
+        && c.before.as_ref().and_then(|a| a.get("role")) == Some(&Value::Str("writer".into()))
+        && c.after.as_ref().and_then(|a| a.get("role")) == Some(&Value::Str("replica".into()))
 }
 
 /// Whether the provider of `family` on `cloud` performs steps of `kind`, for providers
@@ -349,7 +447,7 @@ pub fn performed_by(kind: Kind, family: Family, cloud_of_provider: Option<&str>,
     let spec = kind.spec();
     spec.family == family
         && match family {
-            Family::Compute | Family::Storage => cloud.is_some() && cloud == cloud_of_provider,
+            Family::Compute | Family::Storage | Family::Database => cloud.is_some() && cloud == cloud_of_provider,
             Family::Dns | Family::Kubernetes => true,
         }
 }

@@ -101,6 +101,13 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
         }
     }
 
+    if !doc.databases.is_empty() {
+        out.push_str(&format!("\n{}\n", p.bold("Databases (the writer moves before traffic does):")));
+        for d in &doc.databases {
+            out.push_str(&format!("  {}\n", d.summary()));
+        }
+    }
+
     if !doc.restores.is_empty() {
         out.push_str(&format!("\n{}\n", p.bold("Restores (before the region's workloads and traffic):")));
         for r in &doc.restores {
@@ -118,10 +125,16 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
         out.push_str(&format!("\n{}\n", p.bold("drplan will make these changes:")));
         for rc in &doc.resource_changes {
             let (v, symbol) = verb(rc);
-            let note = match v {
-                "adopt" => format!(" (adopt existing {})", rc.id.as_deref().unwrap_or("object")),
-                "replace" => " (create the new one, then delete the old)".to_string(),
-                "delete" => rc.id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default(),
+            let after = |k: &str| rc.change.after.as_ref().and_then(|a| a.get(k)).and_then(|v| v.as_str()).unwrap_or("");
+            let note = match (rc.kind.as_str(), v) {
+                ("database", "replace") => format!(" (fence: rename {} and keep it, never delete it; then a new replica under its name)", rc.id.as_deref().unwrap_or("the old one")),
+                ("database", "update") if after("role") == "writer" => " (promote to writer)".to_string(),
+                ("database", "create") => " (create a read replica of the writer)".to_string(),
+                ("stop_writes", _) => format!(" (scale to 0: {})", after("workloads")),
+                ("catch_up", _) => " (wait until the replica has every write)".to_string(),
+                (_, "adopt") => format!(" (adopt existing {})", rc.id.as_deref().unwrap_or("object")),
+                (_, "replace") => " (create the new one, then delete the old)".to_string(),
+                (_, "delete") => rc.id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default(),
                 _ => String::new(),
             };
             let _ = writeln!(out, "  {} {}{note}", p.symbol(symbol), rc.address);

@@ -106,6 +106,9 @@ pub fn markdown(doc: &PlanDoc) -> String {
             f.owed.len()
         ));
     }
+    for d in &doc.databases {
+        head.push_str(&format!("> **database** {}\n", d.summary()));
+    }
     for r in &doc.restores {
         head.push_str(&format!("> **restore** {}\n", r.summary));
     }

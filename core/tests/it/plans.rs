@@ -96,6 +96,19 @@ enum Mutation {
         cloud: String,
         reason: String,
     },
+    /// An object of any kind at `address` (its region from the address), with these attributes.
+    Object {
+        address: String,
+        kind: String,
+        attrs: BTreeMap<String, serde_json::Value>,
+    },
+    /// A database replica's last lag sample: `seconds` behind (absent: unknown), taken at `at`
+    /// (RFC 3339).
+    Lag {
+        address: String,
+        seconds: Option<u64>,
+        at: String,
+    },
     /// A restore Job found in a region's cluster.
     Job {
         address: String,
@@ -261,6 +274,20 @@ fn mutate(objects: &mut BTreeMap<String, Observed>, snapshot: &mut Snapshot, mut
                     calls: 0,
                 };
                 snapshot.points.insert(address.clone(), catalog);
+            }
+            Mutation::Object { address, kind, attrs } => {
+                let region = address.split('.').nth(1).map(str::to_string);
+                let resource = drplan_core::plan::Resource {
+                    address: address.clone(),
+                    kind: Kind::parse(kind).unwrap_or_else(|| panic!("object: no kind {kind}")),
+                    region,
+                    attrs: attrs.iter().map(|(k, v)| (k.clone(), to_value(v))).collect(),
+                };
+                objects.insert(address.clone(), Observed { resource, id: format!("id/{address}") });
+            }
+            Mutation::Lag { address, seconds, at } => {
+                let at = drplan_core::recovery::parse_rfc3339(at).expect("RFC 3339");
+                snapshot.replication.insert(address.clone(), plan::data::Lag { seconds: *seconds, at: Some(at) });
             }
             Mutation::Job { address, attrs } => {
                 let region = address.split('.').nth(1).map(str::to_string);

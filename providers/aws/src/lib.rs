@@ -2,11 +2,11 @@
 //! and RDS writers and read replicas with their CloudWatch replication lag.
 
 pub mod client;
+mod databases;
 mod ec2;
 pub mod error;
 pub mod pace;
 mod points;
-#[cfg(feature = "data-tier")]
 pub mod rds;
 mod route53;
 mod s3;
@@ -24,7 +24,6 @@ use drplan_core::recovery::PointContents;
 use crate::pace::Pace;
 
 pub use client::{s3_client, sdk_config};
-#[cfg(feature = "data-tier")]
 pub use rds::{DbInstance, LagSample};
 pub use route53::Observation;
 
@@ -42,8 +41,8 @@ pub const LIFECYCLE_RULE_ID: &str = "drplan-retention";
 const GLOBAL_REGION: &str = "us-east-1";
 
 /// The AWS provider: one EC2 client per AWS region of the configuration (RDS and
-/// CloudWatch clients are made per call, with the `data-tier` feature), one Route 53 client (paced by the process-wide [`Pace::route53`]), and S3
-/// clients per bucket region.
+/// CloudWatch clients are made per call), one Route 53 client (paced by the process-wide
+/// [`Pace::route53`]), and S3 clients per bucket region.
 pub struct AwsProvider {
     base: SdkConfig,
     interceptors: Vec<SharedInterceptor>,
@@ -164,16 +163,20 @@ impl Provider for AwsProvider {
 
     fn manages(&self, kind: Kind, cloud: Option<&str>) -> bool {
         use drplan_core::plan::step::{Family, performed_by};
-        [Family::Compute, Family::Storage, Family::Dns].into_iter().any(|f| performed_by(kind, f, Some("aws"), cloud))
+        [Family::Compute, Family::Storage, Family::Dns, Family::Database]
+            .into_iter()
+            .any(|f| performed_by(kind, f, Some("aws"), cloud))
     }
 
     async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {
         let regions: Vec<(String, aws_sdk_ec2::Client)> =
             request.regions.iter().filter_map(|r| self.ec2.get(r).map(|c| (r.clone(), c.clone()))).collect();
-        let (instances, route53, buckets) = tokio::join!(
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let (instances, route53, buckets, databases) = tokio::join!(
             ec2::refresh_regions(regions, request.project),
             route53::refresh(&self.route53, request.project, request.desired),
             s3::refresh(|r| self.s3_client(r), request.desired),
+            self.refresh_databases(request.desired, now),
         );
         let mut snapshot = Snapshot::default();
         for (region, result) in instances {
@@ -194,11 +197,26 @@ impl Provider for AwsProvider {
         }
         snapshot.newest_backup_age = buckets.ages;
         snapshot.unreachable_objects = buckets.unreachable;
+        let databases = databases?;
+        for o in databases.objects {
+            snapshot.objects.insert(o.resource.address.clone(), o);
+        }
+        snapshot.replication = databases.replication;
+        for (region, why) in databases.unreachable {
+            snapshot.unreachable.entry(region).or_insert(why);
+        }
         Ok(snapshot)
     }
 
     async fn apply(&self, request: &ApplyRequest<'_>) -> Result<Option<Observed>, ProviderError> {
         drplan_retry::applying(self.apply_change(request)).await
+    }
+
+    async fn wait_ready(&self, request: &drplan_core::provider::ReadyRequest<'_>) -> Result<(), ProviderError> {
+        match request.change.kind {
+            Kind::CatchUp => self.catch_up(request).await.map_err(|e| e.at(&request.change.address)),
+            _ => Ok(()),
+        }
     }
 
     async fn list_points(&self, bucket: &Resource) -> Result<(Vec<String>, u32), ProviderError> {
@@ -251,7 +269,8 @@ impl AwsProvider {
                     .unwrap_or_else(|| GLOBAL_REGION.to_owned());
                 s3::apply(&self.s3_client(&location), &location, request).await
             }
-            Kind::Workload | Kind::BackupJob | Kind::Restore => Err(ProviderError::new(
+            Kind::Database | Kind::CatchUp => self.apply_database(request).await,
+            Kind::Workload | Kind::BackupJob | Kind::Restore | Kind::StopWrites | Kind::ResumeWrites => Err(ProviderError::new(
                 ErrorClass::Invalid,
                 format!("the aws provider does not manage {}", change.kind),
             )),

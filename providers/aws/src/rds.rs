@@ -440,8 +440,8 @@ fn missing(region: &str, identifier: &str) -> ProviderError {
     ProviderError::new(ErrorClass::NotFound, format!("RDS instance {identifier} in {region} does not exist"))
 }
 
-/// The data tier's calls on the provider (the `data-tier` feature: the engine's database
-/// steps are built on them).
+/// The data tier's calls on the provider, which its database steps (`databases.rs`) are
+/// built on.
 impl crate::AwsProvider {
     /// Every RDS instance in `region`, sorted by identifier: DescribeDBInstances, one request
     /// per 100 instances. Read-only.

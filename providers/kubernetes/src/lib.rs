@@ -250,6 +250,35 @@ impl KubernetesProvider {
         let attrs = attrs_of(change)?;
         let name = required_str(attrs, "deployment", address)?;
         let namespace = str_or(attrs, "namespace", &cluster.namespace);
+        let replicas = match change.action {
+            Action::Adopt => None,
+            _ => match attrs.get("replicas") {
+                Some(Value::Int(n)) => Some(*n),
+                _ => return Err(missing("replicas", address)),
+            },
+        };
+        let deployment = self.scale(cluster, namespace, name, replicas, address).await?;
+        Ok(Some(Observed {
+            resource: Resource {
+                address: address.to_owned(),
+                kind: Kind::Workload,
+                region: Some(cluster.region.clone()),
+                attrs: objects::deployment_attrs(&cluster.context, &deployment),
+            },
+            id: objects::object_id(&cluster.context, "deployment", &deployment.metadata),
+        }))
+    }
+
+    /// Sets Deployment `name`'s replicas (`None`: reads it as it is); a missing Deployment is
+    /// the pipeline's to create, and said so.
+    async fn scale(
+        &self,
+        cluster: &Cluster,
+        namespace: &str,
+        name: &str,
+        replicas: Option<i64>,
+        address: &str,
+    ) -> Result<Deployment, ProviderError> {
         let api: Api<Deployment> = Api::namespaced(cluster.client().map_err(|e| e.at(address))?.clone(), namespace);
         let not_found = || {
             ProviderError::new(
@@ -269,29 +298,32 @@ impl KubernetesProvider {
                 error::provider_error(&e, &cluster.describe("deployment", name, namespace)).at(address)
             }
         };
-        let deployment = match change.action {
-            Action::Adopt => error::send(|| api.get(name)).await.map_err(fail)?,
-            _ => {
-                let replicas = match attrs.get("replicas") {
-                    Some(Value::Int(n)) => i32::try_from(*n).map_err(|_| {
-                        ProviderError::new(ErrorClass::Invalid, format!("replicas {n} is out of range")).at(address)
-                    })?,
-                    _ => return Err(missing("replicas", address)),
-                };
+        match replicas {
+            None => error::send(|| api.get(name)).await.map_err(fail),
+            Some(n) => {
+                let replicas = i32::try_from(n).map_err(|_| {
+                    ProviderError::new(ErrorClass::Invalid, format!("replicas {n} is out of range")).at(address)
+                })?;
                 let patch = Patch::Merge(serde_json::json!({ "spec": { "replicas": replicas } }));
                 let params = PatchParams::default();
-                error::send(|| api.patch(name, &params, &patch)).await.map_err(fail)?
+                error::send(|| api.patch(name, &params, &patch)).await.map_err(fail)
             }
-        };
-        Ok(Some(Observed {
-            resource: Resource {
-                address: address.to_owned(),
-                kind: Kind::Workload,
-                region: Some(cluster.region.clone()),
-                attrs: objects::deployment_attrs(&cluster.context, &deployment),
-            },
-            id: objects::object_id(&cluster.context, "deployment", &deployment.metadata),
-        }))
+        }
+    }
+
+    /// Stops a database's writers (each Deployment to 0) or, as its undo, starts them again
+    /// at the replicas they had. Nothing is recorded: the switchover's record in state keeps
+    /// the counts.
+    async fn apply_writes(&self, cluster: &Cluster, change: &Change) -> Result<Option<Observed>, ProviderError> {
+        let address = change.address.as_str();
+        let attrs = attrs_of(change)?;
+        let namespace = str_or(attrs, "namespace", &cluster.namespace);
+        let list = required_str(attrs, "workloads", address)?;
+        for (name, before) in drplan_core::plan::data::parse_workloads(list) {
+            let replicas = if change.kind == Kind::StopWrites { 0 } else { before };
+            self.scale(cluster, namespace, &name, Some(replicas), address).await?;
+        }
+        Ok(None)
     }
 
     /// Polls the Deployment until its rollout to the change's replicas is available, fails
@@ -588,6 +620,7 @@ impl Provider for KubernetesProvider {
                 Kind::Workload => self.apply_workload(cluster, change).await,
                 Kind::BackupJob => self.apply_backup_job(cluster, request.project, change).await,
                 Kind::Restore => self.apply_restore(cluster, request.project, change).await,
+                Kind::StopWrites | Kind::ResumeWrites => self.apply_writes(cluster, change).await,
                 other => Err(ProviderError::new(ErrorClass::Invalid, format!("kubernetes does not manage {other}"))
                     .at(&change.address)),
             }

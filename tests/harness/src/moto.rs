@@ -276,6 +276,24 @@ impl Running {
         required(&answer, "DBInstanceArn", "CreateDBInstance")
     }
 
+    /// Creates `identifier` on `network` (in its region) as a read replica of `source_arn`,
+    /// as an operator would have set a standby up before drplan managed it; its ARN.
+    pub fn create_db_replica(&self, network: &DbNetwork, identifier: &str, source_arn: &str) -> Result<String, HarnessError> {
+        let params: Vec<(String, String)> = [
+            ("DBInstanceIdentifier", identifier),
+            ("SourceDBInstanceIdentifier", source_arn),
+            ("DBSubnetGroupName", &network.subnet_group),
+            ("DBParameterGroupName", &network.parameter_group),
+            ("VpcSecurityGroupIds.VpcSecurityGroupId.1", &network.security_group),
+            ("KmsKeyId", &network.kms_key),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let answer = self.aws_query("rds", &network.region, "CreateDBInstanceReadReplica", RDS, &params)?;
+        required(&answer, "DBInstanceArn", "CreateDBInstanceReadReplica")
+    }
+
     /// Every RDS instance moto holds in `region`, by identifier.
     pub fn db_instances(&self, region: &str) -> Result<BTreeMap<String, DbTruth>, HarnessError> {
         let mut out = BTreeMap::new();

@@ -46,6 +46,7 @@ pub fn world(edit: impl Fn(String) -> String) -> World {
     let aws = FaultProxy::start(moto.url(), checkers(&failing)).expect("the proxy starts");
     let use1_proxy = FaultProxy::start(use1.url(), Faults::none()).expect("the proxy starts");
     moto.create_hosted_zone("bot-core.com").unwrap();
+    seed_ledger(&moto);
     for cluster in [&use1, &euw1, &apac] {
         deploy_pipeline(cluster.url());
     }
@@ -65,6 +66,20 @@ pub fn world(edit: impl Fn(String) -> String) -> World {
     std::fs::write(dir.path().join("bot-core/main.hcl"), edit(config)).unwrap();
     World { moto, aws, use1_proxy, gcplocal, use1, euw1, apac, dir, failing }
 }
+
+/// The ledger as its operators set it up before drplan: the writer in us-east-1, a
+/// cross-region read replica of it in eu-west-1, each on its region's network.
+pub fn seed_ledger(moto: &Running) {
+    let east = moto.create_db_network("us-east-1", "ledger").expect("a network in us-east-1");
+    let west = moto.create_db_network("eu-west-1", "ledger").expect("a network in eu-west-1");
+    let tags = [("team", "payments")];
+    let writer = moto.create_db_instance(&east, LEDGER_USE1, "db.r6g.large", &tags).expect("the writer");
+    moto.create_db_replica(&west, LEDGER_EUW1, &writer).expect("the replica");
+}
+
+/// The ledger's RDS instances.
+pub const LEDGER_USE1: &str = "bot-core-ledger-use1";
+pub const LEDGER_EUW1: &str = "bot-core-ledger-euw1";
 
 /// Route 53's checkers, played: eight per check, reporting failure for the checks in
 /// `failing` and success for the others, in observations taken now.

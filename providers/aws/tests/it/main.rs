@@ -9,7 +9,6 @@ mod constructor;
 mod convergence;
 mod emulator_smoke;
 mod pacing;
-#[cfg(feature = "data-tier")]
 mod rds;
 mod recovery_points;
 mod refresh_cost;
