@@ -136,6 +136,44 @@ def play_job_controller(url: str) -> None:
                 pass
 
 
+def play_lag_publisher(moto_url: str) -> None:
+    """moto has no RDS metrics: the demo plays RDS's publisher of ReplicaLag, putting 0 for
+    every read replica in the two AWS regions each 200 ms (drplan reads it in one-second
+    periods, DRPLAN_AWS_LAG_PERIOD=1, where RDS's are a minute)."""
+    import boto3
+
+    rds = {r: boto3.client("rds", region_name=r, endpoint_url=moto_url) for r in ("us-east-1", "eu-west-1")}
+    cloudwatch = {r: boto3.client("cloudwatch", region_name=r, endpoint_url=moto_url) for r in rds}
+    while True:
+        time.sleep(0.2)
+        for region, client in rds.items():
+            try:
+                for db in client.describe_db_instances()["DBInstances"]:
+                    if db.get("ReadReplicaSourceDBInstanceIdentifier"):
+                        cloudwatch[region].put_metric_data(Namespace="AWS/RDS", MetricData=[{
+                            "MetricName": "ReplicaLag", "Value": 0.0,
+                            "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": db["DBInstanceIdentifier"]}],
+                        }])
+            except Exception:  # noqa: BLE001 - the demo goes on; the next round tries again
+                pass
+
+
+def seed_ledger(moto_url: str) -> None:
+    """The ledger as its operators set it up: a PostgreSQL writer in us-east-1 and a
+    cross-region read replica of it in eu-west-1."""
+    import boto3
+
+    east = boto3.client("rds", region_name="us-east-1", endpoint_url=moto_url)
+    west = boto3.client("rds", region_name="eu-west-1", endpoint_url=moto_url)
+    writer = east.create_db_instance(
+        DBInstanceIdentifier="bot-core-ledger-use1", Engine="postgres", DBInstanceClass="db.r6g.large",
+        AllocatedStorage=20, MasterUsername="ledger", MasterUserPassword="not-a-secret-1",
+    )["DBInstance"]
+    west.create_db_instance_read_replica(
+        DBInstanceIdentifier="bot-core-ledger-euw1", SourceDBInstanceIdentifier=writer["DBInstanceArn"],
+    )
+
+
 def aws_region(headers) -> str | None:
     m = SCOPE.search(headers.get("Authorization") or "")
     return m.group(1) if m and m.group(2) != "route53" else None
@@ -162,6 +200,8 @@ def main() -> None:
 
     route53 = boto3.client("route53", endpoint_url=moto_direct)
     route53.create_hosted_zone(Name="bot-core.com", CallerReference="bot-core-zone")
+    seed_ledger(moto_direct)
+    threading.Thread(target=play_lag_publisher, args=(moto_direct,), daemon=True).start()
 
     for url in direct.values():
         for name in COMPONENTS:
@@ -207,6 +247,7 @@ def main() -> None:
     (work / "env").write_text(
         f"export KUBECONFIG={work / 'kubeconfig'}\n"
         "export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1\n"
+        "export DRPLAN_AWS_LAG_PERIOD=1\n"
         f"export DEMO_MOTO={moto_url} DEMO_USE1={use1_url} DEMO_EUW1={euw1_url} DEMO_APAC={apac_url}\n"
         f"export DEMO_GCS={gcp_url} DEMO_S3={moto_direct}\n"
     )

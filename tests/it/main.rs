@@ -12,6 +12,7 @@ mod apply_progress;
 mod cli;
 mod closed_output;
 mod completions;
+mod data_tier;
 mod disaster;
 mod drill;
 mod failover;

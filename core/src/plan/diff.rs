@@ -159,7 +159,9 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
                 }),
                 // A Deployment is found by name, not by drplan's tags: meeting the pipeline's
                 // Deployment for the first time is normal, not an untracked object.
-                (None, Some(l)) if l.resource.kind.spec().owned => out.drift.push(Drift {
+                // A database member is found by its declared name, like a Deployment: meeting
+                // it for the first time is adopting it, not drift.
+                (None, Some(l)) if l.resource.kind.spec().owned && !l.resource.kind.spec().kept => out.drift.push(Drift {
                     address: address.to_string(),
                     kind: l.resource.kind,
                     region: l.resource.region.clone(),

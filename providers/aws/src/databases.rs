@@ -154,6 +154,12 @@ impl AwsProvider {
             return Ok(Some(Observed { resource: o, id: format!("{region}/{identifier}") }));
         }
         match change.action {
+            Action::Adopt => {
+                let db = self.db_instance(region, identifier).await?.ok_or_else(|| {
+                    ProviderError::new(ErrorClass::NotFound, format!("RDS instance {identifier} in {region} does not exist"))
+                })?;
+                Ok(Some(observed(&want, &db)))
+            }
             Action::Update if after("role") == "writer" => {
                 self.promote_replica(region, identifier).await?;
                 let db = self.wait_available(region, identifier, AVAILABLE_WITHIN, &quiet).await?;
@@ -196,7 +202,7 @@ impl AwsProvider {
                 let created = self.create_replica(region, identifier, &source.arn, &like).await?;
                 Ok(Some(observed(&want, &created)))
             }
-            Action::Delete | Action::Adopt => Err(ProviderError::new(
+            Action::Delete => Err(ProviderError::new(
                 ErrorClass::Invalid,
                 format!("drplan never deletes a database: {} is kept", change.address),
             )),

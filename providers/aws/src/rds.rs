@@ -100,8 +100,8 @@ pub struct LagSample {
     /// `-1` (RDS's "replication is not running"). Never 0 for unknown: 0 is what a failover
     /// waits for.
     pub seconds: Option<f64>,
-    /// When the datapoint's period starts (Unix seconds; periods are [`LAG_PERIOD`] long,
-    /// so a sample taken at `t` is stamped between `t - 59` and `t`); `None` without one.
+    /// When the datapoint's period starts (Unix seconds; periods are [`lag_period`] long,
+    /// so a sample taken at `t` is stamped at most a period before `t`); `None` without one.
     pub at: Option<i64>,
 }
 
@@ -109,6 +109,22 @@ pub struct LagSample {
 pub const LAG_WINDOW: i64 = 600;
 /// The period of the `ReplicaLag` statistics read, in seconds: RDS publishes every minute.
 pub const LAG_PERIOD: i32 = 60;
+/// Overrides [`LAG_PERIOD`] (1 to 60 seconds) for an emulator whose publisher is faster
+/// than RDS's: a catch-up waits for a sample stamped a whole period after the stop, so a
+/// minute on AWS. Ignored when out of range.
+pub const LAG_PERIOD_ENV: &str = "DRPLAN_AWS_LAG_PERIOD";
+
+/// The period lag is read in: [`LAG_PERIOD`], or [`LAG_PERIOD_ENV`] when set and valid.
+pub fn lag_period() -> i32 {
+    static PERIOD: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *PERIOD.get_or_init(|| {
+        std::env::var(LAG_PERIOD_ENV)
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+            .filter(|p| (1..=LAG_PERIOD).contains(p))
+            .unwrap_or(LAG_PERIOD)
+    })
+}
 /// How often [`wait_available`] polls: creating or promoting an instance takes minutes.
 pub const POLL: Duration = Duration::from_secs(10);
 
@@ -207,7 +223,7 @@ pub async fn replica_lag(
 /// minute `now` is in (the end is exclusive), so a sample stamped `now` is in it and the
 /// periods line up with CloudWatch's minutes.
 pub fn lag_window(now: i64) -> (i64, i64) {
-    let period = i64::from(LAG_PERIOD);
+    let period = i64::from(lag_period());
     let end = now.div_euclid(period) * period + period;
     (end - LAG_WINDOW, end)
 }
@@ -221,7 +237,7 @@ fn lag_query(index: usize, identifier: &str) -> MetricDataQuery {
     // Ids must start with a lowercase letter; the index maps a result back to its instance.
     MetricDataQuery::builder()
         .id(format!("q{index}"))
-        .metric_stat(MetricStat::builder().metric(metric).period(LAG_PERIOD).stat("Maximum").build())
+        .metric_stat(MetricStat::builder().metric(metric).period(lag_period()).stat("Maximum").build())
         .return_data(true)
         .build()
 }

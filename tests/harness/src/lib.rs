@@ -11,7 +11,7 @@ pub mod fault;
 mod kmock;
 mod moto;
 
-pub use fault::{FaultCounts, FaultKind, FaultProxy, Faults};
+pub use fault::{FaultCounts, FaultKind, FaultProxy, Faults, RequestInfo};
 pub use kmock::JobOutcome;
 pub use moto::{DbNetwork, DbTruth};
 

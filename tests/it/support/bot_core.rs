@@ -23,7 +23,7 @@ pub const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
 pub const STATE_BUCKET: &str = "bot-core-state";
 
 pub struct World {
-    pub moto: Running,
+    pub moto: Arc<Running>,
     /// In front of moto: plays Route 53's checkers, and drops us-east-1 when it is lost.
     pub aws: FaultProxy,
     /// In front of us-east-1's cluster.
@@ -35,6 +35,52 @@ pub struct World {
     pub dir: tempfile::TempDir,
     /// Health check ids whose checkers report failure.
     pub failing: Arc<Mutex<BTreeSet<String>>>,
+    /// The replication lag RDS's publisher reports, played (see [`LagPublisher`]).
+    pub lag: LagPublisher,
+}
+
+/// RDS's publisher of `ReplicaLag` to CloudWatch, played: moto has none. Every 200 ms it puts,
+/// for each (region, instance) in `values`, its lag stamped now; an instance set to `None`
+/// gets nothing, so its lag turns unknown. The binary reads it with one-second periods
+/// (`DRPLAN_AWS_LAG_PERIOD=1`), where RDS's own periods are a minute long.
+pub struct LagPublisher {
+    pub values: Arc<Mutex<std::collections::BTreeMap<(String, String), Option<f64>>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LagPublisher {
+    fn start(moto: Arc<Running>) -> LagPublisher {
+        let values: Arc<Mutex<std::collections::BTreeMap<(String, String), Option<f64>>>> = Arc::default();
+        values.lock().unwrap().insert(("eu-west-1".into(), LEDGER_EUW1.into()), Some(0.0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (v, s) = (Arc::clone(&values), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+                let current: Vec<((String, String), Option<f64>)> =
+                    v.lock().unwrap().iter().map(|(k, v)| (k.clone(), *v)).collect();
+                for ((region, id), value) in current {
+                    if let Some(value) = value {
+                        let dims = [("DBInstanceIdentifier", id.as_str())];
+                        let _ = moto.put_metric(&region, "AWS/RDS", "ReplicaLag", &dims, value, now);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        LagPublisher { values, stop }
+    }
+
+    /// From now on, `instance` in `region` reports `lag` seconds (`None`: nothing).
+    pub fn set(&self, region: &str, instance: &str, lag: Option<f64>) {
+        self.values.lock().unwrap().insert((region.into(), instance.into()), lag);
+    }
+}
+
+impl Drop for LagPublisher {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// bot-core on the emulators, its configuration passed through `edit` (a test's own settings).
@@ -64,7 +110,9 @@ pub fn world(edit: impl Fn(String) -> String) -> World {
         .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
     std::fs::create_dir(dir.path().join("bot-core")).unwrap();
     std::fs::write(dir.path().join("bot-core/main.hcl"), edit(config)).unwrap();
-    World { moto, aws, use1_proxy, gcplocal, use1, euw1, apac, dir, failing }
+    let moto = Arc::new(moto);
+    let lag = LagPublisher::start(Arc::clone(&moto));
+    World { moto, aws, use1_proxy, gcplocal, use1, euw1, apac, dir, failing, lag }
 }
 
 /// The ledger as its operators set it up before drplan: the writer in us-east-1, a
@@ -102,7 +150,7 @@ impl World {
 
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut c = super::drplan_aws(self.dir.path());
-        c.args(args).env("KUBECONFIG", self.dir.path().join("kubeconfig"));
+        c.args(args).env("KUBECONFIG", self.dir.path().join("kubeconfig")).env("DRPLAN_AWS_LAG_PERIOD", "1");
         c
     }
 

@@ -1,0 +1,244 @@
+//! The data tier fails over with its region, through the real binary: `examples/bot-core`'s
+//! ledger (an RDS writer in us-east-1, a cross-region read replica in eu-west-1) on moto.
+//!
+//! Two controllers moto lacks are played: RDS's publisher of `ReplicaLag` (the world's
+//! [`LagPublisher`], read in one-second periods), and the order of events is observed at the
+//! emulators themselves by [`Timeline`], which looks at the clusters and moto at the moment
+//! each call of interest arrives at the proxies in front of them.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drplan_harness::{Faults, RequestInfo, Running};
+
+use crate::support::bot_core::{
+    LEDGER_EUW1, LEDGER_USE1, World, checkers, describe, json, replicas, world,
+};
+
+/// What was true at the moment a call arrived: what it was, when, and the trading engine's
+/// replicas in each AWS region's cluster then.
+#[derive(Debug, Clone)]
+struct Moment {
+    what: String,
+    at: Instant,
+    /// `spec.replicas` of trading-engine in use1 and euw1 at that moment.
+    writers: (i64, i64),
+    /// eu-west-1's running instances at that moment.
+    euw1_instances: usize,
+}
+
+/// The calls of a failover, in the order they reached the emulators: the old region's
+/// Deployment patches (through the proxy in front of us-east-1's cluster), and RDS and
+/// Route 53 calls (through the proxy in front of moto). Each looks at the clusters and moto
+/// before it is forwarded, so what it records is the world that call found.
+#[derive(Clone)]
+struct Timeline {
+    moments: Arc<Mutex<Vec<Moment>>>,
+}
+
+impl Timeline {
+    fn watch(w: &World) -> Timeline {
+        let t = Timeline { moments: Arc::default() };
+        w.aws.set_faults(t.recording(w, checkers(&w.failing)));
+        w.use1_proxy.set_faults(t.recording(w, Faults::none()));
+        t
+    }
+
+    /// `faults`, and every request of interest recorded with the world it found.
+    fn recording(&self, w: &World, faults: Faults) -> Faults {
+        let moments = Arc::clone(&self.moments);
+        let (use1, euw1, moto) = (w.use1.url().to_string(), w.euw1.url().to_string(), Arc::clone(&w.moto));
+        faults.stalling(Duration::ZERO, move |r: &RequestInfo| {
+            if let Some(what) = of_interest(r) {
+                let writers = (trading_engine(&use1), trading_engine(&euw1));
+                let euw1_instances = moto.live_instances("eu-west-1").map(|s| s.len()).unwrap_or_default();
+                moments.lock().unwrap().push(Moment { what, at: Instant::now(), writers, euw1_instances });
+            }
+            false
+        })
+    }
+
+    fn moments(&self) -> Vec<Moment> {
+        self.moments.lock().unwrap().clone()
+    }
+
+    /// The first moment whose call starts with `what`.
+    fn first(&self, what: &str) -> Moment {
+        let all = self.moments();
+        all.iter().find(|m| m.what.starts_with(what)).cloned().unwrap_or_else(|| panic!("no {what} in {all:#?}"))
+    }
+}
+
+fn of_interest(r: &RequestInfo) -> Option<String> {
+    match (r.method.as_str(), r.action.as_deref()) {
+        ("PATCH", _) if r.path.contains("/deployments/") => {
+            Some(format!("patch {}", r.path.rsplit('/').next().unwrap_or_default()))
+        }
+        (_, Some(a @ ("PromoteReadReplica" | "ModifyDBInstance" | "CreateDBInstanceReadReplica"))) => {
+            Some(format!("{a} {}", r.region.as_deref().unwrap_or_default()))
+        }
+        ("POST", _) if r.path.ends_with("/rrset") || r.path.ends_with("/rrset/") => Some("dns".into()),
+        _ => None,
+    }
+}
+
+fn trading_engine(cluster: &str) -> i64 {
+    let path = "/apis/apps/v1/namespaces/bot-core/deployments/trading-engine";
+    let (_, body) = crate::support::http(cluster, "GET", path, "application/json", "");
+    serde_json::from_str::<serde_json::Value>(&body).map_or(-1, |d| d["spec"]["replicas"].as_i64().unwrap_or(-1))
+}
+
+/// The ledger's instances in `region` as moto holds them: identifier → its source, if any.
+fn ledger(moto: &Running, region: &str) -> std::collections::BTreeMap<String, Option<String>> {
+    moto.db_instances(region).unwrap().into_iter().map(|(id, db)| (id, db.source)).collect()
+}
+
+fn primary(w: &World) -> String {
+    w.moto.failover_record("PRIMARY").unwrap().unwrap_or_default()
+}
+
+fn failover_to_euw1(w: &World) {
+    let out = w.drplan(&["failover", "--to", "eu-west-1", "bot-core", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}
+
+#[test]
+fn a_planned_switchover_stops_writes_catches_up_promotes_fences_and_reprotects() {
+    let w = world(|c| c);
+    w.converge();
+    let timeline = Timeline::watch(&w);
+    failover_to_euw1(&w);
+
+    // The plan says it all before anything runs.
+    let plan = w.drplan(&["plan", "bot-core", "--json"]);
+    let doc = json(&plan);
+    let db = &doc["databases"][0];
+    assert_eq!((db["database"].as_str(), db["how"].as_str(), db["window_seconds"].as_u64()), (Some("ledger"), Some("graceful"), Some(0)), "{db}");
+    assert_eq!(db["writers"]["trading-engine"], 3, "{db}");
+
+    let started = Instant::now();
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    // The order, as the emulators saw it.
+    let stop = timeline.first("patch trading-engine");
+    assert_eq!(stop.euw1_instances, 3, "eu-west-1's machines were up before writes stopped: {stop:?}");
+    let promote = timeline.first("PromoteReadReplica eu-west-1");
+    assert_eq!(promote.writers.0, 0, "us-east-1's writers were at 0 when the promotion arrived: {promote:?}");
+    let fence = timeline.first("ModifyDBInstance us-east-1");
+    let dns = timeline.first("dns");
+    assert!(stop.at < promote.at && promote.at < fence.at && fence.at < dns.at, "{:#?}", timeline.moments());
+    assert_eq!(dns.writers.0, 0, "no writer ran in us-east-1 while traffic moved: {dns:?}");
+    assert_eq!(primary(&w), "euw1.bot-core.com");
+
+    // The old writer is renamed and kept; a new replica under its name follows the new writer.
+    let east = ledger(&w.moto, "us-east-1");
+    let kept: Vec<&String> = east.keys().filter(|id| id.starts_with(&format!("{LEDGER_USE1}-kept-"))).collect();
+    assert_eq!(kept.len(), 1, "{east:#?}");
+    assert_eq!(east[kept[0]], None, "the kept old writer is standalone, its data intact: {east:#?}");
+    let source = east[LEDGER_USE1].clone().unwrap_or_default();
+    assert!(source.contains("eu-west-1") && source.ends_with(LEDGER_EUW1), "{east:#?}");
+    assert_eq!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1], None, "eu-west-1 is the writer");
+    assert_eq!(replicas(&w.use1)[0], 1, "the old region's writer back at its standby count, on a replica");
+
+    // State records the promotion (nothing lost) and the kept instance.
+    let state = w.state();
+    let record = &state["databases"]["ledger"];
+    let promotion = &record["promotions"][0];
+    assert_eq!((promotion["region"].as_str(), promotion["how"].as_str(), promotion["window_seconds"].as_u64()), (Some("eu-west-1"), Some("graceful"), Some(0)), "{record}");
+    assert_eq!(record["kept"][0]["identifier"].as_str(), Some(kept[0].as_str()), "{record}");
+    assert_eq!(record["kept"][0]["writer"], true, "{record}");
+
+    // A second plan has nothing left to do for the data tier.
+    let again = json(&w.drplan(&["plan", "bot-core", "--json"]));
+    assert!(again["databases"].is_null(), "{}", again["databases"]);
+    let moments = timeline.moments();
+    let writes_back = moments
+        .iter()
+        .find(|m| m.what == "patch trading-engine" && m.at > promote.at)
+        .map_or(dns.at, |m| m.at);
+    println!(
+        "switchover: apply {:.1}s; writes unavailable {:.1}s (stop → promotion {:.1}s, promotion → DNS {:.1}s)",
+        took.as_secs_f64(),
+        writes_back.max(dns.at).duration_since(stop.at).as_secs_f64(),
+        promote.at.duration_since(stop.at).as_secs_f64(),
+        dns.at.duration_since(promote.at).as_secs_f64(),
+    );
+}
+
+#[test]
+fn a_catch_up_that_never_comes_promotes_nothing_and_starts_the_writers_again() {
+    let w = world(|c| c.replacen("  max_lag = \"30s\"", "  max_lag = \"30s\"\n  catch_up_timeout = \"4s\"", 1));
+    w.converge();
+    // The replica stays five seconds behind whatever happens.
+    w.lag.set("eu-west-1", LEDGER_EUW1, Some(5.0));
+    failover_to_euw1(&w);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = describe(&out);
+    assert!(text.contains("did not catch up"), "{text}");
+    assert!(text.contains("resume_writes"), "the undo is shown: {text}");
+    assert_eq!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].as_deref().map(|s| s.ends_with(LEDGER_USE1)), Some(true), "nothing was promoted");
+    assert_eq!(ledger(&w.moto, "us-east-1")[LEDGER_USE1], None, "us-east-1 is still the writer, not renamed");
+    assert_eq!(replicas(&w.use1)[0], 3, "the writers are back");
+    assert_eq!(primary(&w), "use1.bot-core.com", "DNS stays");
+}
+
+#[test]
+fn a_disaster_within_the_budget_promotes_and_the_returning_region_is_fenced_before_its_writers() {
+    let w = world(|c| c);
+    w.converge();
+    w.lag.set("eu-west-1", LEDGER_EUW1, Some(2.0));
+    std::thread::sleep(Duration::from_secs(2));
+    w.lose_us_east_1();
+    failover_to_euw1(&w);
+    let plan = json(&w.drplan(&["plan", "bot-core", "--json", "--allow-unreachable"]));
+    let db = &plan["databases"][0];
+    assert_eq!((db["how"].as_str(), db["window_seconds"].as_u64(), db["budget_seconds"].as_u64()), (Some("ungraceful"), Some(2), Some(30)), "{db}");
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--allow-unreachable"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1], None, "promoted");
+    assert_eq!(primary(&w), "euw1.bot-core.com");
+    let state = w.state();
+    assert!(state["lost"]["us-east-1"]["owed"].as_array().unwrap().iter().any(|a| a == "region.us-east-1.database.ledger"), "{}", state["lost"]);
+    assert_eq!(state["databases"]["ledger"]["promotions"][0]["how"], "ungraceful");
+
+    // us-east-1 answers again, its trading engine still running at its active count: the
+    // old writer is fenced before anything else happens there.
+    w.restore_us_east_1();
+    let timeline = Timeline::watch(&w);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let fence = timeline.first("ModifyDBInstance us-east-1");
+    let first_patch = timeline.first("patch");
+    assert!(fence.at < first_patch.at, "{:#?}", timeline.moments());
+    let east = ledger(&w.moto, "us-east-1");
+    assert!(east.keys().any(|id| id.starts_with(&format!("{LEDGER_USE1}-kept-"))), "{east:#?}");
+    assert!(east[LEDGER_USE1].as_deref().is_some_and(|s| s.ends_with(LEDGER_EUW1)), "{east:#?}");
+    assert!(w.state()["lost"].is_null(), "the fence is done");
+}
+
+#[test]
+fn a_disaster_past_the_budget_is_promoted_only_with_the_data_loss_accepted() {
+    let w = world(|c| c);
+    w.converge();
+    // Two minutes behind, then the region goes dark.
+    w.lag.set("eu-west-1", LEDGER_EUW1, Some(120.0));
+    std::thread::sleep(Duration::from_secs(2));
+    w.lose_us_east_1();
+    failover_to_euw1(&w);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--allow-unreachable"]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = describe(&out);
+    assert!(text.contains("drplan::plan::data_loss") && text.contains("may lose 2m") && text.contains("30s"), "{text}");
+    assert!(text.contains("--accept-data-loss"), "{text}");
+    assert!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].is_some(), "nothing promoted");
+    assert_eq!(primary(&w), "use1.bot-core.com", "nothing moved");
+
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--allow-unreachable", "--accept-data-loss"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1], None, "promoted");
+    let promotion = &w.state()["databases"]["ledger"]["promotions"][0];
+    assert_eq!((promotion["accepted"].as_bool(), promotion["window_seconds"].as_u64()), (Some(true), Some(120)), "{promotion}");
+}
