@@ -97,9 +97,15 @@ fn primary(w: &World) -> String {
     w.moto.failover_record("PRIMARY").unwrap().unwrap_or_default()
 }
 
-fn failover_to_euw1(w: &World) {
-    let out = w.drplan(&["failover", "--to", "eu-west-1", "bot-core", "--write"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+/// `drplan failover --to eu-west-1 --write`: the configuration edited (its plan may still
+/// need `--allow-unreachable` or `--accept-data-loss`, which the tests then give to apply).
+fn failover_to_euw1(w: &World, flags: &[&str]) {
+    let mut args = vec!["failover", "--to", "eu-west-1", "bot-core", "--write"];
+    args.extend(flags);
+    let out = w.drplan(&args);
+    let text = describe(&out);
+    assert!(text.contains("+  role     = \"active\""), "{text}");
+    assert!(!text.contains("were not changed"), "{text}");
 }
 
 #[test]
@@ -107,7 +113,7 @@ fn a_planned_switchover_stops_writes_catches_up_promotes_fences_and_reprotects()
     let w = world(|c| c);
     w.converge();
     let timeline = Timeline::watch(&w);
-    failover_to_euw1(&w);
+    failover_to_euw1(&w, &[]);
 
     // The plan says it all before anything runs.
     let plan = w.drplan(&["plan", "bot-core", "--json"]);
@@ -173,7 +179,7 @@ fn a_catch_up_that_never_comes_promotes_nothing_and_starts_the_writers_again() {
     w.converge();
     // The replica stays five seconds behind whatever happens.
     w.lag.set("eu-west-1", LEDGER_EUW1, Some(5.0));
-    failover_to_euw1(&w);
+    failover_to_euw1(&w, &[]);
     let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     let text = describe(&out);
@@ -192,7 +198,7 @@ fn a_disaster_within_the_budget_promotes_and_the_returning_region_is_fenced_befo
     w.lag.set("eu-west-1", LEDGER_EUW1, Some(2.0));
     std::thread::sleep(Duration::from_secs(2));
     w.lose_us_east_1();
-    failover_to_euw1(&w);
+    failover_to_euw1(&w, &["--allow-unreachable"]);
     let plan = json(&w.drplan(&["plan", "bot-core", "--json", "--allow-unreachable"]));
     let db = &plan["databases"][0];
     assert_eq!((db["how"].as_str(), db["window_seconds"].as_u64(), db["budget_seconds"].as_u64()), (Some("ungraceful"), Some(2), Some(30)), "{db}");
@@ -227,7 +233,12 @@ fn a_disaster_past_the_budget_is_promoted_only_with_the_data_loss_accepted() {
     w.lag.set("eu-west-1", LEDGER_EUW1, Some(120.0));
     std::thread::sleep(Duration::from_secs(2));
     w.lose_us_east_1();
-    failover_to_euw1(&w);
+    // The edit itself is refused: the plan after it would lose more than the budget.
+    let out = w.drplan(&["failover", "--to", "eu-west-1", "bot-core", "--write", "--allow-unreachable"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(describe(&out).contains("drplan::plan::data_loss"), "{}", describe(&out));
+    failover_to_euw1(&w, &["--allow-unreachable", "--accept-data-loss"]);
+    // The acceptance was for the edit: an apply that does not accept it again is refused.
     let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--allow-unreachable"]);
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     let text = describe(&out);
