@@ -253,3 +253,30 @@ fn a_disaster_past_the_budget_is_promoted_only_with_the_data_loss_accepted() {
     let promotion = &w.state()["databases"]["ledger"]["promotions"][0];
     assert_eq!((promotion["accepted"].as_bool(), promotion["window_seconds"].as_u64()), (Some(true), Some(120)), "{promotion}");
 }
+
+#[test]
+fn the_watcher_refuses_to_promote_past_the_budget_and_says_why() {
+    let w = world(|c| {
+        c.replacen("mode  = \"manual\"", "mode  = \"automatic\"", 1).replacen(
+            "  health_check {",
+            "  automatic {\n    interval = \"1s\"\n  }\n\n  health_check {",
+            1,
+        )
+    });
+    w.converge();
+    w.lag.set("eu-west-1", LEDGER_EUW1, Some(120.0));
+    std::thread::sleep(Duration::from_secs(2));
+    w.fail_checks_of("us-east-1");
+    w.lose_us_east_1();
+    let out = w.drplan(&["watch", "bot-core", "--rounds", "3", "--interval", "1s", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a refused failover is an error: {}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let events: Vec<serde_json::Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let refused: Vec<&str> =
+        events.iter().filter(|e| e["type"] == "failover-refused").filter_map(|e| e["text"].as_str()).collect();
+    assert!(!refused.is_empty(), "{}", describe(&out));
+    assert!(refused[0].contains("may lose 2m") && refused[0].contains("drplan::plan::data_loss"), "{refused:?}");
+    assert!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].is_some(), "nothing promoted");
+    assert_eq!(primary(&w), "use1.bot-core.com", "traffic stays; a person decides");
+    assert!(w.state().get("override").is_none());
+}

@@ -23,7 +23,9 @@ const STANDBY: &str = "eu-west-1";
 const COMPONENTS: [&str; 3] = ["trading-engine", "ai-service", "dashboard"];
 
 struct World {
-    moto: Running,
+    moto: std::sync::Arc<Running>,
+    /// RDS's publisher of the ledger replica's lag, played.
+    _lag: support::bot_core::LagPublisher,
     /// Between drplan and moto: where the AWS side of the outage is played.
     aws: FaultProxy,
     /// Between drplan and gcplocal: where a Cloud Storage outage is played.
@@ -47,6 +49,7 @@ impl World {
         support::drplan_aws(self.dir.path())
             .args(args)
             .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .env("DRPLAN_AWS_LAG_PERIOD", "1")
             .output()
             .expect("the drplan binary runs")
     }
@@ -122,6 +125,9 @@ fn world() -> World {
     let gcp = FaultProxy::start(gcplocal.url(), Faults::none()).expect("the proxy starts");
     let use1_proxy = FaultProxy::start(use1.url(), Faults::none()).expect("the proxy starts");
     moto.create_hosted_zone("bot-core.com").unwrap();
+    support::bot_core::seed_ledger(&moto);
+    let moto = std::sync::Arc::new(moto);
+    let lag = support::bot_core::LagPublisher::start(std::sync::Arc::clone(&moto));
     deploy_pipeline(use1.url());
     deploy_pipeline(euw1.url());
 
@@ -139,7 +145,7 @@ fn world() -> World {
         .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
     std::fs::create_dir(dir.path().join("bot-core")).unwrap();
     std::fs::write(dir.path().join("bot-core/main.hcl"), config).unwrap();
-    World { moto, aws, gcp, _gcplocal: gcplocal, use1, use1_proxy, euw1, _apac: apac, dir }
+    World { moto, _lag: lag, aws, gcp, _gcplocal: gcplocal, use1, use1_proxy, euw1, _apac: apac, dir }
 }
 
 fn describe(out: &Output) -> String {

@@ -49,7 +49,8 @@ pub struct LagPublisher {
 }
 
 impl LagPublisher {
-    fn start(moto: Arc<Running>) -> LagPublisher {
+    /// Starts publishing 0 for the ledger's replica in eu-west-1.
+    pub fn start(moto: Arc<Running>) -> LagPublisher {
         let values: Arc<Mutex<std::collections::BTreeMap<(String, String), Option<f64>>>> = Arc::default();
         values.lock().unwrap().insert(("eu-west-1".into(), LEDGER_EUW1.into()), Some(0.0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
