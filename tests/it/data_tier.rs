@@ -280,3 +280,54 @@ fn the_watcher_refuses_to_promote_past_the_budget_and_says_why() {
     assert_eq!(primary(&w), "use1.bot-core.com", "traffic stays; a person decides");
     assert!(w.state().get("override").is_none());
 }
+
+#[test]
+fn an_apply_killed_between_the_stop_and_the_promotion_is_resumed_from_its_record() {
+    let w = world(|c| c);
+    w.converge();
+    // The replica lags, so the first apply waits in its catch-up after stopping the writers.
+    w.lag.set("eu-west-1", LEDGER_EUW1, Some(5.0));
+    failover_to_euw1(&w, &[]);
+    let mut child = w
+        .command(&["apply", "bot-core", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while trading_engine(w.use1.url()) != 0 {
+        assert!(Instant::now() < deadline, "the writers were never stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Stopped, waiting for the catch-up: killed outright.
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let state = w.state();
+    assert_eq!(state["switchover"]["writers"]["region.us-east-1.workload.trading-engine"], 3, "{}", state["switchover"]);
+    assert!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].is_some(), "not promoted");
+    assert_eq!(primary(&w), "use1.bot-core.com");
+
+    // The next plan resumes the switchover from its record: the writers' counts before the
+    // stop, not the 0 they are at now.
+    let plan = json(&w.drplan(&["plan", "bot-core", "--json"]));
+    let stop = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "region.us-east-1.stop_writes.ledger")
+        .cloned()
+        .unwrap_or_else(|| panic!("no stop_writes in {}", plan["resource_changes"]));
+    assert_eq!(stop["change"]["after"]["workloads"], "trading-engine=3");
+
+    w.lag.set("eu-west-1", LEDGER_EUW1, Some(0.0));
+    let timeline = Timeline::watch(&w);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let promote = timeline.first("PromoteReadReplica eu-west-1");
+    assert_eq!(promote.writers.0, 0, "never two writers: {promote:?}");
+    assert_eq!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1], None);
+    assert_eq!(primary(&w), "euw1.bot-core.com");
+    assert_eq!((trading_engine(w.use1.url()), trading_engine(w.euw1.url())), (1, 3));
+    assert!(w.state()["switchover"].is_null(), "the switchover is done");
+}
