@@ -17,7 +17,7 @@ use crate::plan::{Prior, Snapshot, desired};
 use crate::recovery::{age_text, rfc3339};
 
 /// The version of the JSON report.
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// Route 53 calls an endpoint healthy when more than this share of its checkers (in percent)
 /// report it healthy; `status`, drills and the watcher read a check as Route 53 routes on it.
@@ -119,6 +119,33 @@ pub struct Report {
     pub regions: Vec<RegionStatus>,
     pub dns: Option<DnsStatus>,
     pub backups: Vec<BackupStatus>,
+    /// Each database: its writer, its replicas' lag against the budget, and the instances
+    /// renamed and kept instead of deleted. Since 1.1.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseStatus>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DatabaseStatus {
+    pub database: String,
+    /// `region/identifier` of the writer as seen, when one was.
+    pub writer: Option<String>,
+    pub replicas: Vec<ReplicaStatus>,
+    /// Old writers and replicas renamed and kept (they may hold the newest writes): listed
+    /// until a person removes them (`drplan state forget-kept`).
+    pub kept: Vec<crate::plan::data::Kept>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReplicaStatus {
+    pub region: String,
+    pub identifier: String,
+    pub lag_seconds: Option<u64>,
+    /// When the lag was sampled (RFC 3339).
+    pub lag_at: Option<String>,
+    pub budget_seconds: Option<u64>,
+    /// What is wrong, when something is.
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -263,7 +290,42 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
     let regions: Vec<RegionStatus> =
         config.regions.iter().map(|r| region_status(r, &desired, snapshot, health, prior, now)).collect();
     let backups: Vec<BackupStatus> = config.backups.iter().map(|b| backup_status(config, b, snapshot, now)).collect();
-    let reasons = reasons(config, prior, &regions, dns.as_ref(), &backups, Some(inputs.now));
+    let checks = crate::plan::data::replica_checks(config, snapshot);
+    let databases: Vec<DatabaseStatus> = config
+        .databases
+        .iter()
+        .map(|d| {
+            let writer = snapshot
+                .objects
+                .values()
+                .filter(|o| o.resource.kind == Kind::Database && o.resource.address.rsplit('.').next() == Some(d.name.as_str()))
+                .find(|o| o.resource.str("role") == Some("writer"))
+                .and_then(|o| Some(format!("{}/{}", o.resource.region.as_deref()?, o.resource.str("identifier")?)));
+            DatabaseStatus {
+                database: d.name.clone(),
+                writer,
+                replicas: checks
+                    .iter()
+                    .filter(|c| c.database == d.name)
+                    .map(|c| ReplicaStatus {
+                        region: c.region.clone(),
+                        identifier: c.identifier.clone(),
+                        lag_seconds: c.lag.seconds,
+                        lag_at: c.lag.at.map(rfc3339),
+                        budget_seconds: c.budget,
+                        problem: c.problem.clone(),
+                    })
+                    .collect(),
+                kept: prior.databases.get(&d.name).map(|r| r.kept.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let mut reasons = reasons(config, prior, &regions, dns.as_ref(), &backups, Some(inputs.now));
+    // A standby whose replica could lose more than the budget is not ready to take over.
+    for c in checks.iter().filter(|c| !c.ok()) {
+        reasons.push(Reason { verdict: Verdict::Degraded, subject: format!("standby {}", c.region), detail: c.text() });
+    }
+    reasons.sort_by_key(|r| r.verdict != Verdict::NotReady);
     let verdict = reasons.first().map_or(Verdict::Ready, |r| r.verdict);
     Report {
         format_version: FORMAT_VERSION,
@@ -274,6 +336,7 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
         regions,
         dns,
         backups,
+        databases,
     }
 }
 
@@ -691,6 +754,27 @@ impl Report {
                 })
                 .collect();
             out.push_str(&format!("    {}\n", each.join(" · ")));
+        }
+        for d in &self.databases {
+            out.push_str(&format!("\nDatabase {}: writer {}\n", d.database, d.writer.as_deref().unwrap_or("not seen")));
+            for r in &d.replicas {
+                let lag = match (r.lag_seconds, &r.lag_at) {
+                    (Some(s), Some(at)) => format!("{} behind at {at}", crate::config::Duration::from_secs(s)),
+                    _ => "lag unknown".to_string(),
+                };
+                let verdict = match &r.problem {
+                    None => "✓".to_string(),
+                    Some(p) => format!("✗ {p}"),
+                };
+                out.push_str(&format!("  replica {}/{}: {lag} {verdict}\n", r.region, r.identifier));
+            }
+            for k in &d.kept {
+                let what = if k.writer { "old writer" } else { "old replica" };
+                out.push_str(&format!(
+                    "  kept {}/{} ({what} `{}`, since {}): drplan never deletes it; remove it when reviewed, then `drplan state forget-kept {}`\n",
+                    k.region, k.identifier, k.was, k.since, k.identifier
+                ));
+            }
         }
         out.push_str(&format!(
             "\nHealth is Route 53's: healthy when more than {HEALTHY_PERCENT}% of its checkers report success.\n"

@@ -156,6 +156,16 @@ fn a_planned_switchover_stops_writes_catches_up_promotes_fences_and_reprotects()
     assert_eq!(record["kept"][0]["identifier"].as_str(), Some(kept[0].as_str()), "{record}");
     assert_eq!(record["kept"][0]["writer"], true, "{record}");
 
+    // `status` lists the kept instance until a person forgets it; the instance stays.
+    let report = json(&w.drplan(&["status", "bot-core", "--json"]));
+    assert_eq!(report["databases"][0]["kept"][0]["identifier"].as_str(), Some(kept[0].as_str()), "{}", report["databases"]);
+    assert_eq!(report["databases"][0]["writer"].as_str(), Some(format!("eu-west-1/{LEDGER_EUW1}").as_str()));
+    let out = w.drplan(&["state", "forget-kept", kept[0], "bot-core"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report = json(&w.drplan(&["status", "bot-core", "--json"]));
+    assert_eq!(report["databases"][0]["kept"], serde_json::json!([]), "{}", report["databases"]);
+    assert!(ledger(&w.moto, "us-east-1").contains_key(kept[0].as_str()), "forgetting deletes nothing");
+
     // A second plan has nothing left to do for the data tier.
     let again = json(&w.drplan(&["plan", "bot-core", "--json"]));
     assert!(again["databases"].is_null(), "{}", again["databases"]);
@@ -229,9 +239,15 @@ fn a_disaster_within_the_budget_promotes_and_the_returning_region_is_fenced_befo
 fn a_disaster_past_the_budget_is_promoted_only_with_the_data_loss_accepted() {
     let w = world(|c| c);
     w.converge();
-    // Two minutes behind, then the region goes dark.
+    // Two minutes behind: the standby is not ready to take over without losing data...
     w.lag.set("eu-west-1", LEDGER_EUW1, Some(120.0));
     std::thread::sleep(Duration::from_secs(2));
+    let status = w.drplan(&["status", "bot-core", "--json"]);
+    assert_eq!(status.status.code(), Some(2), "{}", describe(&status));
+    let report = json(&status);
+    let reasons = report["reasons"].to_string();
+    assert!(reasons.contains("standby eu-west-1") && reasons.contains("2m behind, past its budget of 30s"), "{reasons}");
+    // ...then the region goes dark.
     w.lose_us_east_1();
     // The edit itself is refused: the plan after it would lose more than the budget.
     let out = w.drplan(&["failover", "--to", "eu-west-1", "bot-core", "--write", "--allow-unreachable"]);

@@ -82,7 +82,7 @@ fn converged_bot_core_is_ready_and_each_degradation_is_said_with_exit_2() {
     assert!(human.contains(&format!("s3://bot-core-backups/dr/{recent}/")) || human.contains(&recent), "{human}");
     let (code, report, out) = status(&w);
     assert_eq!(code, Some(0), "{}", describe(&out));
-    assert_eq!(report["format_version"], "1.0");
+    assert_eq!(report["format_version"], drplan_core::status::FORMAT_VERSION);
     assert_eq!(report["verdict"], "READY", "{report:#}");
     let active = region(&report, "us-east-1");
     assert_eq!(active["instances"]["have"], 3);

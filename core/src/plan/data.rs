@@ -342,3 +342,79 @@ impl Value {
         }
     }
 }
+
+/// How one standby's replica stands against its database's budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaCheck {
+    pub database: String,
+    pub region: String,
+    pub identifier: String,
+    /// Its lag as last published.
+    pub lag: Lag,
+    pub budget: Option<u64>,
+    /// What is wrong, when something is: missing, not replicating from the writer, lag
+    /// unknown or past the budget.
+    pub problem: Option<String>,
+}
+
+impl ReplicaCheck {
+    pub fn ok(&self) -> bool {
+        self.problem.is_none()
+    }
+
+    /// `ledger 2s behind (budget 30s)`, or the problem.
+    pub fn text(&self) -> String {
+        let dur = |s: u64| crate::config::Duration::from_secs(s).to_string();
+        match (&self.problem, self.lag.seconds) {
+            (Some(p), _) => format!("{} {p}", self.database),
+            (None, Some(s)) => format!(
+                "{} {} behind{}",
+                self.database,
+                dur(s),
+                self.budget.map(|b| format!(" (budget {})", dur(b))).unwrap_or_default()
+            ),
+            (None, None) => format!("{} lag unknown", self.database),
+        }
+    }
+}
+
+/// Every standby's replica of every database, judged against the database's budget: what a
+/// failover to that standby could lose now. `live` is what a refresh saw.
+pub fn replica_checks(config: &Config, live: &Snapshot) -> Vec<ReplicaCheck> {
+    let wanted = members(config);
+    let mut out = Vec::new();
+    for want in wanted.iter().filter(|m| m.str("role") == Some("replica")) {
+        let (Some(region), Some(database)) = (want.region.as_deref(), want.address.rsplit('.').next()) else {
+            continue;
+        };
+        if live.unreachable.contains_key(region) {
+            continue;
+        }
+        let budget = config.database(database).and_then(|d| d.max_lag).map(|d| d.as_secs());
+        let lag = live.replication.get(&want.address).copied().unwrap_or_default();
+        let dur = |s: u64| crate::config::Duration::from_secs(s).to_string();
+        let problem = match live.objects.get(&want.address) {
+            None => Some(format!("replica `{}` does not exist", want.str("identifier").unwrap_or_default())),
+            Some(o) if o.resource.str("source") != want.str("source") => Some(format!(
+                "replica `{}` does not replicate from the writer {} (its source: {})",
+                want.str("identifier").unwrap_or_default(),
+                want.str("source").unwrap_or_default(),
+                o.resource.str("source").unwrap_or("none: it is a writer")
+            )),
+            Some(_) => match (lag.seconds, budget) {
+                (None, _) => Some("lag unknown (no recent sample): a failover could lose any amount".to_string()),
+                (Some(s), Some(b)) if s > b => Some(format!("{} behind, past its budget of {}", dur(s), dur(b))),
+                _ => None,
+            },
+        };
+        out.push(ReplicaCheck {
+            database: database.to_string(),
+            region: region.to_string(),
+            identifier: want.str("identifier").unwrap_or_default().to_string(),
+            lag,
+            budget,
+            problem,
+        });
+    }
+    out
+}

@@ -343,6 +343,10 @@ pub struct ReadinessDoc {
     pub replicas: [i64; 2],
     pub dns_secondary: Option<bool>,
     pub health_check: Option<bool>,
+    /// Its database replicas against their budgets (`ledger 2s behind (budget 30s)`), one
+    /// line each. Since 1.6.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replication: Vec<String>,
     pub ready: bool,
     pub ready_after_plan: bool,
 }
@@ -603,6 +607,7 @@ impl PlanDoc {
                         health_check: s.health_check,
                         ready: s.ready,
                         ready_after_plan: s.ready_after_plan,
+                        replication: s.replication.iter().map(|c| c.text()).collect(),
                     })
                     .collect(),
                 drills: p

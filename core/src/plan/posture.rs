@@ -146,6 +146,8 @@ pub struct Readiness {
     /// Whether DNS SECONDARY points here; `None` when the region is not the secondary.
     pub dns_secondary: Option<bool>,
     pub health_check: Option<bool>,
+    /// Its database replicas, each against its budget (with a refresh only).
+    pub replication: Vec<super::data::ReplicaCheck>,
     pub ready: bool,
     /// Not ready now, but every missing piece is changed by this plan (and not skipped).
     pub ready_after_plan: bool,
@@ -234,6 +236,7 @@ pub fn assess(
         None => prior.objects.iter().map(|(a, o)| (a.as_str(), o)).collect(),
     };
     let secondary = desired::secondary_region(config).map(|r| r.name.clone());
+    let replicas_now = live.map(|l| super::data::replica_checks(config, l)).unwrap_or_default();
     let desired_by: BTreeMap<&str, &Resource> = desired.iter().map(|d| (d.address.as_str(), d)).collect();
     let changed: BTreeSet<&str> = changes.iter().map(|c| c.address.as_str()).collect();
     let skipped: BTreeSet<&str> = graph.iter().filter(|n| n.skipped.is_some()).map(|n| n.id.as_str()).collect();
@@ -265,7 +268,18 @@ pub fn assess(
                 })
             });
             let health_check = is_secondary.then(|| view.contains_key(address::health_check(&r.name).as_str()));
+            let replication: Vec<super::data::ReplicaCheck> =
+                replicas_now.iter().filter(|c| c.region == r.name).cloned().collect();
+            let lagging = replication.iter().any(|c| !c.ok());
+            // A replica missing or following the wrong writer is what a change re-creates;
+            // lag is not.
+            let fixes = |c: &super::data::ReplicaCheck| {
+                let a = address::database(&c.region, &c.database);
+                c.lag.seconds.is_some() && changed.contains(a.as_str()) && !skipped.contains(a.as_str())
+            };
+            let lag_stays = replication.iter().any(|c| !c.ok() && !fixes(c) && !c.problem.as_deref().is_some_and(|p| p.starts_with("replica ")));
             let ready = have_instances >= want_instances
+                && !lagging
                 && have_replicas >= want_replicas
                 && dns_secondary != Some(false)
                 && health_check != Some(false);
@@ -284,13 +298,15 @@ pub fn assess(
                         .map(|d| d.address.clone()),
                 );
             }
-            let ready_after_plan = !ready && pieces.iter().all(|p| converged(p) || runs(p));
+            // A replica lagging past its budget is not something this plan changes.
+            let ready_after_plan = !ready && !lag_stays && pieces.iter().all(|p| converged(p) || runs(p));
             Readiness {
                 region: r.name.clone(),
                 instances: (have_instances, want_instances),
                 replicas: (have_replicas, want_replicas),
                 dns_secondary,
                 health_check,
+                replication,
                 ready,
                 ready_after_plan,
             }

@@ -329,6 +329,8 @@ fn run_case(dir: &Path) -> Outcome {
             Prior { objects, roles, lost, ..Prior::default() }
         }
     };
+    let time =
+        |t: &Option<String>| t.as_ref().map(|t| drplan_core::recovery::parse_point_time(t, 0).expect("RFC 3339"));
     let live = case.live.as_ref().map(|w| {
         let mut snapshot = Snapshot::default();
         let mut objects = match (&w.converged, w.from_prior) {
@@ -336,12 +338,17 @@ fn run_case(dir: &Path) -> Outcome {
             (None, true) => prior.objects.clone(),
             _ => panic!("live needs exactly one of `converged` and `from_prior`"),
         };
+        // Every replica read has a fresh lag sample of 0 unless a mutation says otherwise.
+        for (address, o) in &objects {
+            if o.resource.kind == Kind::Database && o.resource.str("role") == Some("replica") {
+                let at = time(&case.now).unwrap_or(1_764_583_200);
+                snapshot.replication.insert(address.clone(), plan::data::Lag { seconds: Some(0), at: Some(at) });
+            }
+        }
         mutate(&mut objects, &mut snapshot, &w.mutations);
         snapshot.objects = objects;
         snapshot
     });
-    let time =
-        |t: &Option<String>| t.as_ref().map(|t| drplan_core::recovery::parse_point_time(t, 0).expect("RFC 3339"));
     let options = Options {
         targets: case.targets.clone(),
         now: time(&case.now),

@@ -75,6 +75,11 @@ fn converged(point_age: i64) -> World {
         );
     }
     live.backup_runs.insert(address::backup_job("us-east-1", "database"), NOW - 20 * 60);
+    // The ledger's replica, 1 s behind a minute ago.
+    live.replication.insert(
+        address::database("eu-west-1", "ledger"),
+        drplan_core::plan::data::Lag { seconds: Some(1), at: Some(NOW - 60) },
+    );
     let health = ["us-east-1", "eu-west-1"]
         .into_iter()
         .map(|r| (r.to_string(), Ok(Checkers { checkers: 16, healthy: 16, failing: None })))

@@ -76,6 +76,15 @@ enum StateCommand {
         #[arg(default_value = ".")]
         path: PathBuf,
     },
+    /// Stop listing a database instance drplan renamed and kept (an old writer, a replaced
+    /// replica) once a person has dealt with it. drplan never deletes it; this only forgets it.
+    ForgetKept {
+        /// Its name now, as `drplan status` lists it (`bot-core-ledger-use1-kept-1a2b3c4d`).
+        identifier: String,
+        /// The configuration directory or file whose state to change.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
     /// Break a lock left behind by a crashed run, given its id.
     Unlock {
         /// The lock id, as the lock error names it.
@@ -162,6 +171,35 @@ fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Resu
                 })
                 .map_err(|f| f.diagnostics.into_iter().next().unwrap_or_else(|| no_state(backend.as_ref())))?;
             out.note(&format!("Removed {address} from state (serial {serial}). The object itself was not touched."));
+        }
+        StateCommand::ForgetKept { identifier, path } => {
+            let backend = backend_for(&path, out)?;
+            let serial =
+                drplan::engine::edit_state(backend.as_ref(), "state forget-kept", Duration::ZERO, "the state", |state| {
+                    let Some(state) = state.as_mut() else { return Err(no_state(backend.as_ref()).into()) };
+                    let mut found = false;
+                    for record in state.databases.values_mut() {
+                        let before = record.kept.len();
+                        record.kept.retain(|k| k.identifier != identifier);
+                        found |= record.kept.len() != before;
+                    }
+                    if !found {
+                        let kept: Vec<String> =
+                            state.databases.values().flat_map(|r| r.kept.iter().map(|k| k.identifier.clone())).collect();
+                        let help = match kept.is_empty() {
+                            true => "state lists no kept instance".to_string(),
+                            false => format!("kept instances: {}", kept.join(", ")),
+                        };
+                        return Err(Diagnostic::error(Code::UnknownTarget, format!("no kept instance is named `{identifier}`"))
+                            .help(help)
+                            .into());
+                    }
+                    Ok(drplan::engine::Edit::Changed(state.serial + 1))
+                })
+                .map_err(|f| f.diagnostics.into_iter().next().unwrap_or_else(|| no_state(backend.as_ref())))?;
+            out.note(&format!(
+                "{identifier} is no longer listed (serial {serial}). The instance itself was not touched: drplan never deletes a database."
+            ));
         }
         StateCommand::Push { file, path, force } => {
             let text = std::fs::read(&file).map_err(|e| {
