@@ -78,6 +78,9 @@ fn of_interest(r: &RequestInfo) -> Option<String> {
             Some(format!("{a} {}", r.region.as_deref().unwrap_or_default()))
         }
         ("POST", _) if r.path.ends_with("/rrset") || r.path.ends_with("/rrset/") => Some("dns".into()),
+        ("PATCH", _) if r.path.contains("/clusters/") => {
+            Some(format!("patch cluster {}", r.path.rsplit('/').next().unwrap_or_default()))
+        }
         _ => None,
     }
 }
@@ -346,4 +349,59 @@ fn an_apply_killed_between_the_stop_and_the_promotion_is_resumed_from_its_record
     assert_eq!(primary(&w), "euw1.bot-core.com");
     assert_eq!((trading_engine(w.use1.url()), trading_engine(w.euw1.url())), (1, 3));
     assert!(w.state()["switchover"].is_null(), "the switchover is done");
+}
+
+/// A CloudNativePG Cluster of the distributed topology, named `name`, whose writer is `primary`.
+fn cnpg_cluster(cluster: &Running, name: &str, primary: &str) {
+    let body = serde_json::json!({
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": { "name": name, "namespace": "bot-core" },
+        "spec": { "instances": 3, "replica": { "self": name, "primary": primary, "source": primary } },
+    });
+    let path = "/apis/postgresql.cnpg.io/v1/namespaces/bot-core/clusters";
+    let (code, answer) = crate::support::http(cluster.url(), "POST", path, "application/json", &body.to_string());
+    assert!(code == 200 || code == 201, "{code} {answer}");
+}
+
+fn cnpg(cluster: &Running, name: &str) -> serde_json::Value {
+    let path = format!("/apis/postgresql.cnpg.io/v1/namespaces/bot-core/clusters/{name}");
+    let (_, body) = crate::support::http(cluster.url(), "GET", &path, "application/json", "");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn a_cloudnativepg_switchover_is_the_operators_token_handshake() {
+    let w = world(|c| {
+        c.replacen(&format!("rds_instance = \"{LEDGER_USE1}\""), "cloudnativepg = \"ledger-use1\"", 1)
+            .replacen(&format!("rds_instance = \"{LEDGER_EUW1}\""), "cloudnativepg = \"ledger-euw1\"", 1)
+    });
+    cnpg_cluster(&w.use1, "ledger-use1", "ledger-use1");
+    cnpg_cluster(&w.euw1, "ledger-euw1", "ledger-use1");
+    w.converge();
+    let timeline = Timeline::watch(&w);
+    failover_to_euw1(&w, &[]);
+    let doc = json(&w.drplan(&["plan", "bot-core", "--json"]));
+    assert_eq!(doc["databases"][0]["how"], "graceful", "{}", doc["databases"]);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    // The handshake, as the operator's objects record it.
+    let old = cnpg(&w.use1, "ledger-use1");
+    let new = cnpg(&w.euw1, "ledger-euw1");
+    let token = old["status"]["demotionToken"].as_str().unwrap_or_default().to_string();
+    assert!(!token.is_empty(), "the old primary was demoted: {old:#}");
+    assert_eq!(old["spec"]["replica"]["primary"], "ledger-euw1", "{old:#}");
+    assert_eq!(new["spec"]["replica"]["primary"], "ledger-euw1", "{new:#}");
+    assert_eq!(new["spec"]["replica"]["promotionToken"].as_str(), Some(token.as_str()), "{new:#}");
+    assert_eq!(new["status"]["lastPromotionToken"].as_str(), Some(token.as_str()), "{new:#}");
+    // Writes stopped, then the demotion, then traffic: and nothing deleted.
+    let stop = timeline.first("patch trading-engine");
+    let demote = timeline.first("patch cluster ledger-use1");
+    let dns = timeline.first("dns");
+    assert!(stop.at < demote.at && demote.at < dns.at, "{:#?}", timeline.moments());
+    assert_eq!(demote.writers.0, 0, "{demote:?}");
+    assert_eq!(primary(&w), "euw1.bot-core.com");
+    let again = json(&w.drplan(&["plan", "bot-core", "--json"]));
+    assert!(again["databases"].is_null() && !again["resource_changes"].to_string().contains("database"), "{again:#}");
 }

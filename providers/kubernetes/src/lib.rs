@@ -5,6 +5,7 @@
 //! drplan's own, labelled with the project so a refresh finds them with one list.
 
 pub mod client;
+mod cnpg;
 mod error;
 pub mod job;
 mod objects;
@@ -570,14 +571,25 @@ impl Provider for KubernetesProvider {
         "kubernetes"
     }
 
-    fn manages(&self, kind: Kind, _cloud: Option<&str>) -> bool {
-        drplan_core::plan::step::performed_by(kind, drplan_core::plan::step::Family::Kubernetes, None, None)
+    fn manages(&self, kind: Kind, cloud: Option<&str>) -> bool {
+        use drplan_core::plan::step::{Family, performed_by};
+        performed_by(kind, Family::Kubernetes, None, None)
+            || performed_by(kind, Family::Database, Some("kubernetes"), cloud)
     }
 
     async fn refresh(&self, request: &RefreshRequest<'_>) -> Result<Snapshot, ProviderError> {
         let clusters = self.clusters.iter().filter(|c| request.regions.contains(&c.region));
         let results = futures::future::join_all(clusters.map(|c| async move {
-            let result = self.refresh_cluster(c, request).await;
+            let result = match self.refresh_cluster(c, request).await {
+                Ok((mut observed, runs)) => match self.read_members(c, request.desired).await {
+                    Ok(members) => {
+                        observed.extend(members);
+                        Ok((observed, runs))
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
             (c, result)
         }))
         .await;
@@ -601,6 +613,9 @@ impl Provider for KubernetesProvider {
 
     async fn wait_ready(&self, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
         let change = request.change;
+        if change.kind == Kind::CatchUp {
+            return self.await_demotion(request).await.map_err(|e| e.at(&change.address));
+        }
         if change.action == Action::Delete || !matches!(change.kind, Kind::Workload | Kind::Restore) {
             return Ok(());
         }
@@ -621,6 +636,7 @@ impl Provider for KubernetesProvider {
                 Kind::BackupJob => self.apply_backup_job(cluster, request.project, change).await,
                 Kind::Restore => self.apply_restore(cluster, request.project, change).await,
                 Kind::StopWrites | Kind::ResumeWrites => self.apply_writes(cluster, change).await,
+                Kind::Database | Kind::CatchUp => self.apply_member(change).await,
                 other => Err(ProviderError::new(ErrorClass::Invalid, format!("kubernetes does not manage {other}"))
                     .at(&change.address)),
             }

@@ -10,6 +10,12 @@ completed rollout of `spec.replicas`. A Deployment annotated
 `drplan.test/controller: "off"` is left alone, for a test that plays the controller
 itself (a rollout that never completes, or completes late).
 
+It plays the CloudNativePG operator's part in a switchover of its distributed topology
+(postgresql.cnpg.io/v1 Clusters, declared here so kmock serves them): a Cluster that was
+primary (`spec.replica.primary` equal to `spec.replica.self`) and is pointed at another is
+demoted, and its `status.demotionToken` published; a replica pointed at itself with a
+`spec.replica.promotionToken` is promoted, and `status.lastPromotionToken` set to it.
+
 It plays the Job controller too, since no Job's pod ever runs: what a Job that has not
 finished becomes is set by the test through the ConfigMap `drplan-test-job-controller`
 in namespace `default` (`data.outcome`: `hold`, the default, leaves it running;
@@ -110,6 +116,45 @@ def play_job_controller(base: str) -> None:
                 pass
 
 
+CNPG_CLUSTERS = "/apis/postgresql.cnpg.io/v1/clusters"
+
+
+def play_cloudnativepg_operator(base: str) -> None:
+    """Demotes and promotes Clusters as CloudNativePG's operator does, through /status."""
+    was_primary: dict[tuple[str, str], bool] = {}
+    demotions = 0
+    while True:
+        time.sleep(0.1)
+        try:
+            listed = _call(f"{base}{CNPG_CLUSTERS}", "GET")
+        except Exception:  # none yet, or the server is starting or stopping
+            continue
+        for c in listed.get("items", []):
+            meta = c.get("metadata", {})
+            key = (meta.get("namespace", "default"), meta.get("name"))
+            replica = (c.get("spec") or {}).get("replica") or {}
+            status = c.get("status") or {}
+            primary_now = replica.get("primary", meta.get("name")) == replica.get("self", meta.get("name"))
+            url = f"{base}/apis/postgresql.cnpg.io/v1/namespaces/{key[0]}/clusters/{key[1]}/status"
+            patch = None
+            if key not in was_primary:
+                was_primary[key] = primary_now
+            elif was_primary[key] and not primary_now:
+                demotions += 1
+                patch = {"status": {"demotionToken": f"ZGVtb3Rpb24t{demotions:04d}{key[1]}"}}
+                was_primary[key] = False
+            elif not was_primary[key] and primary_now:
+                token = replica.get("promotionToken")
+                if token and status.get("lastPromotionToken") != token:
+                    patch = {"status": {"lastPromotionToken": token}}
+                was_primary[key] = True
+            if patch:
+                try:
+                    _call(url, "PATCH", patch)
+                except Exception:
+                    was_primary.pop(key, None)
+
+
 async def serve(host: str, port: int) -> None:
     import kmock
 
@@ -117,6 +162,11 @@ async def serve(host: str, port: int) -> None:
     # Without a resource list the emulator answers 404 for every kind; the bundled
     # one holds the built-in kinds of a recent cluster (Deployments included).
     emulator.resources.load_bundled()
+    # CloudNativePG's Cluster, as its CRD would declare it.
+    emulator.resources["postgresql.cnpg.io/v1/clusters"] = {
+        "namespaced": True, "kind": "Cluster", "singular": "cluster",
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"], "subresources": ["status"],
+    }
     # Port 0 lets aiohttp bind any free port; Server.port then reports the real one.
     async with emulator, kmock.Server(emulator, host=host, port=port) as server:
         announce(host, server.port)
@@ -124,6 +174,8 @@ async def serve(host: str, port: int) -> None:
                          name="deployment-controller", daemon=True).start()
         threading.Thread(target=play_job_controller, args=(f"http://{host}:{server.port}",),
                          name="job-controller", daemon=True).start()
+        threading.Thread(target=play_cloudnativepg_operator, args=(f"http://{host}:{server.port}",),
+                         name="cloudnativepg-operator", daemon=True).start()
         await asyncio.Event().wait()
 
 
