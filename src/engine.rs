@@ -616,6 +616,9 @@ pub async fn apply(
         fence: planned.lock.as_ref().and_then(drplan_state::Lock::lease),
     };
     let clouds = crate::clouds::Clouds::connect(config).await?;
+    // Boxed: the refresh it may run would otherwise nest deep in every caller's future.
+    Box::pin(window_holds(&clouds, planned)).await?;
+    let (doc, config) = (&planned.doc, &planned.config);
     let policy = config.failover.as_ref().map(|f| f.health_check.clone()).unwrap_or_default();
     // A third of the checkers' interval: a fresh observation is seen soon after it is
     // taken, within Route 53's request pacing.
@@ -733,6 +736,45 @@ pub async fn apply(
         .collect();
     let fenced = lost_at_start.keys().filter(|r| !recorder.prior.lost.contains_key(*r)).cloned().collect();
     Ok(Applied { serial: recorder.file.serial, summary, owed, fenced, record_failed })
+}
+
+/// A promotion without its old writer (ungraceful) may lose what its plan showed, no more:
+/// the replicas' lag is read again, and a window larger than the plan's (what a person
+/// accepted, or judged within the budget) is refused before anything runs.
+async fn window_holds(clouds: &crate::clouds::Clouds, planned: &Planned) -> Result<(), Failed> {
+    let shown: Vec<&plan::doc::SwitchDoc> = planned.doc.databases.iter().filter(|s| s.how == "ungraceful").collect();
+    if shown.is_empty() {
+        return Ok(());
+    }
+    let now = crate::clock::now_seconds();
+    let live = refresh_with(clouds, &planned.config, now, None).await?;
+    let options = plan::Options { accept_data_loss: true, now: Some(now), ..plan::Options::default() };
+    let again = plan::data::plan(&planned.config, &planned.prior, Some(&live), &options);
+    let dur = |w: Option<u64>| w.map_or("unknown".to_string(), |w| drplan_core::config::Duration::from_secs(w).to_string());
+    for s in shown {
+        let Some(now_switch) = again.switches.iter().find(|n| n.database == s.database && n.to == s.to) else { continue };
+        let grew = match (s.window_seconds, now_switch.window) {
+            (Some(then), Some(now)) => now > then,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if grew {
+            return Err(Failed::from(
+                Diagnostic::error(
+                    Code::DataLoss,
+                    format!(
+                        "promoting {} may now lose {} of writes to `{}`, more than the {} its plan showed",
+                        s.to,
+                        dur(now_switch.window),
+                        s.database,
+                        dur(s.window_seconds)
+                    ),
+                )
+                .help("the replica fell further behind since the plan was made; nothing was changed: plan again, and accept the new window with `--accept-data-loss` if it is still wanted"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Records in state each promotion this run made, with the data-loss window it took, and

@@ -266,11 +266,23 @@ fn a_disaster_past_the_budget_is_promoted_only_with_the_data_loss_accepted() {
     assert!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].is_some(), "nothing promoted");
     assert_eq!(primary(&w), "use1.bot-core.com", "nothing moved");
 
+    // The acceptance binds to the window shown: a saved plan accepting 2m is not applied
+    // once the replica is further behind.
+    let saved = w.dir.path().join("accepted.plan");
+    let out = w.drplan(&["plan", "bot-core", "--allow-unreachable", "--accept-data-loss", "--out", saved.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    w.lag.set("eu-west-1", LEDGER_EUW1, Some(200.0));
+    std::thread::sleep(Duration::from_secs(2));
+    let out = w.drplan(&["apply", saved.to_str().unwrap(), "--config", "bot-core", "--auto-approve"]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(describe(&out).contains("may now lose 3m20s of writes to `ledger`, more than the 2m its plan showed"), "{}", describe(&out));
+    assert!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].is_some(), "nothing promoted");
+
     let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--allow-unreachable", "--accept-data-loss"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1], None, "promoted");
     let promotion = &w.state()["databases"]["ledger"]["promotions"][0];
-    assert_eq!((promotion["accepted"].as_bool(), promotion["window_seconds"].as_u64()), (Some(true), Some(120)), "{promotion}");
+    assert_eq!((promotion["accepted"].as_bool(), promotion["window_seconds"].as_u64()), (Some(true), Some(200)), "{promotion}");
 }
 
 #[test]

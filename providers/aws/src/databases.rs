@@ -224,7 +224,22 @@ impl AwsProvider {
         let since = now();
         let started = Instant::now();
         let mut said = String::new();
+        let source = after("source").and_then(|v| v.text().map(str::to_string)).unwrap_or_default();
+        let (source_region, source_id) = source.split_once('/').unwrap_or_default();
         loop {
+            // The old writer's region going dark mid-switchover is a disaster now, not a
+            // catch-up to wait out: stop, and let a new plan judge the data-loss window.
+            if let Err(e) = self.db_instance(source_region, source_id).await
+                && e.class == ErrorClass::Unreachable
+            {
+                return Err(ProviderError::new(
+                    ErrorClass::Unreachable,
+                    format!(
+                        "{source_region} stopped answering during the catch-up ({}); nothing was promoted: plan again, and the plan judges the promotion as ungraceful with its data-loss window",
+                        e.message
+                    ),
+                ));
+            }
             let lags = self.replica_lag(&region, std::slice::from_ref(&identifier), now()).await?;
             let sample = lags.get(&identifier).copied().unwrap_or_default();
             if sample.seconds == Some(0.0) && sample.at.is_some_and(|at| at >= since) {
