@@ -417,3 +417,79 @@ fn a_cloudnativepg_switchover_is_the_operators_token_handshake() {
     let again = json(&w.drplan(&["plan", "bot-core", "--json"]));
     assert!(again["databases"].is_null() && !again["resource_changes"].to_string().contains("database"), "{again:#}");
 }
+
+/// `examples/four-regions` on moto, gcplocal and three kmock clusters (`use1`, `usw2`,
+/// `euw1`), with the pipeline's Deployments and the ledger set up as its operators would:
+/// the writer in us-east-1, a replica of it in us-west-2 and in eu-west-1.
+#[test]
+fn four_regions_converge_and_a_failover_repoints_the_other_standby() {
+    use drplan_harness::{Emulator, write_kubeconfig};
+    let moto = Arc::new(Running::start(Emulator::Moto).expect("moto starts"));
+    let gcplocal = Running::start(Emulator::Gcplocal).expect("gcplocal starts");
+    let clusters: Vec<Running> = (0..3).map(|_| Running::start(Emulator::Kmock).expect("kmock starts")).collect();
+    moto.create_hosted_zone("payments.example.com").unwrap();
+    for cluster in &clusters {
+        for name in ["api", "ledger", "reports"] {
+            let body = serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "payments"},
+                "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": {"app": name}},
+                                      "spec": {"containers": [{"name": name, "image": format!("payments/{name}:2.1")}]}}}
+            });
+            let (code, text) = crate::support::http(cluster.url(), "POST", "/apis/apps/v1/namespaces/payments/deployments", "application/json", &body.to_string());
+            assert!((200..300).contains(&code), "{code} {text}");
+        }
+    }
+    let network = |region: &str| moto.create_db_network(region, "ledger").unwrap();
+    let writer = moto.create_db_instance(&network("us-east-1"), "payments-ledger-use1", "db.r6g.large", &[]).unwrap();
+    moto.create_db_replica(&network("us-west-2"), "payments-ledger-usw2", &writer).unwrap();
+    moto.create_db_replica(&network("eu-west-1"), "payments-ledger-euw1", &writer).unwrap();
+    let lag = crate::support::bot_core::LagPublisher::start(Arc::clone(&moto));
+    lag.set("eu-west-1", LEDGER_EUW1, None);
+    lag.set("us-west-2", "payments-ledger-usw2", Some(0.0));
+    lag.set("eu-west-1", "payments-ledger-euw1", Some(0.0));
+
+    let dir = tempfile::tempdir().unwrap();
+    write_kubeconfig(
+        dir.path().join("kubeconfig"),
+        &[("use1", clusters[0].url()), ("usw2", clusters[1].url()), ("euw1", clusters[2].url())],
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(crate::support::root().join("examples/four-regions/main.hcl"))
+        .unwrap()
+        .replacen("# endpoint = \"http://127.0.0.1:5000\"", &format!("endpoint = \"{}\"", moto.url()), 1)
+        .replacen("# endpoint    = \"http://127.0.0.1:8400\"", &format!("endpoint    = \"{}\"", gcplocal.url()), 1)
+        .replacen("# credentials = \"anonymous\"", "credentials = \"anonymous\"", 1);
+    std::fs::create_dir(dir.path().join("payments")).unwrap();
+    std::fs::write(dir.path().join("payments/main.hcl"), config).unwrap();
+    let drplan = |args: &[&str]| {
+        crate::support::drplan_aws(dir.path())
+            .args(args)
+            .env("KUBECONFIG", dir.path().join("kubeconfig"))
+            .env("DRPLAN_AWS_LAG_PERIOD", "1")
+            .output()
+            .unwrap()
+    };
+
+    let out = drplan(&["apply", "payments", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = drplan(&["plan", "payments", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged: {}", describe(&out));
+
+    let out = drplan(&["failover", "--to", "us-west-2", "payments", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = drplan(&["apply", "payments", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = drplan(&["plan", "payments", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged after the failover: {}", describe(&out));
+
+    assert_eq!(ledger(&moto, "us-west-2")["payments-ledger-usw2"], None, "us-west-2 is the writer");
+    for (region, id) in [("us-east-1", "payments-ledger-use1"), ("eu-west-1", "payments-ledger-euw1")] {
+        let there = ledger(&moto, region);
+        assert!(there[id].as_deref().is_some_and(|s| s.ends_with("payments-ledger-usw2")), "{region}: {there:#?}");
+        let kept: Vec<&String> = there.keys().filter(|k| k.starts_with(&format!("{id}-kept-"))).collect();
+        assert_eq!(kept.len(), 1, "{region}'s old instance is renamed and kept: {there:#?}");
+    }
+    drop(lag);
+}
