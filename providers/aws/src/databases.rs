@@ -16,8 +16,11 @@ use crate::rds::{DbInstance, LagSample};
 
 /// How long a promotion, a rename or a new replica may take to become available.
 const AVAILABLE_WITHIN: Duration = Duration::from_secs(30 * 60);
-/// How often a catch-up reads the lag again: a new datapoint comes once a minute.
-const CATCH_UP_POLL: Duration = Duration::from_secs(5);
+/// How often a catch-up reads the lag again: every 5 s, or every period when periods are
+/// shorter (a new datapoint comes once a period).
+fn catch_up_poll() -> Duration {
+    Duration::from_secs(crate::rds::lag_period().clamp(1, 5) as u64)
+}
 
 /// What a refresh of the data tier saw.
 #[derive(Default)]
@@ -221,7 +224,9 @@ impl AwsProvider {
             Some(Value::Int(s)) if s > 0 => Duration::from_secs(s as u64),
             _ => request.timeout,
         };
-        let since = now();
+        // The first whole second after the writers stopped: a sample stamped then or later
+        // was taken with every write sent.
+        let since = now_ceil();
         let started = Instant::now();
         let mut said = String::new();
         let source = after("source").and_then(|v| v.text().map(str::to_string)).unwrap_or_default();
@@ -254,7 +259,7 @@ impl AwsProvider {
                 (request.progress)(format!("{now_text} ({}s)", started.elapsed().as_secs()));
                 said = now_text;
             }
-            if started.elapsed() + CATCH_UP_POLL > timeout {
+            if started.elapsed() + catch_up_poll() > timeout {
                 return Err(ProviderError::new(
                     ErrorClass::Failed,
                     format!(
@@ -263,9 +268,14 @@ impl AwsProvider {
                     ),
                 ));
             }
-            tokio::time::sleep(CATCH_UP_POLL).await;
+            tokio::time::sleep(catch_up_poll()).await;
         }
     }
+}
+
+fn now_ceil() -> i64 {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    (ms + 999) / 1000
 }
 
 fn now() -> i64 {

@@ -39,6 +39,15 @@ fn summary(config: &Config) -> String {
     if !components.is_empty() {
         s.push_str(&format!("  components: {}\n", components.join(", ")));
     }
+    for d in &config.databases {
+        let members: Vec<String> = config
+            .regions
+            .iter()
+            .filter_map(|r| r.member(&d.name).map(|m| format!("{} ({} {})", r.name, m.kind.as_str(), m.identifier)))
+            .collect();
+        let budget = d.max_lag.map_or("no budget".to_string(), |l| format!("max lag {l}"));
+        s.push_str(&format!("  database {} ({}, {budget}): {}\n", d.name, d.engine, members.join(", ")));
+    }
     for b in &config.backups {
         let dests: Vec<String> = b.destinations.iter().map(|d| format!("{} ({})", d.name, d.target.site())).collect();
         s.push_str(&format!("  backup {}: `{}` to {}\n", b.name, b.schedule.as_str(), dests.join(", ")));
