@@ -176,7 +176,9 @@ impl Provider for AwsProvider {
             ec2::refresh_regions(regions, request.project),
             route53::refresh(&self.route53, request.project, request.desired),
             s3::refresh(|r| self.s3_client(r), request.desired),
-            self.refresh_databases(request.desired, now),
+            // Boxed, as the other reads' futures are large: together they would not fit a
+            // thread's stack in a debug build.
+            Box::pin(self.refresh_databases(request.desired, now)),
         );
         let mut snapshot = Snapshot::default();
         for (region, result) in instances {
@@ -269,7 +271,7 @@ impl AwsProvider {
                     .unwrap_or_else(|| GLOBAL_REGION.to_owned());
                 s3::apply(&self.s3_client(&location), &location, request).await
             }
-            Kind::Database | Kind::CatchUp => self.apply_database(request).await,
+            Kind::Database | Kind::CatchUp => Box::pin(self.apply_database(request)).await,
             Kind::Workload | Kind::BackupJob | Kind::Restore | Kind::StopWrites | Kind::ResumeWrites => Err(ProviderError::new(
                 ErrorClass::Invalid,
                 format!("the aws provider does not manage {}", change.kind),

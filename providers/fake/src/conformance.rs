@@ -1,11 +1,12 @@
 //! The provider conformance suite: what the engine relies on from every provider, checked
 //! against a real API (an emulator) by each provider crate and against the fake here.
 //!
-//! Three shapes of object, three checks: [`check`] for what drplan creates and deletes
+//! Four shapes of object, four checks: [`check`] for what drplan creates and deletes
 //! (instances, health checks, buckets, backup schedules), [`check_dns_record`] for records,
 //! which are written whole (an update of one that is gone writes it again) and share their
-//! name with the other failover set, and [`check_scale_only`] for what another system
-//! creates and drplan only scales (the pipeline's Deployments).
+//! name with the other failover set, [`check_scale_only`] for what another system creates
+//! and drplan only scales (the pipeline's Deployments), and [`check_database_member`] for
+//! databases, which drplan promotes and never deletes.
 
 use drplan_core::plan::resource::{Attrs, Value, address};
 use drplan_core::plan::{Action, Change, Resource};
@@ -217,4 +218,57 @@ async fn lifecycle<P: Provider>(provider: &P, f: &Fixture) -> Result<Change, Str
         .await
         .map_err(|e| format!("deleting what is gone must succeed (a retried delete): {e}"))?;
     Ok(update)
+}
+
+/// A database member (a replica, there before drplan runs): found by its declared name,
+/// adopted as it is; a promotion (an update to `role = "writer"`, its source dropped) makes
+/// it the writer under the same id, and a repeated one is harmless; a delete is refused and
+/// leaves it where it was: drplan never deletes a database.
+pub async fn check_database_member<P: Provider>(provider: &P, f: &Fixture) -> Result<(), String> {
+    let r = &f.resource;
+    let desired = std::slice::from_ref(r);
+    let refresh = RefreshRequest { project: &f.project, regions: &f.regions, desired };
+    if !provider.manages(r.kind, r.str("cloud")) {
+        return Err(format!("{} says it does not manage the fixture's {}", provider.name(), r.kind));
+    }
+    let seen = snapshot(provider, &refresh, "before promoting").await?;
+    let Some(found) = seen.objects.get(&r.address).cloned() else {
+        return Err(format!("refresh does not find {}, which exists before drplan runs", r.address));
+    };
+    if found.resource.str("role") != Some("replica") {
+        return Err(format!("the fixture's member must start as a replica, refresh reads {found:?}"));
+    }
+    let token = idempotency_token("conformance", &r.address);
+    let adopt = change(r, Action::Adopt, Some(found.resource.attrs.clone()), Some(r.attrs.clone()), Some(found.id.clone()));
+    match provider.apply(&req(f, &adopt, &token)).await.map_err(|e| format!("adopt failed: {e}"))? {
+        Some(o) if o.id == found.id => {}
+        other => return Err(format!("adopt returned {other:?}, wanted the object {}", found.id)),
+    }
+    let mut promoted = r.attrs.clone();
+    promoted.remove("source");
+    promoted.insert("role".into(), Value::Str("writer".into()));
+    let promote =
+        change(r, Action::Update, Some(found.resource.attrs.clone()), Some(promoted.clone()), Some(found.id.clone()));
+    for attempt in ["promotion", "repeated promotion"] {
+        let o = provider
+            .apply(&req(f, &promote, &token))
+            .await
+            .map_err(|e| format!("{attempt} failed: {e}"))?
+            .ok_or(format!("{attempt} returned no object"))?;
+        if o.id != found.id || o.resource.str("role") != Some("writer") {
+            return Err(format!("{attempt} returned {o:?}, wanted the writer {}", found.id));
+        }
+    }
+    match snapshot(provider, &refresh, "after the promotion").await?.objects.get(&r.address) {
+        Some(o) if o.id == found.id && o.resource.str("role") == Some("writer") => {}
+        other => return Err(format!("after the promotion, refresh reads {other:?}")),
+    }
+    let delete = change(r, Action::Delete, Some(promoted), None, Some(found.id.clone()));
+    if let Ok(o) = provider.apply(&req(f, &delete, &token)).await {
+        return Err(format!("a delete of a database must be refused, it returned {o:?}"));
+    }
+    match snapshot(provider, &refresh, "after the refused delete").await?.objects.get(&r.address) {
+        Some(o) if o.id == found.id => Ok(()),
+        other => Err(format!("a database must still be there after a delete was asked, refresh reads {other:?}")),
+    }
 }

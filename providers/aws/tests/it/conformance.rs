@@ -132,3 +132,35 @@ async fn dns_record_conforms() {
     };
     check_dns_record(&provider, &fixture).await.unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[tokio::test]
+async fn a_database_member_conforms() {
+    let env = moto().await;
+    let config = env.config("us-east-1", "eu-west-1");
+    let (provider, _) = env.provider(&config);
+    let east = env.moto.create_db_network("us-east-1", "ledger").expect("network");
+    let west = env.moto.create_db_network("eu-west-1", "ledger").expect("network");
+    let writer = env.moto.create_db_instance(&east, "ledger-use1", "db.r6g.large", &[]).expect("writer");
+    env.moto.create_db_replica(&west, "ledger-euw1", &writer).expect("replica");
+    let fixture = Fixture {
+        project: "conformance".into(),
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        resource: Resource {
+            address: address::database("eu-west-1", "ledger"),
+            kind: Kind::Database,
+            region: Some("eu-west-1".into()),
+            attrs: attrs([
+                ("cloud", "aws".into()),
+                ("kind", "rds_instance".into()),
+                ("engine", "postgres".into()),
+                ("identifier", "ledger-euw1".into()),
+                ("role", "replica".into()),
+                ("source", "us-east-1/ledger-use1".into()),
+            ]),
+        },
+        update: ("role".into(), "writer".into()),
+    };
+    drplan_provider_fake::conformance::check_database_member(&provider, &fixture).await.unwrap_or_else(|e| panic!("{e}"));
+    let west = env.moto.db_instances("eu-west-1").expect("DescribeDBInstances");
+    assert_eq!(west["ledger-euw1"].source, None, "promoted, and still there: {west:#?}");
+}

@@ -154,3 +154,50 @@ async fn created_cronjob_holds_schedule_image_and_settings_and_an_existing_one_i
 fn cronjob(attrs: &drplan_core::plan::Attrs) -> k8s_openapi::api::batch::v1::CronJob {
     drplan_provider_kubernetes::backup_cronjob(PROJECT, NAMESPACE, attrs).expect("complete attributes")
 }
+
+/// A CloudNativePG replica cluster whose writer is in a region this provider does not
+/// serve: promoted without a demotion token (the old primary cannot be read), and never
+/// deleted. The Cluster is made as its operators would, before drplan runs.
+#[tokio::test]
+async fn a_cloudnativepg_member_conforms() {
+    use drplan_core::plan::resource::{address, attrs};
+    let clusters = Clusters::start(&["use1"], &[]);
+    let client = clusters.client("use1").await;
+    let gvk = kube::core::GroupVersionKind::gvk("postgresql.cnpg.io", "v1", "Cluster");
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client, NAMESPACE, &kube::api::ApiResource::from_gvk_with_plural(&gvk, "clusters"));
+    let cluster: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": { "name": "ledger-b", "namespace": NAMESPACE },
+        "spec": { "instances": 1, "replica": { "self": "ledger-b", "primary": "ledger-a", "source": "ledger-a" } },
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &cluster).await.expect("create Cluster");
+    let config = config(&[("us-east-1", "use1", "active")]);
+    let provider = KubernetesProvider::new(&config, Some(&clusters.kubeconfig)).await.expect("provider");
+    let fixture = Fixture {
+        project: PROJECT.to_owned(),
+        regions: vec!["us-east-1".to_owned()],
+        resource: Resource {
+            address: address::database("us-east-1", "ledger"),
+            kind: Kind::Database,
+            region: Some("us-east-1".into()),
+            attrs: attrs([
+                ("cloud", "kubernetes".into()),
+                ("kind", "cloudnativepg".into()),
+                ("engine", "postgres".into()),
+                ("identifier", "ledger-b".into()),
+                ("context", "use1".into()),
+                ("namespace", NAMESPACE.into()),
+                ("role", "replica".into()),
+                ("source", "?/ledger-a".into()),
+            ]),
+        },
+        update: ("role".to_owned(), Value::Str("writer".into())),
+    };
+    drplan_provider_fake::conformance::check_database_member(&provider, &fixture)
+        .await
+        .unwrap_or_else(|e| panic!("conformance: {e}"));
+    let after = api.get("ledger-b").await.expect("still there");
+    assert_eq!(after.data["spec"]["replica"]["primary"], "ledger-b", "{after:?}");
+}
