@@ -750,9 +750,12 @@ async fn window_holds(clouds: &crate::clouds::Clouds, planned: &Planned) -> Resu
     let live = refresh_with(clouds, &planned.config, now, None).await?;
     let options = plan::Options { accept_data_loss: true, now: Some(now), ..plan::Options::default() };
     let again = plan::data::plan(&planned.config, &planned.prior, Some(&live), &options);
-    let dur = |w: Option<u64>| w.map_or("unknown".to_string(), |w| drplan_core::config::Duration::from_secs(w).to_string());
+    let dur =
+        |w: Option<u64>| w.map_or("unknown".to_string(), |w| drplan_core::config::Duration::from_secs(w).to_string());
     for s in shown {
-        let Some(now_switch) = again.switches.iter().find(|n| n.database == s.database && n.to == s.to) else { continue };
+        let Some(now_switch) = again.switches.iter().find(|n| n.database == s.database && n.to == s.to) else {
+            continue;
+        };
         let grew = match (s.window_seconds, now_switch.window) {
             (Some(then), Some(now)) => now > then,
             (Some(_), None) => true,
@@ -782,7 +785,8 @@ async fn window_holds(clouds: &crate::clouds::Clouds, planned: &Planned) -> Resu
 fn record_data(doc: &PlanDoc, plan_id: &str, summary: &crate::apply::Summary, prior: &mut Prior) {
     let succeeded: std::collections::BTreeSet<&str> = summary.succeeded.iter().map(String::as_str).collect();
     let now = crate::clock::now_rfc3339();
-    for rc in doc.resource_changes.iter().filter(|rc| rc.kind == "database" && succeeded.contains(rc.address.as_str())) {
+    for rc in doc.resource_changes.iter().filter(|rc| rc.kind == "database" && succeeded.contains(rc.address.as_str()))
+    {
         let Ok(change) = rc.to_change() else { continue };
         let (Some(region), Some(db)) = (change.region.clone(), change.address.rsplit('.').next()) else { continue };
         let record = prior.databases.entry(db.to_string()).or_default();

@@ -298,7 +298,9 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
             let writer = snapshot
                 .objects
                 .values()
-                .filter(|o| o.resource.kind == Kind::Database && o.resource.address.rsplit('.').next() == Some(d.name.as_str()))
+                .filter(|o| {
+                    o.resource.kind == Kind::Database && o.resource.address.rsplit('.').next() == Some(d.name.as_str())
+                })
                 .find(|o| o.resource.str("role") == Some("writer"))
                 .and_then(|o| Some(format!("{}/{}", o.resource.region.as_deref()?, o.resource.str("identifier")?)));
             DatabaseStatus {

@@ -338,11 +338,8 @@ pub async fn execute<P: Provider, G: Gate>(
                 continue;
             }
             let mut reverse = change.clone();
-            reverse.address = change.address.replacen(
-                &format!(".{}.", change.kind.as_str()),
-                &format!(".{}.", undo.as_str()),
-                1,
-            );
+            reverse.address =
+                change.address.replacen(&format!(".{}.", change.kind.as_str()), &format!(".{}.", undo.as_str()), 1);
             reverse.kind = undo;
             reverse.action = drplan_core::plan::Action::Create;
             emit(Event::Started { id: reverse.address.clone() }, &mut summary);

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use drplan_harness::{Faults, RequestInfo, Running};
 
-use crate::support::bot_core::{
-    LEDGER_EUW1, LEDGER_USE1, World, checkers, describe, json, replicas, world,
-};
+use crate::support::bot_core::{LEDGER_EUW1, LEDGER_USE1, World, checkers, describe, json, replicas, world};
 
 /// What was true at the moment a call arrived: what it was, when, and the trading engine's
 /// replicas in each AWS region's cluster then.
@@ -122,7 +120,11 @@ fn a_planned_switchover_stops_writes_catches_up_promotes_fences_and_reprotects()
     let plan = w.drplan(&["plan", "bot-core", "--json"]);
     let doc = json(&plan);
     let db = &doc["databases"][0];
-    assert_eq!((db["database"].as_str(), db["how"].as_str(), db["window_seconds"].as_u64()), (Some("ledger"), Some("graceful"), Some(0)), "{db}");
+    assert_eq!(
+        (db["database"].as_str(), db["how"].as_str(), db["window_seconds"].as_u64()),
+        (Some("ledger"), Some("graceful"), Some(0)),
+        "{db}"
+    );
     assert_eq!(db["writers"]["trading-engine"], 3, "{db}");
 
     let started = Instant::now();
@@ -155,13 +157,22 @@ fn a_planned_switchover_stops_writes_catches_up_promotes_fences_and_reprotects()
     let state = w.state();
     let record = &state["databases"]["ledger"];
     let promotion = &record["promotions"][0];
-    assert_eq!((promotion["region"].as_str(), promotion["how"].as_str(), promotion["window_seconds"].as_u64()), (Some("eu-west-1"), Some("graceful"), Some(0)), "{record}");
+    assert_eq!(
+        (promotion["region"].as_str(), promotion["how"].as_str(), promotion["window_seconds"].as_u64()),
+        (Some("eu-west-1"), Some("graceful"), Some(0)),
+        "{record}"
+    );
     assert_eq!(record["kept"][0]["identifier"].as_str(), Some(kept[0].as_str()), "{record}");
     assert_eq!(record["kept"][0]["writer"], true, "{record}");
 
     // `status` lists the kept instance until a person forgets it; the instance stays.
     let report = json(&w.drplan(&["status", "bot-core", "--json"]));
-    assert_eq!(report["databases"][0]["kept"][0]["identifier"].as_str(), Some(kept[0].as_str()), "{}", report["databases"]);
+    assert_eq!(
+        report["databases"][0]["kept"][0]["identifier"].as_str(),
+        Some(kept[0].as_str()),
+        "{}",
+        report["databases"]
+    );
     assert_eq!(report["databases"][0]["writer"].as_str(), Some(format!("eu-west-1/{LEDGER_EUW1}").as_str()));
     let out = w.drplan(&["state", "forget-kept", kept[0], "bot-core"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
@@ -173,10 +184,8 @@ fn a_planned_switchover_stops_writes_catches_up_promotes_fences_and_reprotects()
     let again = json(&w.drplan(&["plan", "bot-core", "--json"]));
     assert!(again["databases"].is_null(), "{}", again["databases"]);
     let moments = timeline.moments();
-    let writes_back = moments
-        .iter()
-        .find(|m| m.what == "patch trading-engine" && m.at > promote.at)
-        .map_or(dns.at, |m| m.at);
+    let writes_back =
+        moments.iter().find(|m| m.what == "patch trading-engine" && m.at > promote.at).map_or(dns.at, |m| m.at);
     println!(
         "switchover: apply {:.1}s; writes unavailable {:.1}s (stop → promotion {:.1}s, promotion → DNS {:.1}s)",
         took.as_secs_f64(),
@@ -198,7 +207,11 @@ fn a_catch_up_that_never_comes_promotes_nothing_and_starts_the_writers_again() {
     let text = describe(&out);
     assert!(text.contains("did not catch up"), "{text}");
     assert!(text.contains("resume_writes"), "the undo is shown: {text}");
-    assert_eq!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].as_deref().map(|s| s.ends_with(LEDGER_USE1)), Some(true), "nothing was promoted");
+    assert_eq!(
+        ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].as_deref().map(|s| s.ends_with(LEDGER_USE1)),
+        Some(true),
+        "nothing was promoted"
+    );
     assert_eq!(ledger(&w.moto, "us-east-1")[LEDGER_USE1], None, "us-east-1 is still the writer, not renamed");
     assert_eq!(replicas(&w.use1)[0], 3, "the writers are back");
     assert_eq!(primary(&w), "use1.bot-core.com", "DNS stays");
@@ -214,13 +227,21 @@ fn a_disaster_within_the_budget_promotes_and_the_returning_region_is_fenced_befo
     failover_to_euw1(&w, &["--allow-unreachable"]);
     let plan = json(&w.drplan(&["plan", "bot-core", "--json", "--allow-unreachable"]));
     let db = &plan["databases"][0];
-    assert_eq!((db["how"].as_str(), db["window_seconds"].as_u64(), db["budget_seconds"].as_u64()), (Some("ungraceful"), Some(2), Some(30)), "{db}");
+    assert_eq!(
+        (db["how"].as_str(), db["window_seconds"].as_u64(), db["budget_seconds"].as_u64()),
+        (Some("ungraceful"), Some(2), Some(30)),
+        "{db}"
+    );
     let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--allow-unreachable"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1], None, "promoted");
     assert_eq!(primary(&w), "euw1.bot-core.com");
     let state = w.state();
-    assert!(state["lost"]["us-east-1"]["owed"].as_array().unwrap().iter().any(|a| a == "region.us-east-1.database.ledger"), "{}", state["lost"]);
+    assert!(
+        state["lost"]["us-east-1"]["owed"].as_array().unwrap().iter().any(|a| a == "region.us-east-1.database.ledger"),
+        "{}",
+        state["lost"]
+    );
     assert_eq!(state["databases"]["ledger"]["promotions"][0]["how"], "ungraceful");
 
     // us-east-1 answers again, its trading engine still running at its active count: the
@@ -249,7 +270,10 @@ fn a_disaster_past_the_budget_is_promoted_only_with_the_data_loss_accepted() {
     assert_eq!(status.status.code(), Some(2), "{}", describe(&status));
     let report = json(&status);
     let reasons = report["reasons"].to_string();
-    assert!(reasons.contains("standby eu-west-1") && reasons.contains("2m behind, past its budget of 30s"), "{reasons}");
+    assert!(
+        reasons.contains("standby eu-west-1") && reasons.contains("2m behind, past its budget of 30s"),
+        "{reasons}"
+    );
     // ...then the region goes dark.
     w.lose_us_east_1();
     // The edit itself is refused: the plan after it would lose more than the budget.
@@ -269,20 +293,29 @@ fn a_disaster_past_the_budget_is_promoted_only_with_the_data_loss_accepted() {
     // The acceptance binds to the window shown: a saved plan accepting 2m is not applied
     // once the replica is further behind.
     let saved = w.dir.path().join("accepted.plan");
-    let out = w.drplan(&["plan", "bot-core", "--allow-unreachable", "--accept-data-loss", "--out", saved.to_str().unwrap()]);
+    let out =
+        w.drplan(&["plan", "bot-core", "--allow-unreachable", "--accept-data-loss", "--out", saved.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     w.lag.set("eu-west-1", LEDGER_EUW1, Some(200.0));
     std::thread::sleep(Duration::from_secs(2));
     let out = w.drplan(&["apply", saved.to_str().unwrap(), "--config", "bot-core", "--auto-approve"]);
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(describe(&out).contains("may now lose 3m20s of writes to `ledger`, more than the 2m its plan showed"), "{}", describe(&out));
+    assert!(
+        describe(&out).contains("may now lose 3m20s of writes to `ledger`, more than the 2m its plan showed"),
+        "{}",
+        describe(&out)
+    );
     assert!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].is_some(), "nothing promoted");
 
     let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--allow-unreachable", "--accept-data-loss"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1], None, "promoted");
     let promotion = &w.state()["databases"]["ledger"]["promotions"][0];
-    assert_eq!((promotion["accepted"].as_bool(), promotion["window_seconds"].as_u64()), (Some(true), Some(200)), "{promotion}");
+    assert_eq!(
+        (promotion["accepted"].as_bool(), promotion["window_seconds"].as_u64()),
+        (Some(true), Some(200)),
+        "{promotion}"
+    );
 }
 
 #[test]
@@ -335,7 +368,11 @@ fn an_apply_killed_between_the_stop_and_the_promotion_is_resumed_from_its_record
     child.kill().unwrap();
     child.wait().unwrap();
     let state = w.state();
-    assert_eq!(state["switchover"]["writers"]["region.us-east-1.workload.trading-engine"], 3, "{}", state["switchover"]);
+    assert_eq!(
+        state["switchover"]["writers"]["region.us-east-1.workload.trading-engine"], 3,
+        "{}",
+        state["switchover"]
+    );
     assert!(ledger(&w.moto, "eu-west-1")[LEDGER_EUW1].is_some(), "not promoted");
     assert_eq!(primary(&w), "use1.bot-core.com");
 
@@ -385,8 +422,11 @@ fn cnpg(cluster: &Running, name: &str) -> serde_json::Value {
 #[test]
 fn a_cloudnativepg_switchover_is_the_operators_token_handshake() {
     let w = world(|c| {
-        c.replacen(&format!("rds_instance = \"{LEDGER_USE1}\""), "cloudnativepg = \"ledger-use1\"", 1)
-            .replacen(&format!("rds_instance = \"{LEDGER_EUW1}\""), "cloudnativepg = \"ledger-euw1\"", 1)
+        c.replacen(&format!("rds_instance = \"{LEDGER_USE1}\""), "cloudnativepg = \"ledger-use1\"", 1).replacen(
+            &format!("rds_instance = \"{LEDGER_EUW1}\""),
+            "cloudnativepg = \"ledger-euw1\"",
+            1,
+        )
     });
     cnpg_cluster(&w.use1, "ledger-use1", "ledger-use1");
     cnpg_cluster(&w.euw1, "ledger-euw1", "ledger-use1");
@@ -437,7 +477,13 @@ fn four_regions_converge_and_a_failover_repoints_the_other_standby() {
                          "template": {"metadata": {"labels": {"app": name}},
                                       "spec": {"containers": [{"name": name, "image": format!("payments/{name}:2.1")}]}}}
             });
-            let (code, text) = crate::support::http(cluster.url(), "POST", "/apis/apps/v1/namespaces/payments/deployments", "application/json", &body.to_string());
+            let (code, text) = crate::support::http(
+                cluster.url(),
+                "POST",
+                "/apis/apps/v1/namespaces/payments/deployments",
+                "application/json",
+                &body.to_string(),
+            );
             assert!((200..300).contains(&code), "{code} {text}");
         }
     }

@@ -794,7 +794,13 @@ impl Builder<'_> {
         n.str(attr).map(|(s, _)| s.to_string())
     }
 
-    pub(super) fn keyword<E>(&mut self, n: &Node, attr: &str, parse: impl Fn(&str) -> Option<E>, names: &[&str]) -> Option<E> {
+    pub(super) fn keyword<E>(
+        &mut self,
+        n: &Node,
+        attr: &str,
+        parse: impl Fn(&str) -> Option<E>,
+        names: &[&str],
+    ) -> Option<E> {
         let (s, v) = n.str(attr)?;
         if let Some(e) = parse(s) {
             return Some(e);

@@ -22,10 +22,8 @@ impl Builder<'_> {
                 ok = false;
                 continue;
             };
-            let given: Vec<(MemberKind, &str, &Value)> = MemberKind::ALL
-                .into_iter()
-                .filter_map(|k| m.str(k.as_str()).map(|(s, v)| (k, s, v)))
-                .collect();
+            let given: Vec<(MemberKind, &str, &Value)> =
+                MemberKind::ALL.into_iter().filter_map(|k| m.str(k.as_str()).map(|(s, v)| (k, s, v))).collect();
             let kinds = list(MemberKind::ALL.iter().map(|k| k.as_str()));
             match given.as_slice() {
                 [] => {
@@ -33,8 +31,14 @@ impl Builder<'_> {
                     if !MemberKind::ALL.iter().any(|k| m.has(k.as_str())) {
                         self.diags.push(
                             Diagnostic::error(Code::DatabaseKind, "database member without a kind")
-                                .label(m.ident_span.clone(), format!("{} says nothing of how the region holds it", block_title(m)))
-                                .help(format!("give exactly one of {kinds}, such as `rds_instance = \"{name}-{}\"`", r.label().map_or("", |l| l.0.as_str()))),
+                                .label(
+                                    m.ident_span.clone(),
+                                    format!("{} says nothing of how the region holds it", block_title(m)),
+                                )
+                                .help(format!(
+                                    "give exactly one of {kinds}, such as `rds_instance = \"{name}-{}\"`",
+                                    r.label().map_or("", |l| l.0.as_str())
+                                )),
                         );
                     }
                     ok = false;
@@ -54,7 +58,10 @@ impl Builder<'_> {
                     } else if *kind == MemberKind::CloudNativePg && r.child("kubernetes").is_none() {
                         self.diags.push(
                             Diagnostic::error(Code::DatabaseWithoutCluster, "CloudNativePG without a cluster")
-                                .label(v.span.clone(), "a CloudNativePG Cluster lives in the region's Kubernetes namespace")
+                                .label(
+                                    v.span.clone(),
+                                    "a CloudNativePG Cluster lives in the region's Kubernetes namespace",
+                                )
                                 .label(r.ident_span.clone(), format!("{} has no `kubernetes` block", block_title(r)))
                                 .help("add `kubernetes { context = \"...\", namespace = \"...\" }` to the region"),
                         );
@@ -63,7 +70,9 @@ impl Builder<'_> {
                         self.diags.push(
                             Diagnostic::error(Code::InvalidValue, "invalid value")
                                 .label(v.span.clone(), "an empty identifier names nothing")
-                                .help("write the identifier of the region's instance, cluster or CloudNativePG Cluster"),
+                                .help(
+                                    "write the identifier of the region's instance, cluster or CloudNativePG Cluster",
+                                ),
                         );
                         ok = false;
                     } else {
@@ -85,8 +94,14 @@ impl Builder<'_> {
     }
 
     /// The top-level `database` blocks, with the rules that span them and the regions.
-    pub(super) fn databases(&mut self, root: &Node, rpo: Option<Duration>, rpo_value: Option<&Value>) -> Option<Vec<Database>> {
-        let components: Vec<&str> = root.children("component").filter_map(|c| c.label().map(|l| l.0.as_str())).collect();
+    pub(super) fn databases(
+        &mut self,
+        root: &Node,
+        rpo: Option<Duration>,
+        rpo_value: Option<&Value>,
+    ) -> Option<Vec<Database>> {
+        let components: Vec<&str> =
+            root.children("component").filter_map(|c| c.label().map(|l| l.0.as_str())).collect();
         let mut out = Vec::new();
         let mut ok = true;
         for d in root.children("database") {
@@ -104,7 +119,9 @@ impl Builder<'_> {
                         .label(item.span.clone(), format!("no component is named `{w}`"));
                     diag = match closest(w, components.iter().copied()) {
                         Some(s) => diag.help(format!("did you mean `{s}`?")),
-                        None if components.is_empty() => diag.help("`writers` names `component` blocks; this configuration declares none"),
+                        None if components.is_empty() => {
+                            diag.help("`writers` names `component` blocks; this configuration declares none")
+                        }
                         None => diag.help(format!("declared components: {}", list(components.iter().copied()))),
                     };
                     self.diags.push(diag);
@@ -154,7 +171,8 @@ impl Builder<'_> {
     fn members_fit(&mut self, root: &Node, databases: &[Database]) -> bool {
         let mut ok = true;
         let declared: Vec<&str> = databases.iter().map(|d| d.name.as_str()).collect();
-        let declared_all: Vec<&str> = root.children("database").filter_map(|d| d.label().map(|l| l.0.as_str())).collect();
+        let declared_all: Vec<&str> =
+            root.children("database").filter_map(|d| d.label().map(|l| l.0.as_str())).collect();
         // (database, kind, where the first member of that database names its kind)
         let mut first_kind: Vec<(String, MemberKind, crate::source::Span, String)> = Vec::new();
         for r in root.children("region") {
@@ -183,13 +201,22 @@ impl Builder<'_> {
                     ok = false;
                 }
                 let Some(engine) = databases.iter().find(|d| d.name == *name).map(|d| d.engine) else { continue };
-                let given = MemberKind::ALL.into_iter().find_map(|k| m.str(k.as_str()).map(|(_, v)| (k, v.span.clone())));
+                let given =
+                    MemberKind::ALL.into_iter().find_map(|k| m.str(k.as_str()).map(|(_, v)| (k, v.span.clone())));
                 let Some((kind, span)) = given else { continue };
                 let refusal = match (kind, engine) {
-                    (MemberKind::AuroraCluster, Engine::Postgres) => Some("Aurora PostgreSQL has no cross-region replica clusters outside a global database, which drplan does not manage yet; use `rds_instance` read replicas"),
-                    (MemberKind::AuroraCluster, Engine::Mariadb) => Some("Aurora has no MariaDB engine; use `rds_instance`"),
-                    (MemberKind::RdsInstance | MemberKind::AuroraCluster, Engine::Mongodb) => Some("RDS and Aurora do not run MongoDB"),
-                    (MemberKind::CloudNativePg, e) if e != Engine::Postgres => Some("CloudNativePG runs PostgreSQL only"),
+                    (MemberKind::AuroraCluster, Engine::Postgres) => Some(
+                        "Aurora PostgreSQL has no cross-region replica clusters outside a global database, which drplan does not manage yet; use `rds_instance` read replicas",
+                    ),
+                    (MemberKind::AuroraCluster, Engine::Mariadb) => {
+                        Some("Aurora has no MariaDB engine; use `rds_instance`")
+                    }
+                    (MemberKind::RdsInstance | MemberKind::AuroraCluster, Engine::Mongodb) => {
+                        Some("RDS and Aurora do not run MongoDB")
+                    }
+                    (MemberKind::CloudNativePg, e) if e != Engine::Postgres => {
+                        Some("CloudNativePG runs PostgreSQL only")
+                    }
                     _ => None,
                 };
                 if let Some(why) = refusal {

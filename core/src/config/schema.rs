@@ -302,7 +302,11 @@ pub static DATABASE: Block = Block {
     labels: &["name"],
     attrs: &[
         req("engine", Ty::String, "`postgres`, `mysql`, `mariadb` or `mongodb`"),
-        opt("writers", Ty::StringList, "the components that write to it: stopped in the old region before a promotion, started in the new one after it"),
+        opt(
+            "writers",
+            Ty::StringList,
+            "the components that write to it: stopped in the old region before a promotion, started in the new one after it",
+        ),
         opt(
             "max_lag",
             Ty::String,

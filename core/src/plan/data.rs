@@ -271,7 +271,12 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                     ),
                 }
                 switch.window = Some(0);
-                out.changes.push(once(Kind::CatchUp, address::catch_up(&target.name, &db.name), &target.name, catch_up));
+                out.changes.push(once(
+                    Kind::CatchUp,
+                    address::catch_up(&target.name, &db.name),
+                    &target.name,
+                    catch_up,
+                ));
             }
             _ => {
                 // The old writer is dark: what the replica lacks is its last lag, plus
@@ -289,8 +294,13 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                     _ => None,
                 };
                 if !switch.within_budget() {
-                    let shown = switch.window.map_or("unknown".to_string(), |w| crate::config::Duration::from_secs(w).to_string());
-                    let budget_text = budget.map_or("no budget (neither `max_lag` nor `objectives.rpo` is set)".to_string(), |b| format!("the budget of {}", crate::config::Duration::from_secs(b)));
+                    let shown = switch
+                        .window
+                        .map_or("unknown".to_string(), |w| crate::config::Duration::from_secs(w).to_string());
+                    let budget_text = budget
+                        .map_or("no budget (neither `max_lag` nor `objectives.rpo` is set)".to_string(), |b| {
+                            format!("the budget of {}", crate::config::Duration::from_secs(b))
+                        });
                     let message = format!(
                         "promoting {} ({}) may lose {} of writes to `{}`, past {budget_text}",
                         target.name, member.identifier, shown, db.name

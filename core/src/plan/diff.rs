@@ -161,15 +161,17 @@ pub fn diff(desired: &[Resource], prior: &Prior, live: Option<&Snapshot>) -> Dif
                 // Deployment for the first time is normal, not an untracked object.
                 // A database member is found by its declared name, like a Deployment: meeting
                 // it for the first time is adopting it, not drift.
-                (None, Some(l)) if l.resource.kind.spec().owned && !l.resource.kind.spec().kept => out.drift.push(Drift {
-                    address: address.to_string(),
-                    kind: l.resource.kind,
-                    region: l.resource.region.clone(),
-                    id: l.id.clone(),
-                    drift: DriftKind::Untracked,
-                    before: None,
-                    after: Some(l.resource.attrs.clone()),
-                }),
+                (None, Some(l)) if l.resource.kind.spec().owned && !l.resource.kind.spec().kept => {
+                    out.drift.push(Drift {
+                        address: address.to_string(),
+                        kind: l.resource.kind,
+                        region: l.resource.region.clone(),
+                        id: l.id.clone(),
+                        drift: DriftKind::Untracked,
+                        before: None,
+                        after: Some(l.resource.attrs.clone()),
+                    })
+                }
                 _ => {}
             }
         }

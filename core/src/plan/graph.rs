@@ -201,8 +201,7 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     b.order(&promotions, &followers);
     for &p in &promotions {
         let region = changes[p as usize].region.clone();
-        let writers_there =
-            b.select(|c| c.region == region && is_writer(c) && direction(c) == Direction::Up);
+        let writers_there = b.select(|c| c.region == region && is_writer(c) && direction(c) == Direction::Up);
         b.order(&[p], &writers_there);
     }
     let retirements = b.select(retires_writer);

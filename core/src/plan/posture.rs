@@ -277,7 +277,9 @@ pub fn assess(
                 let a = address::database(&c.region, &c.database);
                 c.lag.seconds.is_some() && changed.contains(a.as_str()) && !skipped.contains(a.as_str())
             };
-            let lag_stays = replication.iter().any(|c| !c.ok() && !fixes(c) && !c.problem.as_deref().is_some_and(|p| p.starts_with("replica ")));
+            let lag_stays = replication
+                .iter()
+                .any(|c| !c.ok() && !fixes(c) && !c.problem.as_deref().is_some_and(|p| p.starts_with("replica ")));
             let ready = have_instances >= want_instances
                 && !lagging
                 && have_replicas >= want_replicas

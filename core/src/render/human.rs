@@ -125,11 +125,17 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
         out.push_str(&format!("\n{}\n", p.bold("drplan will make these changes:")));
         for rc in &doc.resource_changes {
             let (v, symbol) = verb(rc);
-            let after = |k: &str| rc.change.after.as_ref().and_then(|a| a.get(k)).and_then(|v| v.as_str()).unwrap_or("");
+            let after =
+                |k: &str| rc.change.after.as_ref().and_then(|a| a.get(k)).and_then(|v| v.as_str()).unwrap_or("");
             let note = match (rc.kind.as_str(), v) {
-                ("database", "replace") => format!(" (fence: rename {} and keep it, never delete it; then a new replica under its name)", rc.id.as_deref().unwrap_or("the old one")),
+                ("database", "replace") => format!(
+                    " (fence: rename {} and keep it, never delete it; then a new replica under its name)",
+                    rc.id.as_deref().unwrap_or("the old one")
+                ),
                 ("database", "update") if after("role") == "writer" => " (promote to writer)".to_string(),
-                ("database", "create") if after("role") == "writer" => " (the writer must exist: drplan never creates one)".to_string(),
+                ("database", "create") if after("role") == "writer" => {
+                    " (the writer must exist: drplan never creates one)".to_string()
+                }
                 ("database", "create") => " (create a read replica of the writer)".to_string(),
                 ("stop_writes", _) => format!(" (scale to 0: {})", after("workloads")),
                 ("catch_up", _) => " (wait until the replica has every write)".to_string(),

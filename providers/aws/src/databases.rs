@@ -73,7 +73,12 @@ fn observed(want: &Resource, db: &DbInstance) -> Observed {
         }
     }
     Observed {
-        resource: Resource { address: want.address.clone(), kind: Kind::Database, region: want.region.clone(), attrs: a },
+        resource: Resource {
+            address: want.address.clone(),
+            kind: Kind::Database,
+            region: want.region.clone(),
+            attrs: a,
+        },
         id: db.arn.clone(),
     }
 }
@@ -148,9 +153,12 @@ impl AwsProvider {
         let quiet = |_: String| {};
         if change.kind == Kind::CatchUp {
             // Nothing to call: the wait (`wait_ready`) is the step. The replica must exist.
-            self.db_instance(region, identifier)
-                .await?
-                .ok_or_else(|| ProviderError::new(ErrorClass::NotFound, format!("RDS instance {identifier} in {region} does not exist")))?;
+            self.db_instance(region, identifier).await?.ok_or_else(|| {
+                ProviderError::new(
+                    ErrorClass::NotFound,
+                    format!("RDS instance {identifier} in {region} does not exist"),
+                )
+            })?;
             let mut o = want.clone();
             o.kind = Kind::CatchUp;
             o.attrs.insert("status".into(), "running".into());
@@ -159,7 +167,10 @@ impl AwsProvider {
         match change.action {
             Action::Adopt => {
                 let db = self.db_instance(region, identifier).await?.ok_or_else(|| {
-                    ProviderError::new(ErrorClass::NotFound, format!("RDS instance {identifier} in {region} does not exist"))
+                    ProviderError::new(
+                        ErrorClass::NotFound,
+                        format!("RDS instance {identifier} in {region} does not exist"),
+                    )
                 })?;
                 Ok(Some(observed(&want, &db)))
             }
@@ -181,7 +192,9 @@ impl AwsProvider {
                 if source.source.is_some() {
                     return Err(ProviderError::new(
                         ErrorClass::Invalid,
-                        format!("{source_id} in {source_region} is still a replica: it must be the writer before {identifier} replicates from it"),
+                        format!(
+                            "{source_id} in {source_region} is still a replica: it must be the writer before {identifier} replicates from it"
+                        ),
                     ));
                 }
                 // The instance standing under the name now is fenced first: renamed and kept,

@@ -272,10 +272,9 @@ impl AwsProvider {
                 s3::apply(&self.s3_client(&location), &location, request).await
             }
             Kind::Database | Kind::CatchUp => Box::pin(self.apply_database(request)).await,
-            Kind::Workload | Kind::BackupJob | Kind::Restore | Kind::StopWrites | Kind::ResumeWrites => Err(ProviderError::new(
-                ErrorClass::Invalid,
-                format!("the aws provider does not manage {}", change.kind),
-            )),
+            Kind::Workload | Kind::BackupJob | Kind::Restore | Kind::StopWrites | Kind::ResumeWrites => Err(
+                ProviderError::new(ErrorClass::Invalid, format!("the aws provider does not manage {}", change.kind)),
+            ),
         };
         result.map_err(|e| if e.address.is_none() { e.at(address) } else { e })
     }

@@ -239,7 +239,8 @@ pub async fn check_database_member<P: Provider>(provider: &P, f: &Fixture) -> Re
         return Err(format!("the fixture's member must start as a replica, refresh reads {found:?}"));
     }
     let token = idempotency_token("conformance", &r.address);
-    let adopt = change(r, Action::Adopt, Some(found.resource.attrs.clone()), Some(r.attrs.clone()), Some(found.id.clone()));
+    let adopt =
+        change(r, Action::Adopt, Some(found.resource.attrs.clone()), Some(r.attrs.clone()), Some(found.id.clone()));
     match provider.apply(&req(f, &adopt, &token)).await.map_err(|e| format!("adopt failed: {e}"))? {
         Some(o) if o.id == found.id => {}
         other => return Err(format!("adopt returned {other:?}, wanted the object {}", found.id)),

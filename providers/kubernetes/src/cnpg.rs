@@ -67,7 +67,12 @@ impl KubernetesProvider {
                 Ok(found) => found,
                 Err(e) => match error::unreachable_reason(&e, &cluster.context) {
                     Some(reason) => return Err(ProviderError::new(ErrorClass::Unreachable, reason)),
-                    None => return Err(error::provider_error(&e, &cluster.describe("CloudNativePG Cluster", name, namespace))),
+                    None => {
+                        return Err(error::provider_error(
+                            &e,
+                            &cluster.describe("CloudNativePG Cluster", name, namespace),
+                        ));
+                    }
                 },
             };
             let Some(found) = found else { continue };
@@ -89,7 +94,12 @@ impl KubernetesProvider {
                 a.insert("source".into(), source_name(region, primary).into());
             }
             out.push(Observed {
-                resource: Resource { address: want.address.clone(), kind: Kind::Database, region: want.region.clone(), attrs: a },
+                resource: Resource {
+                    address: want.address.clone(),
+                    kind: Kind::Database,
+                    region: want.region.clone(),
+                    attrs: a,
+                },
                 id: format!("{}/{namespace}/cluster/{name}", cluster.context),
             });
         }
@@ -117,9 +127,9 @@ impl KubernetesProvider {
             let old_api = api(old.client()?, &old.namespace);
             let patch = Patch::Merge(serde_json::json!({ "spec": { "replica": { "primary": name } } }));
             let params = PatchParams::default();
-            error::send(|| old_api.patch(source, &params, &patch))
-                .await
-                .map_err(|e| error::provider_error(&e, &old.describe("CloudNativePG Cluster", source, &old.namespace)))?;
+            error::send(|| old_api.patch(source, &params, &patch)).await.map_err(|e| {
+                error::provider_error(&e, &old.describe("CloudNativePG Cluster", source, &old.namespace))
+            })?;
             let mut o = Resource {
                 address: change.address.clone(),
                 kind: Kind::CatchUp,
@@ -135,7 +145,8 @@ impl KubernetesProvider {
             Action::Update if attr(change, "role") == "writer" => {
                 // The second half: promoted with the demotion token, when the old primary
                 // can be read; without it (its region dark) at once.
-                let before = change.before.as_ref().and_then(|b| b.get("source")).and_then(Value::text).unwrap_or_default();
+                let before =
+                    change.before.as_ref().and_then(|b| b.get("source")).and_then(Value::text).unwrap_or_default();
                 let token = match before.split_once('/') {
                     Some((r, old_name)) => self.demotion_token(r, old_name).await,
                     None => None,
@@ -149,11 +160,16 @@ impl KubernetesProvider {
             Action::Create => {
                 return Err(ProviderError::new(
                     ErrorClass::NotFound,
-                    format!("{what} does not exist: drplan points CloudNativePG Clusters at their writer but does not create them"),
+                    format!(
+                        "{what} does not exist: drplan points CloudNativePG Clusters at their writer but does not create them"
+                    ),
                 ));
             }
             Action::Delete => {
-                return Err(ProviderError::new(ErrorClass::Invalid, format!("drplan never deletes a database: {what} is kept")));
+                return Err(ProviderError::new(
+                    ErrorClass::Invalid,
+                    format!("drplan never deletes a database: {what} is kept"),
+                ));
             }
             // A replica of the new writer: for an old primary, its demotion.
             _ => {
@@ -168,18 +184,22 @@ impl KubernetesProvider {
                 self.await_promotion(cluster, namespace, name, &token).await?;
             }
         }
-        let mut seen = self.read_members(cluster, std::slice::from_ref(&Resource {
-            address: change.address.clone(),
-            kind: Kind::Database,
-            region: change.region.clone(),
-            attrs: change.after.clone().or_else(|| change.before.clone()).unwrap_or_default(),
-        }))
-        .await?;
+        let mut seen = self
+            .read_members(
+                cluster,
+                std::slice::from_ref(&Resource {
+                    address: change.address.clone(),
+                    kind: Kind::Database,
+                    region: change.region.clone(),
+                    attrs: change.after.clone().or_else(|| change.before.clone()).unwrap_or_default(),
+                }),
+            )
+            .await?;
         // The source's region is not in this one-member read: keep the change's own name for it.
-        if let (Some(o), Some(source)) = (seen.first_mut(), change.after.as_ref().and_then(|a| a.get("source"))) {
-            if o.resource.str("role") == Some("replica") {
-                o.resource.attrs.insert("source".into(), source.clone());
-            }
+        if let (Some(o), Some(source)) = (seen.first_mut(), change.after.as_ref().and_then(|a| a.get("source")))
+            && o.resource.str("role") == Some("replica")
+        {
+            o.resource.attrs.insert("source".into(), source.clone());
         }
         Ok(seen.pop())
     }
@@ -192,7 +212,13 @@ impl KubernetesProvider {
         text(&found, &["status", "demotionToken"]).map(str::to_string)
     }
 
-    async fn await_promotion(&self, cluster: &Cluster, namespace: &str, name: &str, token: &str) -> Result<(), ProviderError> {
+    async fn await_promotion(
+        &self,
+        cluster: &Cluster,
+        namespace: &str,
+        name: &str,
+        token: &str,
+    ) -> Result<(), ProviderError> {
         let api = api(cluster.client()?, namespace);
         let started = Instant::now();
         loop {
@@ -205,7 +231,10 @@ impl KubernetesProvider {
             if started.elapsed() > PROMOTION_WITHIN {
                 return Err(ProviderError::new(
                     ErrorClass::Failed,
-                    format!("CloudNativePG did not promote {name} within {}s: its status.lastPromotionToken never matched the demotion token", PROMOTION_WITHIN.as_secs()),
+                    format!(
+                        "CloudNativePG did not promote {name} within {}s: its status.lastPromotionToken never matched the demotion token",
+                        PROMOTION_WITHIN.as_secs()
+                    ),
                 ));
             }
             tokio::time::sleep(POLL).await;
@@ -230,7 +259,10 @@ impl KubernetesProvider {
             if started.elapsed() + POLL > timeout {
                 return Err(ProviderError::new(
                     ErrorClass::Failed,
-                    format!("{old} in {region} did not publish its demotion token within {}s: it did not catch up; nothing was promoted", timeout.as_secs()),
+                    format!(
+                        "{old} in {region} did not publish its demotion token within {}s: it did not catch up; nothing was promoted",
+                        timeout.as_secs()
+                    ),
                 ));
             }
             tokio::time::sleep(POLL).await;

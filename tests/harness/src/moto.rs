@@ -278,7 +278,12 @@ impl Running {
 
     /// Creates `identifier` on `network` (in its region) as a read replica of `source_arn`,
     /// as an operator would have set a standby up before drplan managed it; its ARN.
-    pub fn create_db_replica(&self, network: &DbNetwork, identifier: &str, source_arn: &str) -> Result<String, HarnessError> {
+    pub fn create_db_replica(
+        &self,
+        network: &DbNetwork,
+        identifier: &str,
+        source_arn: &str,
+    ) -> Result<String, HarnessError> {
         let params: Vec<(String, String)> = [
             ("DBInstanceIdentifier", identifier),
             ("SourceDBInstanceIdentifier", source_arn),

@@ -39,19 +39,22 @@ pub struct World {
     pub lag: LagPublisher,
 }
 
+/// The lag published for each (region, instance); `None`: nothing published.
+pub type Lags = std::collections::BTreeMap<(String, String), Option<f64>>;
+
 /// RDS's publisher of `ReplicaLag` to CloudWatch, played: moto has none. Every 200 ms it puts,
 /// for each (region, instance) in `values`, its lag stamped now; an instance set to `None`
 /// gets nothing, so its lag turns unknown. The binary reads it with one-second periods
 /// (`DRPLAN_AWS_LAG_PERIOD=1`), where RDS's own periods are a minute long.
 pub struct LagPublisher {
-    pub values: Arc<Mutex<std::collections::BTreeMap<(String, String), Option<f64>>>>,
+    pub values: Arc<Mutex<Lags>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LagPublisher {
     /// Starts publishing 0 for the ledger's replica in eu-west-1.
     pub fn start(moto: Arc<Running>) -> LagPublisher {
-        let values: Arc<Mutex<std::collections::BTreeMap<(String, String), Option<f64>>>> = Arc::default();
+        let values: Arc<Mutex<Lags>> = Arc::default();
         values.lock().unwrap().insert(("eu-west-1".into(), LEDGER_EUW1.into()), Some(0.0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (v, s) = (Arc::clone(&values), Arc::clone(&stop));

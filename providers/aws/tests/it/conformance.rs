@@ -160,7 +160,9 @@ async fn a_database_member_conforms() {
         },
         update: ("role".into(), "writer".into()),
     };
-    drplan_provider_fake::conformance::check_database_member(&provider, &fixture).await.unwrap_or_else(|e| panic!("{e}"));
+    drplan_provider_fake::conformance::check_database_member(&provider, &fixture)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let west = env.moto.db_instances("eu-west-1").expect("DescribeDBInstances");
     assert_eq!(west["ledger-euw1"].source, None, "promoted, and still there: {west:#?}");
 }

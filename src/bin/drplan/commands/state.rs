@@ -174,8 +174,12 @@ fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Resu
         }
         StateCommand::ForgetKept { identifier, path } => {
             let backend = backend_for(&path, out)?;
-            let serial =
-                drplan::engine::edit_state(backend.as_ref(), "state forget-kept", Duration::ZERO, "the state", |state| {
+            let serial = drplan::engine::edit_state(
+                backend.as_ref(),
+                "state forget-kept",
+                Duration::ZERO,
+                "the state",
+                |state| {
                     let Some(state) = state.as_mut() else { return Err(no_state(backend.as_ref()).into()) };
                     let mut found = false;
                     for record in state.databases.values_mut() {
@@ -184,19 +188,26 @@ fn run(command: StateCommand, allow_unreachable: bool, out: &mut Output) -> Resu
                         found |= record.kept.len() != before;
                     }
                     if !found {
-                        let kept: Vec<String> =
-                            state.databases.values().flat_map(|r| r.kept.iter().map(|k| k.identifier.clone())).collect();
+                        let kept: Vec<String> = state
+                            .databases
+                            .values()
+                            .flat_map(|r| r.kept.iter().map(|k| k.identifier.clone()))
+                            .collect();
                         let help = match kept.is_empty() {
                             true => "state lists no kept instance".to_string(),
                             false => format!("kept instances: {}", kept.join(", ")),
                         };
-                        return Err(Diagnostic::error(Code::UnknownTarget, format!("no kept instance is named `{identifier}`"))
-                            .help(help)
-                            .into());
+                        return Err(Diagnostic::error(
+                            Code::UnknownTarget,
+                            format!("no kept instance is named `{identifier}`"),
+                        )
+                        .help(help)
+                        .into());
                     }
                     Ok(drplan::engine::Edit::Changed(state.serial + 1))
-                })
-                .map_err(|f| f.diagnostics.into_iter().next().unwrap_or_else(|| no_state(backend.as_ref())))?;
+                },
+            )
+            .map_err(|f| f.diagnostics.into_iter().next().unwrap_or_else(|| no_state(backend.as_ref())))?;
             out.note(&format!(
                 "{identifier} is no longer listed (serial {serial}). The instance itself was not touched: drplan never deletes a database."
             ));
