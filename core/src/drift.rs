@@ -136,6 +136,7 @@ pub fn report(doc: &PlanDoc, copies: &[StateCopy]) -> Report {
         if s.health_check == Some(false) {
             missing.push("health check missing".into());
         }
+        missing.extend(s.replication.iter().filter(|r| r.problem.is_some()).map(|r| r.text.clone()));
         findings.push(Finding {
             kind: "posture",
             subject: format!("standby {}", s.region),

@@ -491,10 +491,8 @@ fn four_regions_converge_and_a_failover_repoints_the_other_standby() {
     let writer = moto.create_db_instance(&network("us-east-1"), "payments-ledger-use1", "db.r6g.large", &[]).unwrap();
     moto.create_db_replica(&network("us-west-2"), "payments-ledger-usw2", &writer).unwrap();
     moto.create_db_replica(&network("eu-west-1"), "payments-ledger-euw1", &writer).unwrap();
-    let lag = crate::support::bot_core::LagPublisher::start(Arc::clone(&moto));
-    lag.set("eu-west-1", LEDGER_EUW1, None);
-    lag.set("us-west-2", "payments-ledger-usw2", Some(0.0));
-    lag.set("eu-west-1", "payments-ledger-euw1", Some(0.0));
+    let lag =
+        crate::support::bot_core::LagPublisher::start(Arc::clone(&moto), &["us-east-1", "us-west-2", "eu-west-1"]);
 
     let dir = tempfile::tempdir().unwrap();
     write_kubeconfig(

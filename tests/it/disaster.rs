@@ -127,7 +127,7 @@ fn world() -> World {
     moto.create_hosted_zone("bot-core.com").unwrap();
     support::bot_core::seed_ledger(&moto);
     let moto = std::sync::Arc::new(moto);
-    let lag = support::bot_core::LagPublisher::start(std::sync::Arc::clone(&moto));
+    let lag = support::bot_core::LagPublisher::start(std::sync::Arc::clone(&moto), &[LOST, STANDBY]);
     deploy_pipeline(use1.url());
     deploy_pipeline(euw1.url());
 
@@ -337,6 +337,7 @@ fn a_lost_region_is_recorded_even_when_the_apply_is_killed() {
     let mut child = support::drplan_aws(w.dir.path())
         .args(["apply", "bot-core", "--allow-unreachable", "--auto-approve"])
         .env("KUBECONFIG", w.dir.path().join("kubeconfig"))
+        .env("DRPLAN_AWS_LAG_PERIOD", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

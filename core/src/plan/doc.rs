@@ -343,12 +343,28 @@ pub struct ReadinessDoc {
     pub replicas: [i64; 2],
     pub dns_secondary: Option<bool>,
     pub health_check: Option<bool>,
-    /// Its database replicas against their budgets (`ledger 2s behind (budget 30s)`), one
-    /// line each. Since 1.6.
+    /// Its database replicas, each against its budget. Since 1.6.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub replication: Vec<String>,
+    pub replication: Vec<ReplicaDoc>,
     pub ready: bool,
     pub ready_after_plan: bool,
+}
+
+/// A standby's replica of a database, against the database's budget.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplicaDoc {
+    pub database: String,
+    pub identifier: String,
+    /// Seconds behind the writer as last published; `None`: unknown.
+    pub lag_seconds: Option<u64>,
+    /// When that sample was taken (RFC 3339).
+    pub lag_at: Option<String>,
+    pub budget_seconds: Option<u64>,
+    /// What keeps it from being ready (missing, following another writer, lag unknown or
+    /// past the budget); `None` when it is fine.
+    pub problem: Option<String>,
+    /// The one line a reader sees: `ledger 2s behind (budget 30s)`.
+    pub text: String,
 }
 
 /// A region's declared capacity in its role after the plan.
@@ -607,7 +623,19 @@ impl PlanDoc {
                         health_check: s.health_check,
                         ready: s.ready,
                         ready_after_plan: s.ready_after_plan,
-                        replication: s.replication.iter().map(|c| c.text()).collect(),
+                        replication: s
+                            .replication
+                            .iter()
+                            .map(|c| ReplicaDoc {
+                                database: c.database.clone(),
+                                identifier: c.identifier.clone(),
+                                lag_seconds: c.lag.seconds,
+                                lag_at: c.lag.at.map(crate::recovery::rfc3339),
+                                budget_seconds: c.budget,
+                                problem: c.problem.clone(),
+                                text: c.text(),
+                            })
+                            .collect(),
                     })
                     .collect(),
                 drills: p

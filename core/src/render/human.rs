@@ -339,7 +339,7 @@ fn posture(doc: &PlanDoc, p: &Paint) -> String {
         if let Some(ok) = s.health_check {
             parts.push(format!("health check {}", if ok { "in place" } else { "missing" }));
         }
-        parts.extend(s.replication.iter().cloned());
+        parts.extend(s.replication.iter().map(|r| r.text.clone()));
         let state = match (s.ready, s.ready_after_plan) {
             (true, _) => "ready",
             (false, true) => "not ready now; ready once this plan is applied",

@@ -4,9 +4,9 @@ kmock is a library with no server command; this wraps its emulator in a
 process that binds a port, announces it (see _common.py) and serves.
 
 kmock runs no controllers, so a Deployment would never report its pods ready. This
-launcher plays the Deployment controller: every 0.1 s it sets each Deployment's
-`status` (through the `/status` subresource, as the real controller writes it) to a
-completed rollout of `spec.replicas`. A Deployment annotated
+launcher plays the Deployment controller: as each Deployment changes (a watch, as a real
+controller's) it sets its `status` (through the `/status` subresource, as the real
+controller writes it) to a completed rollout of `spec.replicas`. A Deployment annotated
 `drplan.test/controller: "off"` is left alone, for a test that plays the controller
 itself (a rollout that never completes, or completes late).
 
@@ -44,34 +44,61 @@ def _call(url: str, method: str, body=None):
         return json.loads(answer.read() or b"{}")
 
 
+def control(base: str, path: str, reconcile) -> None:
+    """Runs `reconcile(object)` for every object under `path` as it changes, like a real
+    controller: a list, then a watch (idle until something changes, so a world of several
+    clusters costs no CPU while nothing happens), listed again whenever the watch ends and
+    every few seconds besides, so that nothing slips between a list and its watch."""
+    def sync():
+        try:
+            for item in _call(f"{base}{path}", "GET").get("items", []):
+                reconcile(item)
+        except Exception:  # the server is starting or stopping, or the kind has no objects yet
+            pass
+
+    def resync():
+        while True:
+            time.sleep(2)
+            sync()
+
+    threading.Thread(target=resync, daemon=True).start()
+    while True:
+        sync()
+        try:
+            with urllib.request.urlopen(f"{base}{path}?watch=true", timeout=60) as events:
+                for line in events:
+                    event = json.loads(line)
+                    if event.get("type") in ("ADDED", "MODIFIED"):
+                        reconcile(event.get("object") or {})
+        except Exception:  # the watch ended or timed out: list again and watch again
+            time.sleep(0.1)
+
+
 def play_deployment_controller(base: str) -> None:
     """Marks every Deployment's rollout complete, as the controller would once its pods are up."""
-    while True:
-        time.sleep(0.1)
-        try:
-            listed = _call(f"{base}/apis/apps/v1/deployments", "GET")
-        except Exception:  # the server is starting or stopping
-            continue
-        for d in listed.get("items", []):
-            meta = d.get("metadata", {})
-            if (meta.get("annotations") or {}).get(CONTROLLER_OFF) == "off":
-                continue
-            want = (d.get("spec") or {}).get("replicas", 1)
-            generation = meta.get("generation", 1)
-            status = d.get("status") or {}
-            if (status.get("readyReplicas") == want and status.get("availableReplicas") == want
-                    and status.get("observedGeneration") == generation):
-                continue
-            done = {"status": {
-                "observedGeneration": generation, "replicas": want, "updatedReplicas": want,
-                "readyReplicas": want, "availableReplicas": want,
-                "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
-            }}
-            try:
-                _call(f"{base}/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}/status",
-                      "PATCH", done)
-            except Exception:
-                pass
+    control(base, "/apis/apps/v1/deployments", lambda d: complete_rollout(base, d))
+
+
+def complete_rollout(base: str, d: dict) -> None:
+    meta = d.get("metadata", {})
+    if (meta.get("annotations") or {}).get(CONTROLLER_OFF) == "off":
+        return
+    want = (d.get("spec") or {}).get("replicas", 1)
+    generation = meta.get("generation", 1)
+    status = d.get("status") or {}
+    if (status.get("readyReplicas") == want and status.get("availableReplicas") == want
+            and status.get("observedGeneration") == generation):
+        return
+    done = {"status": {
+        "observedGeneration": generation, "replicas": want, "updatedReplicas": want,
+        "readyReplicas": want, "availableReplicas": want,
+        "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+    }}
+    try:
+        _call(f"{base}/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}/status",
+              "PATCH", done)
+    except Exception:
+        pass
 
 
 JOB_CONTROLLER = "/api/v1/namespaces/default/configmaps/drplan-test-job-controller"
@@ -86,34 +113,45 @@ JOB_STATUS = {
 
 def play_job_controller(base: str) -> None:
     """Finishes (or holds) every Job as the test's ConfigMap says, recording the names seen."""
-    while True:
-        time.sleep(0.1)
-        try:
-            data = _call(f"{base}{JOB_CONTROLLER}", "GET").get("data") or {}
-        except Exception:  # no ConfigMap yet: hold, and record nothing until a test asks
-            continue
-        try:
-            listed = _call(f"{base}/apis/batch/v1/jobs", "GET")
-        except Exception:
-            continue
-        outcome = data.get("outcome", "hold")
-        seen = [n for n in (data.get("seen") or "").split("\n") if n]
-        for job in listed.get("items", []):
+    lock = threading.Lock()
+
+    def reconcile(job: dict) -> None:
+        with lock:
+            try:
+                data = _call(f"{base}{JOB_CONTROLLER}", "GET").get("data") or {}
+            except Exception:  # no ConfigMap yet: hold, and record nothing until a test asks
+                return
             meta = job.get("metadata", {})
+            seen = [n for n in (data.get("seen") or "").split("\n") if n]
             if meta.get("name") not in seen:
                 seen.append(meta.get("name"))
-            if (job.get("status") or {}).get("conditions"):
-                continue
+                try:
+                    _call(f"{base}{JOB_CONTROLLER}", "PATCH", {"data": {"seen": "\n".join(seen)}})
+                except Exception:
+                    pass
+            status = job.get("status") or {}
+            outcome = data.get("outcome", "hold")
+            if status.get("conditions") or (outcome not in ("complete", "fail") and status.get("active") == 1):
+                return
             try:
                 _call(f"{base}/apis/batch/v1/namespaces/{meta['namespace']}/jobs/{meta['name']}/status",
                       "PATCH", JOB_STATUS.get(outcome, JOB_STATUS["hold"]))
             except Exception:
                 pass
-        if "\n".join(seen) != (data.get("seen") or ""):
-            try:
-                _call(f"{base}{JOB_CONTROLLER}", "PATCH", {"data": {"seen": "\n".join(seen)}})
-            except Exception:
-                pass
+
+    def jobs_again(configmap: dict) -> None:
+        # The test changed what unfinished Jobs become: every Job is looked at again.
+        if (configmap.get("metadata") or {}).get("name") != JOB_CONTROLLER.rsplit("/", 1)[-1]:
+            return
+        try:
+            for job in _call(f"{base}/apis/batch/v1/jobs", "GET").get("items", []):
+                reconcile(job)
+        except Exception:
+            pass
+
+    threading.Thread(target=control, args=(base, "/api/v1/namespaces/default/configmaps", jobs_again),
+                     daemon=True).start()
+    control(base, "/apis/batch/v1/jobs", reconcile)
 
 
 CNPG_CLUSTERS = "/apis/postgresql.cnpg.io/v1/clusters"
@@ -122,14 +160,11 @@ CNPG_CLUSTERS = "/apis/postgresql.cnpg.io/v1/clusters"
 def play_cloudnativepg_operator(base: str) -> None:
     """Demotes and promotes Clusters as CloudNativePG's operator does, through /status."""
     was_primary: dict[tuple[str, str], bool] = {}
-    demotions = 0
-    while True:
-        time.sleep(0.1)
-        try:
-            listed = _call(f"{base}{CNPG_CLUSTERS}", "GET")
-        except Exception:  # none yet, or the server is starting or stopping
-            continue
-        for c in listed.get("items", []):
+    demotions = [0]
+    lock = threading.Lock()
+
+    def reconcile(c: dict) -> None:
+        with lock:
             meta = c.get("metadata", {})
             key = (meta.get("namespace", "default"), meta.get("name"))
             replica = (c.get("spec") or {}).get("replica") or {}
@@ -140,8 +175,8 @@ def play_cloudnativepg_operator(base: str) -> None:
             if key not in was_primary:
                 was_primary[key] = primary_now
             elif was_primary[key] and not primary_now:
-                demotions += 1
-                patch = {"status": {"demotionToken": f"ZGVtb3Rpb24t{demotions:04d}{key[1]}"}}
+                demotions[0] += 1
+                patch = {"status": {"demotionToken": f"ZGVtb3Rpb24t{demotions[0]:04d}{key[1]}"}}
                 was_primary[key] = False
             elif not was_primary[key] and primary_now:
                 token = replica.get("promotionToken")
@@ -153,6 +188,8 @@ def play_cloudnativepg_operator(base: str) -> None:
                     _call(url, "PATCH", patch)
                 except Exception:
                     was_primary.pop(key, None)
+
+    control(base, CNPG_CLUSTERS, reconcile)
 
 
 async def serve(host: str, port: int) -> None:

@@ -39,37 +39,40 @@ pub struct World {
     pub lag: LagPublisher,
 }
 
-/// The lag published for each (region, instance); `None`: nothing published.
+/// The lag published for each (region, instance) set by a test; `None`: nothing published.
 pub type Lags = std::collections::BTreeMap<(String, String), Option<f64>>;
 
-/// RDS's publisher of `ReplicaLag` to CloudWatch, played: moto has none. Every 200 ms it puts,
-/// for each (region, instance) in `values`, its lag stamped now; an instance set to `None`
-/// gets nothing, so its lag turns unknown. The binary reads it with one-second periods
-/// (`DRPLAN_AWS_LAG_PERIOD=1`), where RDS's own periods are a minute long.
+/// RDS's publisher of `ReplicaLag` to CloudWatch, played: moto has none. Every 500 ms it puts,
+/// for each read replica moto holds in `regions`, its lag stamped now: 0, or what a test set
+/// for it with [`LagPublisher::set`] (`None`: nothing, so its lag turns unknown). The binary
+/// reads it with one-second periods (`DRPLAN_AWS_LAG_PERIOD=1`), where RDS's own periods are
+/// a minute long.
 pub struct LagPublisher {
     pub values: Arc<Mutex<Lags>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LagPublisher {
-    /// Starts publishing 0 for the ledger's replica in eu-west-1.
-    pub fn start(moto: Arc<Running>) -> LagPublisher {
+    /// Starts publishing for the replicas in `regions`.
+    pub fn start(moto: Arc<Running>, regions: &[&str]) -> LagPublisher {
         let values: Arc<Mutex<Lags>> = Arc::default();
-        values.lock().unwrap().insert(("eu-west-1".into(), LEDGER_EUW1.into()), Some(0.0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (v, s) = (Arc::clone(&values), Arc::clone(&stop));
+        let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
         std::thread::spawn(move || {
             while !s.load(std::sync::atomic::Ordering::SeqCst) {
                 let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
-                let current: Vec<((String, String), Option<f64>)> =
-                    v.lock().unwrap().iter().map(|(k, v)| (k.clone(), *v)).collect();
-                for ((region, id), value) in current {
-                    if let Some(value) = value {
-                        let dims = [("DBInstanceIdentifier", id.as_str())];
-                        let _ = moto.put_metric(&region, "AWS/RDS", "ReplicaLag", &dims, value, now);
+                for region in &regions {
+                    let Ok(instances) = moto.db_instances(region) else { continue };
+                    for id in instances.iter().filter(|(_, db)| db.source.is_some()).map(|(id, _)| id) {
+                        let set = v.lock().unwrap().get(&(region.clone(), id.clone())).copied();
+                        if let Some(value) = set.unwrap_or(Some(0.0)) {
+                            let dims = [("DBInstanceIdentifier", id.as_str())];
+                            let _ = moto.put_metric(region, "AWS/RDS", "ReplicaLag", &dims, value, now);
+                        }
                     }
                 }
-                std::thread::sleep(std::time::Duration::from_millis(200));
+                std::thread::sleep(std::time::Duration::from_millis(500));
             }
         });
         LagPublisher { values, stop }
@@ -115,7 +118,7 @@ pub fn world(edit: impl Fn(String) -> String) -> World {
     std::fs::create_dir(dir.path().join("bot-core")).unwrap();
     std::fs::write(dir.path().join("bot-core/main.hcl"), edit(config)).unwrap();
     let moto = Arc::new(moto);
-    let lag = LagPublisher::start(Arc::clone(&moto));
+    let lag = LagPublisher::start(Arc::clone(&moto), &["us-east-1", "eu-west-1"]);
     World { moto, aws, use1_proxy, gcplocal, use1, euw1, apac, dir, failing, lag }
 }
 
