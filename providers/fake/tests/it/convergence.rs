@@ -19,11 +19,15 @@ fn failed_over(text: String) -> String {
         .replacen("PROMOTE", "standby", 1)
 }
 
-/// The application's deploy pipeline: every cluster gets its Deployments, at one replica.
+/// The application's deploy pipeline: every cluster gets its Deployments, at one replica;
+/// and its operators' databases: the ledger's writer and replicas, as declared.
 fn pipeline(cloud: &FakeProvider, config: &Config) {
     for mut r in desired::desired(config).into_iter().filter(|r| r.kind == drplan_core::plan::Kind::Workload) {
         r.attrs.insert("replicas".into(), 1i64.into());
         cloud.put(drplan_core::plan::Observed { id: format!("deploy-{}", r.address), resource: r });
+    }
+    for r in desired::desired(config).into_iter().filter(|r| r.kind == drplan_core::plan::Kind::Database) {
+        cloud.put(drplan_core::plan::Observed { id: format!("db-{}", r.address), resource: r });
     }
 }
 
@@ -90,11 +94,12 @@ async fn a_crashed_run_is_adopted_not_duplicated() {
     let mut prior = Prior::default();
     let live = refresh(&cloud, &config).await;
     let plan = plan::plan(&config, &prior, Some(&live), &Options::default()).unwrap();
-    // What the crashed run created is adopted, not created again.
+    // What the crashed run created is adopted, not created again (the pipeline's
+    // Deployments and the operators' databases, found by name, are adopted as well).
     let adopted: Vec<&str> = plan
         .changes
         .iter()
-        .filter(|c| c.action == plan::Action::Adopt && c.kind != plan::Kind::Workload)
+        .filter(|c| c.action == plan::Action::Adopt && !matches!(c.kind, plan::Kind::Workload | plan::Kind::Database))
         .map(|c| c.address.as_str())
         .collect();
     assert_eq!(adopted.len(), created, "{:#?}", plan.changes);
