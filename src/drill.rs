@@ -82,6 +82,11 @@ pub fn run(
         rto_objective_seconds: config.objectives.rto.map(|r| r.as_secs()),
         removed: Vec::new(),
         error: None,
+        replicas: drplan_core::plan::data::replica_checks(&config, &live)
+            .iter()
+            .filter(|c| c.region == request.region)
+            .map(drplan_core::drill::DrillReplica::of)
+            .collect(),
     };
     let state = planned.state.clone().unwrap_or_else(|| engine::empty_state(&config));
     let mut recorder = StateRecorder { backend: planned.backend.as_ref(), file: state, prior: planned.prior.clone() };

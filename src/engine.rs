@@ -747,7 +747,8 @@ async fn window_holds(clouds: &crate::clouds::Clouds, planned: &Planned) -> Resu
         return Ok(());
     }
     let now = crate::clock::now_seconds();
-    let live = refresh_with(clouds, &planned.config, now, None).await?;
+    // Boxed, like the refresh's own reads: the future would otherwise nest too deep.
+    let live = Box::pin(refresh_with(clouds, &planned.config, now, None)).await?;
     let options = plan::Options { accept_data_loss: true, now: Some(now), ..plan::Options::default() };
     let again = plan::data::plan(&planned.config, &planned.prior, Some(&live), &options);
     let dur =

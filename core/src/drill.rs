@@ -20,7 +20,7 @@ use crate::plan::step::{self, Planned};
 use crate::plan::{Options, Plan, Prior, RoleTransition, Snapshot, desired, restore};
 
 /// The version of the drill report (`drplan drill --json`).
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// How many drill records state keeps (the newest).
 pub const KEPT: usize = 20;
@@ -64,6 +64,34 @@ pub struct Drill {
     /// What teardown removed or scaled back.
     pub removed: Vec<String>,
     pub error: Option<String>,
+    /// The drilled region's database replicas when the drill started: what a failover to
+    /// it would lose, against each database's budget. Since state 3.2 and report 1.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<DrillReplica>,
+}
+
+/// A replica in the drilled region, as the drill found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DrillReplica {
+    pub database: String,
+    pub identifier: String,
+    /// Seconds behind its writer; `None`: unknown.
+    pub lag_seconds: Option<u64>,
+    pub budget_seconds: Option<u64>,
+    /// What keeps a failover to the region from being within the budget, if anything.
+    pub problem: Option<String>,
+}
+
+impl DrillReplica {
+    pub fn of(c: &crate::plan::data::ReplicaCheck) -> DrillReplica {
+        DrillReplica {
+            database: c.database.clone(),
+            identifier: c.identifier.clone(),
+            lag_seconds: c.lag.seconds,
+            budget_seconds: c.budget,
+            problem: c.problem.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -318,6 +346,12 @@ impl Report<'_> {
             }
             None => out.push_str("  no measured RTO: the drill did not reach its gate\n"),
         }
+        for r in &d.replicas {
+            let lag = r.lag_seconds.map_or("lag unknown".to_string(), |l| format!("{} behind", secs(l)));
+            let budget = r.budget_seconds.map(|b| format!(" (budget {})", secs(b))).unwrap_or_default();
+            let verdict = r.problem.as_ref().map_or("✓".to_string(), |p| format!("✗ {p}"));
+            out.push_str(&format!("  database {} replica {}: {lag}{budget} {verdict}\n", r.database, r.identifier));
+        }
         if !d.removed.is_empty() {
             out.push_str(&format!("  teardown: {}\n", d.removed.join(", ")));
         }
@@ -400,6 +434,7 @@ mod tests {
             estimate_seconds: None,
             rto_objective_seconds: None,
             removed: Vec::new(),
+            replicas: Vec::new(),
             error: None,
         };
         let drills = [d("1", "a", PASSED), d("2", "a", FAILED), d("3", "b", PASSED), d("4", "a", RUNNING)];

@@ -72,9 +72,16 @@ fn of_interest(r: &RequestInfo) -> Option<String> {
         ("PATCH", _) if r.path.contains("/deployments/") => {
             Some(format!("patch {}", r.path.rsplit('/').next().unwrap_or_default()))
         }
-        (_, Some(a @ ("PromoteReadReplica" | "ModifyDBInstance" | "CreateDBInstanceReadReplica"))) => {
-            Some(format!("{a} {}", r.region.as_deref().unwrap_or_default()))
-        }
+        (
+            _,
+            Some(
+                a @ ("PromoteReadReplica"
+                | "ModifyDBInstance"
+                | "CreateDBInstanceReadReplica"
+                | "PromoteReadReplicaDBCluster"
+                | "ModifyDBCluster"),
+            ),
+        ) => Some(format!("{a} {}", r.region.as_deref().unwrap_or_default())),
         ("POST", _) if r.path.ends_with("/rrset") || r.path.ends_with("/rrset/") => Some("dns".into()),
         ("PATCH", _) if r.path.contains("/clusters/") => {
             Some(format!("patch cluster {}", r.path.rsplit('/').next().unwrap_or_default()))
@@ -536,4 +543,34 @@ fn four_regions_converge_and_a_failover_repoints_the_other_standby() {
         assert_eq!(kept.len(), 1, "{region}'s old instance is renamed and kept: {there:#?}");
     }
     drop(lag);
+}
+
+/// The ledger on Aurora MySQL: a writer cluster in us-east-1, a cross-region replica cluster
+/// in eu-west-1, each with one instance, their lag from `AuroraBinlogReplicaLag`.
+#[test]
+fn an_aurora_switchover_promotes_the_replica_cluster_and_reprotects_the_old_writer() {
+    let w = world(|c| {
+        c.replacen("  engine  = \"postgres\"\n  writers", "  engine  = \"mysql\"\n  writers", 1)
+            .replacen(&format!("rds_instance = \"{LEDGER_USE1}\""), "aurora_cluster = \"ledger-use1\"", 1)
+            .replacen(&format!("rds_instance = \"{LEDGER_EUW1}\""), "aurora_cluster = \"ledger-euw1\"", 1)
+    });
+    let writer = w.moto.create_aurora_cluster("us-east-1", "ledger-use1", "db.r6g.large", None).unwrap();
+    w.moto.create_aurora_cluster("eu-west-1", "ledger-euw1", "db.r6g.large", Some(&writer)).unwrap();
+    w.converge();
+    let status = json(&w.drplan(&["status", "bot-core", "--json"]));
+    assert_eq!(status["databases"][0]["replicas"][0]["lag_seconds"], 0, "{}", status["databases"]);
+    let timeline = Timeline::watch(&w);
+    failover_to_euw1(&w, &[]);
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let promote = timeline.first("PromoteReadReplicaDBCluster eu-west-1");
+    assert_eq!(promote.writers.0, 0, "{promote:?}");
+    assert!(timeline.first("patch trading-engine").at < promote.at && promote.at < timeline.first("dns").at);
+    let west = w.moto.db_clusters("eu-west-1").unwrap();
+    assert_eq!(west["ledger-euw1"], None, "promoted: {west:#?}");
+    let east = w.moto.db_clusters("us-east-1").unwrap();
+    assert!(east.keys().any(|k| k.starts_with("ledger-use1-kept-")), "the old writer is kept: {east:#?}");
+    assert!(east["ledger-use1"].as_deref().is_some_and(|s| s.ends_with("cluster:ledger-euw1")), "{east:#?}");
+    let again = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "converged: {}", describe(&again));
 }

@@ -61,6 +61,10 @@ fn drills_to_the_standby_and_the_cold_site_measure_the_rto_and_leave_everything_
     // TTL 60 s and the `dns` estimate of 1 m come on top of the time to the gate.
     assert!(measured >= 120, "{measured}");
     assert!(d["estimate_seconds"].as_u64().is_some(), "{r:#}");
+    // What a failover to the standby would lose of the ledger, as the drill found it.
+    let replica = &d["replicas"][0];
+    assert_eq!((replica["database"].as_str(), replica["lag_seconds"].as_u64()), (Some("ledger"), Some(0)), "{r:#}");
+    assert!(replica["problem"].is_null(), "{r:#}");
     // Nothing the drill must not touch moved; the standby is back to its declared counts.
     assert_eq!(untouchable(&w), before);
     assert_eq!(w.moto.live_instances("eu-west-1").unwrap().len(), 1);

@@ -208,13 +208,6 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
         if found.resource.str("role") == Some("writer") {
             continue;
         }
-        if member.kind == MemberKind::AuroraCluster {
-            out.findings.push(
-                Diagnostic::error(Code::Replication, format!("promoting Aurora cluster `{}` is not supported yet", member.identifier))
-                    .help("drplan reads and validates `aurora_cluster` members but promotes RDS instances and CloudNativePG clusters only; promote it by hand (PromoteReadReplicaDBCluster), then plan again"),
-            );
-            continue;
-        }
         let from = found.resource.str("source").and_then(|s| s.split_once('/')).map(|(r, _)| r.to_string());
         let graceful = from.as_ref().is_some_and(|r| {
             !live.unreachable.contains_key(r) && live.objects.contains_key(&address::database(r, &db.name))

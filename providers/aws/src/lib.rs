@@ -1,6 +1,7 @@
 //! AWS provider: EC2 instance pools, Route 53 failover records and health checks, S3 backup buckets,
 //! and RDS writers and read replicas with their CloudWatch replication lag.
 
+pub mod aurora;
 pub mod client;
 mod databases;
 mod ec2;

@@ -182,14 +182,40 @@ pub async fn replica_lag(
     identifiers: &[String],
     now: i64,
 ) -> Result<BTreeMap<String, LagSample>, ProviderError> {
+    lag_of(client, region, identifiers, now, LagMetric::INSTANCE).await
+}
+
+/// Which CloudWatch metric holds a member's replication lag, and its dimension.
+#[derive(Debug, Clone, Copy)]
+pub struct LagMetric {
+    pub name: &'static str,
+    pub dimension: &'static str,
+}
+
+impl LagMetric {
+    /// An RDS read replica's.
+    pub const INSTANCE: LagMetric = LagMetric { name: "ReplicaLag", dimension: "DBInstanceIdentifier" };
+    /// An Aurora MySQL cross-region replica cluster's, from its binlog replication.
+    pub const AURORA: LagMetric = LagMetric { name: "AuroraBinlogReplicaLag", dimension: "DBClusterIdentifier" };
+}
+
+/// The newest datapoint of `metric` for each of `identifiers` in `region`, in one
+/// GetMetricData per 500 of them (see [`replica_lag`]).
+pub async fn lag_of(
+    client: &aws_sdk_cloudwatch::Client,
+    region: &str,
+    identifiers: &[String],
+    now: i64,
+    metric: LagMetric,
+) -> Result<BTreeMap<String, LagSample>, ProviderError> {
     let ids: Vec<&str> = identifiers.iter().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect();
     let mut out: BTreeMap<String, LagSample> = ids.iter().map(|id| ((*id).to_owned(), LagSample::default())).collect();
     let (start, end) = lag_window(now);
     for chunk in ids.chunks(QUERIES_PER_CALL) {
-        let queries: Vec<MetricDataQuery> = chunk.iter().enumerate().map(|(i, id)| lag_query(i, id)).collect();
+        let queries: Vec<MetricDataQuery> = chunk.iter().enumerate().map(|(i, id)| lag_query(i, id, metric)).collect();
         let mut token: Option<String> = None;
         loop {
-            let page = send(&RetryPolicy::DEFAULT, &format!("GetMetricData ReplicaLag in {region}"), || {
+            let page = send(&RetryPolicy::DEFAULT, &format!("GetMetricData {} in {region}", metric.name), || {
                 client
                     .get_metric_data()
                     .set_metric_data_queries(Some(queries.clone()))
@@ -228,11 +254,11 @@ pub fn lag_window(now: i64) -> (i64, i64) {
     (end - LAG_WINDOW, end)
 }
 
-fn lag_query(index: usize, identifier: &str) -> MetricDataQuery {
+fn lag_query(index: usize, identifier: &str, lag: LagMetric) -> MetricDataQuery {
     let metric = Metric::builder()
         .namespace("AWS/RDS")
-        .metric_name("ReplicaLag")
-        .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(identifier).build())
+        .metric_name(lag.name)
+        .dimensions(Dimension::builder().name(lag.dimension).value(identifier).build())
         .build();
     // Ids must start with a lowercase letter; the index maps a result back to its instance.
     MetricDataQuery::builder()
@@ -484,6 +510,18 @@ impl crate::AwsProvider {
         replica_lag(&self.cloudwatch_client(region), region, identifiers, now_seconds).await
     }
 
+    /// The newest datapoint of `metric` for each of `identifiers` in `region` (see
+    /// [`AwsProvider::replica_lag`]).
+    pub async fn lag_of(
+        &self,
+        region: &str,
+        identifiers: &[String],
+        now_seconds: i64,
+        metric: LagMetric,
+    ) -> Result<BTreeMap<String, LagSample>, ProviderError> {
+        lag_of(&self.cloudwatch_client(region), region, identifiers, now_seconds, metric).await
+    }
+
     /// Promotes the read replica `identifier` in `region` to a writer (PromoteReadReplica):
     /// it stops replicating and its source no longer lists it. An instance that is already
     /// standalone is returned as it is, so a resumed run goes on. Sent as an apply's request.
@@ -533,7 +571,7 @@ impl crate::AwsProvider {
         wait_available(&self.rds_client(region), region, identifier, POLL, timeout, progress).await
     }
 
-    fn rds_client(&self, region: &str) -> aws_sdk_rds::Client {
+    pub(crate) fn rds_client(&self, region: &str) -> aws_sdk_rds::Client {
         let mut b = aws_sdk_rds::config::Builder::from(&self.base).region(aws_config::Region::new(region.to_owned()));
         for i in &self.interceptors {
             b = b.interceptor(i.clone());

@@ -42,6 +42,7 @@ def main() -> None:
 
     fix_bucket_versioning()
     fix_rds_replication()
+    fix_aurora_replica_clusters()
 
     app = with_rpcv2_cbor(with_s3_seeding(DomainDispatcherApplication(create_backend_app)))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
@@ -92,6 +93,44 @@ def fix_bucket_versioning() -> None:
         return 200, {"Content-Type": "application/xml"}, body
 
     S3Response.get_bucket_versioning = get_bucket_versioning
+
+
+def fix_aurora_replica_clusters() -> None:
+    """Lets a cross-region Aurora replica cluster be created as AWS allows it.
+
+    moto 5.2.5's DBCluster requires MasterUsername and MasterUserPassword for every new
+    cluster; AWS requires neither for a replica cluster (CreateDBCluster with
+    ReplicationSourceIdentifier), which takes its source's. The replica here gets its
+    source's master user, and a placeholder password (moto cannot read the source's back).
+
+    It also names a new cluster's automated snapshot by the cluster's identifier and the
+    minute: a cluster created under the name another one was renamed from in the same
+    minute collides with that one's (DBClusterSnapshotAlreadyExistsFault), where AWS names
+    automated snapshots uniquely. The collision is skipped: the first snapshot stands.
+    """
+    from moto.rds.exceptions import DBClusterSnapshotAlreadyExistsError
+    from moto.rds.models import DBCluster, RDSBackend, find_cluster
+
+    save = DBCluster.save_automated_backup
+
+    def save_automated_backup(self):
+        try:
+            save(self)
+        except DBClusterSnapshotAlreadyExistsError:
+            pass
+
+    DBCluster.save_automated_backup = save_automated_backup
+
+    original = RDSBackend.create_db_cluster
+
+    def create_db_cluster(self, kwargs):
+        source = kwargs.get("replication_source_identifier")
+        if source and not kwargs.get("master_username"):
+            kwargs = dict(kwargs, master_username=find_cluster(source).master_username,
+                          master_user_password=kwargs.get("master_user_password") or "inherited-from-source")
+        return original(self, kwargs)
+
+    RDSBackend.create_db_cluster = create_db_cluster
 
 
 def fix_rds_replication() -> None:

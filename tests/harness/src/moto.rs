@@ -299,6 +299,60 @@ impl Running {
         required(&answer, "DBInstanceArn", "CreateDBInstanceReadReplica")
     }
 
+    /// Creates an Aurora MySQL cluster `identifier` in `region` with one instance
+    /// `{identifier}-1` of `class`; its ARN. With `source`, a cross-region replica cluster of
+    /// that cluster's ARN.
+    pub fn create_aurora_cluster(
+        &self,
+        region: &str,
+        identifier: &str,
+        class: &str,
+        source: Option<&str>,
+    ) -> Result<String, HarnessError> {
+        let mut params: Vec<(String, String)> = [
+            ("DBClusterIdentifier", identifier),
+            ("Engine", "aurora-mysql"),
+            ("EngineVersion", "8.0.mysql_aurora.3.05.2"),
+            ("MasterUsername", "ledger"),
+            ("MasterUserPassword", "not-a-secret-1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        if let Some(source) = source {
+            params.push(("ReplicationSourceIdentifier".to_owned(), source.to_owned()));
+        }
+        let answer = self.aws_query("rds", region, "CreateDBCluster", RDS, &params)?;
+        let arn = required(&answer, "DBClusterArn", "CreateDBCluster")?;
+        let instance: Vec<(String, String)> = [
+            ("DBInstanceIdentifier", format!("{identifier}-1")),
+            ("DBClusterIdentifier", identifier.to_owned()),
+            ("Engine", "aurora-mysql".to_owned()),
+            ("DBInstanceClass", class.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        self.aws_query("rds", region, "CreateDBInstance", RDS, &instance)?;
+        Ok(arn)
+    }
+
+    /// Every Aurora cluster moto holds in `region`: identifier → its replication source, if any.
+    pub fn db_clusters(&self, region: &str) -> Result<BTreeMap<String, Option<String>>, HarnessError> {
+        let answer = self.aws_query("rds", region, "DescribeDBClusters", RDS, &[])?;
+        Ok(answer
+            .split("<DBCluster>")
+            .skip(1)
+            .filter_map(|item| {
+                let item = item.split("</DBCluster>").next().unwrap_or_default();
+                let id = between(item, "<DBClusterIdentifier>", "</DBClusterIdentifier>")?;
+                let source = between(item, "<ReplicationSourceIdentifier>", "</ReplicationSourceIdentifier>")
+                    .filter(|s| !s.is_empty());
+                Some((id, source))
+            })
+            .collect())
+    }
+
     /// Every RDS instance moto holds in `region`, by identifier.
     pub fn db_instances(&self, region: &str) -> Result<BTreeMap<String, DbTruth>, HarnessError> {
         let mut out = BTreeMap::new();

@@ -63,6 +63,14 @@ impl LagPublisher {
             while !s.load(std::sync::atomic::Ordering::SeqCst) {
                 let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
                 for region in &regions {
+                    // Aurora replica clusters publish their binlog replication's lag.
+                    for (id, _) in moto.db_clusters(region).unwrap_or_default().iter().filter(|(_, s)| s.is_some()) {
+                        let set = v.lock().unwrap().get(&(region.clone(), id.clone())).copied();
+                        if let Some(value) = set.unwrap_or(Some(0.0)) {
+                            let dims = [("DBClusterIdentifier", id.as_str())];
+                            let _ = moto.put_metric(region, "AWS/RDS", "AuroraBinlogReplicaLag", &dims, value, now);
+                        }
+                    }
                     let Ok(instances) = moto.db_instances(region) else { continue };
                     for id in instances.iter().filter(|(_, db)| db.source.is_some()).map(|(id, _)| id) {
                         let set = v.lock().unwrap().get(&(region.clone(), id.clone())).copied();
