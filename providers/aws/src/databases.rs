@@ -62,41 +62,31 @@ fn source_named(source: Option<&str>, region: &str) -> Option<String> {
 /// `mysql` engine).
 fn observed_cluster(want: &Resource, c: &AuroraCluster) -> Observed {
     let engine = c.engine.strip_prefix("aurora-").unwrap_or(&c.engine);
-    let mut a = attrs([
-        ("cloud", "aws".into()),
-        ("kind", "aurora_cluster".into()),
-        ("engine", engine.into()),
-        ("identifier", c.identifier.as_str().into()),
-    ]);
-    match source_named(c.source.as_deref(), &c.region) {
-        Some(source) => {
-            a.insert("role".into(), "replica".into());
-            a.insert("source".into(), source.into());
-        }
-        None => {
-            a.insert("role".into(), "writer".into());
-        }
-    }
-    Observed {
-        resource: Resource {
-            address: want.address.clone(),
-            kind: Kind::Database,
-            region: want.region.clone(),
-            attrs: a,
-        },
-        id: c.arn.clone(),
-    }
+    member(want, "aurora_cluster", engine, &c.identifier, c.source.as_deref(), &c.region, &c.arn)
 }
 
-/// A member as it is, in the desired resource's terms.
+/// An RDS instance as a member, in the desired resource's terms.
 fn observed(want: &Resource, db: &DbInstance) -> Observed {
+    member(want, "rds_instance", &db.engine, &db.identifier, db.source.as_deref(), &db.region, &db.arn)
+}
+
+/// A member of `kind` read in `region`: a replica when it names a source, else the writer.
+fn member(
+    want: &Resource,
+    kind: &str,
+    engine: &str,
+    identifier: &str,
+    source: Option<&str>,
+    region: &str,
+    arn: &str,
+) -> Observed {
     let mut a = attrs([
         ("cloud", "aws".into()),
-        ("kind", "rds_instance".into()),
-        ("engine", db.engine.as_str().into()),
-        ("identifier", db.identifier.as_str().into()),
+        ("kind", kind.into()),
+        ("engine", engine.into()),
+        ("identifier", identifier.into()),
     ]);
-    match source_named(db.source.as_deref(), &db.region) {
+    match source_named(source, region) {
         Some(source) => {
             a.insert("role".into(), "replica".into());
             a.insert("source".into(), source.into());
@@ -112,7 +102,7 @@ fn observed(want: &Resource, db: &DbInstance) -> Observed {
             region: want.region.clone(),
             attrs: a,
         },
-        id: db.arn.clone(),
+        id: arn.to_string(),
     }
 }
 
