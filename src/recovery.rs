@@ -30,9 +30,9 @@ pub async fn discover<P: Provider>(
     let mut work = Vec::new();
     for b in &config.backups {
         for d in &b.destinations {
-            let uri = match &d.target {
-                Target::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
-                Target::Gcs { bucket, prefix, .. } => format!("gs://{bucket}/{prefix}"),
+            let (uri, tier) = match &d.target {
+                Target::S3 { bucket, prefix, restore_tier, .. } => (format!("s3://{bucket}/{prefix}"), *restore_tier),
+                Target::Gcs { bucket, prefix, .. } => (format!("gs://{bucket}/{prefix}"), recovery::Tier::default()),
                 Target::Nas { .. } => continue,
             };
             let at_address = address::bucket(&b.name, &d.name);
@@ -45,6 +45,7 @@ pub async fn discover<P: Provider>(
                     points: Vec::new(),
                     unreachable: unreachable.get(&at_address).cloned(),
                     calls: 0,
+                    tier,
                 };
                 if catalog.unreachable.is_none() {
                     examine(provider, bucket, b, &mut catalog, now, at).await;
@@ -84,6 +85,7 @@ async fn examine<P: Provider>(
             status: PointStatus::NotExamined,
             objects: None,
             bytes: None,
+            archive: None,
         })
         .collect();
     // Names that give no time are dated by their newest object, which takes a listing each:
@@ -138,6 +140,7 @@ async fn read<P: Provider>(
                 p.time = recovery::time_from_objects(&contents);
             }
             p.status = recovery::verify(&contents, backup.manifest.as_deref());
+            p.archive = contents.archived();
         }
         Err(e) => p.status = PointStatus::Corrupt(format!("cannot be read: {}", e.cause())),
     }

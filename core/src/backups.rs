@@ -8,8 +8,9 @@ use crate::config::{Config, Target};
 use crate::plan::resource::address;
 use crate::recovery::{Catalog, PointStatus, age_text, rfc3339};
 
-/// The version of the JSON report.
-pub const FORMAT_VERSION: &str = "1.0";
+/// The version of the JSON report: 1.1 added the archive class and thaw of points
+/// (`storage_class`, `thaw_seconds`, `thaw_tier`) and of the newest usable one.
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// What `drplan backups --json` prints.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -42,6 +43,9 @@ pub struct Usable {
     pub uri: String,
     pub time: String,
     pub age_seconds: i64,
+    /// `GLACIER, thaw up to 5h (Standard)` when it must be thawed before a restore. Since 1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thaw: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -68,6 +72,16 @@ pub struct PointReport {
     pub reason: Option<String>,
     pub objects: Option<u64>,
     pub bytes: Option<u64>,
+    /// The archive class its objects must be thawed from (`GLACIER`, `DEEP_ARCHIVE`), once
+    /// examined. Since 1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// The longest its thaw takes with the destination's tier. Since 1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thaw_seconds: Option<u64>,
+    /// The tier the thaw asks for (`Expedited`, `Standard`, `Bulk`). Since 1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thaw_tier: Option<&'static str>,
 }
 
 pub fn report(config: &Config, catalogs: &std::collections::BTreeMap<String, Catalog>, now: i64) -> Report {
@@ -96,9 +110,12 @@ pub fn report(config: &Config, catalogs: &std::collections::BTreeMap<String, Cat
                             points: Vec::new(),
                         };
                     };
+                    // The newest; at equal times the copy read sooner (no thaw).
                     if let Some(p) = c.newest_usable()
                         && let Some(t) = p.time
-                        && newest.as_ref().is_none_or(|n| n.age_seconds > now - t)
+                        && newest
+                            .as_ref()
+                            .is_none_or(|n| (n.age_seconds, n.thaw.is_some()) > (now - t, c.thaw_text(p).is_some()))
                     {
                         newest = Some(Usable {
                             destination: d.name.clone(),
@@ -106,6 +123,7 @@ pub fn report(config: &Config, catalogs: &std::collections::BTreeMap<String, Cat
                             uri: c.point_uri(&p.name),
                             time: rfc3339(t),
                             age_seconds: now - t,
+                            thaw: c.thaw_text(p),
                         });
                     }
                     DestinationReport {
@@ -127,6 +145,12 @@ pub fn report(config: &Config, catalogs: &std::collections::BTreeMap<String, Cat
                                 },
                                 objects: p.objects,
                                 bytes: p.bytes,
+                                storage_class: p.archive.clone(),
+                                thaw_seconds: p.archive.as_ref().map(|_| c.time_to_data(p)),
+                                thaw_tier: p
+                                    .archive
+                                    .as_deref()
+                                    .map(|class| crate::recovery::effective_tier(class, c.tier).as_str()),
                             })
                             .collect(),
                     }
@@ -183,7 +207,13 @@ impl Report {
                         _ => String::new(),
                     };
                     let why = p.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
-                    out.push_str(&format!("    {}  {age}{size}  {}{why}\n", p.name, p.status));
+                    let thaw = match (&p.storage_class, p.thaw_seconds, p.thaw_tier) {
+                        (Some(class), Some(s), Some(tier)) => {
+                            format!(" ({class}: thaw up to {} with {tier} retrieval)", age_text(s as i64))
+                        }
+                        _ => String::new(),
+                    };
+                    out.push_str(&format!("    {}  {age}{size}  {}{thaw}{why}\n", p.name, p.status));
                 }
                 if d.points.len() > SHOWN {
                     out.push_str(&format!("    … and {} older\n", d.points.len() - SHOWN));
@@ -196,7 +226,12 @@ impl Report {
                         Some(false) => " ✗ older than the RPO",
                         None => "",
                     };
-                    out.push_str(&format!("  newest usable: {} ({} old){verdict}\n", n.uri, age_text(n.age_seconds)));
+                    let thaw = n.thaw.as_ref().map(|t| format!(", {t}")).unwrap_or_default();
+                    out.push_str(&format!(
+                        "  newest usable: {} ({} old{thaw}){verdict}\n",
+                        n.uri,
+                        age_text(n.age_seconds)
+                    ));
                 }
                 None => out.push_str("  ✗ no usable recovery point\n"),
             }

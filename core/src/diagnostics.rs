@@ -70,6 +70,8 @@ codes! {
     LagExceedsRpo => "drplan::config::lag_exceeds_rpo",
     DatabaseWithoutCluster => "drplan::config::database_without_cluster",
     DatabaseWithoutWriter => "drplan::config::database_without_writer",
+    NeedlessRestoreTier => "drplan::config::needless_restore_tier",
+    UnavailableRestoreTier => "drplan::config::unavailable_restore_tier",
     Read => "drplan::io::read",
     Write => "drplan::io::write",
     NotUtf8 => "drplan::io::not_utf8",

@@ -222,7 +222,10 @@ pub fn plan(
                 .and_then(|a| a.get("backup"))
                 .map(|v| v.to_string().trim_matches('"').to_string())
                 .unwrap_or_default();
-            c.address = drill_restore_address(region_name, &backup);
+            c.address = match c.kind {
+                Kind::Thaw => format!("region.{region_name}.drill.thaw.{backup}"),
+                _ => drill_restore_address(region_name, &backup),
+            };
             c.action = Action::Create;
             c.before = None;
             c.id = None;
@@ -283,9 +286,12 @@ pub fn drill_restore_address(region: &str, backup: &str) -> String {
 }
 
 /// Whether `address` is a drill's restore Job in `region` (an address
-/// [`drill_restore_address`] made).
+/// [`drill_restore_address`] made), or the thaw before it (removed with it: the thawed
+/// copies expire by themselves).
 pub fn is_drill_restore(address: &str, region: &str) -> bool {
-    address.strip_prefix(&format!("region.{region}.drill.restore.")).is_some_and(|backup| !backup.is_empty())
+    ["restore", "thaw"].iter().any(|step| {
+        address.strip_prefix(&format!("region.{region}.drill.{step}.")).is_some_and(|backup| !backup.is_empty())
+    })
 }
 
 /// Which measured step an action of a drill belongs to: `action` is the action's kind in
@@ -296,7 +302,8 @@ pub fn step_of(action: &str, change: Option<Kind>) -> &'static str {
     use crate::plan::step::{Layer, Phase};
     match (action, change.map(|k| k.spec().phase)) {
         ("health_gate", _) => GATE,
-        (_, Some(Phase::Stack(Layer::Data))) => RESTORE,
+        // A thaw is the first part of the restore: its data coming within reach.
+        (_, Some(Phase::Stack(Layer::Data) | Phase::Retrieve)) => RESTORE,
         (_, Some(Phase::Stack(Layer::Workloads))) => WORKLOADS,
         _ => CAPACITY,
     }

@@ -170,17 +170,23 @@ pub fn status(report: &status::Report, now: i64) -> String {
         "drplan_backup_newest_age_seconds",
         "Age of the newest usable recovery point of a backup at a destination.",
     );
+    let mut thaw = Family::new(
+        "drplan_backup_time_to_data_seconds",
+        "Seconds before the newest usable recovery point of a backup at a destination can be read: its thaw, else 0.",
+    );
     for b in &report.backups {
         if let Some(ok) = b.within_rpo {
             rpo.sample(vec![p(), ("backup", b.backup.clone())], bit(ok));
         }
         for d in &b.destinations {
+            let labels = vec![p(), ("backup", b.backup.clone()), ("destination", d.name.clone())];
             if let Some(s) = d.newest_age_seconds {
-                age.sample(vec![p(), ("backup", b.backup.clone()), ("destination", d.name.clone())], s as f64);
+                age.sample(labels.clone(), s as f64);
+                thaw.sample(labels, d.thaw_seconds.unwrap_or(0) as f64);
             }
         }
     }
-    render(&[verdict, reachable, healthy, rpo, age, last_run(&report.project, "status", now)])
+    render(&[verdict, reachable, healthy, rpo, age, thaw, last_run(&report.project, "status", now)])
 }
 
 #[cfg(test)]

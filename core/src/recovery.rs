@@ -70,6 +70,65 @@ impl Default for PointFormat {
     }
 }
 
+/// How fast an archive gives its objects back: S3's retrieval tiers, a destination's
+/// `restore_tier`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    Expedited,
+    #[default]
+    Standard,
+    Bulk,
+}
+
+impl Tier {
+    pub const ALL: [&'static str; 3] = ["Expedited", "Standard", "Bulk"];
+
+    pub fn parse(text: &str) -> Option<Tier> {
+        match text {
+            "Expedited" => Some(Tier::Expedited),
+            "Standard" => Some(Tier::Standard),
+            "Bulk" => Some(Tier::Bulk),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Expedited => "Expedited",
+            Tier::Standard => "Standard",
+            Tier::Bulk => "Bulk",
+        }
+    }
+}
+
+/// Whether objects of storage class `class` must be thawed (S3's RestoreObject) before they
+/// can be read: S3 Glacier Flexible Retrieval and Deep Archive. Glacier Instant Retrieval,
+/// the infrequent-access classes and every Cloud Storage class are read at once.
+pub fn needs_thaw(class: &str) -> bool {
+    matches!(class, "GLACIER" | "DEEP_ARCHIVE")
+}
+
+/// The tier a thaw of `class` is asked with: `tier`, except Expedited on Deep Archive, which
+/// S3 does not offer (validation refuses it; objects found there anyway get Standard).
+pub fn effective_tier(class: &str, tier: Tier) -> Tier {
+    if class == "DEEP_ARCHIVE" && tier == Tier::Expedited { Tier::Standard } else { tier }
+}
+
+/// The longest a thaw of `class` takes with `tier`, as AWS documents it (the upper bound of
+/// each range: recovery is planned for the slow case); `None` when the class needs no thaw.
+pub fn thaw_seconds(class: &str, tier: Tier) -> Option<u64> {
+    const MINUTE: u64 = 60;
+    const HOUR: u64 = 3_600;
+    match (class, effective_tier(class, tier)) {
+        ("GLACIER", Tier::Expedited) => Some(5 * MINUTE),
+        ("GLACIER", Tier::Standard) => Some(5 * HOUR),
+        ("GLACIER", Tier::Bulk) => Some(12 * HOUR),
+        ("DEEP_ARCHIVE", Tier::Bulk) => Some(48 * HOUR),
+        ("DEEP_ARCHIVE", _) => Some(12 * HOUR),
+        _ => None,
+    }
+}
+
 /// One object of a point, as its store describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -83,6 +142,15 @@ pub struct ObjectMeta {
     pub crc32c: Option<String>,
     /// Last modified, seconds since the epoch.
     pub modified: i64,
+    /// The storage class the listing gives (`GLACIER`), `None` when it gives none.
+    pub class: Option<String>,
+}
+
+impl ObjectMeta {
+    /// The archive class this object must be thawed from before it is read, if any.
+    pub fn archived(&self) -> Option<&str> {
+        self.class.as_deref().filter(|c| needs_thaw(c))
+    }
 }
 
 /// What a provider read of one point: its objects and, when asked for, the manifest.
@@ -91,6 +159,18 @@ pub struct PointContents {
     pub objects: Vec<ObjectMeta>,
     /// The manifest object's content, when the configuration names one and it exists.
     pub manifest: Option<Vec<u8>>,
+    /// The manifest exists but is archived and not thawed: it was not read (a GetObject
+    /// would be refused), so the point is judged by the listing alone.
+    pub manifest_archived: bool,
+}
+
+impl PointContents {
+    /// The archive class of the point's objects (the slowest one when they differ), if any
+    /// of them must be thawed before the point can be restored.
+    pub fn archived(&self) -> Option<String> {
+        let slowest = |c: &&str| thaw_seconds(c, Tier::Bulk).unwrap_or(0);
+        self.objects.iter().filter_map(ObjectMeta::archived).max_by_key(slowest).map(str::to_owned)
+    }
 }
 
 /// Whether a point can be restored from.
@@ -100,6 +180,9 @@ pub enum PointStatus {
     Verified,
     /// No manifest is configured: the point counts as complete, unchecked.
     Unverified,
+    /// The configured manifest is there but archived with the rest, so it cannot be read
+    /// before a thaw: complete by the listing, its contents checked by the restore.
+    Archived,
     /// The configured manifest is missing: the backup did not finish writing.
     Incomplete,
     /// The manifest does not match the objects (or cannot be read).
@@ -110,13 +193,14 @@ pub enum PointStatus {
 
 impl PointStatus {
     pub fn usable(&self) -> bool {
-        matches!(self, PointStatus::Verified | PointStatus::Unverified)
+        matches!(self, PointStatus::Verified | PointStatus::Unverified | PointStatus::Archived)
     }
 
     pub fn as_str(&self) -> &'static str {
         match self {
             PointStatus::Verified => "verified",
             PointStatus::Unverified => "unverified",
+            PointStatus::Archived => "archived",
             PointStatus::Incomplete => "incomplete",
             PointStatus::Corrupt(_) => "corrupt",
             PointStatus::NotExamined => "not examined",
@@ -135,6 +219,9 @@ pub struct Point {
     /// Objects and bytes, once examined (the manifest included).
     pub objects: Option<u64>,
     pub bytes: Option<u64>,
+    /// The archive class its objects must be thawed from before a restore (`GLACIER`), once
+    /// examined; `None` when they can be read at once.
+    pub archive: Option<String>,
 }
 
 /// What one destination holds.
@@ -152,6 +239,8 @@ pub struct Catalog {
     pub unreachable: Option<String>,
     /// Listing calls made (for the cost test and `--json`).
     pub calls: u32,
+    /// The tier a thaw from this destination asks for (its `restore_tier`).
+    pub tier: Tier,
 }
 
 impl Catalog {
@@ -162,6 +251,19 @@ impl Catalog {
     /// The newest usable point.
     pub fn newest_usable(&self) -> Option<&Point> {
         self.points.iter().find(|p| p.status.usable())
+    }
+
+    /// Seconds until `point`'s data can be read: its thaw with this destination's tier, 0
+    /// for a point that needs none.
+    pub fn time_to_data(&self, point: &Point) -> u64 {
+        point.archive.as_deref().and_then(|c| thaw_seconds(c, self.tier)).unwrap_or(0)
+    }
+
+    /// `GLACIER, thaw up to 5h (Standard)` for an archived point; `None` otherwise.
+    pub fn thaw_text(&self, point: &Point) -> Option<String> {
+        let class = point.archive.as_deref()?;
+        let secs = thaw_seconds(class, self.tier)?;
+        Some(format!("{class}, thaw up to {} ({})", age_text(secs as i64), effective_tier(class, self.tier).as_str()))
     }
 }
 
@@ -190,7 +292,9 @@ struct ManifestEntry {
 /// The status of a point read with `manifest` named as `manifest_name` (or none configured).
 pub fn verify(contents: &PointContents, manifest_name: Option<&str>) -> PointStatus {
     let Some(manifest_name) = manifest_name else { return PointStatus::Unverified };
-    let Some(bytes) = &contents.manifest else { return PointStatus::Incomplete };
+    let Some(bytes) = &contents.manifest else {
+        return if contents.manifest_archived { PointStatus::Archived } else { PointStatus::Incomplete };
+    };
     let manifest: Manifest = match serde_json::from_slice(bytes) {
         Ok(m) => m,
         Err(e) => return PointStatus::Corrupt(format!("the manifest `{manifest_name}` cannot be read: {e}")),
@@ -236,67 +340,103 @@ pub struct Choice {
     pub point: Point,
     /// Destinations passed over, with the reason (unreachable, nothing usable, newer elsewhere).
     pub passed_over: Vec<(String, String)>,
+    /// The chosen destination's thaw tier (used when the point is archived).
+    pub tier: Tier,
+    /// Seconds until the point can be read: its thaw, else 0.
+    pub time_to_data: u64,
+    /// `GLACIER, thaw up to 5m (Expedited)` when the point must be thawed first.
+    pub thaw: Option<String>,
 }
 
-/// The newest usable point at or before `at` across `catalogs`; at equal times the one in
-/// `cloud` (the promoted region's: the copy that is near and costs no egress). `Err` lists
-/// every destination tried and why it had nothing.
-pub fn choose(catalogs: &[&Catalog], cloud: &str, at: i64) -> Result<Choice, Vec<(String, String)>> {
-    let mut best: Option<(&Catalog, &Point)> = None;
+/// The newest usable point at or before `at` across `catalogs`. With `fastest_within` (the
+/// RPO, for a restore not asked for a time), the points within it of `at` compete on how
+/// soon they can be read instead: a copy read at once beats a newer one hours of thaw away.
+/// At equal standing the copy in `cloud` wins (the promoted region's: near, no egress).
+/// `Err` lists every destination tried and why it had nothing.
+pub fn choose(
+    catalogs: &[&Catalog],
+    cloud: &str,
+    at: i64,
+    fastest_within: Option<u64>,
+) -> Result<Choice, Vec<(String, String)>> {
     let mut reasons = Vec::new();
+    let mut candidates: Vec<(&Catalog, &Point)> = Vec::new();
     for c in catalogs {
         if let Some(why) = &c.unreachable {
             reasons.push((c.destination.clone(), format!("unreachable: {why}")));
             continue;
         }
-        let usable = c.points.iter().find(|p| p.status.usable() && p.time.is_some_and(|t| t <= at));
-        let Some(p) = usable else {
-            let why = match (c.points.is_empty(), c.points.iter().any(|p| p.time.is_some_and(|t| t <= at))) {
-                (true, _) => "holds no recovery point".to_string(),
-                (false, false) => "holds no recovery point at or before the requested time".to_string(),
-                (false, true) => {
-                    let broken: Vec<String> = c
-                        .points
-                        .iter()
-                        .filter(|p| matches!(p.status, PointStatus::Incomplete | PointStatus::Corrupt(_)))
-                        .take(3)
-                        .map(|p| format!("{} {}", p.name, p.status.as_str()))
-                        .collect();
-                    format!("no complete, uncorrupted point ({})", broken.join(", "))
-                }
-            };
-            reasons.push((c.destination.clone(), why));
-            continue;
-        };
-        let better = match best {
-            None => true,
-            Some((bc, bp)) => {
-                let (t, bt) = (p.time.unwrap_or(i64::MIN), bp.time.unwrap_or(i64::MIN));
-                t > bt || (t == bt && c.cloud == cloud && bc.cloud != cloud)
+        match c.points.iter().find(|p| p.status.usable() && p.time.is_some_and(|t| t <= at)) {
+            Some(p) => candidates.push((c, p)),
+            None => {
+                let why = match (c.points.is_empty(), c.points.iter().any(|p| p.time.is_some_and(|t| t <= at))) {
+                    (true, _) => "holds no recovery point".to_string(),
+                    (false, false) => "holds no recovery point at or before the requested time".to_string(),
+                    (false, true) => {
+                        let broken: Vec<String> = c
+                            .points
+                            .iter()
+                            .filter(|p| matches!(p.status, PointStatus::Incomplete | PointStatus::Corrupt(_)))
+                            .take(3)
+                            .map(|p| format!("{} {}", p.name, p.status.as_str()))
+                            .collect();
+                        format!("no complete, uncorrupted point ({})", broken.join(", "))
+                    }
+                };
+                reasons.push((c.destination.clone(), why));
             }
-        };
-        if let (false, Some((bc, bp))) = (better, best) {
-            reasons.push((c.destination.clone(), passed_for(p, bc, bp)));
-        } else if let Some((bc, bp)) = best {
-            reasons.push((bc.destination.clone(), passed_for(bp, c, p)));
-            best = Some((c, p));
-        } else {
-            best = Some((c, p));
         }
     }
-    match best {
-        Some((c, p)) => Ok(Choice {
-            destination: c.destination.clone(),
-            uri: c.point_uri(&p.name),
-            point: p.clone(),
-            passed_over: reasons,
-        }),
-        None => Err(reasons),
+    let time = |p: &Point| p.time.unwrap_or(i64::MIN);
+    let within = |p: &Point| fastest_within.is_some_and(|rpo| p.time.is_some_and(|t| at - t <= rpo as i64));
+    let fastest = candidates.iter().any(|(_, p)| within(p));
+    // Outside the fastest rule the newest point wins, then the copy read sooner, then the cloud.
+    let best = candidates.iter().copied().min_by_key(|(c, p)| {
+        let (ttd, newest, far) = (c.time_to_data(p), std::cmp::Reverse(time(p)), c.cloud != cloud);
+        match fastest {
+            true => (!within(p), ttd, newest, 0, far),
+            false => (false, 0, newest, ttd, far),
+        }
+    });
+    let Some((bc, bp)) = best else { return Err(reasons) };
+    for (c, p) in &candidates {
+        if c.destination != bc.destination {
+            reasons.push((c.destination.clone(), passed_for(c, p, bc, bp)));
+        }
     }
+    // In the order the destinations are declared.
+    let order = |d: &str| catalogs.iter().position(|c| c.destination == d);
+    reasons.sort_by_key(|(d, _)| order(d));
+    Ok(Choice {
+        destination: bc.destination.clone(),
+        uri: bc.point_uri(&bp.name),
+        point: bp.clone(),
+        passed_over: reasons,
+        tier: bc.tier,
+        time_to_data: bc.time_to_data(bp),
+        thaw: bc.thaw_text(bp),
+    })
 }
 
-fn passed_for(own: &Point, chosen: &Catalog, point: &Point) -> String {
-    if own.time == point.time {
+/// Why `own` (in `c`) was passed over for `point` in `chosen`.
+fn passed_for(c: &Catalog, own: &Point, chosen: &Catalog, point: &Point) -> String {
+    let (mine, theirs) = (c.time_to_data(own), chosen.time_to_data(point));
+    if mine > theirs {
+        let sooner = match theirs {
+            0 => "can be read at once".to_string(),
+            t => format!("can be read in {}", age_text(t as i64)),
+        };
+        let thaw = c.thaw_text(own).unwrap_or_default();
+        match own.time == point.time {
+            true => {
+                format!("same point {} must be thawed there ({thaw}); in {} it {sooner}", own.name, chosen.destination)
+            }
+            false => format!(
+                "its point {} must be thawed ({thaw}); {} in {} is within the RPO and {sooner}",
+                own.name, point.name, chosen.destination
+            ),
+        }
+    } else if own.time == point.time {
         format!("same point {} also in {} ({})", own.name, chosen.destination, chosen.cloud)
     } else {
         format!("its newest usable point {} is older than {}", own.name, point.name)
@@ -356,7 +496,7 @@ mod tests {
     use super::*;
 
     fn meta(name: &str, size: u64, md5: &str) -> ObjectMeta {
-        ObjectMeta { name: name.into(), size, md5: Some(md5.into()), crc32c: None, modified: 100 }
+        ObjectMeta { name: name.into(), size, md5: Some(md5.into()), crc32c: None, modified: 100, class: None }
     }
 
     const MANIFEST: &str = r#"{"format": 1, "objects": [{"name": "db.dump", "size": 5, "md5": "AB12"}]}"#;
@@ -377,7 +517,11 @@ mod tests {
 
     #[test]
     fn manifests_vouch_for_sizes_and_checksums() {
-        let good = PointContents { objects: vec![meta("db.dump", 5, "ab12")], manifest: Some(MANIFEST.into()) };
+        let good = PointContents {
+            objects: vec![meta("db.dump", 5, "ab12")],
+            manifest: Some(MANIFEST.into()),
+            manifest_archived: false,
+        };
         assert_eq!(verify(&good, Some("manifest.json")), PointStatus::Verified);
         assert_eq!(verify(&good, None), PointStatus::Unverified);
         let missing = PointContents { manifest: None, ..good.clone() };
@@ -405,10 +549,12 @@ mod tests {
                     status: s.clone(),
                     objects: None,
                     bytes: None,
+                    archive: None,
                 })
                 .collect(),
             unreachable: None,
             calls: 1,
+            tier: Tier::Standard,
         }
     }
 
@@ -417,21 +563,67 @@ mod tests {
         use PointStatus::*;
         let s3 = catalog("s3", "aws", &[("c", 300, Incomplete), ("b", 200, Verified), ("a", 100, Verified)]);
         let gcs = catalog("gcs", "gcp", &[("b", 200, Verified), ("a", 100, Verified)]);
-        let c = choose(&[&s3, &gcs], "gcp", 1_000).unwrap();
+        let c = choose(&[&s3, &gcs], "gcp", 1_000, None).unwrap();
         assert_eq!((c.destination.as_str(), c.point.name.as_str()), ("gcs", "b"));
-        let c = choose(&[&s3, &gcs], "aws", 1_000).unwrap();
+        let c = choose(&[&s3, &gcs], "aws", 1_000, None).unwrap();
         assert_eq!(c.destination, "s3");
         // Before an incident at 150: the older point.
-        let c = choose(&[&s3, &gcs], "aws", 150).unwrap();
+        let c = choose(&[&s3, &gcs], "aws", 150, None).unwrap();
         assert_eq!(c.point.name, "a");
         let down = Catalog { unreachable: Some("connection refused".into()), ..s3.clone() };
-        let c = choose(&[&down, &gcs], "aws", 1_000).unwrap();
+        let c = choose(&[&down, &gcs], "aws", 1_000, None).unwrap();
         assert_eq!(c.destination, "gcs");
         assert!(c.passed_over.iter().any(|(d, why)| d == "s3" && why.contains("unreachable")), "{:?}", c.passed_over);
         let broken = catalog("s3", "aws", &[("c", 300, Corrupt("x".into()))]);
-        let err = choose(&[&broken, &down], "aws", 1_000).unwrap_err();
+        let err = choose(&[&broken, &down], "aws", 1_000, None).unwrap_err();
         assert_eq!(err.len(), 2);
         assert!(err[0].1.contains("c corrupt"), "{err:?}");
+    }
+
+    #[test]
+    fn within_the_rpo_the_copy_read_soonest_wins() {
+        use PointStatus::*;
+        let mut s3 = catalog("s3", "aws", &[("b", 900, Verified), ("a", 100, Verified)]);
+        s3.points[0].archive = Some("GLACIER".into());
+        let gcs = catalog("gcs", "gcp", &[("a2", 700, Verified)]);
+        // Both within an RPO of 1000 of t=1000: the Cloud Storage copy is read at once.
+        let c = choose(&[&s3, &gcs], "aws", 1_000, Some(1_000)).unwrap();
+        assert_eq!((c.destination.as_str(), c.time_to_data), ("gcs", 0));
+        let why = &c.passed_over[0].1;
+        assert!(
+            why.contains("b must be thawed (GLACIER, thaw up to 5h (Standard))") && why.contains("at once"),
+            "{why}"
+        );
+        // Outside the RPO, or asked for a time: the newest point, thaw and all.
+        let c = choose(&[&s3, &gcs], "aws", 1_000, Some(200)).unwrap();
+        assert_eq!((c.point.name.as_str(), c.time_to_data), ("b", 5 * 3_600));
+        let c = choose(&[&s3, &gcs], "aws", 1_000, None).unwrap();
+        assert_eq!(c.thaw.as_deref(), Some("GLACIER, thaw up to 5h (Standard)"));
+        s3.tier = Tier::Expedited;
+        assert_eq!(s3.time_to_data(&s3.points[0]), 300);
+        // The same point in both: the one read at once, whatever the cloud.
+        let gcs = catalog("gcs", "gcp", &[("b", 900, Verified)]);
+        let c = choose(&[&s3, &gcs], "aws", 1_000, None).unwrap();
+        assert_eq!(c.destination, "gcs");
+    }
+
+    #[test]
+    fn archived_points_are_judged_by_their_listing() {
+        let mut object = meta("db.dump", 5, "ab12");
+        object.class = Some("GLACIER".into());
+        let mut manifest = meta("manifest.json", 70, "ffff");
+        manifest.class = Some("DEEP_ARCHIVE".into());
+        let sealed = PointContents { objects: vec![object.clone(), manifest], manifest: None, manifest_archived: true };
+        assert_eq!(verify(&sealed, Some("manifest.json")), PointStatus::Archived);
+        assert!(PointStatus::Archived.usable());
+        assert_eq!(sealed.archived().as_deref(), Some("DEEP_ARCHIVE"), "the slowest class");
+        // A readable manifest still vouches for archived objects' sizes and ETags.
+        let readable =
+            PointContents { objects: vec![object], manifest: Some(MANIFEST.into()), manifest_archived: false };
+        assert_eq!(verify(&readable, Some("manifest.json")), PointStatus::Verified);
+        assert_eq!(thaw_seconds("DEEP_ARCHIVE", Tier::Expedited), Some(12 * 3_600));
+        assert_eq!(thaw_seconds("GLACIER_IR", Tier::Expedited), None);
+        assert_eq!(thaw_seconds("COLDLINE", Tier::Bulk), None);
     }
 
     #[test]

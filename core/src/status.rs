@@ -16,8 +16,9 @@ use crate::plan::resource::{Kind, Resource, address};
 use crate::plan::{Prior, Snapshot, desired};
 use crate::recovery::{age_text, rfc3339};
 
-/// The version of the JSON report.
-pub const FORMAT_VERSION: &str = "1.1";
+/// The version of the JSON report: 1.1 added databases; 1.2 the archive class and thaw of
+/// the newest points (`thaw`).
+pub const FORMAT_VERSION: &str = "1.2";
 
 /// Route 53 calls an endpoint healthy when more than this share of its checkers (in percent)
 /// report it healthy; `status`, drills and the watcher read a check as Route 53 routes on it.
@@ -270,6 +271,9 @@ pub struct NewestPoint {
     pub uri: String,
     pub time: String,
     pub age_seconds: i64,
+    /// `GLACIER, thaw up to 5h (Standard)` when it must be thawed before a restore. Since 1.2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thaw: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -279,6 +283,12 @@ pub struct DestinationStatus {
     pub site: String,
     /// Age of its newest usable point.
     pub newest_age_seconds: Option<i64>,
+    /// Its newest usable point's archive class and thaw, when it must be thawed. Since 1.2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thaw: Option<String>,
+    /// The longest that thaw takes, in seconds. Since 1.2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thaw_seconds: Option<u64>,
     pub unreachable: Option<String>,
 }
 
@@ -461,20 +471,26 @@ fn backup_status(config: &Config, b: &crate::config::Backup, snapshot: &Snapshot
             let point = catalog
                 .filter(|c| c.unreachable.is_none())
                 .and_then(|c| c.newest_usable().and_then(|p| Some((c, p, p.time?))));
+            // The newest; at equal times the copy read sooner (no thaw).
             if let Some((c, p, t)) = point
-                && newest.as_ref().is_none_or(|n| n.age_seconds > now - t)
+                && newest
+                    .as_ref()
+                    .is_none_or(|n| (n.age_seconds, n.thaw.is_some()) > (now - t, c.thaw_text(p).is_some()))
             {
                 newest = Some(NewestPoint {
                     destination: d.name.clone(),
                     uri: c.point_uri(&p.name),
                     time: rfc3339(t),
                     age_seconds: now - t,
+                    thaw: c.thaw_text(p),
                 });
             }
             DestinationStatus {
                 name: d.name.clone(),
                 site: d.target.site().to_string(),
                 newest_age_seconds: point.map(|(_, _, t)| now - t),
+                thaw: point.and_then(|(c, p, _)| c.thaw_text(p)),
+                thaw_seconds: point.filter(|(_, p, _)| p.archive.is_some()).map(|(c, p, _)| c.time_to_data(p)),
                 unreachable,
             }
         })
@@ -751,7 +767,10 @@ impl Report {
                 .map(|d| match (&d.unreachable, d.newest_age_seconds, d.site.as_str()) {
                     (Some(_), ..) => format!("{} unreachable", d.name),
                     (None, _, "on-premises") => format!("{} on premises (not listed)", d.name),
-                    (None, Some(a), _) => format!("{} {}", d.name, age_text(a)),
+                    (None, Some(a), _) => match &d.thaw {
+                        Some(thaw) => format!("{} {} ({thaw})", d.name, age_text(a)),
+                        None => format!("{} {}", d.name, age_text(a)),
+                    },
                     (None, None, _) => format!("{} none", d.name),
                 })
                 .collect();

@@ -9,6 +9,7 @@ mod apply_crash;
 mod apply_faults;
 mod apply_interrupt;
 mod apply_progress;
+mod archive;
 mod cli;
 mod closed_output;
 mod completions;

@@ -11,10 +11,10 @@
 
 use crate::support;
 
-use std::process::Output;
-
 use drplan_harness::{JobOutcome, Running};
-use support::bot_core::{self, Damage, World, describe, jobs, write_point};
+use support::bot_core::{
+    self, Damage, World, describe, done_order, env_of, jobs, position, promote_cold_site, write_point,
+};
 use support::text;
 
 const COLD: &str = "asia-pacific-1";
@@ -27,40 +27,6 @@ fn world() -> World {
 /// The restore Jobs in the cold site's cluster.
 fn restore_jobs(apac: &Running) -> Vec<serde_json::Value> {
     jobs(apac)
-}
-
-/// Promotes the cold site in the configuration (as `drplan failover --to` would write it).
-fn promote_cold_site(w: &World) {
-    let main = w.config().join("main.hcl");
-    let text = std::fs::read_to_string(&main).unwrap();
-    let text = text.replacen("role     = \"active\"", "role     = \"standby\"", 1).replacen(
-        "role     = \"cold\"         # nothing runs here until promoted",
-        "role     = \"active\"",
-        1,
-    );
-    std::fs::write(main, text).unwrap();
-}
-
-fn env_of(job: &serde_json::Value, name: &str) -> Option<String> {
-    job["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()?
-        .iter()
-        .find(|e| e["name"] == name)
-        .and_then(|e| e["value"].as_str().map(String::from))
-}
-
-/// The `done` events of an `apply --json`, by action id, in the order they came.
-fn done_order(out: &Output) -> Vec<String> {
-    text(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["type"] == "done")
-        .filter_map(|e| e["id"].as_str().map(String::from))
-        .collect()
-}
-
-fn position(order: &[String], id: &str) -> usize {
-    order.iter().position(|a| a == id).unwrap_or_else(|| panic!("{id} did not finish: {order:?}"))
 }
 
 fn converge(w: &World) {

@@ -73,6 +73,7 @@ const MAY_SLEEP: &[(&str, &str)] = &[
     ("providers/aws/src/rds.rs", "polls an RDS instance until it is available (created, promoted, renamed)"),
     ("providers/aws/src/databases.rs", "polls a replica's lag until it has caught up"),
     ("providers/aws/src/aurora.rs", "polls an Aurora cluster until it is available (promoted, renamed)"),
+    ("providers/aws/src/thaw.rs", "polls an archived point's objects until their thaw finished"),
     ("providers/kubernetes/src/cnpg.rs", "polls a CloudNativePG Cluster's status for its demotion or promotion token"),
     ("providers/gcp/src/instances.rs", "polls a zone operation until it is done"),
     ("providers/kubernetes/src/lib.rs", "polls a Deployment's rollout"),

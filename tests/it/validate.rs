@@ -52,8 +52,13 @@ fn invalid_configurations_report_their_diagnostics() {
         let out = run(&["validate", case.to_str().unwrap()]);
         let stderr = String::from_utf8(out.stderr).unwrap();
         let expected = expected_codes(&root().join(case));
-        let warnings =
-            ["single_cloud_backups", "standby_without_capacity", "dns_without_health_check", "short_watch_interval"];
+        let warnings = [
+            "single_cloud_backups",
+            "standby_without_capacity",
+            "dns_without_health_check",
+            "short_watch_interval",
+            "needless_restore_tier",
+        ];
         let only_warnings = expected.iter().all(|c| warnings.contains(&c.as_str()));
         let want_exit = if only_warnings { 0 } else { 1 };
         if out.status.code() != Some(want_exit) {

@@ -7,6 +7,7 @@ use super::duration::Duration;
 use super::model::*;
 use super::tree::{Node, Val, Value, block_title, list};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::recovery::{Tier, needs_thaw};
 use crate::source::Span;
 use crate::suggest::closest;
 
@@ -504,6 +505,7 @@ impl Builder<'_> {
                 prefix: self.opt_str(t, "prefix").unwrap_or_default(),
                 region: self.aws_region(t, "region")?,
                 storage_class: self.storage_class(t, S3_CLASSES)?,
+                restore_tier: self.restore_tier(t)?,
             },
             "gcs" => Target::Gcs {
                 bucket: self.bucket(t, "bucket", true)?,
@@ -919,6 +921,37 @@ impl Builder<'_> {
             ok = false;
         }
         ok.then_some(counts)
+    }
+
+    /// `restore_tier`, judged against the class points land in: a class read at once needs
+    /// no thaw (a warning: the setting does nothing), and Deep Archive has no Expedited tier.
+    fn restore_tier(&mut self, n: &Node) -> Option<Tier> {
+        if n.get("restore_tier").is_none() {
+            return Some(Tier::default());
+        }
+        let tier = self.keyword(n, "restore_tier", Tier::parse, &Tier::ALL)?;
+        let Some((_, v)) = n.str("restore_tier") else { return Some(tier) };
+        let span = v.span.clone();
+        let class = n.str("storage_class").map(|(c, _)| c.to_string());
+        match class.as_deref() {
+            Some("DEEP_ARCHIVE") if tier == Tier::Expedited => {
+                self.diags.push(
+                    Diagnostic::error(Code::UnavailableRestoreTier, "S3 Deep Archive has no Expedited retrieval")
+                        .label(span, "`Expedited` is not offered for `DEEP_ARCHIVE`")
+                        .help("use `Standard` (up to 12h) or `Bulk` (up to 48h), or a class thawed faster, such as `GLACIER` (Expedited: up to 5m)"),
+                );
+                return None;
+            }
+            Some(c) if !needs_thaw(c) => self.diags.push(
+                Diagnostic::warning(Code::NeedlessRestoreTier, "this storage class needs no thaw")
+                    .label(span, format!("`{c}` objects are read at once: `restore_tier` does nothing"))
+                    .help("remove `restore_tier`, or set `storage_class` to `GLACIER` or `DEEP_ARCHIVE`"),
+            ),
+            // No class set: objects stay in the bucket's class (STANDARD) unless a rule of the
+            // team's moves them, so the tier may still matter.
+            _ => {}
+        }
+        Some(tier)
     }
 
     fn storage_class(&mut self, n: &Node, classes: &[&str]) -> Option<Option<String>> {

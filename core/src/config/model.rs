@@ -287,9 +287,23 @@ pub struct Destination {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    S3 { bucket: String, prefix: String, region: String, storage_class: Option<String> },
-    Gcs { bucket: String, prefix: String, location: String, storage_class: Option<String> },
-    Nas { path: String },
+    S3 {
+        bucket: String,
+        prefix: String,
+        region: String,
+        storage_class: Option<String>,
+        /// How fast its archived points are thawed (S3's retrieval tier; default Standard).
+        restore_tier: crate::recovery::Tier,
+    },
+    Gcs {
+        bucket: String,
+        prefix: String,
+        location: String,
+        storage_class: Option<String>,
+    },
+    Nas {
+        path: String,
+    },
 }
 
 impl Target {

@@ -356,6 +356,7 @@ pub static S3: Block = Block {
         opt("prefix", Ty::String, "key prefix of the backups"),
         req("region", Ty::String, "AWS region of the bucket"),
         opt("storage_class", Ty::String, "class objects transition to"),
+        opt("restore_tier", Ty::String, "how fast archived points are thawed: Expedited, Standard or Bulk"),
     ],
     variants: &[],
     blocks: &[],

@@ -145,7 +145,9 @@ pub fn desired(config: &Config) -> Vec<Resource> {
     for b in &config.backups {
         for d in &b.destinations {
             let (cloud, bucket, prefix, location, class) = match &d.target {
-                Target::S3 { bucket, prefix, region, storage_class } => ("aws", bucket, prefix, region, storage_class),
+                Target::S3 { bucket, prefix, region, storage_class, .. } => {
+                    ("aws", bucket, prefix, region, storage_class)
+                }
                 Target::Gcs { bucket, prefix, location, storage_class } => {
                     ("gcp", bucket, prefix, location, storage_class)
                 }

@@ -19,8 +19,9 @@ use crate::diagnostics::Severity;
 /// 1.1 added `unreachable_objects`, `fences` and `posture.rpo[].unreachable` (absent in
 /// 1.0 documents, read as empty); 1.2 added `configuration_path` and `declares_lost`; 1.3
 /// added `restores`; 1.4 `posture.rto.measured_by` and `posture.drills`; 1.5 `policy`;
-/// 1.6 `databases`.
-pub const FORMAT_VERSION: &str = "1.6";
+/// 1.6 `databases`; 1.7 `restores[].thaw`, `restores[].time_to_data_seconds`,
+/// `restores[].target_time`, `posture.rto.thaw` and `posture.rpo[].thaw`.
+pub const FORMAT_VERSION: &str = "1.7";
 
 /// A plan: what `drplan plan --out` saves and `--json` prints, and what `apply FILE` runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -176,6 +177,18 @@ pub struct RestoreDoc {
     pub adopted: bool,
     /// `--restore-point`, when given (RFC 3339).
     pub requested: Option<String>,
+    /// The time the Job is asked to recover to, passed as `DRPLAN_RESTORE_TARGET_TIME`
+    /// (RFC 3339). Since 1.7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_time: Option<String>,
+    /// The point's archive class, thaw time and tier when it must be thawed first
+    /// (`GLACIER, thaw up to 5m (Expedited)`). Since 1.7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thaw: Option<String>,
+    /// Seconds until the point can be read (its thaw), on the restore's critical path.
+    /// Since 1.7.
+    #[serde(default)]
+    pub time_to_data_seconds: u64,
     /// Destinations not used, and why.
     pub passed_over: Vec<PassedOver>,
     /// The one line a reviewer reads.
@@ -312,6 +325,10 @@ pub struct RpoDoc {
     /// Destinations that could not be read; the check rests on the others.
     #[serde(default)]
     pub unreachable: Vec<String>,
+    /// Destination name → its newest usable point's archive class, thaw time and tier, when
+    /// it must be thawed before a restore. Since 1.7.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub thaw: BTreeMap<String, String>,
     pub ok: bool,
 }
 
@@ -325,6 +342,10 @@ pub struct RtoDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_by: Option<String>,
     pub hypothetical: bool,
+    /// The thaw of an archived copy on the critical path, named with its class, tier and
+    /// time. Since 1.7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thaw: Option<String>,
     pub ok: bool,
 }
 
@@ -556,6 +577,9 @@ impl PlanDoc {
                     status: r.choice.point.status.as_str().to_string(),
                     adopted: r.adopted,
                     requested: r.requested.map(crate::recovery::rfc3339),
+                    target_time: r.requested.map(crate::recovery::rfc3339),
+                    thaw: r.choice.thaw.clone(),
+                    time_to_data_seconds: r.choice.time_to_data,
                     passed_over: r
                         .choice
                         .passed_over
@@ -590,6 +614,7 @@ impl PlanDoc {
                         schedule_gap_seconds: r.schedule_gap.as_secs(),
                         newest_backup_age_seconds: r.destinations.iter().map(|(d, a)| (d.clone(), secs(*a))).collect(),
                         unreachable: r.unreachable.clone(),
+                        thaw: r.thaws.iter().cloned().collect(),
                         ok: r.ok,
                     })
                     .collect(),
@@ -599,6 +624,7 @@ impl PlanDoc {
                     rto_seconds: secs(r.rto),
                     critical_path: r.critical_path.clone(),
                     measured_by: r.measured_by.clone(),
+                    thaw: r.thaw.clone(),
                     hypothetical: r.hypothetical,
                     ok: r.ok,
                 }),

@@ -160,6 +160,11 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
                 b.order(&upper_down, &lower_down);
             }
         }
+        // An archived point is thawed before the restore that reads it; the machines come up
+        // meanwhile.
+        let thaws = b.select(|c| in_r(c) && phase(c) == Phase::Retrieve);
+        let data_up = b.select(|c| in_r(c) && layer(c) == Some(Layer::Data) && direction(c) == Direction::Up);
+        b.order(&thaws, &data_up);
         // A region back from being lost is fenced before anything else happens there, so
         // it never serves or runs backups beside the region that took over. Not when it is
         // the one serving again: its capacity then comes up first, as for any promotion.

@@ -111,6 +111,9 @@ pub struct RpoCheck {
     /// Destinations that could not be read (their region or cloud is down): the check
     /// rests on the others.
     pub unreachable: Vec<String>,
+    /// Destinations whose newest usable point must be thawed before a restore, with its
+    /// class, thaw time and tier (`GLACIER, thaw up to 5h (Standard)`).
+    pub thaws: Vec<(String, String)>,
     pub ok: bool,
 }
 
@@ -127,6 +130,9 @@ pub struct RtoCheck {
     /// True when the plan itself fails nothing over and this estimates a failover to the
     /// first standby from the state the plan leaves.
     pub hypothetical: bool,
+    /// The thaw of an archived copy on the critical path: the copy, its class, the tier and
+    /// the time it takes.
+    pub thaw: Option<String>,
     pub ok: bool,
 }
 
@@ -197,7 +203,16 @@ pub fn assess(
                 .collect();
             let ok =
                 rpo.is_none_or(|rpo| gap <= rpo && destinations.iter().all(|(_, age)| age.is_none_or(|a| a <= rpo)));
-            RpoCheck { backup: b.name.clone(), rpo, schedule_gap: gap, destinations, unreachable, ok }
+            let thaws = b
+                .destinations
+                .iter()
+                .filter_map(|d| {
+                    let c = live?.points.get(&address::bucket(&b.name, &d.name))?;
+                    let thaw = c.newest_usable().and_then(|p| c.thaw_text(p))?;
+                    Some((d.name.clone(), thaw))
+                })
+                .collect();
+            RpoCheck { backup: b.name.clone(), rpo, schedule_gap: gap, destinations, unreachable, thaws, ok }
         })
         .collect();
 
@@ -215,7 +230,7 @@ pub fn assess(
         })
         .collect();
 
-    let rto = rto_check(config, desired, changes, graph, estimates, &prior.drills)?;
+    let rto = rto_check(config, desired, changes, graph, estimates, &prior.drills, live, now)?;
     let drills = match config.objectives.drill_every {
         None => Vec::new(),
         Some(every) => config
@@ -321,6 +336,7 @@ fn desired_match(o: &Observed, d: Option<&Resource>) -> bool {
     d.is_some_and(|d| d.attrs.iter().all(|(k, v)| o.resource.attrs.get(k) == Some(v)))
 }
 
+#[allow(clippy::too_many_arguments, reason = "one call site, in `assess`: the pieces of one plan")]
 fn rto_check(
     config: &Config,
     desired: &[Resource],
@@ -328,6 +344,8 @@ fn rto_check(
     graph: &[Node],
     estimates: &Estimates,
     drills: &[crate::drill::Drill],
+    live: Option<&Snapshot>,
+    now: Option<i64>,
 ) -> Result<Option<RtoCheck>, graph::CycleError> {
     let rto = config.objectives.rto;
     // With automatic failover, recovery starts when the watcher has seen `threshold` failed
@@ -376,6 +394,7 @@ fn rto_check(
             to_region: to,
             estimate,
             rto,
+            thaw: super::restore::thaw_note(&critical_path, changes),
             critical_path,
             measured_by,
             hypothetical: false,
@@ -408,7 +427,10 @@ fn rto_check(
             .collect(),
         ..Prior::default()
     };
-    let hypothetical = diff::diff(&desired::desired(&promoted), &converged, None);
+    let mut hypothetical = diff::diff(&desired::desired(&promoted), &converged, None);
+    // Its restores too, when promoting it from its role restores a backup: the point they
+    // would read now, and its thaw.
+    hypothetical.changes.extend(super::restore::hypothetical(config, &next.name, next.role, live, now));
     let hgraph = graph::build(&hypothetical.changes, graph::Context::serving(Some(next.name.as_str())))?;
     let primary = hypothetical.changes.iter().find(|c| {
         c.kind == Kind::DnsRecord
@@ -423,6 +445,7 @@ fn rto_check(
         to_region: next.name.clone(),
         estimate,
         rto,
+        thaw: super::restore::thaw_note(&critical_path, &hypothetical.changes),
         critical_path,
         measured_by,
         hypothetical: true,

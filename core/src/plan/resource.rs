@@ -30,10 +30,13 @@ pub enum Kind {
     CatchUp,
     /// The writers scaled back up when a promotion could not go on.
     ResumeWrites,
+    /// An archived recovery point's objects brought back within reach (S3's RestoreObject)
+    /// before the restore Job reads them.
+    Thaw,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Instance,
         Kind::Workload,
         Kind::HealthCheck,
@@ -45,6 +48,7 @@ impl Kind {
         Kind::StopWrites,
         Kind::CatchUp,
         Kind::ResumeWrites,
+        Kind::Thaw,
     ];
 
     /// The kind's name in addresses, plan files and state, from the step table.
@@ -173,6 +177,11 @@ pub mod address {
 
     pub fn restore(region: &str, backup: &str) -> String {
         format!("region.{region}.restore.{backup}")
+    }
+
+    /// The thaw of the archived point the restore of `backup` into `region` reads.
+    pub fn thaw(region: &str, backup: &str) -> String {
+        format!("region.{region}.thaw.{backup}")
     }
 
     pub fn database(region: &str, database: &str) -> String {

@@ -37,6 +37,8 @@ pub struct RestorePlan {
     pub adopted: bool,
     /// `--restore-point`, when one was given.
     pub requested: Option<i64>,
+    /// The thaw planned before the Job (`region.R.thaw.B`), when the point is archived.
+    pub thaw: Option<String>,
 }
 
 impl RestorePlan {
@@ -58,6 +60,9 @@ impl RestorePlan {
             facts.push(recovery::objects_text(n));
         }
         facts.push(self.choice.point.status.as_str().to_string());
+        if let Some(thaw) = &self.choice.thaw {
+            facts.push(thaw.clone());
+        }
         if self.adopted {
             facts.push(format!("resuming Job {}", self.job));
         }
@@ -229,18 +234,30 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                     status: recovery::PointStatus::NotExamined,
                     objects: None,
                     bytes: None,
+                    archive: None,
                 });
+                // The Job runs or ran: its data was within reach when it started.
                 Some(Choice {
                     destination: dest.to_string(),
                     uri: catalog.point_uri(name),
                     point,
                     passed_over: Vec::new(),
+                    tier: catalog.tier,
+                    time_to_data: 0,
+                    thaw: None,
                 })
             });
             let is_adopted = adopted.is_some();
             let choice = match adopted {
                 Some(c) => c,
-                None => match recovery::choose(&catalogs, region.cloud.as_str(), requested.unwrap_or(now)) {
+                // Asked for a time, the newest point before it; otherwise, among the points
+                // within the RPO, the one read soonest.
+                None => match recovery::choose(
+                    &catalogs,
+                    region.cloud.as_str(),
+                    requested.unwrap_or(now),
+                    config.objectives.rpo.filter(|_| requested.is_none()).map(|d| d.as_secs()),
+                ) {
                     Ok(c) => c,
                     Err(tried) => {
                         let mut d = Diagnostic::error(Code::NoRecoveryPoint, "no usable recovery point").help(format!(
@@ -272,6 +289,7 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                 rpo,
                 adopted: is_adopted,
                 requested,
+                thaw: None,
             };
             // An adopted Job's point was judged when it started; judging it again by today's
             // clock would block resuming the restore that is already half done.
@@ -311,11 +329,23 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
             if let Some(gpg) = &backup.gpg_recipient {
                 a.insert("gpg_recipient".into(), gpg.as_str().into());
             }
+            // The time asked for reaches the Job, which replays its log up to it (PITR).
+            if let Some(t) = requested {
+                a.insert("target_time".into(), recovery::rfc3339(t).into());
+            }
             let action = match (found_status, &found) {
                 (Some(COMPLETE), _) => Action::Adopt,
                 (Some(FAILED), Some(o)) if o.resource.str("name") == Some(job.as_str()) => Action::Replace,
                 _ => Action::Create,
             };
+            let mut plan = plan;
+            if action != Action::Adopt
+                && !is_adopted
+                && let Some(thaw) = thaw(backup, restore, region, &choice, prior)
+            {
+                plan.thaw = Some(thaw.address.clone());
+                out.changes.push(thaw);
+            }
             out.changes.push(Change {
                 address: at,
                 kind: Kind::Restore,
@@ -342,6 +372,116 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
         }
     }
     out
+}
+
+/// The thaw an archived point needs before the restore Job reads it: every object under the
+/// point's folder asked back with the destination's tier for a few days (long enough for
+/// the Job's own timeout), then waited for. `None` when the point is read at once, or its
+/// destination is not one S3 thaws.
+fn thaw(
+    backup: &Backup,
+    restore: &crate::config::Restore,
+    region: &crate::config::Region,
+    choice: &Choice,
+    prior: &Prior,
+) -> Option<Change> {
+    let class = choice.point.archive.as_deref()?;
+    let seconds = recovery::thaw_seconds(class, choice.tier)?;
+    let destination =
+        backup.destinations.iter().find(|d| address::bucket(&backup.name, &d.name) == choice.destination)?;
+    let Target::S3 { bucket, prefix, region: location, .. } = &destination.target else { return None };
+    let folder = match prefix.as_str() {
+        "" => String::new(),
+        p if p.ends_with('/') => p.to_string(),
+        p => format!("{p}/"),
+    };
+    let at = address::thaw(&region.name, &backup.name);
+    let tier = recovery::effective_tier(class, choice.tier);
+    let a: Attrs = attrs([
+        ("cloud", "aws".into()),
+        ("location", location.as_str().into()),
+        ("bucket", bucket.as_str().into()),
+        ("prefix", format!("{folder}{}/", choice.point.name).into()),
+        ("destination", choice.destination.as_str().into()),
+        ("uri", choice.uri.as_str().into()),
+        ("point_name", choice.point.name.as_str().into()),
+        ("class", class.into()),
+        ("tier", tier.as_str().into()),
+        ("days", ((1 + restore.timeout.as_secs().div_ceil(86_400)) as i64).into()),
+        ("seconds", (seconds as i64).into()),
+        // Twice the longest the archive documents: past that, something is wrong.
+        ("timeout", ((2 * seconds).max(600) as i64).into()),
+        ("status", COMPLETE.into()),
+    ]);
+    // Thawed already for this point (a restore that failed afterwards): nothing to wait for.
+    let done = prior.objects.get(&at).filter(|o| {
+        o.resource.str("status") == Some(COMPLETE) && o.resource.str("point_name") == Some(choice.point.name.as_str())
+    });
+    Some(Change {
+        address: at,
+        kind: Kind::Thaw,
+        region: Some(region.name.clone()),
+        action: if done.is_some() { Action::Adopt } else { Action::Create },
+        before: None,
+        after: Some(a),
+        id: done.map(|o| o.id.clone()),
+        replace_paths: Vec::new(),
+    })
+}
+
+/// The restores (and thaws) promoting `region` from `role` would run, for an RTO estimate of
+/// a failover this plan does not make: the point chosen now, the Job not planned.
+pub fn hypothetical(
+    config: &Config,
+    region: &str,
+    role: Role,
+    live: Option<&Snapshot>,
+    now: Option<i64>,
+) -> Vec<Change> {
+    let Some(region) = config.region(region).filter(|r| r.kubernetes.is_some()) else { return Vec::new() };
+    let mut out = Vec::new();
+    for backup in &config.backups {
+        let Some(restore) = backup.restore.as_ref().filter(|r| r.when.contains(&role)) else { continue };
+        let choice = live.zip(now).and_then(|(live, now)| {
+            let rpo = config.objectives.rpo.map(|d| d.as_secs());
+            recovery::choose(&catalogs(backup, live), region.cloud.as_str(), now, rpo).ok()
+        });
+        if let Some(thaw) = choice.as_ref().and_then(|c| thaw(backup, restore, region, c, &Prior::default())) {
+            out.push(thaw);
+        }
+        out.push(Change {
+            address: address::restore(&region.name, &backup.name),
+            kind: Kind::Restore,
+            region: Some(region.name.clone()),
+            action: Action::Create,
+            before: None,
+            after: Some(attrs([("backup", backup.name.as_str().into())])),
+            id: None,
+            replace_paths: Vec::new(),
+        });
+    }
+    out
+}
+
+/// What a thaw on an RTO's critical path costs, for the posture: the copy, its class, the
+/// tier and the time (`backup.database.destination.primary (s3://…/) is GLACIER: a Standard
+/// thaw takes up to 5h`).
+pub fn thaw_note(path: &[String], changes: &[Change]) -> Option<String> {
+    let c = changes.iter().find(|c| c.kind == Kind::Thaw && path.contains(&c.address))?;
+    let a = c.after.as_ref()?;
+    let text = |k: &str| a.get(k).and_then(Value::text).unwrap_or_default();
+    let seconds = match a.get("seconds") {
+        Some(Value::Int(s)) => *s,
+        _ => 0,
+    };
+    Some(format!(
+        "{} ({}) is {}: a {} thaw takes up to {}",
+        text("destination"),
+        text("uri"),
+        text("class"),
+        text("tier"),
+        recovery::age_text(seconds)
+    ))
 }
 
 /// Whether `value` is the restore attribute that says the Job finished.

@@ -88,6 +88,9 @@ pub enum Phase {
     /// A database changing writer (see [`DataStep`]): between the target's capacity coming
     /// up and traffic moving to it.
     Data(DataStep),
+    /// Brings archived data back within reach (a thaw): before the region's data layer that
+    /// reads it, beside its machines (both take time; neither waits for the other).
+    Retrieve,
 }
 
 /// The steps of a database changing writer, in the order a planned failover runs them.
@@ -136,6 +139,8 @@ pub enum Cost {
     /// `estimates.promotion` for a promotion; a re-protection is off the critical path's
     /// cost (two calls; the new replica is not waited for).
     Member,
+    /// The thaw's own `seconds`: the archive's retrieval time for its class and tier.
+    Thaw,
 }
 
 /// How a step interrupted by a crash is found again by the next run.
@@ -199,7 +204,7 @@ const DIFFED: Spec = Spec {
 };
 
 /// Every step kind, in [`Kind::ALL`]'s order.
-pub const TABLE: [Spec; 11] = [
+pub const TABLE: [Spec; 12] = [
     Spec {
         kind: Kind::Instance,
         name: "instance",
@@ -314,6 +319,20 @@ pub const TABLE: [Spec; 11] = [
         adopt: Adopt::Name,
         ..DIFFED
     },
+    Spec {
+        kind: Kind::Thaw,
+        name: "thaw",
+        planned: Planned::Once,
+        family: Family::Storage,
+        ready: Ready::Finished,
+        phase: Phase::Retrieve,
+        cost: Cost::Thaw,
+        drill: true,
+        // A thaw already asked for is found by the objects' own restore status: asking
+        // again is what the step does first, object by object, and it skips those.
+        adopt: Adopt::Name,
+        ..DIFFED
+    },
 ];
 
 impl Kind {
@@ -420,6 +439,10 @@ pub fn estimate(c: &Change, e: &Estimates) -> u64 {
         Cost::CatchUp => e.catch_up,
         Cost::Member if is_promotion(c) => e.promotion,
         Cost::Member => 0,
+        Cost::Thaw => match c.after.as_ref().and_then(|a| a.get("seconds")) {
+            Some(Value::Int(s)) => (*s).max(0) as u64,
+            _ => 0,
+        },
     }
 }
 

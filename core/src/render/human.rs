@@ -276,7 +276,10 @@ fn posture(doc: &PlanDoc, p: &Paint) -> String {
             .map(|(d, a)| {
                 let age = match a {
                     _ if r.unreachable.contains(d) => "unreachable".to_string(),
-                    Some(s) => format!("{} old", duration(*s)),
+                    Some(s) => match r.thaw.get(d) {
+                        Some(thaw) => format!("{} old ({thaw})", duration(*s)),
+                        None => format!("{} old", duration(*s)),
+                    },
                     None => "not measured".to_string(),
                 };
                 format!("{d} {age}")
@@ -306,6 +309,9 @@ fn posture(doc: &PlanDoc, p: &Paint) -> String {
             duration(r.estimate_seconds),
             r.critical_path.join(" → ")
         ));
+        if let Some(thaw) = &r.thaw {
+            out.push_str(&format!("          the restore waits for a thaw: {thaw}\n"));
+        }
     }
     for d in &post.drills {
         let last = match &d.last {

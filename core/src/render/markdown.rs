@@ -37,8 +37,9 @@ pub fn markdown(doc: &PlanDoc) -> String {
     if let Some(r) = &post.rto {
         let rto = r.rto_seconds.map_or("no RTO".to_string(), duration);
         let measured = r.measured_by.as_ref().map(|m| format!(" (measured by drill {m})")).unwrap_or_default();
+        let thaw = r.thaw.as_ref().map(|t| format!(", waiting for a thaw: {t}")).unwrap_or_default();
         posture.push(format!(
-            "{} RTO ~{} to `{}` vs {rto}{measured}",
+            "{} RTO ~{} to `{}` vs {rto}{measured}{thaw}",
             tick(r.ok),
             duration(r.estimate_seconds),
             r.to_region

@@ -89,6 +89,9 @@ enum Mutation {
         cloud: String,
         uri: String,
         points: Vec<PointCase>,
+        /// The destination's thaw tier (`Expedited`, `Standard`, `Bulk`; default Standard).
+        #[serde(default)]
+        tier: Option<String>,
     },
     /// A destination whose points could not be listed.
     PointsUnreachable {
@@ -123,6 +126,9 @@ struct PointCase {
     /// `verified`, `unverified`, `incomplete`, `corrupt`, `not examined`.
     status: String,
     objects: Option<u64>,
+    /// The archive class its objects must be thawed from (`GLACIER`), if any.
+    #[serde(default)]
+    archive: Option<String>,
 }
 
 fn plans_dir() -> PathBuf {
@@ -235,7 +241,7 @@ fn mutate(objects: &mut BTreeMap<String, Observed>, snapshot: &mut Snapshot, mut
             Mutation::Age { address, seconds } => {
                 snapshot.newest_backup_age.insert(address.clone(), *seconds);
             }
-            Mutation::Points { address, cloud, uri, points } => {
+            Mutation::Points { address, cloud, uri, points, tier } => {
                 use drplan_core::recovery::{Catalog, Point, PointFormat, PointStatus};
                 let format = PointFormat::default();
                 let points = points
@@ -247,11 +253,13 @@ fn mutate(objects: &mut BTreeMap<String, Observed>, snapshot: &mut Snapshot, mut
                             "verified" => PointStatus::Verified,
                             "unverified" => PointStatus::Unverified,
                             "incomplete" => PointStatus::Incomplete,
+                            "archived" => PointStatus::Archived,
                             "corrupt" => PointStatus::Corrupt("db.dump is 6 bytes, the manifest says 5".into()),
                             _ => PointStatus::NotExamined,
                         },
                         objects: p.objects,
                         bytes: p.objects.map(|n| n * 1_000),
+                        archive: p.archive.clone(),
                     })
                     .collect();
                 let catalog = Catalog {
@@ -261,6 +269,7 @@ fn mutate(objects: &mut BTreeMap<String, Observed>, snapshot: &mut Snapshot, mut
                     points,
                     unreachable: None,
                     calls: 1,
+                    tier: tier.as_deref().and_then(drplan_core::recovery::Tier::parse).unwrap_or_default(),
                 };
                 snapshot.points.insert(address.clone(), catalog);
             }
@@ -272,6 +281,7 @@ fn mutate(objects: &mut BTreeMap<String, Observed>, snapshot: &mut Snapshot, mut
                     points: Vec::new(),
                     unreachable: Some(reason.clone()),
                     calls: 0,
+                    tier: Default::default(),
                 };
                 snapshot.points.insert(address.clone(), catalog);
             }

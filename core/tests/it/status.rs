@@ -61,6 +61,7 @@ fn converged(point_age: i64) -> World {
             status: PointStatus::Verified,
             objects: Some(2),
             bytes: Some(2_048),
+            archive: None,
         };
         live.points.insert(
             at.clone(),
@@ -71,6 +72,7 @@ fn converged(point_age: i64) -> World {
                 points: vec![point],
                 unreachable: None,
                 calls: 2,
+                tier: Default::default(),
             },
         );
     }

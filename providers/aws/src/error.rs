@@ -66,6 +66,9 @@ pub fn class_of_code(code: &str) -> Option<ErrorClass> {
         | "VcpuLimitExceeded"
         | "TooManyHealthChecks"
         | "TooManyBuckets" => ErrorClass::Invalid,
+        // An archived object read before its thaw, or a thaw asked for twice: the object is
+        // not in the state the request needs, which is not a permission problem.
+        "InvalidObjectState" | "RestoreAlreadyInProgress" => ErrorClass::Conflict,
         "BucketAlreadyExists"
         | "BucketNotEmpty"
         | "HealthCheckInUse"

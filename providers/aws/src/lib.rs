@@ -11,6 +11,7 @@ mod points;
 pub mod rds;
 mod route53;
 mod s3;
+mod thaw;
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,7 @@ use aws_config::{Region, SdkConfig};
 use aws_sdk_ec2::config::SharedInterceptor;
 use drplan_core::config::{Cloud, Config, Target};
 use drplan_core::plan::resource::Kind;
-use drplan_core::plan::{Observed, Resource, Snapshot};
+use drplan_core::plan::{Change, Observed, Resource, Snapshot};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, ProviderError, RefreshRequest, cloud_of};
 use drplan_core::recovery::PointContents;
 
@@ -218,6 +219,10 @@ impl Provider for AwsProvider {
     async fn wait_ready(&self, request: &drplan_core::provider::ReadyRequest<'_>) -> Result<(), ProviderError> {
         match request.change.kind {
             Kind::CatchUp => self.catch_up(request).await.map_err(|e| e.at(&request.change.address)),
+            Kind::Thaw if request.change.action != drplan_core::plan::Action::Delete => {
+                let client = self.s3_client(thaw_location(request.change));
+                thaw::wait(&client, request).await.map_err(|e| e.at(&request.change.address))
+            }
             _ => Ok(()),
         }
     }
@@ -273,11 +278,23 @@ impl AwsProvider {
                 s3::apply(&self.s3_client(&location), &location, request).await
             }
             Kind::Database | Kind::CatchUp => Box::pin(self.apply_database(request)).await,
+            // A drill's thaw is forgotten with its restore: the thawed copies expire by
+            // themselves after the days asked for, and the archived objects stay.
+            Kind::Thaw if change.action == drplan_core::plan::Action::Delete => Ok(None),
+            Kind::Thaw => thaw::apply(&self.s3_client(thaw_location(change)), change).await,
             Kind::Workload | Kind::BackupJob | Kind::Restore | Kind::StopWrites | Kind::ResumeWrites => Err(
                 ProviderError::new(ErrorClass::Invalid, format!("the aws provider does not manage {}", change.kind)),
             ),
         };
         result.map_err(|e| if e.address.is_none() { e.at(address) } else { e })
+    }
+}
+
+/// The region of the bucket a thaw reads (`location`).
+fn thaw_location(change: &Change) -> &str {
+    match change.after.as_ref().and_then(|a| a.get("location")) {
+        Some(drplan_core::plan::Value::Str(s)) => s,
+        _ => GLOBAL_REGION,
     }
 }
 

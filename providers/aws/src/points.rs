@@ -8,6 +8,11 @@
 //! manifest when it is there. ListObjectsV2 does not return checksum values, only the
 //! algorithm, so `crc32c` stays `None`: a single-part upload is verified by its ETag (its
 //! MD5), a multipart upload by its size.
+//!
+//! The listing gives each object's storage class. An archived object (Glacier Flexible
+//! Retrieval, Deep Archive) cannot be read before it is thawed, so an archived manifest is
+//! read only once a HeadObject shows its thaw finished; otherwise the point is judged by
+//! its listing alone (see `recovery::PointStatus::Archived`).
 
 use aws_sdk_s3::Client;
 use drplan_core::plan::Resource;
@@ -94,11 +99,51 @@ pub async fn read_point(
             _ => break,
         }
     }
+    let mut manifest_archived = false;
     let manifest = match manifest.and_then(|m| objects.iter().find(|o| o.name == m)) {
+        Some(m) if m.archived().is_some() && !thawed(client, bucket, &format!("{folder}{}", m.name)).await? => {
+            manifest_archived = true;
+            None
+        }
         Some(m) => Some(read_manifest(client, bucket, &format!("{folder}{}", m.name), m.size).await?),
         None => None,
     };
-    Ok(PointContents { objects, manifest })
+    Ok(PointContents { objects, manifest, manifest_archived })
+}
+
+/// Whether the archived object `key` has a thawed copy to read (its `Restore` header says
+/// the request finished), by one HeadObject.
+pub async fn thawed(client: &Client, bucket: &str, key: &str) -> Result<bool, ProviderError> {
+    Ok(restore_status(client, bucket, key).await? == Restore::Done)
+}
+
+/// Where an archived object's thaw stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restore {
+    /// Never asked for (or its copy expired).
+    None,
+    /// Asked for, not finished: `ongoing-request="true"`.
+    Ongoing,
+    /// A thawed copy can be read: `ongoing-request="false"`.
+    Done,
+}
+
+/// The `x-amz-restore` header of `key`, read by HeadObject (which archived objects answer).
+pub async fn restore_status(client: &Client, bucket: &str, key: &str) -> Result<Restore, ProviderError> {
+    let out = send(&RetryPolicy::DEFAULT, &format!("HeadObject {bucket}/{key}"), || {
+        client.head_object().bucket(bucket).key(key).send()
+    })
+    .await?;
+    Ok(parse_restore(out.restore()))
+}
+
+/// Reads `ongoing-request="true"` / `ongoing-request="false", expiry-date="…"`.
+pub fn parse_restore(header: Option<&str>) -> Restore {
+    match header {
+        None => Restore::None,
+        Some(h) if h.replace(' ', "").contains("ongoing-request=\"false\"") => Restore::Done,
+        Some(_) => Restore::Ongoing,
+    }
 }
 
 /// One listed object; `None` for a "folder" marker (a key ending in `/`, as consoles create).
@@ -113,6 +158,7 @@ fn meta(o: &aws_sdk_s3::types::Object, folder: &str) -> Option<ObjectMeta> {
         md5: o.e_tag().and_then(md5_of_etag),
         crc32c: None,
         modified: o.last_modified().map(|t| t.secs()).unwrap_or(0),
+        class: o.storage_class().map(|c| c.as_str().to_owned()),
     })
 }
 
@@ -162,7 +208,17 @@ async fn read_manifest(client: &Client, bucket: &str, key: &str, listed: u64) ->
 
 #[cfg(test)]
 mod tests {
-    use super::{folder, md5_of_etag};
+    use super::{Restore, folder, md5_of_etag, parse_restore};
+
+    #[test]
+    fn restore_headers_say_where_a_thaw_stands() {
+        assert_eq!(parse_restore(None), Restore::None);
+        assert_eq!(parse_restore(Some("ongoing-request=\"true\"")), Restore::Ongoing);
+        assert_eq!(
+            parse_restore(Some("ongoing-request=\"false\", expiry-date=\"Fri, 21 Dec 2012 00:00:00 GMT\"")),
+            Restore::Done
+        );
+    }
 
     #[test]
     fn only_single_part_etags_are_md5s() {

@@ -1,12 +1,13 @@
 //! The provider conformance suite: what the engine relies on from every provider, checked
 //! against a real API (an emulator) by each provider crate and against the fake here.
 //!
-//! Four shapes of object, four checks: [`check`] for what drplan creates and deletes
+//! Five shapes of object, five checks: [`check`] for what drplan creates and deletes
 //! (instances, health checks, buckets, backup schedules), [`check_dns_record`] for records,
 //! which are written whole (an update of one that is gone writes it again) and share their
 //! name with the other failover set, [`check_scale_only`] for what another system creates
-//! and drplan only scales (the pipeline's Deployments), and [`check_database_member`] for
-//! databases, which drplan promotes and never deletes.
+//! and drplan only scales (the pipeline's Deployments), [`check_database_member`] for
+//! databases, which drplan promotes and never deletes, and [`check_thaw`] for the thaw of
+//! an archived recovery point, asked for once however often it is applied.
 
 use drplan_core::plan::resource::{Attrs, Value, address};
 use drplan_core::plan::{Action, Change, Resource};
@@ -271,5 +272,50 @@ pub async fn check_database_member<P: Provider>(provider: &P, f: &Fixture) -> Re
     match snapshot(provider, &refresh, "after the refused delete").await?.objects.get(&r.address) {
         Some(o) if o.id == found.id => Ok(()),
         other => Err(format!("a database must still be there after a delete was asked, refresh reads {other:?}")),
+    }
+}
+
+/// A thaw of an archived recovery point (`f.resource` holds the thaw's attributes; its
+/// folder holds archived objects): asked for, waited for, and asked again without asking
+/// S3 a second time for any object (the record says every object was found asked for);
+/// its removal (a drill's) touches nothing.
+pub async fn check_thaw<P: Provider>(provider: &P, f: &Fixture) -> Result<(), String> {
+    let r = &f.resource;
+    if !provider.manages(r.kind, r.str("cloud")) {
+        return Err(format!("{} says it does not manage the fixture's {}", provider.name(), r.kind));
+    }
+    let token = idempotency_token("conformance", &r.address);
+    let create = change(r, Action::Create, None, Some(r.attrs.clone()), None);
+    let first = provider
+        .apply(&req(f, &create, &token))
+        .await
+        .map_err(|e| format!("the thaw failed: {e}"))?
+        .ok_or("the thaw returned no object")?;
+    let objects = first.resource.int("objects").unwrap_or(0);
+    if objects == 0 || first.resource.int("asked") != Some(objects) {
+        return Err(format!("the thaw must ask for each archived object once, it returned {first:?}"));
+    }
+    let progress = |_: String| {};
+    let ready = drplan_core::provider::ReadyRequest {
+        project: &f.project,
+        change: &create,
+        timeout: std::time::Duration::from_secs(60),
+        progress: &progress,
+    };
+    provider.wait_ready(&ready).await.map_err(|e| format!("waiting for the thaw failed: {e}"))?;
+    let again = provider
+        .apply(&req(f, &create, &token))
+        .await
+        .map_err(|e| format!("the repeated thaw failed: {e}"))?
+        .ok_or("the repeated thaw returned no object")?;
+    if again.resource.int("asked") != Some(0) || again.resource.int("found_asked") != Some(objects) {
+        return Err(format!(
+            "a repeated thaw must ask for nothing and find every object asked for, it returned {again:?}"
+        ));
+    }
+    let delete = change(r, Action::Delete, Some(r.attrs.clone()), None, Some(first.id.clone()));
+    match provider.apply(&req(f, &delete, &token)).await {
+        Ok(None) => Ok(()),
+        other => Err(format!("removing a thaw must do nothing and return no object, it returned {other:?}")),
     }
 }

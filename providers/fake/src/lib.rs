@@ -221,6 +221,7 @@ impl Provider for FakeProvider {
                 md5: o.md5.clone(),
                 crc32c: o.crc32c.clone(),
                 modified: o.modified,
+                class: None,
             });
         }
         Ok(contents)

@@ -116,7 +116,8 @@ impl GcpProvider {
             }
             None => None,
         };
-        Ok(PointContents { objects, manifest })
+        // Every Cloud Storage class is read at once: nothing is ever archived out of reach.
+        Ok(PointContents { objects, manifest, manifest_archived: false })
     }
 
     /// `.../b/BUCKET/o/NAME` with the name as one path segment (its `/` escaped).
@@ -144,6 +145,7 @@ fn meta(o: &Json, folder: &str) -> Option<ObjectMeta> {
         md5: o["md5Hash"].as_str().and_then(hex_of_base64),
         crc32c: o["crc32c"].as_str().filter(|c| !c.is_empty()).map(str::to_owned),
         modified: o["updated"].as_str().or(o["timeCreated"].as_str()).and_then(parse_rfc3339).unwrap_or(0),
+        class: o["storageClass"].as_str().map(str::to_owned),
     })
 }
 

@@ -495,6 +495,10 @@ fn restore_step(cluster: &Cluster, attrs: &Attrs, address: &str) -> Result<job::
     if let Some(d) = opt("drill") {
         env.push(("DRPLAN_DRILL".to_owned(), d));
     }
+    // A point in time asked for: the tool replays its log up to it (PITR).
+    if let Some(t) = opt("target_time") {
+        env.push(("DRPLAN_RESTORE_TARGET_TIME".to_owned(), t));
+    }
     let annotations = RESTORE_ANNOTATIONS
         .iter()
         .filter_map(|k| opt(k).map(|v| (format!("drplan.io/{}", k.replace('_', "-")), v)))

@@ -103,7 +103,14 @@ pub struct Faults {
     dropped: Option<Matcher>,
     /// Requests held this long before anything else happens to them (a slow call in flight).
     stalled: Option<(Matcher, std::time::Duration)>,
+    /// Requests forwarded whose answer's header lines are passed through a rewrite (a
+    /// state of the service the emulator cannot hold, played).
+    rewritten: Option<(Matcher, Rewrite)>,
 }
+
+/// Rewrites one header line of an answer (`Name: value`, no line end); the same line when
+/// it has nothing to change.
+pub type Rewrite = Arc<dyn Fn(&str) -> String + Send + Sync>;
 
 #[derive(Clone, Debug)]
 enum Rule {
@@ -137,7 +144,7 @@ impl fmt::Debug for Responder {
 impl Faults {
     /// Forward everything.
     pub fn none() -> Faults {
-        Faults { rule: Rule::None, only: None, dropped: None, stalled: None }
+        Faults { rule: Rule::None, only: None, dropped: None, stalled: None, rewritten: None }
     }
 
     /// Fault every `n`th request (`n` of 1 faults each one), rotating through all kinds,
@@ -148,18 +155,25 @@ impl Faults {
             only: None,
             dropped: None,
             stalled: None,
+            rewritten: None,
         }
     }
 
     /// Answer every request with `kind`, however often it is retried.
     pub fn always(kind: FaultKind) -> Faults {
-        Faults { rule: Rule::Always(kind), only: None, dropped: None, stalled: None }
+        Faults { rule: Rule::Always(kind), only: None, dropped: None, stalled: None, rewritten: None }
     }
 
     /// Every request (narrowed with [`Faults::matching`]) answered by `respond` instead of
     /// the emulator, with `(status, content type, body)`.
     pub fn answer(respond: impl Fn(&RequestInfo) -> (u16, String, String) + Send + Sync + 'static) -> Faults {
-        Faults { rule: Rule::Answer(Responder(Arc::new(respond))), only: None, dropped: None, stalled: None }
+        Faults {
+            rule: Rule::Answer(Responder(Arc::new(respond))),
+            only: None,
+            dropped: None,
+            stalled: None,
+            rewritten: None,
+        }
     }
 
     /// Route 53's checkers, played: every `GetHealthCheckStatus` is answered with the
@@ -221,6 +235,17 @@ impl Faults {
         matches: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static,
     ) -> Faults {
         self.stalled = Some((Arc::new(matches), delay));
+        self
+    }
+
+    /// Besides the rule, the answers to requests for which `matches` is true have each of
+    /// their header lines passed through `rewrite` (forwarded requests only).
+    pub fn rewriting_headers(
+        mut self,
+        matches: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static,
+        rewrite: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> Faults {
+        self.rewritten = Some((Arc::new(matches), Arc::new(rewrite)));
         self
     }
 
@@ -696,6 +721,8 @@ fn forward(shared: &Shared, request: &Request, client: &mut TcpStream) -> io::Re
         }
     };
     shared.forwarded.fetch_add(1, Ordering::SeqCst);
+    let rewrite =
+        lock(&shared.decider).faults.rewritten.as_ref().filter(|(m, _)| m(&request.info())).map(|(_, r)| Arc::clone(r));
     upstream.set_read_timeout(Some(IO_TIMEOUT))?;
     upstream.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut head = format!("{} {} {}\r\n", request.method, request.target, request.version);
@@ -726,7 +753,10 @@ fn forward(shared: &Shared, request: &Request, client: &mut TcpStream) -> io::Re
         }
         let name = trimmed.split_once(':').map_or(trimmed, |(n, _)| n.trim());
         if !hop_by_hop(name) {
-            response_head.push_str(trimmed);
+            match &rewrite {
+                Some(r) => response_head.push_str(&r(trimmed)),
+                None => response_head.push_str(trimmed),
+            }
             response_head.push_str("\r\n");
         }
     }

@@ -149,6 +149,28 @@ impl Running {
         self.aws_ok("s3", "us-east-1", "PUT", &format!("/{bucket}/{key}"), body).map(drop)
     }
 
+    /// Puts an object written in storage class `class` (`GLACIER`, `DEEP_ARCHIVE`), as a
+    /// backup tool's `aws s3 cp --storage-class` does: moto then refuses to GetObject it
+    /// until RestoreObject thaws it.
+    pub fn put_object_in_class(&self, bucket: &str, key: &str, body: &str, class: &str) -> Result<(), HarnessError> {
+        let (status, answer) = self.signed(
+            "s3",
+            "us-east-1",
+            "PUT",
+            &format!("/{bucket}/{key}"),
+            &[("Content-Type", "application/octet-stream"), ("x-amz-storage-class", class)],
+            body,
+        )?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(HarnessError::HttpStatus {
+                url: format!("{}/{bucket}/{key}", self.url()),
+                status_line: format!("{status}: {answer}"),
+            })
+        }
+    }
+
     /// Puts many objects into an existing bucket at once, straight into moto's S3 backend
     /// (ETags and times as PutObject gives them): `(key, content)`, the content one line of
     /// text without tabs. For tests that need tens of thousands of objects.

@@ -326,6 +326,13 @@ pub enum Damage {
 /// Writes a recovery point taken `age` seconds ago into both destinations, as the guide's
 /// backup script does: the dump, then the manifest listing it. Returns its name.
 pub fn write_point(w: &World, age: i64, damage: Damage) -> String {
+    write_point_to(w, age, damage, Some("STANDARD"), true)
+}
+
+/// As [`write_point`], into S3 in storage class `s3` (`GLACIER`: as `aws s3 cp
+/// --storage-class GLACIER` writes it, the manifest included; `None`: not into S3) and into
+/// Cloud Storage when `gcs`.
+pub fn write_point_to(w: &World, age: i64, damage: Damage, s3: Option<&str>, gcs: bool) -> String {
     let name = PointFormat::default().name_at(now() - age).unwrap();
     let dump = format!("pg_dump of bot-core at {name}\n").repeat(20);
     let md5: String = Md5::digest(dump.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
@@ -340,10 +347,48 @@ pub fn write_point(w: &World, age: i64, damage: Damage) -> String {
         objects.push(("manifest.json", manifest));
     }
     for (object, body) in &objects {
-        w.moto.put_object("bot-core-backups", &format!("dr/{name}/{object}"), body).unwrap();
+        let key = format!("dr/{name}/{object}");
+        match s3 {
+            Some("STANDARD") => w.moto.put_object("bot-core-backups", &key, body).unwrap(),
+            Some(class) => w.moto.put_object_in_class("bot-core-backups", &key, body, class).unwrap(),
+            None => {}
+        }
+        if !gcs {
+            continue;
+        }
         let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
         let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", body);
         assert_eq!(code, 200, "uploading {name}/{object}: {answer}");
     }
     name
+}
+
+/// Promotes the cold site in the configuration (as `drplan failover --to` would write it).
+pub fn promote_cold_site(w: &World) {
+    w.edit("role     = \"active\"", "role     = \"standby\"");
+    w.edit("role     = \"cold\"         # nothing runs here until promoted", "role     = \"active\"");
+}
+
+/// The value of environment variable `name` in a Job's first container.
+pub fn env_of(job: &serde_json::Value, name: &str) -> Option<String> {
+    job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str().map(String::from))
+}
+
+/// The `done` events of an `apply --json`, by action id, in the order they came.
+pub fn done_order(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["type"] == "done")
+        .filter_map(|e| e["id"].as_str().map(String::from))
+        .collect()
+}
+
+/// Where `id` finished in `order`; panics when it did not.
+pub fn position(order: &[String], id: &str) -> usize {
+    order.iter().position(|a| a == id).unwrap_or_else(|| panic!("{id} did not finish: {order:?}"))
 }

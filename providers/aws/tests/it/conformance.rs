@@ -166,3 +166,70 @@ async fn a_database_member_conforms() {
     let west = env.moto.db_instances("eu-west-1").expect("DescribeDBInstances");
     assert_eq!(west["ledger-euw1"].source, None, "promoted, and still there: {west:#?}");
 }
+
+#[tokio::test]
+async fn a_thaw_of_an_archived_point_conforms() {
+    let env = moto().await;
+    let config = env.config("us-east-1", "eu-west-1");
+    let (provider, _) = env.provider(&config);
+    let s3 = env.s3("eu-west-1");
+    common::create_bucket(&s3, "shop-archive", "eu-west-1").await;
+    for (key, class) in [
+        ("dr/20261201_070000/database.dump.gpg", "GLACIER"),
+        ("dr/20261201_070000/wal/000001.gpg", "DEEP_ARCHIVE"),
+        ("dr/20261201_070000/manifest.json", "STANDARD"),
+        ("dr/20261201_080000/database.dump.gpg", "GLACIER"),
+    ] {
+        s3.put_object()
+            .bucket("shop-archive")
+            .key(key)
+            .storage_class(class.into())
+            .body(b"archived".to_vec().into())
+            .send()
+            .await
+            .expect("PutObject");
+    }
+    let fixture = Fixture {
+        project: "conformance".into(),
+        regions: vec!["us-east-1".into()],
+        resource: Resource {
+            address: address::thaw("asia-pacific-1", "database"),
+            kind: Kind::Thaw,
+            region: Some("asia-pacific-1".into()),
+            attrs: attrs([
+                ("cloud", "aws".into()),
+                ("location", "eu-west-1".into()),
+                ("bucket", "shop-archive".into()),
+                ("prefix", "dr/20261201_070000/".into()),
+                ("tier", "Standard".into()),
+                ("days", 2i64.into()),
+                ("seconds", 43_200i64.into()),
+                ("timeout", 600i64.into()),
+            ]),
+        },
+        update: ("tier".into(), "Bulk".into()),
+    };
+    drplan_provider_fake::conformance::check_thaw(&provider, &fixture).await.unwrap_or_else(|e| panic!("{e}"));
+    // The two archived objects of the point were thawed; the manifest (readable) and the
+    // other point were left alone.
+    let restore = |key: &str| {
+        let s3 = s3.clone();
+        let key = key.to_string();
+        async move {
+            s3.head_object()
+                .bucket("shop-archive")
+                .key(key)
+                .send()
+                .await
+                .expect("HeadObject")
+                .restore()
+                .map(str::to_owned)
+        }
+    };
+    assert!(
+        restore("dr/20261201_070000/database.dump.gpg").await.is_some_and(|r| r.contains("ongoing-request=\"false\""))
+    );
+    assert!(restore("dr/20261201_070000/wal/000001.gpg").await.is_some());
+    assert_eq!(restore("dr/20261201_070000/manifest.json").await, None);
+    assert_eq!(restore("dr/20261201_080000/database.dump.gpg").await, None);
+}

@@ -200,3 +200,62 @@ async fn an_unreachable_endpoint_is_reported_quickly() {
     let err = provider.read_point(&bucket, "20261201_070000", Some(MANIFEST)).await.expect_err("down");
     assert_eq!(err.class, ErrorClass::Unreachable, "{err}");
 }
+
+/// Puts `content` at `key` in storage class `class`, as `aws s3 cp --storage-class` does.
+async fn put_in_class(s3: &Client, key: &str, content: &[u8], class: &str) {
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .storage_class(class.into())
+        .body(content.to_vec().into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_points_are_judged_by_their_listing_and_never_read_before_a_thaw() {
+    let env = moto().await;
+    let (config, bucket) = destination(&env);
+    let (provider, _) = env.provider(&config);
+    let s3 = env.s3("eu-west-1");
+    create_bucket(&s3).await;
+    let dump: &[u8] = b"-- pg_dump, encrypted";
+    let files = [("database.dump.gpg", dump)];
+    // 07:00: everything GLACIER, the manifest too. 08:00: the dump GLACIER, the manifest
+    // readable. 09:00: the manifest readable, and vouching for a dump of another size.
+    put_in_class(&s3, "dr/20261201_070000/database.dump.gpg", dump, "GLACIER").await;
+    put_in_class(&s3, "dr/20261201_070000/manifest.json", &manifest(&files), "GLACIER").await;
+    put_in_class(&s3, "dr/20261201_080000/database.dump.gpg", dump, "DEEP_ARCHIVE").await;
+    put_in_class(&s3, "dr/20261201_080000/manifest.json", &manifest(&files), "STANDARD").await;
+    put_in_class(&s3, "dr/20261201_090000/database.dump.gpg", b"-- other", "GLACIER").await;
+    put_in_class(&s3, "dr/20261201_090000/manifest.json", &manifest(&files), "STANDARD").await;
+
+    let read = |point: &'static str| provider.read_point(&bucket, point, Some(MANIFEST));
+    let sealed = read("20261201_070000").await.expect("an archived point is read from its listing");
+    assert!(sealed.manifest_archived && sealed.manifest.is_none(), "{sealed:?}");
+    assert_eq!(verify(&sealed, Some(MANIFEST)), PointStatus::Archived);
+    assert_eq!(sealed.archived().as_deref(), Some("GLACIER"));
+    let open = read("20261201_080000").await.expect("read");
+    assert_eq!(verify(&open, Some(MANIFEST)), PointStatus::Verified, "sizes and ETags from the listing");
+    assert_eq!(open.archived().as_deref(), Some("DEEP_ARCHIVE"));
+    let damaged = read("20261201_090000").await.expect("read");
+    assert!(matches!(verify(&damaged, Some(MANIFEST)), PointStatus::Corrupt(why) if why.contains("bytes")));
+
+    // Once thawed, the manifest is read again.
+    s3.restore_object()
+        .bucket(BUCKET)
+        .key("dr/20261201_070000/manifest.json")
+        .restore_request(aws_sdk_s3::types::RestoreRequest::builder().days(1).build())
+        .send()
+        .await
+        .expect("RestoreObject");
+    let thawed = read("20261201_070000").await.expect("read");
+    assert!(!thawed.manifest_archived && thawed.manifest.is_some(), "{thawed:?}");
+
+    // What GetObject of an archived object answers is said as what it is.
+    let err = s3.get_object().bucket(BUCKET).key("dr/20261201_080000/database.dump.gpg").send().await.unwrap_err();
+    let e = drplan_provider_aws::error::sdk_error("GetObject", &err);
+    assert_eq!(e.class, ErrorClass::Conflict, "{e}");
+    assert!(e.message.contains("InvalidObjectState") && !e.cause().contains("denied"), "{e}");
+}
