@@ -649,11 +649,14 @@ pub async fn apply(
     let promoted = doc.role_transitions.iter().find(|t| t.to == "active");
     if let (Some(t), false) = (promoted, options.keep_override) {
         let from = doc.role_transitions.iter().find(|o| o.from == "active").map(|o| o.region.clone());
+        // Resumed (a run killed mid-way): the same failover, its id and start kept.
+        let resumed = recorder.prior.switchover.take().filter(|s| s.to == t.region && Some(&s.from) == from.as_ref());
         recorder.prior.switchover = Some(drplan_core::watch::Switchover {
             to: t.region.clone(),
             from: from.unwrap_or_default(),
-            started: crate::clock::now_rfc3339(),
+            started: resumed.as_ref().map_or_else(crate::clock::now_rfc3339, |s| s.started.clone()),
             by: crate::clock::who(),
+            id: resumed.and_then(|s| s.id).or_else(|| doc.failover_id.clone()),
             // The writers' counts before the stop: a run killed after it resumes, or rolls
             // back, to these.
             writers: doc

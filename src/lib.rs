@@ -8,6 +8,7 @@ pub mod clouds;
 pub mod drill;
 pub mod engine;
 pub mod load;
+pub mod nas;
 pub mod notify;
 pub mod policy;
 pub mod recovery;

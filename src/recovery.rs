@@ -1,14 +1,60 @@
 //! Discovering recovery points: list each backup destination's points (one delimiter listing),
 //! then examine them newest first (one listing and one manifest read each) until a usable one
 //! is found, at most [`recovery::EXAMINE_AT_MOST`] per destination. What is usable, and which
-//! point a restore takes, is core's ([`drplan_core::recovery`]).
+//! point a restore takes, is core's ([`drplan_core::recovery`]). Buckets are read through
+//! their cloud's provider; a NAS mounted here as a file system ([`crate::nas`]), or through
+//! its S3-compatible endpoint; a NAS reached neither way is not listed.
 
 use std::collections::BTreeMap;
 
 use drplan_core::config::{Config, Target};
 use drplan_core::plan::resource::{Resource, address};
-use drplan_core::provider::{ErrorClass, Provider};
-use drplan_core::recovery::{self, Catalog, Point, PointStatus};
+use drplan_core::provider::{ErrorClass, Provider, ProviderError};
+use drplan_core::recovery::{self, Catalog, Point, PointContents, PointStatus};
+use drplan_provider_aws::NasStore;
+
+/// Where a destination's points are read.
+enum Store<'a, P> {
+    /// A bucket, through its cloud's provider.
+    Cloud(&'a P, &'a Resource),
+    /// A NAS mounted where drplan runs.
+    Dir(std::path::PathBuf),
+    /// A NAS behind an S3-compatible endpoint.
+    Nas(NasStore),
+}
+
+impl<P: Provider> Store<'_, P> {
+    async fn list(&self) -> Result<(Vec<String>, u32), ProviderError> {
+        match self {
+            Store::Cloud(provider, bucket) => provider.list_points(bucket).await,
+            Store::Dir(path) => {
+                let path = path.clone();
+                blocking(move || crate::nas::list_points(&path)).await
+            }
+            Store::Nas(store) => store.list_points().await,
+        }
+    }
+
+    async fn read(&self, point: &str, manifest: Option<&str>) -> Result<PointContents, ProviderError> {
+        match self {
+            Store::Cloud(provider, bucket) => provider.read_point(bucket, point, manifest).await,
+            Store::Dir(path) => {
+                let (path, point, manifest) = (path.clone(), point.to_owned(), manifest.map(str::to_owned));
+                blocking(move || crate::nas::read_point(&path, &point, manifest.as_deref())).await
+            }
+            Store::Nas(store) => store.read_point(point, manifest).await,
+        }
+    }
+}
+
+/// Runs file system work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ProviderError> + Send + 'static,
+) -> Result<T, ProviderError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(ProviderError::new(ErrorClass::Failed, format!("reading the share stopped: {e}"))))
+}
 
 /// Every S3 and GCS destination's catalog, by bucket address. `unreachable` holds the bucket
 /// addresses the refresh could not read (their listing is not tried again). Points newer than
@@ -30,13 +76,30 @@ pub async fn discover<P: Provider>(
     let mut work = Vec::new();
     for b in &config.backups {
         for d in &b.destinations {
-            let (uri, tier) = match &d.target {
-                Target::S3 { bucket, prefix, restore_tier, .. } => (format!("s3://{bucket}/{prefix}"), *restore_tier),
-                Target::Gcs { bucket, prefix, .. } => (format!("gs://{bucket}/{prefix}"), recovery::Tier::default()),
+            let at_address = address::bucket(&b.name, &d.name);
+            // A folder: a point's URI is this and its name.
+            let mut uri = d.target.uri();
+            if !uri.ends_with('/') {
+                uri.push('/');
+            }
+            let (store, tier) = match &d.target {
+                Target::S3 { restore_tier, .. } => {
+                    let Some(bucket) = buckets.get(at_address.as_str()).copied() else { continue };
+                    (Store::Cloud(provider, bucket), *restore_tier)
+                }
+                Target::Gcs { .. } => {
+                    let Some(bucket) = buckets.get(at_address.as_str()).copied() else { continue };
+                    (Store::Cloud(provider, bucket), recovery::Tier::default())
+                }
+                // Not mounted here: not listed (the posture says so).
+                Target::Nas { path: Some(path), .. } if !crate::nas::mounted(std::path::Path::new(path)) => continue,
+                Target::Nas { path: Some(path), .. } => (Store::Dir(path.into()), recovery::Tier::default()),
+                Target::Nas { s3: Some(s3), .. } => {
+                    let store = NasStore::connect(&s3.endpoint, &s3.region, &s3.bucket, &s3.prefix).await;
+                    (Store::Nas(store), recovery::Tier::default())
+                }
                 Target::Nas { .. } => continue,
             };
-            let at_address = address::bucket(&b.name, &d.name);
-            let Some(bucket) = buckets.get(at_address.as_str()).copied() else { continue };
             work.push(async move {
                 let mut catalog = Catalog {
                     destination: at_address.clone(),
@@ -48,7 +111,7 @@ pub async fn discover<P: Provider>(
                     tier,
                 };
                 if catalog.unreachable.is_none() {
-                    examine(provider, bucket, b, &mut catalog, now, at).await;
+                    examine(&store, b, &mut catalog, now, at).await;
                 }
                 (at_address, catalog)
             });
@@ -58,14 +121,13 @@ pub async fn discover<P: Provider>(
 }
 
 async fn examine<P: Provider>(
-    provider: &P,
-    bucket: &Resource,
+    store: &Store<'_, P>,
     backup: &drplan_core::config::Backup,
     catalog: &mut Catalog,
     now: i64,
     at: Option<i64>,
 ) {
-    let names = match provider.list_points(bucket).await {
+    let names = match store.list().await {
         Ok((names, calls)) => {
             catalog.calls += calls;
             names
@@ -96,7 +158,7 @@ async fn examine<P: Provider>(
             break;
         }
         budget -= 1;
-        read(provider, bucket, backup, p, &mut catalog.calls).await;
+        read(store, backup, p, &mut catalog.calls).await;
     }
     sort(&mut catalog.points);
     for limit in std::iter::once(now).chain(at.filter(|a| *a < now)) {
@@ -112,7 +174,7 @@ async fn examine<P: Provider>(
                 break;
             }
             looked += 1;
-            read(provider, bucket, backup, p, &mut catalog.calls).await;
+            read(store, backup, p, &mut catalog.calls).await;
             if let PointStatus::Corrupt(why) = &p.status {
                 tracing::warn!(point = %p.name, reason = %why, "corrupt recovery point");
             }
@@ -124,15 +186,9 @@ async fn examine<P: Provider>(
 }
 
 /// Reads one point and judges it; a read that fails leaves it corrupt, with the reason.
-async fn read<P: Provider>(
-    provider: &P,
-    bucket: &Resource,
-    backup: &drplan_core::config::Backup,
-    p: &mut Point,
-    calls: &mut u32,
-) {
+async fn read<P: Provider>(store: &Store<'_, P>, backup: &drplan_core::config::Backup, p: &mut Point, calls: &mut u32) {
     *calls += 1 + u32::from(backup.manifest.is_some());
-    match provider.read_point(bucket, &p.name, backup.manifest.as_deref()).await {
+    match store.read(&p.name, backup.manifest.as_deref()).await {
         Ok(contents) => {
             p.objects = Some(contents.objects.len() as u64);
             p.bytes = Some(contents.objects.iter().map(|o| o.size).sum());

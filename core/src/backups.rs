@@ -9,7 +9,8 @@ use crate::plan::resource::address;
 use crate::recovery::{Catalog, PointStatus, age_text, rfc3339};
 
 /// The version of the JSON report: 1.1 added the archive class and thaw of points
-/// (`storage_class`, `thaw_seconds`, `thaw_tier`) and of the newest usable one.
+/// (`storage_class`, `thaw_seconds`, `thaw_tier`) and of the newest usable one, and why a
+/// destination was not listed (`not_listed`).
 pub const FORMAT_VERSION: &str = "1.1";
 
 /// What `drplan backups --json` prints.
@@ -51,9 +52,13 @@ pub struct Usable {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct DestinationReport {
     pub name: String,
-    /// `s3://bucket/prefix`, `gs://…`, `file://…` (a NAS is checked for posture only).
+    /// `s3://bucket/prefix`, `gs://…`, `file://…`, or a NAS's endpoint and bucket.
     pub uri: String,
     pub unreachable: Option<String>,
+    /// Why it was not listed (a NAS neither mounted where drplan runs nor reached through
+    /// an S3 endpoint). Since 1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_listed: Option<String>,
     /// Listing calls made to read it.
     pub calls: u32,
     /// Newest first.
@@ -97,15 +102,18 @@ pub fn report(config: &Config, catalogs: &std::collections::BTreeMap<String, Cat
                 .map(|d| {
                     let at = address::bucket(&b.name, &d.name);
                     let Some(c) = catalogs.get(&at) else {
-                        let uri = match &d.target {
-                            Target::Nas { path } => format!("file://{path}"),
-                            Target::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
-                            Target::Gcs { bucket, prefix, .. } => format!("gs://{bucket}/{prefix}"),
+                        let uri = d.target.uri();
+                        let not_listed = match &d.target {
+                            Target::Nas { path: Some(path), .. } => Some(format!(
+                                "no share is mounted at {path} where drplan runs, and the NAS has no `s3_endpoint`"
+                            )),
+                            _ => None,
                         };
                         return DestinationReport {
                             name: d.name.clone(),
                             uri,
                             unreachable: None,
+                            not_listed,
                             calls: 0,
                             points: Vec::new(),
                         };
@@ -130,6 +138,7 @@ pub fn report(config: &Config, catalogs: &std::collections::BTreeMap<String, Cat
                         name: d.name.clone(),
                         uri: c.uri.clone(),
                         unreachable: c.unreachable.clone(),
+                        not_listed: None,
                         calls: c.calls,
                         points: c
                             .points
@@ -191,8 +200,8 @@ impl Report {
                     out.push_str(&format!(": unreachable: {why}\n"));
                     continue;
                 }
-                if d.uri.starts_with("file://") {
-                    out.push_str(": on premises, not listed (posture only)\n");
+                if let Some(why) = &d.not_listed {
+                    out.push_str(&format!(": not listed: {why}\n"));
                     continue;
                 }
                 if d.points.is_empty() {

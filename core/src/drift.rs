@@ -103,7 +103,9 @@ pub fn report(doc: &PlanDoc, copies: &[StateCopy]) -> Report {
                 age.filter(|a| r.rpo_seconds.is_some_and(|rpo| *a > rpo)).map(|a| format!("{d} is {} old", secs(a)))
             })
             .collect();
-        let detail = if stale.is_empty() {
+        let detail = if r.no_backup_yet {
+            "no backup yet: no destination holds a usable recovery point".to_string()
+        } else if stale.is_empty() {
             format!("the schedule runs only every {} (RPO {rpo})", secs(r.schedule_gap_seconds))
         } else {
             format!("{} (RPO {rpo})", stale.join(", "))

@@ -244,6 +244,9 @@ pub fn plan(
             restores.push(p);
         }
     }
+    // The team's validation scripts that opted in, at the serving side's points.
+    let drill_id = crate::recovery::rfc3339(options.now.unwrap_or_default());
+    changes.extend(crate::plan::hooks::drill(config, region_name, &drill_id));
     changes.sort_by(|a, b| crate::plan::resource::natural_cmp(&a.address, &b.address));
     let mut nodes = graph::build(&changes, graph::Context::serving(Some(region_name))).map_err(|e| {
         Diagnostic::error(Code::Cycle, e.to_string()).help("this is a bug in drplan's ordering rules; please report it")
@@ -276,6 +279,7 @@ pub fn plan(
         posture,
         roles,
         refreshed: true,
+        failover_id: None,
     };
     Ok(DrillPlan { plan, serving, temporary_check })
 }
@@ -286,10 +290,10 @@ pub fn drill_restore_address(region: &str, backup: &str) -> String {
 }
 
 /// Whether `address` is a drill's restore Job in `region` (an address
-/// [`drill_restore_address`] made), or the thaw before it (removed with it: the thawed
-/// copies expire by themselves).
+/// [`drill_restore_address`] made), the thaw before it (removed with it: the thawed copies
+/// expire by themselves), or a hook's Job the drill ran: what its teardown removes.
 pub fn is_drill_restore(address: &str, region: &str) -> bool {
-    ["restore", "thaw"].iter().any(|step| {
+    ["restore", "thaw", "hook"].iter().any(|step| {
         address.strip_prefix(&format!("region.{region}.drill.{step}.")).is_some_and(|backup| !backup.is_empty())
     })
 }

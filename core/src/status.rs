@@ -290,6 +290,9 @@ pub struct DestinationStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thaw_seconds: Option<u64>,
     pub unreachable: Option<String>,
+    /// Its points were listed (false for a NAS neither mounted where drplan runs nor
+    /// reached through an S3 endpoint). Since 1.2.
+    pub listed: bool,
 }
 
 /// The report of `inputs`.
@@ -491,6 +494,7 @@ fn backup_status(config: &Config, b: &crate::config::Backup, snapshot: &Snapshot
                 newest_age_seconds: point.map(|(_, _, t)| now - t),
                 thaw: point.and_then(|(c, p, _)| c.thaw_text(p)),
                 thaw_seconds: point.filter(|(_, p, _)| p.archive.is_some()).map(|(c, p, _)| c.time_to_data(p)),
+                listed: catalog.is_some() || !matches!(d.target, crate::config::Target::Nas { .. }),
                 unreachable,
             }
         })
@@ -766,11 +770,11 @@ impl Report {
                 .iter()
                 .map(|d| match (&d.unreachable, d.newest_age_seconds, d.site.as_str()) {
                     (Some(_), ..) => format!("{} unreachable", d.name),
-                    (None, _, "on-premises") => format!("{} on premises (not listed)", d.name),
                     (None, Some(a), _) => match &d.thaw {
                         Some(thaw) => format!("{} {} ({thaw})", d.name, age_text(a)),
                         None => format!("{} {}", d.name, age_text(a)),
                     },
+                    (None, None, "on-premises") if !d.listed => format!("{} on premises (not listed)", d.name),
                     (None, None, _) => format!("{} none", d.name),
                 })
                 .collect();

@@ -74,6 +74,9 @@ pub struct Switchover {
     /// run killed after the stop resumes or rolls back to the right counts.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub writers: std::collections::BTreeMap<String, i64>,
+    /// The failover's id, which its hooks' Job names carry (state 3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// What persists between rounds (in state, for `watch --once`).

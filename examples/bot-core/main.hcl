@@ -138,6 +138,13 @@ backup "database" {
   retention = "30d"
   image     = "bot-core/backup-tool:latest" # runs as a CronJob in the active region's cluster
 
+  # The runbook's own tool, run unchanged: its script, its settings, and its credentials
+  # (MONGODB_URI, POSTGRES_URI, SLACK_WEBHOOK) from a Secret, never from this file.
+  # drplan's own DRPLAN_* variables are passed besides.
+  command         = ["/scripts/backup.sh"]
+  env             = { BACKUP_TYPE = "full", RETENTION_DAYS = "30" }
+  env_from_secret = ["bot-core-backup-credentials"]
+
   # Each run writes dr/YYYYmmdd_HHMMSS/ and, last, its manifest: a point without one is
   # incomplete and never restored (docs/guide/recovery-points.md).
   point_format = "%Y%m%d_%H%M%S"

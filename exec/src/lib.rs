@@ -293,34 +293,39 @@ pub async fn execute<P: Provider, G: Gate>(
                 (Ok(_), _) => Ok(()),
                 (Err(e), _) => Err(e),
             };
-            match result {
-                Ok(()) => {
-                    status[i] = Status::Done;
-                    emit(Event::Finished { id, elapsed }, &mut summary);
-                    for &d in &dependents[i] {
-                        deps_left[d] -= 1;
-                        if deps_left[d] == 0 && status[d] == Status::Waiting {
-                            ready.insert(key(d));
-                        }
+            // A step that lets the rest go on when it fails (a hook with `on_failure =
+            // "continue"`) is reported, and what waits on it runs: done as far as the graph
+            // goes, so nothing after it is skipped and no undo runs for it (writers resumed
+            // behind a promotion would be two).
+            let soft = result.is_err()
+                && changes
+                    .get(doc.actions[i].id.as_str())
+                    .is_some_and(|c| !drplan_core::plan::step::stops_on_failure(c));
+            if result.is_ok() || soft {
+                status[i] = Status::Done;
+                match result {
+                    Ok(()) => emit(Event::Finished { id, elapsed }, &mut summary),
+                    Err(error) => emit(Event::Failed { id, error }, &mut summary),
+                }
+                for &d in &dependents[i] {
+                    deps_left[d] -= 1;
+                    if deps_left[d] == 0 && status[d] == Status::Waiting {
+                        ready.insert(key(d));
                     }
                 }
-                Err(error) => {
-                    status[i] = Status::Failed;
-                    emit(Event::Failed { id: id.clone(), error }, &mut summary);
-                    // Everything that needed it is skipped; independent actions go on.
-                    let mut stack = dependents[i].clone();
-                    while let Some(d) = stack.pop() {
-                        if status[d] == Status::Waiting {
-                            status[d] = Status::Skipped;
-                            emit(
-                                Event::Skipped {
-                                    id: doc.actions[d].id.clone(),
-                                    why: format!("needs {id}, which failed"),
-                                },
-                                &mut summary,
-                            );
-                            stack.extend(dependents[d].iter().copied());
-                        }
+            } else if let Err(error) = result {
+                status[i] = Status::Failed;
+                emit(Event::Failed { id: id.clone(), error }, &mut summary);
+                // Everything that needed it is skipped; independent actions go on.
+                let mut stack = dependents[i].clone();
+                while let Some(d) = stack.pop() {
+                    if status[d] == Status::Waiting {
+                        status[d] = Status::Skipped;
+                        emit(
+                            Event::Skipped { id: doc.actions[d].id.clone(), why: format!("needs {id}, which failed") },
+                            &mut summary,
+                        );
+                        stack.extend(dependents[d].iter().copied());
                     }
                 }
             }

@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_VERSION: u32 = 3;
 
 /// The minor version: raised by an additive change (a new optional field), which drplans of
-/// the same major read, keeping what they do not know.
-pub const FORMAT_MINOR: u32 = 2;
+/// the same major read, keeping what they do not know. 3.3 added `switchover.id` and objects
+/// of type `thaw` and `hook`.
+pub const FORMAT_MINOR: u32 = 3;
 
 /// Fields a drplan does not know, from a file of a newer minor version: kept as read and
 /// written back, so that an older drplan's write loses nothing of a newer one's.

@@ -208,6 +208,11 @@ fn drift_is_clean_when_converged_then_names_a_hand_made_change_and_notifies_once
     let main = w.clusters.iter().find(|(c, _)| c == "main").unwrap().1.url().to_string();
     let out = run(&w, &["apply", "config", "--auto-approve"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // The backup has run once: a point in the bucket (no manifest is configured).
+    let point = drplan_core::recovery::PointFormat::default().name_at(support::bot_core::now() - 600).unwrap();
+    let path = format!("/upload/storage/v1/b/shop-dr-backups/o?uploadType=media&name=db/{point}/dump.gz");
+    let (code, answer) = support::http(w._gcp.url(), "POST", &path, "application/octet-stream", "pg_dump");
+    assert_eq!(code, 200, "{answer}");
     let (hook, received) = webhook();
 
     let out = run(&w, &["drift", "config", "--notify", &hook]);

@@ -267,6 +267,15 @@ fn failover_with_the_active_region_down_then_fenced_when_it_returns() {
 
     let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "converged: {}", describe(&out));
+    // The new active region's backups have run: the RPO check has a point to measure.
+    support::bot_core::write_point_into(
+        &w.moto,
+        w._gcplocal.url(),
+        10 * 60,
+        support::bot_core::Damage::None,
+        Some("STANDARD"),
+        true,
+    );
     let out = w.drplan(&["drift", "bot-core"]);
     assert_eq!(out.status.code(), Some(0), "drift is clean: {}", describe(&out));
     assert_eq!(role_lines(&main).len(), 3);

@@ -58,6 +58,8 @@ fn invalid_configurations_report_their_diagnostics() {
             "dns_without_health_check",
             "short_watch_interval",
             "needless_restore_tier",
+            "hook_blocks_disaster",
+            "secret_in_env",
         ];
         let only_warnings = expected.iter().all(|c| warnings.contains(&c.as_str()));
         let want_exit = if only_warnings { 0 } else { 1 };

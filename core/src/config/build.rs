@@ -46,6 +46,7 @@ impl Builder<'_> {
             root.children("backup").map(|b| self.backup(b, objectives.rpo, rpo)).collect();
         let failover = root.child("failover").map(|f| self.failover(f, root));
         let databases = self.databases(root, objectives.rpo, rpo);
+        let hooks = self.hooks(root);
 
         if self.complete {
             self.active_regions(root, drplan);
@@ -87,6 +88,7 @@ impl Builder<'_> {
             databases: databases?,
             failover: failover.flatten(),
             policy: drplan.map(policy_paths).unwrap_or_default(),
+            hooks: hooks?,
         })
     }
 
@@ -178,6 +180,7 @@ impl Builder<'_> {
                 backup_job: self.duration(e, "backup_job"),
                 restore: self.duration(e, "restore"),
                 health_gate: self.duration(e, "health_gate"),
+                hook: self.duration(e, "hook"),
             })
             .unwrap_or_default();
         Objectives {
@@ -388,7 +391,11 @@ impl Builder<'_> {
             Some(r) => self.restore(r, image.as_deref()).map(Some),
             None => Some(None),
         };
+        let (command, env, env_from_secret) = self.container(b);
         Some(Backup {
+            command,
+            env: env?,
+            env_from_secret,
             name: name?,
             schedule: schedule?.0,
             kind: kind?,
@@ -513,18 +520,7 @@ impl Builder<'_> {
                 location: self.opt_str(t, "location")?,
                 storage_class: self.storage_class(t, GCS_CLASSES)?,
             },
-            _ => {
-                let (path, v) = t.str("path")?;
-                if !path.starts_with('/') {
-                    self.diags.push(
-                        Diagnostic::error(Code::InvalidValue, "invalid value")
-                            .label(v.span.clone(), format!("`{path}` is not an absolute path"))
-                            .help("write the mount point from the root, such as \"/mnt/nas/backups\""),
-                    );
-                    return None;
-                }
-                Target::Nas { path: path.to_string() }
-            }
+            _ => self.nas(t)?,
         };
         Some(Destination { name: name?, target })
     }
@@ -792,7 +788,7 @@ impl Builder<'_> {
 
     // --- values -------------------------------------------------------------------------
 
-    fn opt_str(&mut self, n: &Node, attr: &str) -> Option<String> {
+    pub(super) fn opt_str(&mut self, n: &Node, attr: &str) -> Option<String> {
         n.str(attr).map(|(s, _)| s.to_string())
     }
 
@@ -850,7 +846,7 @@ impl Builder<'_> {
         Some(lease)
     }
 
-    fn int_in(&mut self, n: &Node, attr: &str, lo: u64, hi: u64) -> Option<u64> {
+    pub(super) fn int_in(&mut self, n: &Node, attr: &str, lo: u64, hi: u64) -> Option<u64> {
         let v = n.get(attr)?;
         let Val::Num(x) = v.val else { return None };
         if x >= lo as f64 && x <= hi as f64 {
@@ -921,6 +917,75 @@ impl Builder<'_> {
             ok = false;
         }
         ok.then_some(counts)
+    }
+
+    /// A NAS: mounted where drplan runs (`path`), or reached through an S3-compatible
+    /// endpoint (`s3_endpoint` and `bucket`), one of the two.
+    fn nas(&mut self, t: &Node) -> Option<Target> {
+        let path = match t.str("path") {
+            Some((path, v)) if !path.starts_with('/') => {
+                self.diags.push(
+                    Diagnostic::error(Code::InvalidValue, "invalid value")
+                        .label(v.span.clone(), format!("`{path}` is not an absolute path"))
+                        .help("write the mount point from the root, such as \"/mnt/nas/backups\""),
+                );
+                return None;
+            }
+            other => other.map(|(p, _)| p.to_string()),
+        };
+        let s3 = match (t.get("s3_endpoint"), t.get("bucket")) {
+            (Some(_), Some(_)) => Some(NasS3 {
+                endpoint: self.api_url(t, "s3_endpoint")?,
+                bucket: self.bucket(t, "bucket", false)?,
+                prefix: self.opt_str(t, "prefix").unwrap_or_default(),
+                region: self.opt_str(t, "region").unwrap_or_else(|| "us-east-1".to_string()),
+            }),
+            (None, None) => None,
+            (endpoint, _) => {
+                let (missing, given) =
+                    if endpoint.is_some() { ("bucket", "s3_endpoint") } else { ("s3_endpoint", "bucket") };
+                let at = t.get(given).map(|v| v.span.clone()).unwrap_or_else(|| t.ident_span.clone());
+                self.diags.push(
+                    Diagnostic::error(Code::MissingAttribute, "missing attribute")
+                        .label(at, format!("`{given}` without `{missing}`"))
+                        .help("a NAS reached through its S3-compatible endpoint needs both `s3_endpoint` and `bucket`"),
+                );
+                return None;
+            }
+        };
+        match (&path, &s3) {
+            (None, None) => {
+                self.diags.push(
+                    Diagnostic::error(Code::MissingAttribute, "missing attribute")
+                        .label(t.ident_span.clone(), "the NAS says neither where it is mounted nor how to reach it")
+                        .help("give `path` (the share as mounted where drplan runs) or `s3_endpoint` and `bucket` (its S3-compatible endpoint, as MinIO or TrueNAS expose it)"),
+                );
+                return None;
+            }
+            (Some(_), Some(_)) => {
+                let at = t.get("s3_endpoint").map(|v| v.span.clone()).unwrap_or_else(|| t.ident_span.clone());
+                self.diags.push(
+                    Diagnostic::error(Code::InvalidValue, "invalid value")
+                        .label(at, "`s3_endpoint` beside `path`: two ways to read one share")
+                        .help("keep one: `path` when the share is mounted where drplan runs, `s3_endpoint` otherwise"),
+                );
+                return None;
+            }
+            _ => {}
+        }
+        let restore_from = matches!(t.get("restore_from").map(|v| &v.val), Some(Val::Bool(true)));
+        let claim = self.opt_str(t, "claim");
+        // A share mounted where drplan runs is not in the restore Job: it needs the claim.
+        if restore_from && path.is_some() && claim.is_none() {
+            let at = t.get("restore_from").map(|v| v.span.clone()).unwrap_or_else(|| t.ident_span.clone());
+            self.diags.push(
+                Diagnostic::error(Code::MissingAttribute, "missing attribute")
+                    .label(at, "restores read this share, and the restore Job does not have it mounted")
+                    .help("give `claim`, the PersistentVolumeClaim of the share in the clusters: restore Jobs mount it at `path`"),
+            );
+            return None;
+        }
+        Some(Target::Nas { path, s3, restore_from, claim })
     }
 
     /// `restore_tier`, judged against the class points land in: a class read at once needs

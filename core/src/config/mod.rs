@@ -5,6 +5,7 @@ pub mod cron;
 mod databases;
 pub mod duration;
 pub mod edit;
+mod hooks;
 pub mod model;
 pub mod schema;
 mod tree;

@@ -81,6 +81,8 @@ pub struct Config {
     pub failover: Option<Failover>,
     /// `drplan { policy { paths } }`: policy directories, relative to the configuration.
     pub policy: Vec<String>,
+    /// The team's own scripts, run at named points of a failover or a drill.
+    pub hooks: Vec<Hook>,
 }
 
 impl Config {
@@ -144,6 +146,7 @@ pub struct Estimates {
     pub backup_job: Option<Duration>,
     pub restore: Option<Duration>,
     pub health_gate: Option<Duration>,
+    pub hook: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -266,6 +269,12 @@ pub struct Backup {
     /// The manifest object's name inside a point, when backups write one.
     pub manifest: Option<String>,
     pub restore: Option<Restore>,
+    /// The backup container's command; empty: the image's entrypoint.
+    pub command: Vec<String>,
+    /// The team's own environment variables (drplan's `DRPLAN_*` are added to them).
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Secrets whose keys become environment variables (`envFrom`).
+    pub env_from_secret: Vec<String>,
 }
 
 /// How a backup is restored into a promoted region.
@@ -277,6 +286,47 @@ pub struct Restore {
     pub timeout: Duration,
     /// The roles a promotion from which needs the restore.
     pub when: Vec<Role>,
+}
+
+/// A `hook` block: a container run as a Kubernetes Job at a named point of a failover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub name: String,
+    pub at: crate::plan::step::HookPoint,
+    pub region: HookRegion,
+    pub image: String,
+    /// Empty: the image's entrypoint.
+    pub command: Vec<String>,
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Secret names whose keys become environment variables (`envFrom`).
+    pub env_from_secret: Vec<String>,
+    pub timeout: Duration,
+    pub retries: u32,
+    /// Drills run it too.
+    pub drill: bool,
+    /// `true`: a failure stops what depends on it; `false` (`continue`): reported only.
+    pub stop: bool,
+}
+
+/// Where a hook runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookRegion {
+    /// The region being promoted.
+    Target,
+    /// The region that was active.
+    Old,
+    Named(String),
+}
+
+impl HookRegion {
+    /// The region it means in a failover from `old` to `target`.
+    pub fn resolve<'a>(&'a self, target: &'a str, old: Option<&'a str>) -> Option<&'a str> {
+        match self {
+            HookRegion::Target => Some(target),
+            HookRegion::Old => old,
+            HookRegion::Named(n) => Some(n),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,8 +352,26 @@ pub enum Target {
         storage_class: Option<String>,
     },
     Nas {
-        path: String,
+        /// Where the share is mounted, where drplan runs.
+        path: Option<String>,
+        /// Its S3-compatible endpoint.
+        s3: Option<NasS3>,
+        /// Restore Jobs can reach it (the share mounted into them, or its endpoint routable
+        /// from the clusters): restores may use its points.
+        restore_from: bool,
+        /// The PersistentVolumeClaim of the share in the clusters, which restore Jobs mount
+        /// at `path`.
+        claim: Option<String>,
     },
+}
+
+/// A NAS reached through an S3-compatible endpoint (MinIO, TrueNAS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NasS3 {
+    pub endpoint: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub region: String,
 }
 
 impl Target {
@@ -313,6 +381,22 @@ impl Target {
             Target::S3 { .. } => "aws",
             Target::Gcs { .. } => "gcp",
             Target::Nas { .. } => "on-premises",
+        }
+    }
+
+    /// Where its points live, as a URI: `s3://bucket/prefix`, `gs://…`, `file:///mnt/nas/…`,
+    /// or a NAS's endpoint and bucket (`http://nas.local:9000/bucket/prefix`).
+    pub fn uri(&self) -> String {
+        match self {
+            Target::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+            Target::Gcs { bucket, prefix, .. } => format!("gs://{bucket}/{prefix}"),
+            Target::Nas { path: Some(path), .. } => format!("file://{path}"),
+            Target::Nas { s3: Some(s3), .. } => {
+                let prefix = s3.prefix.trim_end_matches('/');
+                let folder = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+                format!("{}/{}/{folder}", s3.endpoint.trim_end_matches('/'), s3.bucket)
+            }
+            Target::Nas { .. } => String::new(),
         }
     }
 }

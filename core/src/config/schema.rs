@@ -16,6 +16,8 @@ pub enum Ty {
     StringList,
     /// An object `{ active = N, standby = N, cold = N }`.
     RoleCounts,
+    /// An object of strings `{ NAME = "value" }`.
+    StringMap,
 }
 
 impl Ty {
@@ -27,6 +29,7 @@ impl Ty {
             Ty::Bool => "true or false",
             Ty::StringList => "a list of strings",
             Ty::RoleCounts => "an object `{ active = N, standby = N, cold = N }`",
+            Ty::StringMap => "an object of strings `{ NAME = \"value\" }`",
         }
     }
 }
@@ -188,6 +191,7 @@ pub static ESTIMATES: Block = Block {
         opt("backup_job", Ty::String, "time to create or change the backup CronJob (default `10s`)"),
         opt("restore", Ty::String, "time a restore Job takes to restore a recovery point (default `15m`)"),
         opt("health_gate", Ty::String, "margin added to a health gate's `interval` (default `30s`)"),
+        opt("hook", Ty::String, "time a hook's Job takes (default `1m`)"),
     ],
     variants: &[],
     blocks: &[],
@@ -382,10 +386,18 @@ pub static NAS: Block = Block {
     name: "nas",
     once: true,
     labels: &[],
-    attrs: &[req("path", Ty::String, "absolute path of the mounted share")],
+    attrs: &[
+        opt("path", Ty::String, "absolute path of the share as mounted where drplan runs"),
+        opt("s3_endpoint", Ty::String, "the share's S3-compatible endpoint (MinIO, TrueNAS), instead of `path`"),
+        opt("bucket", Ty::String, "bucket at `s3_endpoint`"),
+        opt("prefix", Ty::String, "key prefix of the backups at `s3_endpoint`"),
+        opt("region", Ty::String, "region the endpoint signs for (default `us-east-1`)"),
+        opt("restore_from", Ty::Bool, "restore Jobs can reach the share: restores may use its points (default false)"),
+        opt("claim", Ty::String, "PersistentVolumeClaim of the share in the clusters: restore Jobs mount it at `path`"),
+    ],
     variants: &[],
     blocks: &[],
-    doc: "a network share, checked for posture only",
+    doc: "an on-premises share: its points listed and verified like a bucket's",
 };
 
 pub static DESTINATION: Block = Block {
@@ -435,6 +447,17 @@ pub static BACKUP: Block = Block {
             "manifest",
             Ty::String,
             "object a backup writes last into its point, listing its objects (absent: every point counts as complete)",
+        ),
+        opt("command", Ty::StringList, "command of the backup container (default: the image's entrypoint)"),
+        opt(
+            "env",
+            Ty::StringMap,
+            "environment variables of the backup container, never secrets (see `env_from_secret`)",
+        ),
+        opt(
+            "env_from_secret",
+            Ty::StringList,
+            "Kubernetes Secrets whose keys become the backup container's environment",
         ),
     ],
     variants: &[],
@@ -508,6 +531,31 @@ pub static AUTOMATIC: Block = Block {
     doc: "how `drplan watch` fails over",
 };
 
+pub static HOOK: Block = Block {
+    name: "hook",
+    once: false,
+    labels: &["name"],
+    attrs: &[
+        req(
+            "at",
+            Ty::String,
+            "when it runs: `before_failover`, `after_restore`, `after_capacity`, `after_traffic` or `after_fence`",
+        ),
+        opt("region", Ty::String, "where it runs: `target` (default), `old`, or a region's name"),
+        req("image", Ty::String, "container image of the hook's Job"),
+        opt("command", Ty::StringList, "command of the Job (default: the image's entrypoint)"),
+        opt("env", Ty::StringMap, "environment variables, never secrets (see `env_from_secret`)"),
+        opt("env_from_secret", Ty::StringList, "Kubernetes Secrets whose keys become environment variables"),
+        opt("timeout", Ty::String, "how long the Job may run (default 10m)"),
+        opt("retries", Ty::Int, "attempts after a failed one (default 0: a hook never runs twice unasked)"),
+        opt("drill", Ty::Bool, "drills run it too, with `DRPLAN_DRILL=1` (default false)"),
+        opt("on_failure", Ty::String, "`stop` (default) or `continue`"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "a script of the team's, run as a Kubernetes Job at a named point of a failover or a drill",
+};
+
 pub static ROOT: Block = Block {
     name: "configuration",
     once: true,
@@ -523,6 +571,7 @@ pub static ROOT: Block = Block {
         child(&DATABASE),
         child(&BACKUP),
         child(&FAILOVER),
+        child(&HOOK),
     ],
     doc: "a drplan configuration",
 };
@@ -603,6 +652,7 @@ fn attr_table(out: &mut String, attrs: &[Attr]) {
             Ty::Bool => "bool",
             Ty::StringList => "list of strings",
             Ty::RoleCounts => "`{ active, standby, cold }`",
+            Ty::StringMap => "`{ NAME = \"value\" }`",
         };
         out.push_str(&format!("| `{}` | {ty} | {} | {} |\n", a.name, if a.required { "yes" } else { "no" }, a.doc));
     }

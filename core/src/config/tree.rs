@@ -330,6 +330,14 @@ impl Checker<'_> {
                 return ok.then_some(v);
             }
             (Ty::RoleCounts, Val::Map(_)) => true,
+            (Ty::StringMap, Val::Map(entries)) => {
+                let mut ok = true;
+                for (_, _, value) in entries.iter().filter(|(_, _, v)| !matches!(v.val, Val::Str(_))) {
+                    self.diags.push(wrong_type(def.name, "a string", value));
+                    ok = false;
+                }
+                return ok.then_some(v);
+            }
             _ => false,
         };
         if ok {

@@ -46,15 +46,7 @@ pub fn desired(config: &Config) -> Vec<Resource> {
             // suspended so promotion only flips a flag. Cold clusters have nothing.
             if region.role != Role::Cold {
                 for b in &config.backups {
-                    let destinations: Vec<String> = b
-                        .destinations
-                        .iter()
-                        .map(|d| match &d.target {
-                            Target::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
-                            Target::Gcs { bucket, prefix, .. } => format!("gs://{bucket}/{prefix}"),
-                            Target::Nas { path } => format!("file://{path}"),
-                        })
-                        .collect();
+                    let destinations: Vec<String> = b.destinations.iter().map(|d| d.target.uri()).collect();
                     let mut a = attrs([
                         ("context", k8s.context.as_str().into()),
                         ("namespace", k8s.namespace.as_str().into()),
@@ -68,6 +60,19 @@ pub fn desired(config: &Config) -> Vec<Resource> {
                     ]);
                     if let Some(gpg) = &b.gpg_recipient {
                         a.insert("gpg_recipient".into(), gpg.as_str().into());
+                    }
+                    // The team's own tool, run as it is: its command, environment and Secrets.
+                    if !b.command.is_empty() {
+                        a.insert("command".into(), serde_json::to_string(&b.command).unwrap_or_default().into());
+                    }
+                    if !b.env.is_empty() {
+                        a.insert("env".into(), serde_json::to_string(&b.env).unwrap_or_default().into());
+                    }
+                    if !b.env_from_secret.is_empty() {
+                        a.insert(
+                            "env_from_secret".into(),
+                            serde_json::to_string(&b.env_from_secret).unwrap_or_default().into(),
+                        );
                     }
                     out.push(Resource {
                         address: address::backup_job(&region.name, &b.name),

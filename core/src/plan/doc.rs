@@ -20,7 +20,8 @@ use crate::diagnostics::Severity;
 /// 1.0 documents, read as empty); 1.2 added `configuration_path` and `declares_lost`; 1.3
 /// added `restores`; 1.4 `posture.rto.measured_by` and `posture.drills`; 1.5 `policy`;
 /// 1.6 `databases`; 1.7 `restores[].thaw`, `restores[].time_to_data_seconds`,
-/// `restores[].target_time`, `posture.rto.thaw` and `posture.rpo[].thaw`.
+/// `restores[].target_time`, `posture.rto.thaw`, `posture.rpo[].thaw`, `failover_id`,
+/// `posture.rpo[].no_backup_yet`, `posture.rpo[].unmeasured` and `posture.rpo[].not_listed`.
 pub const FORMAT_VERSION: &str = "1.7";
 
 /// A plan: what `drplan plan --out` saves and `--json` prints, and what `apply FILE` runs.
@@ -82,6 +83,10 @@ pub struct PlanDoc {
     /// whatever the flags of the `apply` that carries it out.
     #[serde(default)]
     pub declares_lost: bool,
+    /// The id of the failover the plan makes, which its hooks' Job names carry; apply keeps
+    /// it in state while the failover is under way. Since 1.7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_id: Option<String>,
 }
 
 /// Why a text is not a plan document this drplan reads.
@@ -329,6 +334,17 @@ pub struct RpoDoc {
     /// it must be thawed before a restore. Since 1.7.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub thaw: BTreeMap<String, String>,
+    /// Every destination was listed and none holds a point: no backup has run. Since 1.7.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_backup_yet: bool,
+    /// No destination's newest point was measured: the check rests on the schedule alone
+    /// and is unknown. Since 1.7.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmeasured: bool,
+    /// NAS destinations not listed (neither mounted where drplan runs nor reached through
+    /// an S3 endpoint). Since 1.7.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_listed: Vec<String>,
     pub ok: bool,
 }
 
@@ -615,6 +631,9 @@ impl PlanDoc {
                         newest_backup_age_seconds: r.destinations.iter().map(|(d, a)| (d.clone(), secs(*a))).collect(),
                         unreachable: r.unreachable.clone(),
                         thaw: r.thaws.iter().cloned().collect(),
+                        no_backup_yet: r.no_backup_yet,
+                        unmeasured: r.unmeasured,
+                        not_listed: r.not_listed.clone(),
                         ok: r.ok,
                     })
                     .collect(),
@@ -679,6 +698,7 @@ impl PlanDoc {
             },
             applyable: plan.can_apply(allow_unreachable),
             declares_lost: allow_unreachable,
+            failover_id: plan.failover_id.clone(),
         }
     }
 

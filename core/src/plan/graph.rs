@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{Action, Change};
 use super::resource::{Natural, Value, address};
-use super::step::{DataStep, Direction, Layer, Phase, direction, is_promotion, retires_writer};
+use super::step::{
+    DataStep, Direction, HookPoint, Layer, Phase, direction, hook_point, is_promotion, retires_writer, stops_on_failure,
+};
 
 /// One step of the plan: a change, or the health gate in front of a DNS move.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +149,7 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         Phase::Data(s) => Some(s),
         _ => None,
     };
+    let is_hook = |c: &Change| phase(c) == Phase::Hook;
     let layers = [Layer::Machines, Layer::Data, Layer::Workloads];
     for r in &regions {
         let in_r = |c: &Change| c.region.as_deref() == Some(*r);
@@ -169,14 +172,15 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         // it never serves or runs backups beside the region that took over. Not when it is
         // the one serving again: its capacity then comes up first, as for any promotion.
         if fenced.contains(*r) && serving != Some(*r) {
-            let fence = b.select(|c| in_r(c) && direction(c) == Direction::Down && data_step(c).is_none());
-            let rest = b.select(|c| in_r(c) && direction(c) == Direction::Up && data_step(c).is_none());
+            let fence =
+                b.select(|c| in_r(c) && direction(c) == Direction::Down && data_step(c).is_none() && !is_hook(c));
+            let rest = b.select(|c| in_r(c) && direction(c) == Direction::Up && data_step(c).is_none() && !is_hook(c));
             b.order(&fence, &rest);
         }
         // An old writer is fenced (renamed, kept) before anything else happens in its region:
         // a writer Deployment starting there must never find it accepting writes.
         let retire = b.select(|c| in_r(c) && retires_writer(c));
-        let others = b.select(|c| in_r(c) && data_step(c).is_none());
+        let others = b.select(|c| in_r(c) && data_step(c).is_none() && !is_hook(c));
         b.order(&retire, &others);
     }
 
@@ -218,7 +222,9 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         let c = &changes[m as usize];
         let Some(region) = serves(c) else { continue };
         let up_in_region = b.select(|o| {
-            o.region.as_deref() == Some(region) && direction(o) == Direction::Up && phase(o) != Phase::Schedule
+            o.region.as_deref() == Some(region)
+                && direction(o) == Direction::Up
+                && !matches!(phase(o), Phase::Schedule | Phase::Hook)
         });
         let check = address::health_check(region);
         let check_change = b.select(|o| o.address == check && o.action != Action::Delete);
@@ -243,7 +249,8 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     // Only once DNS has moved: capacity comes down and the backup schedule moves, the old
     // schedule suspended before the new one runs, so two never write at once.
     let down = b.select(|c| {
-        direction(c) == Direction::Down && !matches!(phase(c), Phase::Storage | Phase::Probe | Phase::Data(_))
+        direction(c) == Direction::Down
+            && !matches!(phase(c), Phase::Storage | Phase::Probe | Phase::Data(_) | Phase::Hook)
     });
     for &m in &dns_moves {
         // A record moving to a region being fenced waits on that region's capacity, which
@@ -302,6 +309,65 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     b.order(&buckets_up, &buckets_gone);
     b.order(&jobs, &buckets_gone);
 
+    // The team's hooks, each at its point of the failover from `old` to `target` (its own
+    // attributes say which regions those are).
+    let text = |c: &Change, k: &str| c.after.as_ref().and_then(|a| a.get(k)).and_then(Value::text).map(str::to_string);
+    let primary_and_gates: Vec<u32> =
+        primary_moves.iter().copied().chain(changes.len() as u32..b.ids.len() as u32).collect();
+    for (i, c) in changes.iter().enumerate() {
+        let Some(point) = hook_point(c) else { continue };
+        let h = [i as u32];
+        let (target, old) = (text(c, "target"), text(c, "old"));
+        let in_t = |o: &Change| target.is_some() && o.region == target && !is_hook(o);
+        let in_o = |o: &Change| old.is_some() && o.region == old && !is_hook(o);
+        let old_down = |o: &Change| {
+            in_o(o) && direction(o) == Direction::Down && (layer(o).is_some() || phase(o) == Phase::Schedule)
+        };
+        match point {
+            // Before anything: every other change, gate and barrier waits for it.
+            HookPoint::BeforeFailover => {
+                let rest = b.select(|o| hook_point(o) != Some(HookPoint::BeforeFailover));
+                b.order(&h, &rest);
+                let nodes: Vec<u32> = (changes.len() as u32..b.ids.len() as u32).collect();
+                b.order(&h, &nodes);
+            }
+            HookPoint::AfterRestore => {
+                let before = b.select(|o| {
+                    in_t(o)
+                        && direction(o) == Direction::Up
+                        && (matches!(layer(o), Some(Layer::Machines | Layer::Data)) || phase(o) == Phase::Retrieve)
+                });
+                let after =
+                    b.select(|o| in_t(o) && layer(o) == Some(Layer::Workloads) && direction(o) == Direction::Up);
+                b.order(&before, &h);
+                b.order(&h, &after);
+                b.order(&h, &primary_and_gates);
+            }
+            HookPoint::AfterCapacity => {
+                let before = b.select(|o| {
+                    in_t(o)
+                        && direction(o) == Direction::Up
+                        && (layer(o).is_some() || phase(o) == Phase::Retrieve || is_promotion(o))
+                });
+                b.order(&before, &h);
+                b.order(&h, &primary_and_gates);
+            }
+            HookPoint::AfterTraffic => {
+                b.order(&primary_moves, &h);
+                // A `stop` hook holds the old active's demotion: the way back stays open.
+                if stops_on_failure(c) {
+                    let demotion = b.select(old_down);
+                    b.order(&h, &demotion);
+                }
+            }
+            HookPoint::AfterFence => {
+                let fence = b.select(|o| old_down(o) || (in_o(o) && retires_writer(o)));
+                b.order(&primary_moves, &h);
+                b.order(&fence, &h);
+            }
+        }
+    }
+
     for d in &mut b.deps {
         d.sort_unstable();
         d.dedup();
@@ -352,8 +418,13 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         };
         let inherited =
             n.depends_on.iter().find(|d| blocked[**d]).map(|d| format!("waits on {}, which cannot pass", out[*d].id));
-        let is_gate = !matches!(n.step, Step::Change(_));
-        blocked[pos] = inherited.is_some() || (is_gate && own.is_some());
+        // A gate that cannot pass blocks what waits on it, and so does a hook that must not
+        // fail (`on_failure = "stop"`) and cannot run.
+        let blocks = match &n.step {
+            Step::Change(i) => phase(&changes[*i]) == Phase::Hook && stops_on_failure(&changes[*i]),
+            _ => true,
+        };
+        blocked[pos] = inherited.is_some() || (blocks && own.is_some());
         out[pos].skipped = own.or(inherited);
     }
     Ok(out)

@@ -7,6 +7,7 @@ pub mod desired;
 pub mod diff;
 pub mod doc;
 pub mod graph;
+pub mod hooks;
 pub mod posture;
 pub mod resource;
 pub mod restore;
@@ -146,6 +147,8 @@ pub struct Plan {
     pub roles: BTreeMap<String, Role>,
     /// Whether the plan looked at the clouds (false with `--refresh=false`).
     pub refreshed: bool,
+    /// The id of the failover this plan makes, which its hooks' Jobs carry.
+    pub failover_id: Option<String>,
 }
 
 /// A fence still owed to a region declared lost.
@@ -233,6 +236,13 @@ pub fn plan(
             .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
         d.changes.extend(wanted.cloned());
     }
+    // The team's hooks at their points of the failover.
+    let hooks = hooks::plan(config, prior, options);
+    let hooks_wanted = hooks
+        .changes
+        .iter()
+        .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
+    d.changes.extend(hooks_wanted.cloned());
     d.changes.sort_by(|a, b| resource::natural_cmp(&a.address, &b.address));
     let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();
     let unreachable_objects = live.map(|l| l.unreachable_objects.clone()).unwrap_or_default();
@@ -296,6 +306,7 @@ pub fn plan(
     let mut safety = safety::check(config, prior, &d.changes, &graph, &desired, !options.targets.is_empty());
     safety.extend(restores.findings);
     safety.extend(data.findings);
+    safety.extend(hooks.findings);
     // After an automatic failover, a configuration that still names the old active would
     // fail back by accident: refused unless asked for.
     if let (Some(o), Some(active)) = (&prior.override_, config.active_region())
@@ -356,6 +367,7 @@ pub fn plan(
         posture,
         roles,
         refreshed: live.is_some(),
+        failover_id: hooks.failover_id,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct Estimates {
     pub catch_up: u64,
     /// A replica promoted to writer and available.
     pub promotion: u64,
+    /// A hook's Job, from its creation to its end.
+    pub hook: u64,
 }
 
 impl Estimates {
@@ -49,6 +51,7 @@ impl Estimates {
             stop_writes: d.stop_writes,
             catch_up: d.catch_up,
             promotion: d.promotion,
+            hook: pick(o.hook, d.hook),
         }
     }
 }
@@ -67,6 +70,7 @@ impl Default for Estimates {
             stop_writes: 15,
             catch_up: 90,
             promotion: 300,
+            hook: 60,
         }
     }
 }
@@ -114,6 +118,15 @@ pub struct RpoCheck {
     /// Destinations whose newest usable point must be thawed before a restore, with its
     /// class, thaw time and tier (`GLACIER, thaw up to 5h (Standard)`).
     pub thaws: Vec<(String, String)>,
+    /// Every destination that can be listed was, and none holds a recovery point: the backup
+    /// has never run (or never finished). Not ✓, whatever the schedule says.
+    pub no_backup_yet: bool,
+    /// Nothing was measured (a plan without a refresh, every destination unreadable): the
+    /// check rests on the schedule alone and is shown as unknown, not ✓.
+    pub unmeasured: bool,
+    /// NAS destinations that could not be listed (neither mounted where drplan runs nor
+    /// reached through an S3 endpoint).
+    pub not_listed: Vec<String>,
     pub ok: bool,
 }
 
@@ -201,8 +214,24 @@ pub fn assess(
                 })
                 .map(|d| d.name.clone())
                 .collect();
-            let ok =
-                rpo.is_none_or(|rpo| gap <= rpo && destinations.iter().all(|(_, age)| age.is_none_or(|a| a <= rpo)));
+            // Listed and empty, every one of them: no backup has run yet. A NAS that is not
+            // listed says nothing either way.
+            let is_nas = |d: &crate::config::Destination| matches!(d.target, crate::config::Target::Nas { .. });
+            let catalog =
+                |d: &crate::config::Destination| live.and_then(|l| l.points.get(&address::bucket(&b.name, &d.name)));
+            let not_listed: Vec<String> = b
+                .destinations
+                .iter()
+                .filter(|d| live.is_some() && is_nas(d) && catalog(d).is_none())
+                .map(|d| d.name.clone())
+                .collect();
+            let listed: Vec<Option<&crate::recovery::Catalog>> =
+                b.destinations.iter().filter(|d| !is_nas(d) || catalog(d).is_some()).map(catalog).collect();
+            let no_backup_yet = !listed.is_empty()
+                && listed.iter().all(|c| c.is_some_and(|c| c.unreachable.is_none() && c.newest_usable().is_none()));
+            let unmeasured = !no_backup_yet && destinations.iter().all(|(_, age)| age.is_none());
+            let ok = !no_backup_yet
+                && rpo.is_none_or(|rpo| gap <= rpo && destinations.iter().all(|(_, age)| age.is_none_or(|a| a <= rpo)));
             let thaws = b
                 .destinations
                 .iter()
@@ -212,7 +241,18 @@ pub fn assess(
                     Some((d.name.clone(), thaw))
                 })
                 .collect();
-            RpoCheck { backup: b.name.clone(), rpo, schedule_gap: gap, destinations, unreachable, thaws, ok }
+            RpoCheck {
+                backup: b.name.clone(),
+                rpo,
+                schedule_gap: gap,
+                destinations,
+                unreachable,
+                thaws,
+                no_backup_yet,
+                unmeasured,
+                not_listed,
+                ok,
+            }
         })
         .collect();
 

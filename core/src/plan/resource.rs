@@ -33,10 +33,12 @@ pub enum Kind {
     /// An archived recovery point's objects brought back within reach (S3's RestoreObject)
     /// before the restore Job reads them.
     Thaw,
+    /// A script of the team's run as a Kubernetes Job at a named point of a failover.
+    Hook,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Instance,
         Kind::Workload,
         Kind::HealthCheck,
@@ -49,6 +51,7 @@ impl Kind {
         Kind::CatchUp,
         Kind::ResumeWrites,
         Kind::Thaw,
+        Kind::Hook,
     ];
 
     /// The kind's name in addresses, plan files and state, from the step table.
@@ -177,6 +180,11 @@ pub mod address {
 
     pub fn restore(region: &str, backup: &str) -> String {
         format!("region.{region}.restore.{backup}")
+    }
+
+    /// Hook `name` of a failover, run in `region`.
+    pub fn hook(region: &str, name: &str) -> String {
+        format!("region.{region}.hook.{name}")
     }
 
     /// The thaw of the archived point the restore of `backup` into `region` reads.

@@ -98,12 +98,13 @@ pub struct Restores {
     pub findings: Vec<Diagnostic>,
 }
 
-/// The destinations of `backup` that hold recovery points (NAS is posture only).
+/// The destinations of `backup` a restore can read: the clouds' buckets, and a NAS whose
+/// share the restore Jobs reach (`restore_from`).
 pub fn catalogs<'a>(backup: &Backup, live: &'a Snapshot) -> Vec<&'a Catalog> {
     backup
         .destinations
         .iter()
-        .filter(|d| !matches!(d.target, Target::Nas { .. }))
+        .filter(|d| !matches!(d.target, Target::Nas { restore_from: false, .. }))
         .filter_map(|d| live.points.get(&address::bucket(&backup.name, &d.name)))
         .collect()
 }
@@ -328,6 +329,12 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
             ]);
             if let Some(gpg) = &backup.gpg_recipient {
                 a.insert("gpg_recipient".into(), gpg.as_str().into());
+            }
+            // A point on a NAS: its share's claim mounted into the Job where the URI says.
+            let nas = backup.destinations.iter().find(|d| address::bucket(&backup.name, &d.name) == choice.destination);
+            if let Some(Target::Nas { path: Some(path), claim: Some(claim), .. }) = nas.map(|d| &d.target) {
+                a.insert("volume_claim".into(), claim.as_str().into());
+                a.insert("mount_path".into(), path.as_str().into());
             }
             // The time asked for reaches the Job, which replays its log up to it (PITR).
             if let Some(t) = requested {

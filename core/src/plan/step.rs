@@ -91,6 +91,60 @@ pub enum Phase {
     /// Brings archived data back within reach (a thaw): before the region's data layer that
     /// reads it, beside its machines (both take time; neither waits for the other).
     Retrieve,
+    /// A team's script at a named point of a failover: its `at` attribute says which (see
+    /// [`HookPoint`]).
+    Hook,
+}
+
+/// The named points of a failover a hook runs at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HookPoint {
+    /// Before any change.
+    BeforeFailover,
+    /// After the target's restores (its machines when there is none), before its workloads.
+    AfterRestore,
+    /// Once the target's stack is up and rolled out, before its health gate and DNS.
+    AfterCapacity,
+    /// Once DNS has moved; a `stop` hook holds the old active's demotion.
+    AfterTraffic,
+    /// Once the old active is demoted or fenced.
+    AfterFence,
+}
+
+impl HookPoint {
+    pub const ALL: [HookPoint; 5] = [
+        HookPoint::BeforeFailover,
+        HookPoint::AfterRestore,
+        HookPoint::AfterCapacity,
+        HookPoint::AfterTraffic,
+        HookPoint::AfterFence,
+    ];
+    pub const NAMES: [&'static str; 5] =
+        ["before_failover", "after_restore", "after_capacity", "after_traffic", "after_fence"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(text: &str) -> Option<HookPoint> {
+        Self::NAMES.iter().position(|n| *n == text).map(|i| Self::ALL[i])
+    }
+}
+
+/// The point a hook change runs at (its `at`); `None` for any other step.
+pub fn hook_point(c: &Change) -> Option<HookPoint> {
+    if c.kind.spec().phase != Phase::Hook {
+        return None;
+    }
+    let a = c.after.as_ref().or(c.before.as_ref())?;
+    HookPoint::parse(a.get("at").and_then(Value::text)?)
+}
+
+/// Whether a failure of `c` stops what depends on it. A step that says
+/// `on_failure = "continue"` (a hook) is reported when it fails, and the rest goes on.
+pub fn stops_on_failure(c: &Change) -> bool {
+    let a = c.after.as_ref().or(c.before.as_ref());
+    a.and_then(|a| a.get("on_failure")).and_then(Value::text) != Some("continue")
 }
 
 /// The steps of a database changing writer, in the order a planned failover runs them.
@@ -141,6 +195,8 @@ pub enum Cost {
     Member,
     /// The thaw's own `seconds`: the archive's retrieval time for its class and tier.
     Thaw,
+    /// `estimates.hook`.
+    Hook,
 }
 
 /// How a step interrupted by a crash is found again by the next run.
@@ -204,7 +260,7 @@ const DIFFED: Spec = Spec {
 };
 
 /// Every step kind, in [`Kind::ALL`]'s order.
-pub const TABLE: [Spec; 12] = [
+pub const TABLE: [Spec; 13] = [
     Spec {
         kind: Kind::Instance,
         name: "instance",
@@ -333,6 +389,18 @@ pub const TABLE: [Spec; 12] = [
         adopt: Adopt::Name,
         ..DIFFED
     },
+    Spec {
+        kind: Kind::Hook,
+        name: "hook",
+        planned: Planned::Once,
+        family: Family::Kubernetes,
+        ready: Ready::Finished,
+        phase: Phase::Hook,
+        cost: Cost::Hook,
+        // The Job's name carries the failover's id: a run killed while it waited finds it.
+        adopt: Adopt::Name,
+        ..DIFFED
+    },
 ];
 
 impl Kind {
@@ -439,6 +507,7 @@ pub fn estimate(c: &Change, e: &Estimates) -> u64 {
         Cost::CatchUp => e.catch_up,
         Cost::Member if is_promotion(c) => e.promotion,
         Cost::Member => 0,
+        Cost::Hook => e.hook,
         Cost::Thaw => match c.after.as_ref().and_then(|a| a.get("seconds")) {
             Some(Value::Int(s)) => (*s).max(0) as u64,
             _ => 0,

@@ -276,6 +276,7 @@ fn posture(doc: &PlanDoc, p: &Paint) -> String {
             .map(|(d, a)| {
                 let age = match a {
                     _ if r.unreachable.contains(d) => "unreachable".to_string(),
+                    _ if r.not_listed.contains(d) => "not listed".to_string(),
                     Some(s) => match r.thaw.get(d) {
                         Some(thaw) => format!("{} old ({thaw})", duration(*s)),
                         None => format!("{} old", duration(*s)),
@@ -285,12 +286,21 @@ fn posture(doc: &PlanDoc, p: &Paint) -> String {
                 format!("{d} {age}")
             })
             .collect();
+        let (mark, newest) = match (r.no_backup_yet, r.unmeasured && r.ok) {
+            (true, _) => {
+                let unlisted = match r.not_listed.as_slice() {
+                    [] => String::new(),
+                    names => format!(" ({} not listed)", names.join(", ")),
+                };
+                (p.check(false), format!("no backup yet: no destination holds a usable recovery point{unlisted}"))
+            }
+            (false, true) => (p.code("33", "?"), format!("newest backups unknown: {}", ages.join(", "))),
+            (false, false) => (p.check(r.ok), format!("newest backups: {}", ages.join(", "))),
+        };
         out.push_str(&format!(
-            "  {} RPO   {}: runs at least every {} ({rpo}); newest backups: {}\n",
-            p.check(r.ok),
+            "  {mark} RPO   {}: runs at least every {} ({rpo}); {newest}\n",
             r.backup,
             duration(r.schedule_gap_seconds),
-            ages.join(", ")
         ));
     }
     if let Some(r) = &post.rto {

@@ -32,7 +32,12 @@ pub fn markdown(doc: &PlanDoc) -> String {
     let mut posture = Vec::new();
     for r in &post.rpo {
         let rpo = r.rpo_seconds.map_or("no RPO".to_string(), duration);
-        posture.push(format!("{} RPO `{}` every {} vs {rpo}", tick(r.ok), r.backup, duration(r.schedule_gap_seconds)));
+        let (mark, note) = match (r.no_backup_yet, r.unmeasured && r.ok) {
+            (true, _) => ("❌", ": no backup yet"),
+            (false, true) => ("❔", ": newest backups not measured"),
+            (false, false) => (tick(r.ok), ""),
+        };
+        posture.push(format!("{mark} RPO `{}` every {} vs {rpo}{note}", r.backup, duration(r.schedule_gap_seconds)));
     }
     if let Some(r) = &post.rto {
         let rto = r.rto_seconds.map_or("no RTO".to_string(), duration);

@@ -6,12 +6,15 @@ pub mod client;
 mod databases;
 mod ec2;
 pub mod error;
+mod nas;
 pub mod pace;
 mod points;
 pub mod rds;
 mod route53;
 mod s3;
 mod thaw;
+
+pub use nas::NasStore;
 
 use std::collections::BTreeMap;
 
@@ -282,9 +285,12 @@ impl AwsProvider {
             // themselves after the days asked for, and the archived objects stay.
             Kind::Thaw if change.action == drplan_core::plan::Action::Delete => Ok(None),
             Kind::Thaw => thaw::apply(&self.s3_client(thaw_location(change)), change).await,
-            Kind::Workload | Kind::BackupJob | Kind::Restore | Kind::StopWrites | Kind::ResumeWrites => Err(
-                ProviderError::new(ErrorClass::Invalid, format!("the aws provider does not manage {}", change.kind)),
-            ),
+            Kind::Workload | Kind::BackupJob | Kind::Restore | Kind::StopWrites | Kind::ResumeWrites | Kind::Hook => {
+                Err(ProviderError::new(
+                    ErrorClass::Invalid,
+                    format!("the aws provider does not manage {}", change.kind),
+                ))
+            }
         };
         result.map_err(|e| if e.address.is_none() { e.at(address) } else { e })
     }

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EnvFromSource, EnvVar, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, SecretEnvSource,
+    Volume, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams, PropagationPolicy};
@@ -29,6 +32,12 @@ pub struct JobStep {
     /// Empty: the image's entrypoint.
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Secrets whose keys become environment variables (`envFrom`), by name.
+    pub env_from: Vec<String>,
+    /// Attempts after a failed one (`backoffLimit`).
+    pub retries: i32,
+    /// PersistentVolumeClaims mounted into the container: `(claim, mount path)`.
+    pub volumes: Vec<(String, String)>,
     /// Labels beyond drplan's own (`drplan.io/backup`).
     pub labels: BTreeMap<String, String>,
     /// Annotations that let a later run read back what the Job was made for.
@@ -110,9 +119,10 @@ impl JobStep {
                 ..ObjectMeta::default()
             },
             spec: Some(JobSpec {
-                // One attempt retried by the pod's restart policy is enough for a restore: a
-                // second run over a half-restored database is the backup tool's to allow.
-                backoff_limit: Some(1),
+                // As many attempts as the step allows: a restore one more (a second run over a
+                // half-restored database is the backup tool's to allow), a hook none unless
+                // its `retries` says so.
+                backoff_limit: Some(self.retries.max(0)),
                 active_deadline_seconds: Some(self.deadline.as_secs().max(1) as i64),
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta { labels: Some(labels), ..ObjectMeta::default() }),
@@ -122,9 +132,44 @@ impl JobStep {
                             image: Some(self.image.clone()),
                             command: (!self.command.is_empty()).then(|| self.command.clone()),
                             env: Some(env),
+                            volume_mounts: (!self.volumes.is_empty()).then(|| {
+                                self.volumes
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, (_, path))| VolumeMount {
+                                        name: format!("share-{i}"),
+                                        mount_path: path.clone(),
+                                        read_only: Some(true),
+                                        ..VolumeMount::default()
+                                    })
+                                    .collect()
+                            }),
+                            env_from: (!self.env_from.is_empty()).then(|| {
+                                self.env_from
+                                    .iter()
+                                    .map(|name| EnvFromSource {
+                                        secret_ref: Some(SecretEnvSource { name: name.clone(), optional: None }),
+                                        ..EnvFromSource::default()
+                                    })
+                                    .collect()
+                            }),
                             ..Container::default()
                         }],
                         restart_policy: Some("Never".to_owned()),
+                        volumes: (!self.volumes.is_empty()).then(|| {
+                            self.volumes
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (claim, _))| Volume {
+                                    name: format!("share-{i}"),
+                                    persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                                        claim_name: claim.clone(),
+                                        read_only: Some(true),
+                                    }),
+                                    ..Volume::default()
+                                })
+                                .collect()
+                        }),
                         ..PodSpec::default()
                     }),
                 },

@@ -7,6 +7,7 @@
 pub mod client;
 mod cnpg;
 mod error;
+mod hook;
 pub mod job;
 mod objects;
 
@@ -221,13 +222,64 @@ impl KubernetesProvider {
         Ok(Some(observe_restore(cluster, address, &job)))
     }
 
-    async fn wait_restore(&self, cluster: &Cluster, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
-        let attrs = attrs_of(request.change)?;
-        let address = request.change.address.as_str();
-        let step = restore_step(cluster, attrs, address)?;
+    /// Starts a hook's Job, or adopts the one of the same name (this failover's, started by
+    /// a run that was killed); one that failed is started again only when the plan replaces
+    /// it. A drill's hook Job goes with the drill; a failover's is history once done.
+    async fn apply_hook(
+        &self,
+        cluster: &Cluster,
+        project: &str,
+        change: &Change,
+    ) -> Result<Option<Observed>, ProviderError> {
+        let address = change.address.as_str();
+        let attrs = attrs_of(change)?;
+        let step = hook::step(attrs, &cluster.namespace, address)?;
         let what = cluster.describe("job", &step.name, &step.namespace);
-        let api: Api<Job> = Api::namespaced(cluster.client()?.clone(), &step.namespace);
-        job::wait(&api, &step.name, step.deadline, &what, request.progress).await
+        let api: Api<Job> = Api::namespaced(cluster.client().map_err(|e| e.at(address))?.clone(), &step.namespace);
+        if change.action == Action::Delete {
+            if attrs.get("drill").is_some() {
+                job::delete_named(&api, &step.name, &what).await.map_err(|e| e.at(address))?;
+            }
+            return Ok(None);
+        }
+        // Recorded complete in this failover: it ran; its Job may be gone since.
+        if change.action == Action::Adopt {
+            let resource = Resource {
+                address: address.to_owned(),
+                kind: Kind::Hook,
+                region: Some(cluster.region.clone()),
+                attrs: attrs.clone(),
+            };
+            return Ok(Some(Observed { resource, id: change.id.clone().unwrap_or_default() }));
+        }
+        let job =
+            step.start(&api, project, change.action == Action::Replace, &what).await.map_err(|e| e.at(address))?;
+        let mut attrs = attrs.clone();
+        attrs.insert("status".into(), job::Outcome::of(&job).as_str().into());
+        Ok(Some(Observed {
+            resource: Resource {
+                address: address.to_owned(),
+                kind: Kind::Hook,
+                region: Some(cluster.region.clone()),
+                attrs,
+            },
+            id: objects::object_id(&cluster.context, "job", &job.metadata),
+        }))
+    }
+
+    async fn wait_hook(&self, cluster: &Cluster, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
+        if request.change.action == Action::Adopt {
+            return Ok(());
+        }
+        let address = request.change.address.as_str();
+        let step = hook::step(attrs_of(request.change)?, &cluster.namespace, address)?;
+        wait_job(cluster, &step, request).await
+    }
+
+    async fn wait_restore(&self, cluster: &Cluster, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
+        let address = request.change.address.as_str();
+        let step = restore_step(cluster, attrs_of(request.change)?, address)?;
+        wait_job(cluster, &step, request).await
     }
 
     fn observe_job(&self, cluster: &Cluster, address: &str, job: &CronJob) -> Observed {
@@ -454,6 +506,13 @@ impl KubernetesProvider {
     }
 }
 
+/// Waits for a Job step's `Complete` or `Failed` condition, within its deadline.
+async fn wait_job(cluster: &Cluster, step: &job::JobStep, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
+    let what = cluster.describe("job", &step.name, &step.namespace);
+    let api: Api<Job> = Api::namespaced(cluster.client()?.clone(), &step.namespace);
+    job::wait(&api, &step.name, step.deadline, &what, request.progress).await
+}
+
 /// The `drplan.io/step` of restore Jobs.
 const RESTORE_STEP: &str = "restore";
 
@@ -510,6 +569,12 @@ fn restore_step(cluster: &Cluster, attrs: &Attrs, address: &str) -> Result<job::
         image: s("image")?.to_owned(),
         command,
         env,
+        env_from: Vec::new(),
+        retries: 1,
+        volumes: match (opt("volume_claim"), opt("mount_path")) {
+            (Some(claim), Some(path)) => vec![(claim, path)],
+            _ => Vec::new(),
+        },
         labels: BTreeMap::from([(objects::BACKUP_LABEL.to_owned(), s("backup")?.to_owned())]),
         annotations,
         deadline: timeout,
@@ -620,12 +685,13 @@ impl Provider for KubernetesProvider {
         if change.kind == Kind::CatchUp {
             return self.await_demotion(request).await.map_err(|e| e.at(&change.address));
         }
-        if change.action == Action::Delete || !matches!(change.kind, Kind::Workload | Kind::Restore) {
+        if change.action == Action::Delete || !matches!(change.kind, Kind::Workload | Kind::Restore | Kind::Hook) {
             return Ok(());
         }
         let cluster = self.cluster(change.region.as_deref(), &change.address)?;
         match change.kind {
             Kind::Restore => self.wait_restore(cluster, request).await,
+            Kind::Hook => self.wait_hook(cluster, request).await,
             _ => self.wait_rollout(cluster, request).await,
         }
         .map_err(|e| e.at(&change.address))
@@ -639,6 +705,7 @@ impl Provider for KubernetesProvider {
                 Kind::Workload => self.apply_workload(cluster, change).await,
                 Kind::BackupJob => self.apply_backup_job(cluster, request.project, change).await,
                 Kind::Restore => self.apply_restore(cluster, request.project, change).await,
+                Kind::Hook => self.apply_hook(cluster, request.project, change).await,
                 Kind::StopWrites | Kind::ResumeWrites => self.apply_writes(cluster, change).await,
                 Kind::Database | Kind::CatchUp => self.apply_member(change).await,
                 other => Err(ProviderError::new(ErrorClass::Invalid, format!("kubernetes does not manage {other}"))

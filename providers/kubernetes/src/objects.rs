@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use drplan_core::plan::resource::{Attrs, Value};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
-use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, EnvFromSource, EnvVar, PodSpec, PodTemplateSpec, SecretEnvSource};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -55,16 +55,35 @@ pub fn cronjob(project: &str, namespace: &str, attrs: &Attrs) -> Result<CronJob,
         Some(Value::Bool(b)) => *b,
         _ => return Err("suspend"),
     };
-    let env: Vec<EnvVar> = ENV_ATTRS
-        .iter()
-        .filter_map(|(var, attr)| {
-            str_attr(attrs, attr).map(|v| EnvVar {
-                name: (*var).to_owned(),
-                value: Some(v.to_owned()),
-                ..EnvVar::default()
-            })
-        })
+    let json = |attr: &'static str| -> Result<Option<serde_json::Value>, &'static str> {
+        str_attr(attrs, attr).map(|t| serde_json::from_str(t).map_err(|_| attr)).transpose()
+    };
+    // The team's own variables first, then drplan's.
+    let own: BTreeMap<String, String> =
+        json("env")?.map(serde_json::from_value).transpose().map_err(|_| "env")?.unwrap_or_default();
+    let command: Option<Vec<String>> =
+        json("command")?.map(serde_json::from_value).transpose().map_err(|_| "command")?;
+    let secrets: Vec<String> = json("env_from_secret")?
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|_| "env_from_secret")?
+        .unwrap_or_default();
+    let drplans =
+        ENV_ATTRS.iter().filter_map(|(var, attr)| str_attr(attrs, attr).map(|v| ((*var).to_owned(), v.to_owned())));
+    let env: Vec<EnvVar> = own
+        .into_iter()
+        .chain(drplans)
+        .map(|(name, value)| EnvVar { name, value: Some(value), ..EnvVar::default() })
         .collect();
+    let env_from = (!secrets.is_empty()).then(|| {
+        secrets
+            .into_iter()
+            .map(|name| EnvFromSource {
+                secret_ref: Some(SecretEnvSource { name, optional: None }),
+                ..EnvFromSource::default()
+            })
+            .collect()
+    });
     let mut labels = BTreeMap::from([
         (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
         (PROJECT_LABEL.to_owned(), project.to_owned()),
@@ -93,7 +112,9 @@ pub fn cronjob(project: &str, namespace: &str, attrs: &Attrs) -> Result<CronJob,
                             containers: vec![Container {
                                 name: CONTAINER.to_owned(),
                                 image: Some(image.to_owned()),
+                                command,
                                 env: Some(env),
+                                env_from,
                                 ..Container::default()
                             }],
                             restart_policy: Some("OnFailure".to_owned()),
@@ -139,10 +160,29 @@ pub fn cronjob_attrs(context: &str, job: &CronJob) -> Attrs {
         if let Some(image) = &c.image {
             a.insert("image".into(), image.as_str().into());
         }
+        let mut own = BTreeMap::new();
         for var in c.env.iter().flatten() {
-            if let (Some((_, attr)), Some(value)) = (ENV_ATTRS.iter().find(|(n, _)| *n == var.name), &var.value) {
-                a.insert((*attr).into(), value.as_str().into());
+            match (ENV_ATTRS.iter().find(|(n, _)| *n == var.name), &var.value) {
+                (Some((_, attr)), Some(value)) => {
+                    a.insert((*attr).into(), value.as_str().into());
+                }
+                (None, Some(value)) => {
+                    own.insert(var.name.clone(), value.clone());
+                }
+                _ => {}
             }
+        }
+        // Read back as written: absent when empty, so a CronJob without them matches.
+        if !own.is_empty() {
+            a.insert("env".into(), serde_json::to_string(&own).unwrap_or_default().into());
+        }
+        if let Some(command) = c.command.as_ref().filter(|c| !c.is_empty()) {
+            a.insert("command".into(), serde_json::to_string(command).unwrap_or_default().into());
+        }
+        let secrets: Vec<&str> =
+            c.env_from.iter().flatten().filter_map(|e| e.secret_ref.as_ref().map(|s| s.name.as_str())).collect();
+        if !secrets.is_empty() {
+            a.insert("env_from_secret".into(), serde_json::to_string(&secrets).unwrap_or_default().into());
         }
     }
     a

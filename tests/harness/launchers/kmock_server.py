@@ -20,7 +20,8 @@ It plays the Job controller too, since no Job's pod ever runs: what a Job that h
 finished becomes is set by the test through the ConfigMap `drplan-test-job-controller`
 in namespace `default` (`data.outcome`: `hold`, the default, leaves it running;
 `complete` and `fail` set its `Complete` or `Failed` condition through `/status`, as the
-real controller does once its pod exited). Every Job name seen is appended to the same
+real controller does once its pod exited; `data["outcome.PREFIX"]` overrides it for Jobs
+whose name starts with PREFIX, the longest prefix winning). Every Job name seen is appended to the same
 ConfigMap's `data.seen` (one per line), so a test can count the Jobs ever created.
 """
 
@@ -131,6 +132,10 @@ def play_job_controller(base: str) -> None:
                     pass
             status = job.get("status") or {}
             outcome = data.get("outcome", "hold")
+            prefixes = [k[len("outcome."):] for k in data if k.startswith("outcome.")]
+            mine = [p for p in prefixes if meta.get("name", "").startswith(p)]
+            if mine:
+                outcome = data["outcome." + max(mine, key=len)]
             if status.get("conditions") or (outcome not in ("complete", "fail") and status.get("active") == 1):
                 return
             try:

@@ -51,6 +51,24 @@ impl Running {
         Ok(())
     }
 
+    /// From now on, Jobs whose name starts with `prefix` become `outcome`, whatever
+    /// [`Running::play_jobs`] says for the others (the longest matching prefix wins).
+    pub fn play_jobs_named(&self, prefix: &str, outcome: JobOutcome) -> Result<(), HarnessError> {
+        self.kmock_only("play_jobs_named")?;
+        if self.kube_request("GET", CONFIG_MAP, "application/json", "")?.0 == 404 {
+            self.play_jobs(JobOutcome::Hold)?;
+        }
+        let data = serde_json::json!({"data": {format!("outcome.{prefix}"): outcome.as_str()}}).to_string();
+        let (code, body) = self.kube_request("PATCH", CONFIG_MAP, "application/merge-patch+json", &data)?;
+        if !(200..300).contains(&code) {
+            return Err(HarnessError::HttpStatus {
+                url: CONFIG_MAP.to_string(),
+                status_line: format!("{code}: {body}"),
+            });
+        }
+        Ok(())
+    }
+
     /// Every Job name the played controller has seen in this cluster since a test first
     /// called [`Running::play_jobs`], in the order seen.
     pub fn jobs_seen(&self) -> Result<Vec<String>, HarnessError> {

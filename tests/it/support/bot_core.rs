@@ -323,16 +323,9 @@ pub enum Damage {
     Tampered,
 }
 
-/// Writes a recovery point taken `age` seconds ago into both destinations, as the guide's
-/// backup script does: the dump, then the manifest listing it. Returns its name.
-pub fn write_point(w: &World, age: i64, damage: Damage) -> String {
-    write_point_to(w, age, damage, Some("STANDARD"), true)
-}
-
-/// As [`write_point`], into S3 in storage class `s3` (`GLACIER`: as `aws s3 cp
-/// --storage-class GLACIER` writes it, the manifest included; `None`: not into S3) and into
-/// Cloud Storage when `gcs`.
-pub fn write_point_to(w: &World, age: i64, damage: Damage, s3: Option<&str>, gcs: bool) -> String {
+/// A point taken `age` seconds ago, as the guide's backup script writes it: its name, and its
+/// files (the dump, then the manifest listing it), damaged as `damage` says.
+pub fn point_files(age: i64, damage: Damage) -> (String, Vec<(&'static str, String)>) {
     let name = PointFormat::default().name_at(now() - age).unwrap();
     let dump = format!("pg_dump of bot-core at {name}\n").repeat(20);
     let md5: String = Md5::digest(dump.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
@@ -346,18 +339,44 @@ pub fn write_point_to(w: &World, age: i64, damage: Damage, s3: Option<&str>, gcs
     if damage != Damage::NoManifest {
         objects.push(("manifest.json", manifest));
     }
+    (name, objects)
+}
+
+/// Writes a recovery point taken `age` seconds ago into both destinations, as the guide's
+/// backup script does: the dump, then the manifest listing it. Returns its name.
+pub fn write_point(w: &World, age: i64, damage: Damage) -> String {
+    write_point_to(w, age, damage, Some("STANDARD"), true)
+}
+
+/// As [`write_point`], into S3 in storage class `s3` (`GLACIER`: as `aws s3 cp
+/// --storage-class GLACIER` writes it, the manifest included; `None`: not into S3) and into
+/// Cloud Storage when `gcs`.
+pub fn write_point_to(w: &World, age: i64, damage: Damage, s3: Option<&str>, gcs: bool) -> String {
+    write_point_into(&w.moto, w.gcplocal.url(), age, damage, s3, gcs)
+}
+
+/// As [`write_point_to`], into the buckets of bot-core on `moto` and the gcplocal at `gcs_url`.
+pub fn write_point_into(
+    moto: &Running,
+    gcs_url: &str,
+    age: i64,
+    damage: Damage,
+    s3: Option<&str>,
+    gcs: bool,
+) -> String {
+    let (name, objects) = point_files(age, damage);
     for (object, body) in &objects {
         let key = format!("dr/{name}/{object}");
         match s3 {
-            Some("STANDARD") => w.moto.put_object("bot-core-backups", &key, body).unwrap(),
-            Some(class) => w.moto.put_object_in_class("bot-core-backups", &key, body, class).unwrap(),
+            Some("STANDARD") => moto.put_object("bot-core-backups", &key, body).unwrap(),
+            Some(class) => moto.put_object_in_class("bot-core-backups", &key, body, class).unwrap(),
             None => {}
         }
         if !gcs {
             continue;
         }
         let path = format!("/upload/storage/v1/b/bot-core-backups-eu/o?uploadType=media&name=dr/{name}/{object}");
-        let (code, answer) = http(w.gcplocal.url(), "POST", &path, "application/octet-stream", body);
+        let (code, answer) = http(gcs_url, "POST", &path, "application/octet-stream", body);
         assert_eq!(code, 200, "uploading {name}/{object}: {answer}");
     }
     name
