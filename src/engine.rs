@@ -693,7 +693,8 @@ pub async fn apply(
     record_data(doc, &settings.plan_id, &summary, &mut recorder.prior);
     clear_fenced(doc, &summary, &mut recorder.prior);
     let mut record_failed = None;
-    if summary.ok() && summary.not_started.is_empty() {
+    // Carried out, failed hooks that let the rest go on aside (reported; the run exits 1).
+    if summary.completed() {
         // Everything is done: record the roles and drop what the plan forgets.
         for a in &doc.forget {
             recorder.prior.objects.remove(a);

@@ -117,11 +117,22 @@ pub struct Summary {
     /// Steps undone because a later step of their transition failed (writers scaled back up
     /// when a catch-up timed out), each with the undo's outcome.
     pub undone: Vec<(String, Result<(), String>)>,
+    /// Failed steps that let the rest go on (`on_failure = "continue"`): in `failed` too.
+    pub failed_reported: Vec<String>,
 }
 
 impl Summary {
     pub fn ok(&self) -> bool {
         self.failed.is_empty() && !self.interrupted && self.fenced.is_none()
+    }
+
+    /// Whether the plan was carried out: nothing failed but steps that let the rest go on
+    /// (reported, and the run exits non-zero for them), nothing interrupted.
+    pub fn completed(&self) -> bool {
+        self.failed.iter().all(|(id, _)| self.failed_reported.contains(id))
+            && !self.interrupted
+            && self.fenced.is_none()
+            && self.not_started.is_empty()
     }
 }
 
@@ -305,7 +316,10 @@ pub async fn execute<P: Provider, G: Gate>(
                 status[i] = Status::Done;
                 match result {
                     Ok(()) => emit(Event::Finished { id, elapsed }, &mut summary),
-                    Err(error) => emit(Event::Failed { id, error }, &mut summary),
+                    Err(error) => {
+                        summary.failed_reported.push(id.clone());
+                        emit(Event::Failed { id, error }, &mut summary);
+                    }
                 }
                 for &d in &dependents[i] {
                     deps_left[d] -= 1;
@@ -335,7 +349,13 @@ pub async fn execute<P: Provider, G: Gate>(
     // failed, or was skipped for that) is undone: the writers stopped for a promotion that
     // did not happen are started again. Not after a stop or a lost lease: the next run
     // resumes from the record in state.
-    if !summary.interrupted && summary.fenced.is_none() && !stop.load(Ordering::SeqCst) {
+    // Never once a promotion happened: the new writer takes writes, and the old one starting
+    // again would make two.
+    let promoted = (0..n).any(|i| {
+        status[i] == Status::Done
+            && changes.get(doc.actions[i].id.as_str()).is_some_and(drplan_core::plan::step::is_promotion)
+    });
+    if !summary.interrupted && summary.fenced.is_none() && !stop.load(Ordering::SeqCst) && !promoted {
         for i in 0..n {
             let Some(change) = changes.get(doc.actions[i].id.as_str()) else { continue };
             let Some(undo) = change.kind.spec().undo else { continue };

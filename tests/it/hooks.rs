@@ -293,3 +293,32 @@ fn the_reference_backup_cronjob_runs_the_teams_tool_and_a_fresh_topology_shows_n
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(out.status.success() && said.contains("passed"), "{said}");
 }
+
+#[test]
+fn a_hook_failing_after_the_promotion_never_starts_the_old_writers_again() {
+    let w = world(
+        r#"
+hook "verify-ledger" {
+  at      = "after_capacity"
+  image   = "bot-core/dr-scripts:latest"
+  command = ["/scripts/verify-data-integrity.sh"]
+}
+"#,
+    );
+    w.converge();
+    let out = w.drplan(&["failover", "--to", "eu-west-1", "bot-core", "--write"]);
+    assert!(describe(&out).contains("+  role     = \"active\""), "{}", describe(&out));
+    w.euw1.play_jobs(JobOutcome::Fail).unwrap();
+
+    let out = w.drplan(&["apply", "bot-core", "--auto-approve", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let order = done_order(&out);
+    // Writes stopped in us-east-1, the replica caught up and promoted; then the hook failed.
+    assert!(order.iter().any(|id| id == "region.eu-west-1.database.ledger"), "promoted: {order:?}");
+    assert_eq!(record(&w, "region.eu-west-1.hook.verify-ledger")["attributes"]["status"], "failed");
+    // The writers stopped for the promotion stay stopped: resumed, they would be a second
+    // writer beside the promoted one.
+    assert_eq!(bot_core::replicas(&w.use1)[0], 0, "trading-engine in us-east-1");
+    assert!(!text(&out.stdout).contains("resume_writes"), "{}", describe(&out));
+    assert_eq!(w.moto.failover_record("PRIMARY").unwrap().as_deref(), Some("use1.bot-core.com"), "DNS stays");
+}

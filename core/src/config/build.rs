@@ -1109,7 +1109,7 @@ impl Builder<'_> {
         None
     }
 
-    fn label_name(&mut self, n: &Node, rule: NameRule) -> Option<String> {
+    pub(super) fn label_name(&mut self, n: &Node, rule: NameRule) -> Option<String> {
         let (name, at) = n.label()?;
         let ok = self.check_name_at(name, at.clone(), rule, n.schema.name);
         ok.then(|| name.clone())
@@ -1148,7 +1148,7 @@ impl Builder<'_> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum NameRule {
+pub(super) enum NameRule {
     Project,
     Dns(usize),
 }

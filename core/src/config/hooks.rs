@@ -33,7 +33,8 @@ impl Builder<'_> {
     }
 
     fn hook(&mut self, h: &Node, regions: &[(&str, &Node)]) -> Option<Hook> {
-        let name = h.label().map(|(l, _)| l.clone());
+        // Part of its Job's name (`drplan-drill-hook-NAME-ID`, 63 characters at most).
+        let name = self.label_name(h, super::build::NameRule::Dns(36));
         let at = self.hook_point(h);
         let region = self.hook_region(h, regions);
         let image = self.opt_str(h, "image");

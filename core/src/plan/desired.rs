@@ -61,19 +61,15 @@ pub fn desired(config: &Config) -> Vec<Resource> {
                     if let Some(gpg) = &b.gpg_recipient {
                         a.insert("gpg_recipient".into(), gpg.as_str().into());
                     }
-                    // The team's own tool, run as it is: its command, environment and Secrets.
-                    if !b.command.is_empty() {
-                        a.insert("command".into(), serde_json::to_string(&b.command).unwrap_or_default().into());
-                    }
-                    if !b.env.is_empty() {
-                        a.insert("env".into(), serde_json::to_string(&b.env).unwrap_or_default().into());
-                    }
-                    if !b.env_from_secret.is_empty() {
-                        a.insert(
-                            "env_from_secret".into(),
-                            serde_json::to_string(&b.env_from_secret).unwrap_or_default().into(),
-                        );
-                    }
+                    // The team's own tool, run as it is: its command, environment and Secrets;
+                    // always compared, so one removed from the configuration goes from the
+                    // CronJob too.
+                    a.insert("command".into(), serde_json::to_string(&b.command).unwrap_or_default().into());
+                    a.insert("env".into(), serde_json::to_string(&b.env).unwrap_or_default().into());
+                    a.insert(
+                        "env_from_secret".into(),
+                        serde_json::to_string(&b.env_from_secret).unwrap_or_default().into(),
+                    );
                     out.push(Resource {
                         address: address::backup_job(&region.name, &b.name),
                         kind: Kind::BackupJob,

@@ -323,6 +323,19 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         let old_down = |o: &Change| {
             in_o(o) && direction(o) == Direction::Down && (layer(o).is_some() || phase(o) == Phase::Schedule)
         };
+        // Where traffic has moved: after the PRIMARY record's move, or, with none in this
+        // plan (no failover DNS, or the record moved already), once the target is up and
+        // its gates and barrier passed.
+        let served: Vec<u32> = if primary_moves.is_empty() {
+            let up = b.select(|o| {
+                in_t(o)
+                    && direction(o) == Direction::Up
+                    && (layer(o).is_some() || phase(o) == Phase::Retrieve || is_promotion(o))
+            });
+            up.into_iter().chain(changes.len() as u32..b.ids.len() as u32).collect()
+        } else {
+            primary_moves.clone()
+        };
         match point {
             // Before anything: every other change, gate and barrier waits for it.
             HookPoint::BeforeFailover => {
@@ -353,7 +366,7 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
                 b.order(&h, &primary_and_gates);
             }
             HookPoint::AfterTraffic => {
-                b.order(&primary_moves, &h);
+                b.order(&served, &h);
                 // A `stop` hook holds the old active's demotion: the way back stays open.
                 if stops_on_failure(c) {
                     let demotion = b.select(old_down);
@@ -362,7 +375,7 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
             }
             HookPoint::AfterFence => {
                 let fence = b.select(|o| old_down(o) || (in_o(o) && retires_writer(o)));
-                b.order(&primary_moves, &h);
+                b.order(&served, &h);
                 b.order(&fence, &h);
             }
         }

@@ -471,6 +471,11 @@ fn rto_check(
     // Its restores too, when promoting it from its role restores a backup: the point they
     // would read now, and its thaw.
     hypothetical.changes.extend(super::restore::hypothetical(config, &next.name, next.role, live, now));
+    // And the team's hooks, at their points of that failover.
+    let roles_now =
+        Prior { roles: config.regions.iter().map(|r| (r.name.clone(), r.role)).collect(), ..Prior::default() };
+    let options = super::Options { now, ..super::Options::default() };
+    hypothetical.changes.extend(super::hooks::plan(&promoted, &roles_now, &options).changes);
     let hgraph = graph::build(&hypothetical.changes, graph::Context::serving(Some(next.name.as_str())))?;
     let primary = hypothetical.changes.iter().find(|c| {
         c.kind == Kind::DnsRecord

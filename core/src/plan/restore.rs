@@ -409,6 +409,7 @@ fn thaw(
         ("location", location.as_str().into()),
         ("bucket", bucket.as_str().into()),
         ("prefix", format!("{folder}{}/", choice.point.name).into()),
+        ("backup", backup.name.as_str().into()),
         ("destination", choice.destination.as_str().into()),
         ("uri", choice.uri.as_str().into()),
         ("point_name", choice.point.name.as_str().into()),

@@ -61,8 +61,12 @@ pub fn cronjob(project: &str, namespace: &str, attrs: &Attrs) -> Result<CronJob,
     // The team's own variables first, then drplan's.
     let own: BTreeMap<String, String> =
         json("env")?.map(serde_json::from_value).transpose().map_err(|_| "env")?.unwrap_or_default();
-    let command: Option<Vec<String>> =
-        json("command")?.map(serde_json::from_value).transpose().map_err(|_| "command")?;
+    // An empty command is the image's entrypoint: no `command` at all.
+    let command: Option<Vec<String>> = json("command")?
+        .map(serde_json::from_value::<Vec<String>>)
+        .transpose()
+        .map_err(|_| "command")?
+        .filter(|c| !c.is_empty());
     let secrets: Vec<String> = json("env_from_secret")?
         .map(serde_json::from_value)
         .transpose()
@@ -169,21 +173,20 @@ pub fn cronjob_attrs(context: &str, job: &CronJob) -> Attrs {
                 (None, Some(value)) => {
                     own.insert(var.name.clone(), value.clone());
                 }
+                // The API server leaves an empty value out.
+                (None, None) if var.value_from.is_none() => {
+                    own.insert(var.name.clone(), String::new());
+                }
                 _ => {}
             }
         }
-        // Read back as written: absent when empty, so a CronJob without them matches.
-        if !own.is_empty() {
-            a.insert("env".into(), serde_json::to_string(&own).unwrap_or_default().into());
-        }
-        if let Some(command) = c.command.as_ref().filter(|c| !c.is_empty()) {
-            a.insert("command".into(), serde_json::to_string(command).unwrap_or_default().into());
-        }
+        // Read back as desired writes them, empty ones included, so they always compare.
+        a.insert("env".into(), serde_json::to_string(&own).unwrap_or_default().into());
+        let command = c.command.clone().unwrap_or_default();
+        a.insert("command".into(), serde_json::to_string(&command).unwrap_or_default().into());
         let secrets: Vec<&str> =
             c.env_from.iter().flatten().filter_map(|e| e.secret_ref.as_ref().map(|s| s.name.as_str())).collect();
-        if !secrets.is_empty() {
-            a.insert("env_from_secret".into(), serde_json::to_string(&secrets).unwrap_or_default().into());
-        }
+        a.insert("env_from_secret".into(), serde_json::to_string(&secrets).unwrap_or_default().into());
     }
     a
 }
@@ -305,7 +308,29 @@ mod tests {
             ("destinations", "s3://b/dr/,file:///mnt/nas".into()),
             ("suspend", true.into()),
             ("gpg_recipient", "dr@bot-core.com".into()),
+            ("command", r#"["/scripts/backup.sh"]"#.into()),
+            ("env", r#"{"BACKUP_TYPE":"full","EMPTY":"","RETENTION_DAYS":"30"}"#.into()),
+            ("env_from_secret", r#"["bot-core-backup-credentials"]"#.into()),
         ])
+    }
+
+    #[test]
+    fn the_teams_container_settings_read_back_even_when_empty() {
+        let mut want = backup_attrs();
+        want.insert("command".into(), "[]".into());
+        want.insert("env".into(), "{}".into());
+        want.insert("env_from_secret".into(), "[]".into());
+        let job = cronjob("bot-core", "bot-core", &want).expect("complete attributes");
+        assert_eq!(cronjob_attrs("use1", &job), want);
+        let container = &job.spec.job_template.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
+        assert_eq!(container.command, None, "the image's entrypoint");
+        // The API server serves an empty value as no value: read back as empty.
+        let mut served = cronjob("bot-core", "bot-core", &backup_attrs()).unwrap();
+        let c = &mut served.spec.job_template.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers[0];
+        for var in c.env.iter_mut().flatten().filter(|v| v.value.as_deref() == Some("")) {
+            var.value = None;
+        }
+        assert_eq!(cronjob_attrs("use1", &served), backup_attrs());
     }
 
     #[test]
