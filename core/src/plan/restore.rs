@@ -331,8 +331,7 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                 a.insert("gpg_recipient".into(), gpg.as_str().into());
             }
             // A point on a NAS: its share's claim mounted into the Job where the URI says.
-            let nas = backup.destinations.iter().find(|d| address::bucket(&backup.name, &d.name) == choice.destination);
-            if let Some(Target::Nas { path: Some(path), claim: Some(claim), .. }) = nas.map(|d| &d.target) {
+            if let Some(Target::Nas { path: Some(path), claim: Some(claim), .. }) = chosen_target(backup, &choice) {
                 a.insert("volume_claim".into(), claim.as_str().into());
                 a.insert("mount_path".into(), path.as_str().into());
             }
@@ -385,6 +384,13 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
 /// point's folder asked back with the destination's tier for a few days (long enough for
 /// the Job's own timeout), then waited for. `None` when the point is read at once, or its
 /// destination is not one S3 thaws.
+/// Where the chosen point is: the target of the destination `choice` names.
+fn chosen_target<'a>(backup: &'a Backup, choice: &Choice) -> Option<&'a Target> {
+    let destination =
+        backup.destinations.iter().find(|d| address::bucket(&backup.name, &d.name) == choice.destination)?;
+    Some(&destination.target)
+}
+
 fn thaw(
     backup: &Backup,
     restore: &crate::config::Restore,
@@ -394,9 +400,7 @@ fn thaw(
 ) -> Option<Change> {
     let class = choice.point.archive.as_deref()?;
     let seconds = recovery::thaw_seconds(class, choice.tier)?;
-    let destination =
-        backup.destinations.iter().find(|d| address::bucket(&backup.name, &d.name) == choice.destination)?;
-    let Target::S3 { bucket, prefix, region: location, .. } = &destination.target else { return None };
+    let Target::S3 { bucket, prefix, region: location, .. } = chosen_target(backup, choice)? else { return None };
     let folder = match prefix.as_str() {
         "" => String::new(),
         p if p.ends_with('/') => p.to_string(),

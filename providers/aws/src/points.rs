@@ -15,6 +15,7 @@
 //! its listing alone (see `recovery::PointStatus::Archived`).
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::types::Object;
 use drplan_core::plan::Resource;
 use drplan_core::provider::{ErrorClass, ProviderError};
 use drplan_core::recovery::{ObjectMeta, PointContents};
@@ -75,6 +76,26 @@ pub async fn list_points(client: &Client, bucket: &str, prefix: &str) -> Result<
     Ok((names, calls))
 }
 
+/// Every object under `folder`, sub-folders included: all pages of ListObjectsV2, no
+/// delimiter.
+pub async fn list_folder(client: &Client, bucket: &str, folder: &str) -> Result<Vec<Object>, ProviderError> {
+    let mut objects = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = token.take();
+        let out = send(&RetryPolicy::DEFAULT, &format!("ListObjectsV2 {bucket}/{folder}"), || {
+            client.list_objects_v2().bucket(bucket).prefix(folder).set_continuation_token(page.clone()).send()
+        })
+        .await?;
+        objects.extend(out.contents().iter().cloned());
+        match out.next_continuation_token() {
+            Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(objects)
+}
+
 /// The objects of `point` (names relative to its folder) and, when `manifest` names one of
 /// them, its content.
 pub async fn read_point(
@@ -85,20 +106,8 @@ pub async fn read_point(
     manifest: Option<&str>,
 ) -> Result<PointContents, ProviderError> {
     let folder = format!("{prefix}{point}/");
-    let mut objects = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = token.take();
-        let out = send(&RetryPolicy::DEFAULT, &format!("ListObjectsV2 {bucket}/{folder}"), || {
-            client.list_objects_v2().bucket(bucket).prefix(&folder).set_continuation_token(page.clone()).send()
-        })
-        .await?;
-        objects.extend(out.contents().iter().filter_map(|o| meta(o, &folder)));
-        match out.next_continuation_token() {
-            Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
-            _ => break,
-        }
-    }
+    let objects: Vec<ObjectMeta> =
+        list_folder(client, bucket, &folder).await?.iter().filter_map(|o| meta(o, &folder)).collect();
     let mut manifest_archived = false;
     let manifest = match manifest.and_then(|m| objects.iter().find(|o| o.name == m)) {
         Some(m) if m.archived().is_some() && !thawed(client, bucket, &format!("{folder}{}", m.name)).await? => {
@@ -147,7 +156,7 @@ pub fn parse_restore(header: Option<&str>) -> Restore {
 }
 
 /// One listed object; `None` for a "folder" marker (a key ending in `/`, as consoles create).
-fn meta(o: &aws_sdk_s3::types::Object, folder: &str) -> Option<ObjectMeta> {
+fn meta(o: &Object, folder: &str) -> Option<ObjectMeta> {
     let name = o.key()?.strip_prefix(folder)?;
     if name.is_empty() || name.ends_with('/') {
         return None;

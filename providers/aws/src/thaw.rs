@@ -54,26 +54,12 @@ fn target(change: &Change) -> Result<Target<'_>, ProviderError> {
 
 /// The keys under the point's folder whose storage class needs a thaw.
 async fn archived(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>, ProviderError> {
-    let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = token.take();
-        let out = send(&RetryPolicy::DEFAULT, &format!("ListObjectsV2 {bucket}/{prefix}"), || {
-            client.list_objects_v2().bucket(bucket).prefix(prefix).set_continuation_token(page.clone()).send()
-        })
-        .await?;
-        keys.extend(
-            out.contents()
-                .iter()
-                .filter(|o| o.storage_class().is_some_and(|c| drplan_core::recovery::needs_thaw(c.as_str())))
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
-        match out.next_continuation_token() {
-            Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
-            _ => break,
-        }
-    }
-    Ok(keys)
+    Ok(points::list_folder(client, bucket, prefix)
+        .await?
+        .iter()
+        .filter(|o| o.storage_class().is_some_and(|c| drplan_core::recovery::needs_thaw(c.as_str())))
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect())
 }
 
 /// Asks for every archived object of the point that has no thaw asked for yet. Returns the

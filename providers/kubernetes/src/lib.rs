@@ -211,8 +211,7 @@ impl KubernetesProvider {
             return Ok(None);
         }
         let step = restore_step(cluster, attrs, address)?;
-        let what = cluster.describe("job", &step.name, &step.namespace);
-        let api: Api<Job> = Api::namespaced(cluster.client().map_err(|e| e.at(address))?.clone(), &step.namespace);
+        let (api, what) = job_api(cluster, &step).map_err(|e| e.at(address))?;
         let job = match change.action {
             Action::Adopt => {
                 error::send(|| api.get(&step.name)).await.map_err(|e| error::provider_error(&e, &what).at(address))?
@@ -234,8 +233,7 @@ impl KubernetesProvider {
         let address = change.address.as_str();
         let attrs = attrs_of(change)?;
         let step = hook::step(attrs, &cluster.namespace, address)?;
-        let what = cluster.describe("job", &step.name, &step.namespace);
-        let api: Api<Job> = Api::namespaced(cluster.client().map_err(|e| e.at(address))?.clone(), &step.namespace);
+        let (api, what) = job_api(cluster, &step).map_err(|e| e.at(address))?;
         if change.action == Action::Delete {
             if attrs.get("drill").is_some() {
                 job::delete_named(&api, &step.name, &what).await.map_err(|e| e.at(address))?;
@@ -506,10 +504,15 @@ impl KubernetesProvider {
     }
 }
 
+/// The Jobs of a Job step's namespace in `cluster`, and how to name its Job in messages.
+fn job_api(cluster: &Cluster, step: &job::JobStep) -> Result<(Api<Job>, String), ProviderError> {
+    let api = Api::namespaced(cluster.client()?.clone(), &step.namespace);
+    Ok((api, cluster.describe("job", &step.name, &step.namespace)))
+}
+
 /// Waits for a Job step's `Complete` or `Failed` condition, within its deadline.
 async fn wait_job(cluster: &Cluster, step: &job::JobStep, request: &ReadyRequest<'_>) -> Result<(), ProviderError> {
-    let what = cluster.describe("job", &step.name, &step.namespace);
-    let api: Api<Job> = Api::namespaced(cluster.client()?.clone(), &step.namespace);
+    let (api, what) = job_api(cluster, step)?;
     job::wait(&api, &step.name, step.deadline, &what, request.progress).await
 }
 
