@@ -260,6 +260,7 @@ fn locked(path: &Path, lock_timeout: Duration, observe: &mut dyn FnMut(engine::E
         lock: Some("drill"),
         lock_timeout,
         restore_point: None,
+        allow_suspect: false,
         accept_data_loss: false,
         restore_only: None,
         fail_back: false,
@@ -331,7 +332,8 @@ fn teardown(
     settings: &Settings,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Vec<String>, String> {
-    let live = engine::refresh(config, crate::clock::now_seconds(), None, &mut |_| {})
+    let suspect = drplan_core::incident::suspect_windows(&recorder.prior.incidents);
+    let live = engine::refresh(config, crate::clock::now_seconds(), None, &suspect, &mut |_| {})
         .map_err(|f| f.diagnostics.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))?;
     let mut targets = vec![format!("region.{}", record.region)];
     targets.extend(temporary_check.map(str::to_string));

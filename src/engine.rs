@@ -36,6 +36,8 @@ pub struct Request<'a> {
     /// `--restore-point`: a promotion restores the newest usable point at or before it
     /// (seconds since the epoch).
     pub restore_point: Option<i64>,
+    /// `--allow-suspect`: with `restore_point`, a point written during an open incident.
+    pub allow_suspect: bool,
     /// `--accept-data-loss`: restoring a point older than the RPO is allowed.
     pub accept_data_loss: bool,
     /// `drplan restore`: plan this restore alone.
@@ -154,7 +156,9 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
     let (state, prior) = read_state(backend.as_ref(), observe)?;
 
     let now = crate::clock::now_seconds();
-    let live = if request.refresh { Some(refresh(&config, now, request.restore_point, observe)?) } else { None };
+    let suspect = drplan_core::incident::suspect_windows(&prior.incidents);
+    let live =
+        if request.refresh { Some(refresh(&config, now, request.restore_point, &suspect, observe)?) } else { None };
 
     let unknown = unknown_targets(request.targets, &plan::known_addresses(&config, &prior));
     if !unknown.is_empty() {
@@ -165,6 +169,7 @@ pub fn plan(request: &Request<'_>, observe: &mut dyn FnMut(Event<'_>)) -> Result
         targets: request.targets.to_vec(),
         now: Some(now),
         restore_point: request.restore_point,
+        allow_suspect: request.allow_suspect,
         accept_data_loss: request.accept_data_loss,
         restore_only: request.restore_only.clone(),
         fail_back: request.fail_back,
@@ -257,11 +262,14 @@ fn unknown_targets(targets: &[String], known: &std::collections::BTreeSet<String
 }
 
 /// Reads the live clouds the configuration uses, and the backup destinations' recovery
-/// points (newest usable at `now`, and at or before `restore_point` when given).
+/// points (newest usable at `now`, and at or before `restore_point` when given; with
+/// `suspect`, the incidents' windows, points written during one are suspect and the newest
+/// clean one is looked for too).
 pub fn refresh(
     config: &Config,
     now: i64,
     restore_point: Option<i64>,
+    suspect: &[(i64, i64)],
     observe: &mut dyn FnMut(Event<'_>),
 ) -> Result<Snapshot, Failed> {
     let runtime = crate::runtime::shared()?;
@@ -269,7 +277,7 @@ pub fn refresh(
     observe(Event::Refreshing);
     let snapshot = runtime.block_on(async {
         let clouds = crate::clouds::Clouds::connect(config).await?;
-        refresh_with(&clouds, config, now, restore_point).await
+        refresh_with(&clouds, config, now, restore_point, suspect).await
     })?;
     observe(Event::Refreshed { objects: snapshot.objects.len(), elapsed: started.elapsed() });
     Ok(snapshot)
@@ -281,6 +289,7 @@ pub async fn refresh_with(
     config: &Config,
     now: i64,
     restore_point: Option<i64>,
+    suspect: &[(i64, i64)],
 ) -> Result<Snapshot, Diagnostic> {
     use drplan_core::provider::{Provider, RefreshRequest};
     let regions: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
@@ -292,8 +301,9 @@ pub async fn refresh_with(
             Diagnostic::error(Code::Refresh, format!("refresh failed: {e}"))
                 .help("nothing was changed; check connectivity and credentials, then plan again")
         })?;
+    let wanted = crate::recovery::Wanted { at: restore_point, suspect: suspect.to_vec() };
     snapshot.points =
-        crate::recovery::discover(clouds, config, &desired, &snapshot.unreachable_objects, now, restore_point).await;
+        crate::recovery::discover(clouds, config, &desired, &snapshot.unreachable_objects, now, wanted).await;
     Ok(snapshot)
 }
 
@@ -304,6 +314,8 @@ pub struct Catalogs {
     pub config: Config,
     pub catalogs: std::collections::BTreeMap<String, drplan_core::recovery::Catalog>,
     pub now: i64,
+    /// The incidents state records (open ones make newer points suspect).
+    pub incidents: Vec<drplan_core::incident::Incident>,
 }
 
 /// Loads the configuration and discovers its backup destinations' recovery points.
@@ -311,6 +323,10 @@ pub fn catalogs(path: &Path, observe: &mut dyn FnMut(Event<'_>)) -> Result<Catal
     let loaded = load::configuration(path);
     observe(Event::Loaded { sources: &loaded.sources, diagnostics: &loaded.diagnostics });
     let Some(config) = loaded.config else { return Err(Failed::new(Diagnostics::default())) };
+    // The incidents open: the points written since they began are suspect.
+    let backend = load::state_backend(&config, &configuration_dir(path), false)?;
+    let (_, prior) = read_state(backend.as_ref(), &mut |_| {})?;
+    let suspect = drplan_core::incident::suspect_windows(&prior.incidents);
     let runtime = crate::runtime::shared()?;
     let now = crate::clock::now_seconds();
     let desired = plan::desired::desired(&config);
@@ -319,11 +335,12 @@ pub fn catalogs(path: &Path, observe: &mut dyn FnMut(Event<'_>)) -> Result<Catal
     let catalogs = runtime.block_on(async {
         let clouds = crate::clouds::Clouds::connect(&config).await?;
         let none = std::collections::BTreeMap::new();
-        Ok::<_, Diagnostic>(crate::recovery::discover(&clouds, &config, &desired, &none, now, None).await)
+        let wanted = crate::recovery::Wanted { at: None, suspect: suspect.clone() };
+        Ok::<_, Diagnostic>(crate::recovery::discover(&clouds, &config, &desired, &none, now, wanted).await)
     })?;
     let points = catalogs.values().map(|c| c.points.len()).sum();
     observe(Event::Refreshed { objects: points, elapsed: started.elapsed() });
-    Ok(Catalogs { config, catalogs, now })
+    Ok(Catalogs { config, catalogs, now, incidents: prior.incidents })
 }
 
 /// The state file to start from when there is none yet (the first apply, a first drill).
@@ -752,7 +769,8 @@ async fn window_holds(clouds: &crate::clouds::Clouds, planned: &Planned) -> Resu
     }
     let now = crate::clock::now_seconds();
     // Boxed, like the refresh's own reads: the future would otherwise nest too deep.
-    let live = Box::pin(refresh_with(clouds, &planned.config, now, None)).await?;
+    let suspect = drplan_core::incident::suspect_windows(&planned.prior.incidents);
+    let live = Box::pin(refresh_with(clouds, &planned.config, now, None, &suspect)).await?;
     let options = plan::Options { accept_data_loss: true, now: Some(now), ..plan::Options::default() };
     let again = plan::data::plan(&planned.config, &planned.prior, Some(&live), &options);
     let dur =

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod clouds;
 pub mod drill;
 pub mod engine;
+pub mod incident;
 pub mod load;
 pub mod nas;
 pub mod notify;

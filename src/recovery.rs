@@ -56,6 +56,17 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(ProviderError::new(ErrorClass::Failed, format!("reading the share stopped: {e}"))))
 }
 
+/// Which points discovery makes sure to examine besides the newest usable one.
+#[derive(Debug, Clone, Default)]
+pub struct Wanted {
+    /// A `--restore-point`: the newest usable point at or before it.
+    pub at: Option<i64>,
+    /// The incidents' windows (from `since` to the close): points written during one are
+    /// suspect (by the storage's own times), and the newest clean one before each is
+    /// examined too.
+    pub suspect: Vec<(i64, i64)>,
+}
+
 /// Every S3 and GCS destination's catalog, by bucket address. `unreachable` holds the bucket
 /// addresses the refresh could not read (their listing is not tried again). Points newer than
 /// `now` are ignored; `at` (a `--restore-point`) makes sure the newest usable point at or
@@ -66,7 +77,7 @@ pub async fn discover<P: Provider>(
     desired: &[Resource],
     unreachable: &BTreeMap<String, String>,
     now: i64,
-    at: Option<i64>,
+    wanted: Wanted,
 ) -> BTreeMap<String, Catalog> {
     let buckets: BTreeMap<&str, &Resource> = desired
         .iter()
@@ -100,6 +111,7 @@ pub async fn discover<P: Provider>(
                 }
                 Target::Nas { .. } => continue,
             };
+            let wanted = wanted.clone();
             work.push(async move {
                 let mut catalog = Catalog {
                     destination: at_address.clone(),
@@ -111,7 +123,7 @@ pub async fn discover<P: Provider>(
                     tier,
                 };
                 if catalog.unreachable.is_none() {
-                    examine(&store, b, &mut catalog, now, at).await;
+                    examine(&store, b, &mut catalog, now, wanted).await;
                 }
                 (at_address, catalog)
             });
@@ -125,8 +137,9 @@ async fn examine<P: Provider>(
     backup: &drplan_core::config::Backup,
     catalog: &mut Catalog,
     now: i64,
-    at: Option<i64>,
+    wanted: Wanted,
 ) {
+    let Wanted { at, suspect } = wanted;
     let names = match store.list().await {
         Ok((names, calls)) => {
             catalog.calls += calls;
@@ -148,6 +161,7 @@ async fn examine<P: Provider>(
             objects: None,
             bytes: None,
             archive: None,
+            ..Point::default()
         })
         .collect();
     // Names that give no time are dated by their newest object, which takes a listing each:
@@ -161,10 +175,13 @@ async fn examine<P: Provider>(
         read(store, backup, p, &mut catalog.calls).await;
     }
     sort(&mut catalog.points);
-    for limit in std::iter::once(now).chain(at.filter(|a| *a < now)) {
+    recovery::mark_suspect(&mut catalog.points, &suspect);
+    let before_incidents = suspect.iter().map(|(from, _)| from - 1).filter(|s| *s < now);
+    for limit in std::iter::once(now).chain(at.filter(|a| *a < now)).chain(before_incidents) {
         let mut looked = 0;
         for p in catalog.points.iter_mut().filter(|p| p.time.is_some_and(|t| t <= limit)) {
-            if p.status.usable() {
+            // A suspect point is passed over for the newest clean one.
+            if p.status.usable() && (!p.suspect || limit == now) {
                 break;
             }
             if p.status != PointStatus::NotExamined {
@@ -175,10 +192,11 @@ async fn examine<P: Provider>(
             }
             looked += 1;
             read(store, backup, p, &mut catalog.calls).await;
+            recovery::mark_suspect(std::slice::from_mut(p), &suspect);
             if let PointStatus::Corrupt(why) = &p.status {
                 tracing::warn!(point = %p.name, reason = %why, "corrupt recovery point");
             }
-            if p.status.usable() {
+            if p.status.usable() && (!p.suspect || limit == now) {
                 break;
             }
         }
@@ -195,6 +213,7 @@ async fn read<P: Provider>(store: &Store<'_, P>, backup: &drplan_core::config::B
             if p.time.is_none() {
                 p.time = recovery::time_from_objects(&contents);
             }
+            p.written = recovery::written_from_objects(&contents);
             p.status = recovery::verify(&contents, backup.manifest.as_deref());
             p.archive = contents.archived();
         }

@@ -54,7 +54,8 @@ pub fn status(path: &Path, now: i64, observe: &mut dyn FnMut(Event<'_>)) -> Resu
     observe(Event::Refreshing);
     let (snapshot, health) = runtime.block_on(async {
         let clouds = crate::clouds::Clouds::connect(&config).await?;
-        let snapshot = refresh_with(&clouds, &config, now, None).await?;
+        let suspect = drplan_core::incident::suspect_windows(&prior.incidents);
+        let snapshot = refresh_with(&clouds, &config, now, None, &suspect).await?;
         let health = region_health(&clouds, &config, &snapshot).await;
         Ok::<_, Diagnostic>((snapshot, health))
     })?;

@@ -85,9 +85,16 @@ pub fn round(
     let round = Round {
         active: active.clone(),
         active_health: health_of(&active),
+        // A region under an open incident is compromised: never a target, and said so.
         candidates: watch::candidates(&input.config)
             .into_iter()
-            .map(|(r, role)| (r.clone(), role, health_of(&r)))
+            .map(|(r, role)| {
+                let health = match drplan_core::incident::open_in(&input.prior.incidents, &r) {
+                    Some(i) => watch::Health::Unknown(format!("compromised: incident {} open since {}", i.id, i.since)),
+                    None => health_of(&r),
+                };
+                (r, role, health)
+            })
             .collect(),
     };
     let (decision, mut next) = watch::decide(&settings, None, counter, &round, now);
@@ -223,6 +230,7 @@ fn plan_locked(
         lock: Some("watch"),
         lock_timeout: request.lock_timeout,
         restore_point: None,
+        allow_suspect: false,
         accept_data_loss: false,
         restore_only: None,
         fail_back: false,

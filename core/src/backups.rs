@@ -11,7 +11,7 @@ use crate::recovery::{Catalog, PointStatus, age_text, rfc3339};
 /// The version of the JSON report: 1.1 added the archive class and thaw of points
 /// (`storage_class`, `thaw_seconds`, `thaw_tier`) and of the newest usable one, and why a
 /// destination was not listed (`not_listed`).
-pub const FORMAT_VERSION: &str = "1.1";
+pub const FORMAT_VERSION: &str = "1.2";
 
 /// What `drplan backups --json` prints.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -87,6 +87,13 @@ pub struct PointReport {
     /// The tier the thaw asks for (`Expedited`, `Standard`, `Bulk`). Since 1.1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thaw_tier: Option<&'static str>,
+    /// When the storage says it was written (its earliest object), once examined. Since 1.2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written: Option<String>,
+    /// Written during an open incident: never restored unless asked for by time with
+    /// `--allow-suspect`. Since 1.2.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suspect: bool,
 }
 
 pub fn report(config: &Config, catalogs: &std::collections::BTreeMap<String, Catalog>, now: i64) -> Report {
@@ -160,6 +167,8 @@ pub fn report(config: &Config, catalogs: &std::collections::BTreeMap<String, Cat
                                     .archive
                                     .as_deref()
                                     .map(|class| crate::recovery::effective_tier(class, c.tier).as_str()),
+                                written: p.written.map(rfc3339),
+                                suspect: p.suspect,
                             })
                             .collect(),
                     }
@@ -222,7 +231,12 @@ impl Report {
                         }
                         _ => String::new(),
                     };
-                    out.push_str(&format!("    {}  {age}{size}  {}{thaw}{why}\n", p.name, p.status));
+                    let suspect = match (p.suspect, &p.written) {
+                        (true, Some(w)) => format!("  SUSPECT: written {w}, during an open incident"),
+                        (true, None) => "  SUSPECT: dated during an open incident".to_string(),
+                        (false, _) => String::new(),
+                    };
+                    out.push_str(&format!("    {}  {age}{size}  {}{thaw}{why}{suspect}\n", p.name, p.status));
                 }
                 if d.points.len() > SHOWN {
                     out.push_str(&format!("    … and {} older\n", d.points.len() - SHOWN));

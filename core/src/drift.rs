@@ -40,7 +40,7 @@ pub struct Report {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Finding {
-    /// `fence`, `unreachable`, `changed`, `deleted`, `untracked`, `missing`, `unexpected`,
+    /// `fence`, `incident`, `unreachable`, `changed`, `deleted`, `untracked`, `missing`, `unexpected`,
     /// `posture`, `safety` or `state` (a copy of the state behind or unreachable).
     pub kind: &'static str,
     pub subject: String,
@@ -66,6 +66,14 @@ pub fn report(doc: &PlanDoc, copies: &[StateCopy]) -> Report {
                 f.since,
                 f.owed.len()
             ),
+        });
+    }
+    // An open incident: the region is compromised until a person closes it.
+    for i in &doc.incidents {
+        findings.push(Finding {
+            kind: "incident",
+            subject: format!("region {}", i.region),
+            detail: format!("incident {} open since {}: {}", i.id, i.since, i.reason),
         });
     }
     // A region that cannot be read cannot be vouched for: never report it as clean.

@@ -280,6 +280,7 @@ pub fn plan(
         roles,
         refreshed: true,
         failover_id: None,
+        incidents: Vec::new(),
     };
     Ok(DrillPlan { plan, serving, temporary_check })
 }

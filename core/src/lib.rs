@@ -11,6 +11,7 @@ pub mod drift;
 pub mod drill;
 pub mod fmt;
 pub mod formats;
+pub mod incident;
 pub mod metrics;
 pub mod plan;
 pub mod policy;

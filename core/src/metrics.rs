@@ -13,6 +13,7 @@ use crate::status;
 /// `drplan_drift_findings{kind="changed"} > 0` has a series to watch from the first run.
 pub const DRIFT_KINDS: &[&str] = &[
     "fence",
+    "incident",
     "unreachable",
     "changed",
     "deleted",
@@ -155,6 +156,10 @@ pub fn status(report: &status::Report, now: i64) -> String {
     // Label values without spaces, as PromQL matchers are usually typed.
     for (v, label) in [(Ready, "ready"), (Degraded, "degraded"), (NotReady, "not_ready")] {
         verdict.sample(vec![p(), ("verdict", label.to_string())], bit(report.verdict == v));
+    }
+    let mut incidents = Family::new("drplan_incident_open", "1 for each incident open, by region.");
+    for i in &report.incidents {
+        incidents.sample(vec![p(), ("region", i.region.clone()), ("incident", i.id.clone())], 1.0);
     }
     let mut reachable = Family::new("drplan_region_reachable", "1 when the region's APIs answered.");
     let mut healthy = Family::new("drplan_region_healthy", "1 when the region's health check passes.");

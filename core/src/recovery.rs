@@ -174,7 +174,7 @@ impl PointContents {
 }
 
 /// Whether a point can be restored from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PointStatus {
     /// The manifest is there and every object it lists matches.
     Verified,
@@ -188,6 +188,7 @@ pub enum PointStatus {
     /// The manifest does not match the objects (or cannot be read).
     Corrupt(String),
     /// Not looked at: older than the point chosen, so never needed.
+    #[default]
     NotExamined,
 }
 
@@ -209,7 +210,7 @@ impl PointStatus {
 }
 
 /// A recovery point of one destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Point {
     /// The folder's name under the prefix, without slashes (`20261201_070000`).
     pub name: String,
@@ -222,6 +223,12 @@ pub struct Point {
     /// The archive class its objects must be thawed from before a restore (`GLACIER`), once
     /// examined; `None` when they can be read at once.
     pub archive: Option<String>,
+    /// When the storage says it was written: the earliest last-modified time of its
+    /// objects, once examined (its name is whatever the writer chose).
+    pub written: Option<i64>,
+    /// Written during an open incident (see [`mark_suspect`]): never chosen for a restore
+    /// unless asked for by time with `--allow-suspect`.
+    pub suspect: bool,
 }
 
 /// What one destination holds.
@@ -248,9 +255,18 @@ impl Catalog {
         format!("{}{name}/", self.uri)
     }
 
-    /// The newest usable point.
+    /// The newest usable point that is not suspect (written during an open incident).
     pub fn newest_usable(&self) -> Option<&Point> {
-        self.points.iter().find(|p| p.status.usable())
+        self.points.iter().find(|p| p.status.usable() && !p.suspect)
+    }
+
+    /// This catalog with no point marked suspect (a restore that asked for one).
+    pub fn without_suspects(&self) -> Catalog {
+        let mut c = self.clone();
+        for p in &mut c.points {
+            p.suspect = false;
+        }
+        c
     }
 
     /// Seconds until `point`'s data can be read: its thaw with this destination's tier, 0
@@ -327,6 +343,21 @@ pub fn verify(contents: &PointContents, manifest_name: Option<&str>) -> PointSta
     PointStatus::Verified
 }
 
+/// Marks the points written during an incident (`windows`: from its `since` until its close)
+/// as suspect, by the storage's time of each (`written`), or the name's (`time`) for a point
+/// not examined: nothing says otherwise.
+pub fn mark_suspect(points: &mut [Point], windows: &[(i64, i64)]) {
+    for p in points {
+        let at = p.written.or(p.time);
+        p.suspect = at.is_some_and(|w| windows.iter().any(|(from, to)| w >= *from && w < *to));
+    }
+}
+
+/// When the storage says a point was written: its earliest object's last-modified time.
+pub fn written_from_objects(contents: &PointContents) -> Option<i64> {
+    contents.objects.iter().map(|o| o.modified).min()
+}
+
 /// The point's time when its name does not give it: its newest object's.
 pub fn time_from_objects(contents: &PointContents) -> Option<i64> {
     contents.objects.iter().map(|o| o.modified).max()
@@ -366,7 +397,7 @@ pub fn choose(
             reasons.push((c.destination.clone(), format!("unreachable: {why}")));
             continue;
         }
-        match c.points.iter().find(|p| p.status.usable() && p.time.is_some_and(|t| t <= at)) {
+        match c.points.iter().find(|p| p.status.usable() && !p.suspect && p.time.is_some_and(|t| t <= at)) {
             Some(p) => candidates.push((c, p)),
             None => {
                 let why = match (c.points.is_empty(), c.points.iter().any(|p| p.time.is_some_and(|t| t <= at))) {
@@ -550,6 +581,7 @@ mod tests {
                     objects: None,
                     bytes: None,
                     archive: None,
+                    ..Point::default()
                 })
                 .collect(),
             unreachable: None,

@@ -17,8 +17,8 @@ use crate::plan::{Prior, Snapshot, desired};
 use crate::recovery::{age_text, rfc3339};
 
 /// The version of the JSON report: 1.1 added databases; 1.2 the archive class and thaw of
-/// the newest points (`thaw`).
-pub const FORMAT_VERSION: &str = "1.2";
+/// the newest points (`thaw`); 1.3 `incidents`.
+pub const FORMAT_VERSION: &str = "1.3";
 
 /// Route 53 calls an endpoint healthy when more than this share of its checkers (in percent)
 /// report it healthy; `status`, drills and the watcher read a check as Route 53 routes on it.
@@ -124,6 +124,9 @@ pub struct Report {
     /// renamed and kept instead of deleted. Since 1.1.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub databases: Vec<DatabaseStatus>,
+    /// The incidents open. Since 1.3; absent when none is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<crate::incident::Incident>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -341,6 +344,17 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
         reasons.push(Reason { verdict: Verdict::Degraded, subject: format!("standby {}", c.region), detail: c.text() });
     }
     reasons.sort_by_key(|r| r.verdict != Verdict::NotReady);
+    // An open incident: the region is compromised until a person closes it.
+    for i in crate::incident::open(&prior.incidents) {
+        reasons.push(Reason {
+            verdict: Verdict::Degraded,
+            subject: format!("incident {}", i.id),
+            detail: format!(
+                "{} compromised since {} ({}): evidence kept, backups since suspect, retention held",
+                i.region, i.since, i.reason
+            ),
+        });
+    }
     let verdict = reasons.first().map_or(Verdict::Ready, |r| r.verdict);
     Report {
         format_version: FORMAT_VERSION,
@@ -352,6 +366,7 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
         dns,
         backups,
         databases,
+        incidents: crate::incident::open(&prior.incidents).cloned().collect(),
     }
 }
 

@@ -24,8 +24,9 @@ pub const FORMAT_VERSION: u32 = 3;
 
 /// The minor version: raised by an additive change (a new optional field), which drplans of
 /// the same major read, keeping what they do not know. 3.3 added `switchover.id` and objects
-/// of type `thaw` and `hook`.
-pub const FORMAT_MINOR: u32 = 3;
+/// of type `thaw` and `hook`; 3.4 `incidents` and objects of type `evidence`, `quarantine`,
+/// `cordon` and `deny_all`.
+pub const FORMAT_MINOR: u32 = 4;
 
 /// Fields a drplan does not know, from a file of a newer minor version: kept as read and
 /// written back, so that an older drplan's write loses nothing of a newer one's.
@@ -79,6 +80,10 @@ pub struct StateFile {
     /// deleted. Since 3.2.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub databases: BTreeMap<String, drplan_core::plan::data::Record>,
+    /// The incidents declared (`drplan_core::incident::Incident`), open and closed, oldest
+    /// first: closed ones stay for the audit trail. Since 3.4.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<drplan_core::incident::Incident>,
     /// What `drplan watch --once` keeps between runs.
     #[serde(default, skip_serializing_if = "is_default")]
     pub watch: drplan_core::watch::Counter,
@@ -135,6 +140,7 @@ impl StateFile {
             override_: None,
             switchover: None,
             databases: BTreeMap::new(),
+            incidents: Vec::new(),
             watch: Default::default(),
             extra: Unknown::new(),
         }
@@ -179,6 +185,7 @@ impl StateFile {
             override_: self.override_.clone(),
             switchover: self.switchover.clone(),
             databases: self.databases.clone(),
+            incidents: self.incidents.clone(),
         })
     }
 
@@ -220,6 +227,7 @@ impl StateFile {
         self.override_ = prior.override_.clone();
         self.switchover = prior.switchover.clone();
         self.databases = prior.databases.clone();
+        self.incidents = prior.incidents.clone();
         // Written in this drplan's format, whatever version it was read in; a newer minor
         // version stays, as its fields do.
         let newer_minor = self.format_version == FORMAT_VERSION && self.format_minor > FORMAT_MINOR;

@@ -33,6 +33,7 @@ fn failover_planned(w: &World, policy: Option<&std::path::Path>) -> engine::Plan
         lock: Some("apply"),
         lock_timeout: Duration::from_secs(5),
         restore_point: None,
+        allow_suspect: false,
         accept_data_loss: false,
         restore_only: None,
         fail_back: false,

@@ -20,6 +20,7 @@ mod failover;
 mod fmt;
 mod gates;
 mod hooks;
+mod incident;
 mod logging;
 mod manifests;
 mod metrics;

@@ -170,6 +170,9 @@ pub struct Switch {
     pub accepted: bool,
     /// The writers stopped in the old region, with their replicas before.
     pub writers: BTreeMap<String, i64>,
+    /// The open incident on the old writer's region: its writers are cut off by the
+    /// isolation rather than stopped, and nothing is waited for from it.
+    pub incident: Option<String>,
 }
 
 impl Switch {
@@ -224,7 +227,22 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
             budget,
             accepted: false,
             writers: BTreeMap::new(),
+            incident: None,
         };
+        // The old writer's region is compromised: its writes since the incident began are
+        // not trusted, its writers are evidence (never scaled to zero), and the data is
+        // restored from the newest clean point after the promotion.
+        if let Some(i) = from.as_deref().and_then(|r| crate::incident::open_in(&prior.incidents, r)) {
+            switch.graceful = false;
+            switch.incident = Some(i.id.clone());
+            switch.window = options.now.map(|now| (now - i.since_seconds()).max(0) as u64);
+            out.findings.push(
+                Diagnostic::warning(Code::DataLoss, format!("promoting {} ({}) without waiting for {}, under incident {}: writes to `{}` since {} are not trusted", target.name, member.identifier, i.region, i.id, db.name, i.since))
+                    .help("the old writer is cut off by the region's isolation, not stopped; the restore from before the incident replaces what replication carried over"),
+            );
+            out.switches.push(switch);
+            continue;
+        }
         let mut catch_up = member_attrs(db, target).unwrap_or_default();
         catch_up.insert("database".into(), db.name.as_str().into());
         catch_up.insert("source".into(), found.resource.str("source").unwrap_or_default().into());

@@ -57,6 +57,8 @@ pub fn desired(config: &Config) -> Vec<Resource> {
                         ("retention", b.retention.to_string().into()),
                         ("destinations", destinations.join(",").into()),
                         ("suspend", (region.role != Role::Active).into()),
+                        // `DRPLAN_RETENTION_HOLD=1` while an incident is open.
+                        ("retention_hold", false.into()),
                     ]);
                     if let Some(gpg) = &b.gpg_recipient {
                         a.insert("gpg_recipient".into(), gpg.as_str().into());
@@ -161,6 +163,8 @@ pub fn desired(config: &Config) -> Vec<Resource> {
                 ("location", location.as_str().into()),
                 ("versioning", true.into()),
                 ("expire_days", ((b.retention.as_secs().div_ceil(86_400)) as i64).into()),
+                // Paused (the rule kept, its expiry stopped) while an incident is open.
+                ("expiry_paused", false.into()),
             ]);
             if let Some(class) = class {
                 a.insert("storage_class".into(), class.as_str().into());

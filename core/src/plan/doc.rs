@@ -21,8 +21,9 @@ use crate::diagnostics::Severity;
 /// added `restores`; 1.4 `posture.rto.measured_by` and `posture.drills`; 1.5 `policy`;
 /// 1.6 `databases`; 1.7 `restores[].thaw`, `restores[].time_to_data_seconds`,
 /// `restores[].target_time`, `posture.rto.thaw`, `posture.rpo[].thaw`, `failover_id`,
-/// `posture.rpo[].no_backup_yet`, `posture.rpo[].unmeasured` and `posture.rpo[].not_listed`.
-pub const FORMAT_VERSION: &str = "1.7";
+/// `posture.rpo[].no_backup_yet`, `posture.rpo[].unmeasured` and `posture.rpo[].not_listed`;
+/// 1.8 `incidents` and `databases[].how = "incident"`.
+pub const FORMAT_VERSION: &str = "1.8";
 
 /// A plan: what `drplan plan --out` saves and `--json` prints, and what `apply FILE` runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -87,6 +88,10 @@ pub struct PlanDoc {
     /// it in state while the failover is under way. Since 1.7.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover_id: Option<String>,
+    /// The incidents open when the plan was made: their regions are isolated and their
+    /// evidence kept. Since 1.8; absent when none is open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<crate::incident::Incident>,
 }
 
 /// Why a text is not a plan document this drplan reads.
@@ -208,8 +213,9 @@ pub struct SwitchDoc {
     pub to: String,
     /// The region of the writer it replaces, when known.
     pub from: Option<String>,
-    /// `graceful` (writes stopped, the replica caught up first) or `ungraceful` (the old
-    /// writer's region is dark).
+    /// `graceful` (writes stopped, the replica caught up first), `ungraceful` (the old
+    /// writer's region is dark) or `incident` (the old writer's region is compromised: cut
+    /// off, and its writes since the incident replaced by a restore).
     pub how: String,
     /// The replica's last lag sample, in seconds (ungraceful only); `None` when unknown.
     pub lag_seconds: Option<u64>,
@@ -248,6 +254,13 @@ impl SwitchDoc {
                     self.from.as_deref().unwrap_or("its writer")
                 )
             }
+            "incident" => format!(
+                "{}: promote {} without waiting for {} (under an incident): its writes of the last {} are not trusted",
+                self.database,
+                self.to,
+                self.from.as_deref().unwrap_or("its writer"),
+                self.window_seconds.map_or("unknown".to_string(), dur)
+            ),
             _ => {
                 let window = self.window_seconds.map_or("unknown".to_string(), dur);
                 let lag = match (self.lag_seconds, &self.lag_at) {
@@ -563,7 +576,12 @@ impl PlanDoc {
                     database: s.database.clone(),
                     to: s.to.clone(),
                     from: s.from.clone(),
-                    how: if s.graceful { "graceful" } else { "ungraceful" }.into(),
+                    how: match (&s.incident, s.graceful) {
+                        (Some(_), _) => "incident",
+                        (None, true) => "graceful",
+                        (None, false) => "ungraceful",
+                    }
+                    .into(),
                     lag_seconds: s.lag.seconds,
                     lag_at: s.lag.at.map(crate::recovery::rfc3339),
                     writer_seen: s.seen.map(crate::recovery::rfc3339),
@@ -699,6 +717,7 @@ impl PlanDoc {
             applyable: plan.can_apply(allow_unreachable),
             declares_lost: allow_unreachable,
             failover_id: plan.failover_id.clone(),
+            incidents: plan.incidents.clone(),
         }
     }
 

@@ -171,16 +171,29 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
         // A region back from being lost is fenced before anything else happens there, so
         // it never serves or runs backups beside the region that took over. Not when it is
         // the one serving again: its capacity then comes up first, as for any promotion.
+        // An incident's evidence still comes first (below).
         if fenced.contains(*r) && serving != Some(*r) {
-            let fence =
-                b.select(|c| in_r(c) && direction(c) == Direction::Down && data_step(c).is_none() && !is_hook(c));
-            let rest = b.select(|c| in_r(c) && direction(c) == Direction::Up && data_step(c).is_none() && !is_hook(c));
+            let plain = |c: &Change| data_step(c).is_none() && !is_hook(c) && phase(c) != Phase::Evidence;
+            let fence = b.select(|c| in_r(c) && direction(c) == Direction::Down && plain(c));
+            let rest = b.select(|c| in_r(c) && direction(c) == Direction::Up && plain(c));
             b.order(&fence, &rest);
         }
+        // An incident's evidence is taken before anything else touches the region; what
+        // lifts an isolation waits for the region's new machines.
+        let evidence = b.select(|c| in_r(c) && phase(c) == Phase::Evidence && c.action != Action::Delete);
+        let touching = b.select(|c| in_r(c) && phase(c) != Phase::Evidence);
+        b.order(&evidence, &touching);
+        let machines_up = b.select(|c| in_r(c) && layer(c) == Some(Layer::Machines) && direction(c) == Direction::Up);
+        let lifted = b.select(|c| in_r(c) && phase(c) == Phase::Isolate && c.action == Action::Delete);
+        b.order(&machines_up, &lifted);
+        // An instance's quarantine is lifted before it is terminated, not on its way out.
+        let machines_down =
+            b.select(|c| in_r(c) && layer(c) == Some(Layer::Machines) && direction(c) == Direction::Down);
+        b.order(&lifted, &machines_down);
         // An old writer is fenced (renamed, kept) before anything else happens in its region:
         // a writer Deployment starting there must never find it accepting writes.
         let retire = b.select(|c| in_r(c) && retires_writer(c));
-        let others = b.select(|c| in_r(c) && data_step(c).is_none() && !is_hook(c));
+        let others = b.select(|c| in_r(c) && data_step(c).is_none() && !is_hook(c) && phase(c) != Phase::Evidence);
         b.order(&retire, &others);
     }
 
@@ -206,12 +219,28 @@ pub fn build(changes: &[Change], cx: Context<'_>) -> Result<Vec<Node>, CycleErro
     let promotions = b.select(is_promotion);
     b.order(&stops, &promotions);
     b.order(&catch_ups, &promotions);
+    // A compromised region is isolated before a replica elsewhere becomes the writer: its
+    // old writers are cut off rather than stopped (stopping them would destroy evidence).
+    // Not when it cannot be reached: its isolation is owed, and waits for it.
+    let isolation = b.select(|c| {
+        phase(c) == Phase::Isolate
+            && c.action != Action::Delete
+            && c.region.as_deref().is_none_or(|r| !unreachable.contains_key(r))
+    });
+    b.order(&isolation, &promotions);
     let followers = b.select(|c| data_step(c) == Some(DataStep::Member) && !is_promotion(c));
     b.order(&promotions, &followers);
     for &p in &promotions {
         let region = changes[p as usize].region.clone();
         let writers_there = b.select(|c| c.region == region && is_writer(c) && direction(c) == Direction::Up);
         b.order(&[p], &writers_there);
+        // Without writes stopped (the old writer dark, or compromised), a restore there
+        // writes into the new writer: after its promotion, never into a read-only replica.
+        if stops.is_empty() {
+            let restores_there =
+                b.select(|c| c.region == region && layer(c) == Some(Layer::Data) && direction(c) == Direction::Up);
+            b.order(&[p], &restores_there);
+        }
     }
     let retirements = b.select(retires_writer);
 

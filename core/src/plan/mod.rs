@@ -8,6 +8,7 @@ pub mod diff;
 pub mod doc;
 pub mod graph;
 pub mod hooks;
+pub mod incident;
 pub mod posture;
 pub mod resource;
 pub mod restore;
@@ -73,6 +74,8 @@ pub struct Prior {
     pub switchover: Option<crate::watch::Switchover>,
     /// What state keeps about each database (by name).
     pub databases: BTreeMap<String, data::Record>,
+    /// The incidents declared, open and closed.
+    pub incidents: Vec<crate::incident::Incident>,
 }
 
 /// A region declared lost while it could not be reached, and what it is still owed.
@@ -98,6 +101,9 @@ pub struct Options {
     pub accept_data_loss: bool,
     /// `drplan restore`: the plan is this restore alone, nothing else the configuration wants.
     pub restore_only: Option<restore::Explicit>,
+    /// `--allow-suspect`: a restore asked for by time (`--restore-point`) may use a point
+    /// written during an open incident.
+    pub allow_suspect: bool,
     /// `--fail-back`: a configuration naming the region a watcher failed over from is planned
     /// (a deliberate failback) instead of refused.
     pub fail_back: bool,
@@ -149,6 +155,8 @@ pub struct Plan {
     pub refreshed: bool,
     /// The id of the failover this plan makes, which its hooks' Jobs carry.
     pub failover_id: Option<String>,
+    /// The incidents open.
+    pub incidents: Vec<crate::incident::Incident>,
 }
 
 /// A fence still owed to a region declared lost.
@@ -200,7 +208,8 @@ pub fn plan(
     live: Option<&Snapshot>,
     options: &Options,
 ) -> Result<Plan, graph::CycleError> {
-    let desired = desired::desired(config);
+    let mut desired = desired::desired(config);
+    incident::adjust_desired(&mut desired, config, &prior.incidents);
     let mut d = diff::diff(&desired, prior, live);
     // A lost region's fence is every change it needs, whatever `--target` leaves in this
     // plan: a targeted apply that does part of it must not record it done.
@@ -243,6 +252,18 @@ pub fn plan(
         .iter()
         .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
     d.changes.extend(hooks_wanted.cloned());
+    // An open incident's evidence and isolation; a closed one's lifted.
+    let incidents = incident::plan(config, prior, live);
+    if options.restore_only.is_none() {
+        let wanted = incidents
+            .changes
+            .iter()
+            .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
+        d.changes.extend(wanted.cloned());
+        d.forget.extend(incidents.forget.iter().cloned());
+    }
+    // Nothing destroys evidence in a region under an open incident.
+    let held = incident::hold(&mut d.changes, &prior.incidents);
     d.changes.sort_by(|a, b| resource::natural_cmp(&a.address, &b.address));
     let unreachable = live.map(|l| l.unreachable.clone()).unwrap_or_default();
     let unreachable_objects = live.map(|l| l.unreachable_objects.clone()).unwrap_or_default();
@@ -307,6 +328,8 @@ pub fn plan(
     safety.extend(restores.findings);
     safety.extend(data.findings);
     safety.extend(hooks.findings);
+    safety.extend(incidents.findings);
+    safety.extend(held);
     // After an automatic failover, a configuration that still names the old active would
     // fail back by accident: refused unless asked for.
     if let (Some(o), Some(active)) = (&prior.override_, config.active_region())
@@ -368,6 +391,7 @@ pub fn plan(
         roles,
         refreshed: live.is_some(),
         failover_id: hooks.failover_id,
+        incidents: crate::incident::open(&prior.incidents).cloned().collect(),
     })
 }
 
@@ -413,7 +437,8 @@ pub fn recheck(config: &Config, prior: &Prior, doc: &doc::PlanDoc, allow_unreach
         Err(e) => return vec![e.to_string()],
     };
     let declared = allow_unreachable || doc.declares_lost;
-    let desired = desired::desired(config);
+    let mut desired = desired::desired(config);
+    incident::adjust_desired(&mut desired, config, &prior.incidents);
     for d in safety::check(config, prior, &changes, &graph, &desired, false) {
         if d.is_error() && !(declared && d.code == crate::Code::SplitBrain) {
             out.push(format!("{} ({})", d.message, d.code.as_str()));

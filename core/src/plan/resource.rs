@@ -35,10 +35,20 @@ pub enum Kind {
     Thaw,
     /// A script of the team's run as a Kubernetes Job at a named point of a failover.
     Hook,
+    /// An incident's evidence of one instance: a snapshot of each of its volumes, tagged
+    /// with the incident, copied to another region.
+    Evidence,
+    /// An incident's quarantine of one instance: moved into a security group that lets
+    /// nothing in or out, its previous groups recorded.
+    Quarantine,
+    /// An incident's cordon of every Node of a region's cluster.
+    Cordon,
+    /// An incident's deny-all NetworkPolicy in a region's namespace.
+    DenyAll,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Instance,
         Kind::Workload,
         Kind::HealthCheck,
@@ -52,6 +62,10 @@ impl Kind {
         Kind::ResumeWrites,
         Kind::Thaw,
         Kind::Hook,
+        Kind::Evidence,
+        Kind::Quarantine,
+        Kind::Cordon,
+        Kind::DenyAll,
     ];
 
     /// The kind's name in addresses, plan files and state, from the step table.
@@ -206,6 +220,24 @@ pub mod address {
 
     pub fn resume_writes(region: &str, database: &str) -> String {
         format!("region.{region}.resume_writes.{database}")
+    }
+
+    /// An incident's evidence of the instance at `instance` (`region.R.compute.P[i]`).
+    pub fn evidence(instance: &str) -> String {
+        instance.replacen(".compute.", ".evidence.", 1)
+    }
+
+    /// An incident's quarantine of the instance at `instance`.
+    pub fn quarantine(instance: &str) -> String {
+        instance.replacen(".compute.", ".quarantine.", 1)
+    }
+
+    pub fn cordon(region: &str) -> String {
+        format!("region.{region}.cordon")
+    }
+
+    pub fn deny_all(region: &str) -> String {
+        format!("region.{region}.deny_all")
     }
 
     pub fn health_check(region: &str) -> String {

@@ -134,7 +134,13 @@ fn promotions<'a>(config: &'a Config, prior: &Prior) -> Vec<Wanted<'a>> {
         let Some(k8s) = &region.kubernetes else { continue };
         let Some(from) = prior.roles.get(&region.name).copied() else { continue };
         for backup in &config.backups {
-            let Some(restore) = backup.restore.as_ref().filter(|r| r.when.contains(&from)) else { continue };
+            // During an incident elsewhere, whatever the role it is promoted from: replication
+            // may have carried the attacker's writes into its data.
+            let incident =
+                from != Role::Active && crate::incident::open(&prior.incidents).any(|i| i.region != region.name);
+            let Some(restore) = backup.restore.as_ref().filter(|r| r.when.contains(&from) || incident) else {
+                continue;
+            };
             // Done for this promotion: recorded complete.
             let at = address::restore(&region.name, &backup.name);
             if prior.objects.get(&at).is_some_and(|o| o.resource.str("status") == Some(COMPLETE)) {
@@ -222,7 +228,21 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
             let found_status = found.and_then(|o| o.resource.str("status"));
             let requested = options.restore_point;
             let now = options.now.unwrap_or(i64::MAX);
-            let catalogs = catalogs(backup, live);
+            // During an incident, the newest point from before it: those written since are
+            // suspect, unless one is asked for by time with `--allow-suspect`.
+            let clean_before = crate::incident::open(&prior.incidents)
+                .min_by_key(|i| i.since_seconds())
+                .filter(|_| !(options.allow_suspect && requested.is_some()));
+            let unmarked: Vec<recovery::Catalog>;
+            let mut catalogs = catalogs(backup, live);
+            if options.allow_suspect && requested.is_some() {
+                unmarked = catalogs.iter().map(|c| c.without_suspects()).collect();
+                catalogs = unmarked.iter().collect();
+            }
+            let limit = match clean_before {
+                Some(i) => requested.unwrap_or(now).min(i.since_seconds() - 1),
+                None => requested.unwrap_or(now),
+            };
             // A Job that runs or finished is this promotion's restore: adopt it, whatever
             // point would be chosen now.
             let adopted = found.filter(|_| found_status != Some(FAILED)).and_then(|o| {
@@ -232,10 +252,7 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                 let point = catalog.points.iter().find(|p| p.name == name).cloned().unwrap_or(recovery::Point {
                     name: name.to_string(),
                     time: o.resource.str("point").and_then(recovery::parse_rfc3339),
-                    status: recovery::PointStatus::NotExamined,
-                    objects: None,
-                    bytes: None,
-                    archive: None,
+                    ..recovery::Point::default()
                 });
                 // The Job runs or ran: its data was within reach when it started.
                 Some(Choice {
@@ -256,8 +273,12 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                 None => match recovery::choose(
                     &catalogs,
                     region.cloud.as_str(),
-                    requested.unwrap_or(now),
-                    config.objectives.rpo.filter(|_| requested.is_none()).map(|d| d.as_secs()),
+                    limit,
+                    config
+                        .objectives
+                        .rpo
+                        .filter(|_| requested.is_none() && clean_before.is_none())
+                        .map(|d| d.as_secs()),
                 ) {
                     Ok(c) => c,
                     Err(tried) => {
@@ -265,7 +286,7 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                             "promoting {} needs a restore of backup `{}` and no destination holds a complete, uncorrupted point{}: {}; run `drplan backups` to see every point, or give an earlier `--restore-point`",
                             region.name,
                             backup.name,
-                            requested.map(|t| format!(" at or before {}", recovery::rfc3339(t))).unwrap_or_default(),
+                            if limit < now { format!(" at or before {}", recovery::rfc3339(limit)) } else { String::new() },
                             tried.iter().map(|(d, why)| format!("{d} {why}")).collect::<Vec<_>>().join("; ")
                         ));
                         d.message = format!("no usable recovery point for backup `{}`", backup.name);
@@ -303,11 +324,13 @@ pub fn plan(config: &Config, prior: &Prior, live: Option<&Snapshot>, options: &O
                     crate::config::Duration::from_secs(rpo.unwrap_or_default())
                 );
                 let help = "the newest usable point is older than `objectives.rpo`: check the backup schedule and `drplan backups`; to restore it anyway, apply with `--accept-data-loss`";
-                // Asked for with `drplan restore --point`, the window is the point: shown, not refused.
-                out.findings.push(match options.accept_data_loss || explicit {
-                    true => Diagnostic::warning(Code::DataLoss, message).help(match explicit {
-                        true => "the point was asked for with `--point`",
-                        false => "accepted with `--accept-data-loss`",
+                // Asked for with `drplan restore --point`, the window is the point: shown, not
+                // refused; so is the point from before an incident, which declaring it accepted.
+                out.findings.push(match options.accept_data_loss || explicit || clean_before.is_some() {
+                    true => Diagnostic::warning(Code::DataLoss, message).help(match (explicit, clean_before) {
+                        (_, Some(i)) => format!("incident {} makes every point written since {} suspect: the newest point from before it is restored", i.id, i.since),
+                        (true, None) => "the point was asked for with `--point`".to_string(),
+                        (false, None) => "accepted with `--accept-data-loss`".to_string(),
                     }),
                     false => Diagnostic::error(Code::DataLoss, message).help(help),
                 });

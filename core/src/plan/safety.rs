@@ -20,6 +20,15 @@ pub fn check(
     targeted: bool,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    // Evidence is never destroyed while an incident is open, whatever a plan file says.
+    for c in changes {
+        if let Some((i, why)) = crate::incident::destroys_evidence(c, &prior.incidents) {
+            out.push(
+                Diagnostic::error(Code::EvidenceDestroyed, format!("{} {why} in {}, under incident {}", c.address, i.region, i.id))
+                    .help(format!("nothing that destroys evidence runs while the incident is open: plan again (the plan leaves it out), or close the incident first with `drplan incident close {}`", i.id)),
+            );
+        }
+    }
     let Some(active) = config.active_region() else { return out };
 
     // Never zero active: the region that serves must have something to serve with.

@@ -20,6 +20,10 @@ pub enum Planned {
     /// state when done and never diffed: it belongs to that transition, and is forgotten
     /// once its region no longer holds the role that asked for it.
     Once,
+    /// Planned by an open incident and kept in state while it is open (isolation, evidence);
+    /// never diffed. Once the incident is closed and may be lifted, the plan deletes it,
+    /// which undoes it (evidence is kept: forgotten, never deleted).
+    Incident,
 }
 
 /// The provider family that performs a step. Compute and storage are per cloud: the
@@ -94,6 +98,11 @@ pub enum Phase {
     /// A team's script at a named point of a failover: its `at` attribute says which (see
     /// [`HookPoint`]).
     Hook,
+    /// An incident's evidence (snapshots): before any other change in its region.
+    Evidence,
+    /// An incident's isolation (quarantine, cordon, deny-all): after the evidence; a
+    /// promotion waits for the isolation of a reachable region it takes over from.
+    Isolate,
 }
 
 /// The named points of a failover a hook runs at.
@@ -197,6 +206,8 @@ pub enum Cost {
     Thaw,
     /// `estimates.hook`.
     Hook,
+    /// Nothing: a few API calls (a snapshot is taken at its call; its copy runs on).
+    Isolate,
 }
 
 /// How a step interrupted by a crash is found again by the next run.
@@ -260,7 +271,7 @@ const DIFFED: Spec = Spec {
 };
 
 /// Every step kind, in [`Kind::ALL`]'s order.
-pub const TABLE: [Spec; 13] = [
+pub const TABLE: [Spec; 17] = [
     Spec {
         kind: Kind::Instance,
         name: "instance",
@@ -401,6 +412,51 @@ pub const TABLE: [Spec; 13] = [
         adopt: Adopt::Name,
         ..DIFFED
     },
+    Spec {
+        kind: Kind::Evidence,
+        name: "evidence",
+        planned: Planned::Incident,
+        family: Family::Compute,
+        phase: Phase::Evidence,
+        cost: Cost::Isolate,
+        // Snapshots are tagged with the incident and the volume in their create call: a
+        // run killed midway finds those it took and takes only the rest.
+        adopt: Adopt::Name,
+        kept: true,
+        ..DIFFED
+    },
+    Spec {
+        kind: Kind::Quarantine,
+        name: "quarantine",
+        planned: Planned::Incident,
+        family: Family::Compute,
+        phase: Phase::Isolate,
+        cost: Cost::Isolate,
+        // The previous groups are tagged on the instance before it moves: a run killed
+        // midway reads them back.
+        adopt: Adopt::Name,
+        ..DIFFED
+    },
+    Spec {
+        kind: Kind::Cordon,
+        name: "cordon",
+        planned: Planned::Incident,
+        family: Family::Kubernetes,
+        phase: Phase::Isolate,
+        cost: Cost::Isolate,
+        adopt: Adopt::Name,
+        ..DIFFED
+    },
+    Spec {
+        kind: Kind::DenyAll,
+        name: "deny_all",
+        planned: Planned::Incident,
+        family: Family::Kubernetes,
+        phase: Phase::Isolate,
+        cost: Cost::Isolate,
+        adopt: Adopt::Name,
+        ..DIFFED
+    },
 ];
 
 impl Kind {
@@ -508,6 +564,7 @@ pub fn estimate(c: &Change, e: &Estimates) -> u64 {
         Cost::Member if is_promotion(c) => e.promotion,
         Cost::Member => 0,
         Cost::Hook => e.hook,
+        Cost::Isolate => 0,
         Cost::Thaw => match c.after.as_ref().and_then(|a| a.get("seconds")) {
             Some(Value::Int(s)) => (*s).max(0) as u64,
             _ => 0,

@@ -43,6 +43,17 @@ pub fn human(doc: &PlanDoc, color: bool) -> String {
     let source = if doc.refreshed { "refreshed from the clouds" } else { "from state only, without refresh" };
     out.push_str(&format!("{} ({source})\n", p.bold(&format!("drplan plan for {}", doc.project))));
 
+    // First: a compromised region, isolated and kept as evidence.
+    for i in &doc.incidents {
+        out.push_str(&format!(
+            "\n{}\n  {} since {} (declared by {} at {}): its evidence is taken and kept, it is isolated once it no longer serves, backups written since are suspect, and retention is held\n",
+            p.bold(&format!("Incident {} open on {}:", i.id, i.region)),
+            i.reason,
+            i.since,
+            i.declared_by,
+            i.declared_at
+        ));
+    }
     // First: a region declared lost may still serve or run backups beside the new active.
     for f in &doc.fences {
         out.push_str(&format!(

@@ -103,6 +103,12 @@ pub fn markdown(doc: &PlanDoc) -> String {
         // Its own quote: the lines after would otherwise continue it.
         head.push('\n');
     }
+    for i in &doc.incidents {
+        head.push_str(&format!(
+            "> **incident open** `{}` on `{}` since {}: {} (evidence kept, region isolated, backups since suspect, retention held)\n",
+            i.id, i.region, i.since, i.reason
+        ));
+    }
     for f in &doc.fences {
         let state = if f.reachable { "back: this plan fences it first" } else { "still unreachable" };
         head.push_str(&format!(

@@ -40,6 +40,9 @@ struct Case {
     restore_point: Option<String>,
     #[serde(default)]
     accept_data_loss: bool,
+    /// Incidents the prior state records (open unless `closed_at`).
+    #[serde(default)]
+    incidents: Vec<drplan_core::incident::Incident>,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +132,9 @@ struct PointCase {
     /// The archive class its objects must be thawed from (`GLACIER`), if any.
     #[serde(default)]
     archive: Option<String>,
+    /// Written during an open incident, by the storage's times.
+    #[serde(default)]
+    suspect: bool,
 }
 
 fn plans_dir() -> PathBuf {
@@ -260,6 +266,8 @@ fn mutate(objects: &mut BTreeMap<String, Observed>, snapshot: &mut Snapshot, mut
                         objects: p.objects,
                         bytes: p.objects.map(|n| n * 1_000),
                         archive: p.archive.clone(),
+                        suspect: p.suspect,
+                        ..Point::default()
                     })
                     .collect();
                 let catalog = Catalog {
@@ -336,7 +344,7 @@ fn run_case(dir: &Path) -> Outcome {
                 .iter()
                 .map(|(r, owed)| (r.clone(), plan::Lost { since: "2026-12-01T09:00:00Z".into(), owed: owed.clone() }))
                 .collect();
-            Prior { objects, roles, lost, ..Prior::default() }
+            Prior { objects, roles, lost, incidents: case.incidents.clone(), ..Prior::default() }
         }
     };
     let time =

@@ -62,6 +62,7 @@ fn converged(point_age: i64) -> World {
             objects: Some(2),
             bytes: Some(2_048),
             archive: None,
+            ..Point::default()
         };
         live.points.insert(
             at.clone(),

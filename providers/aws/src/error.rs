@@ -69,6 +69,8 @@ pub fn class_of_code(code: &str) -> Option<ErrorClass> {
         // An archived object read before its thaw, or a thaw asked for twice: the object is
         // not in the state the request needs, which is not a permission problem.
         "InvalidObjectState" | "RestoreAlreadyInProgress" => ErrorClass::Conflict,
+        // A group of that name made meanwhile (another instance's quarantine, at once).
+        "InvalidGroup.Duplicate" => ErrorClass::Conflict,
         "BucketAlreadyExists"
         | "BucketNotEmpty"
         | "HealthCheckInUse"

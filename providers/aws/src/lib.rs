@@ -6,6 +6,7 @@ pub mod client;
 mod databases;
 mod ec2;
 pub mod error;
+pub mod incident;
 mod nas;
 pub mod pace;
 mod points;
@@ -285,12 +286,32 @@ impl AwsProvider {
             // themselves after the days asked for, and the archived objects stay.
             Kind::Thaw if change.action == drplan_core::plan::Action::Delete => Ok(None),
             Kind::Thaw => thaw::apply(&self.s3_client(thaw_location(change)), change).await,
-            Kind::Workload | Kind::BackupJob | Kind::Restore | Kind::StopWrites | Kind::ResumeWrites | Kind::Hook => {
-                Err(ProviderError::new(
-                    ErrorClass::Invalid,
-                    format!("the aws provider does not manage {}", change.kind),
-                ))
+            Kind::Evidence | Kind::Quarantine => {
+                let region = change
+                    .region
+                    .as_deref()
+                    .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "an incident's change names no region"))?;
+                let client = self.ec2_client(region);
+                match change.kind {
+                    Kind::Evidence => {
+                        let to = change.after.as_ref().and_then(|a| a.get("copy_region")).and_then(|v| v.text());
+                        let copy = to.filter(|r| !r.is_empty()).map(|r| self.ec2_client(r));
+                        incident::evidence(&client, copy.as_ref(), region, request.project, change).await
+                    }
+                    _ => incident::quarantine(&client, request.project, change).await,
+                }
             }
+            Kind::Workload
+            | Kind::BackupJob
+            | Kind::Restore
+            | Kind::StopWrites
+            | Kind::ResumeWrites
+            | Kind::Hook
+            | Kind::Cordon
+            | Kind::DenyAll => Err(ProviderError::new(
+                ErrorClass::Invalid,
+                format!("the aws provider does not manage {}", change.kind),
+            )),
         };
         result.map_err(|e| if e.address.is_none() { e.at(address) } else { e })
     }

@@ -109,6 +109,8 @@ pub async fn read(client: &Client, address: &str, bucket: &str) -> Result<Option
         if let Some(days) = rule.expiration().and_then(|e| e.days()) {
             a.insert("expire_days".into(), i64::from(days).into());
         }
+        // Disabled while an incident holds retention: the rule and its days stay.
+        a.insert("expiry_paused".into(), (rule.status() == &ExpirationStatus::Disabled).into());
         if let Some(class) = rule.transitions().first().and_then(|t| t.storage_class()) {
             a.insert("storage_class".into(), class.as_str().into());
         }
@@ -170,7 +172,10 @@ pub fn lifecycle_rule(a: &Attrs) -> Result<LifecycleRule, ProviderError> {
     .ok_or_else(|| ProviderError::new(ErrorClass::Invalid, "the bucket has no valid `expire_days`"))?;
     let mut rule = LifecycleRule::builder()
         .id(LIFECYCLE_RULE_ID)
-        .status(ExpirationStatus::Enabled)
+        .status(match a.get("expiry_paused") {
+            Some(Value::Bool(true)) => ExpirationStatus::Disabled,
+            _ => ExpirationStatus::Enabled,
+        })
         .filter(LifecycleRuleFilter::builder().prefix(text(a, "prefix")?).build())
         .expiration(LifecycleExpiration::builder().days(days).build());
     if let Some(Value::Str(class)) = a.get("storage_class") {

@@ -1,16 +1,18 @@
 //! The provider conformance suite: what the engine relies on from every provider, checked
 //! against a real API (an emulator) by each provider crate and against the fake here.
 //!
-//! Five shapes of object, five checks: [`check`] for what drplan creates and deletes
+//! Six shapes of object, six checks: [`check`] for what drplan creates and deletes
 //! (instances, health checks, buckets, backup schedules), [`check_dns_record`] for records,
 //! which are written whole (an update of one that is gone writes it again) and share their
 //! name with the other failover set, [`check_scale_only`] for what another system creates
 //! and drplan only scales (the pipeline's Deployments), [`check_database_member`] for
 //! databases, which drplan promotes and never deletes, and [`check_thaw`] for the thaw of
-//! an archived recovery point, asked for once however often it is applied.
+//! an archived recovery point, asked for once however often it is applied, and
+//! [`check_incident_step`] for an incident's evidence and isolation, taken once and lifted
+//! by a delete (evidence never deleted).
 
 use drplan_core::plan::resource::{Attrs, Value, address};
-use drplan_core::plan::{Action, Change, Resource};
+use drplan_core::plan::{Action, Change, Observed, Resource};
 use drplan_core::provider::{ApplyRequest, ErrorClass, Provider, RefreshRequest, idempotency_token};
 
 /// One object the provider manages, and an attribute it can change in place.
@@ -275,17 +277,22 @@ pub async fn check_database_member<P: Provider>(provider: &P, f: &Fixture) -> Re
     }
 }
 
-/// A thaw of an archived recovery point (`f.resource` holds the thaw's attributes; its
-/// folder holds archived objects): asked for, waited for, and asked again without asking
-/// S3 a second time for any object (the record says every object was found asked for);
-/// its removal (a drill's) touches nothing.
-pub async fn check_thaw<P: Provider>(provider: &P, f: &Fixture) -> Result<(), String> {
+/// The fixture's resource, its token and its create, once `provider` says it manages it.
+fn managed<'a, P: Provider>(provider: &P, f: &'a Fixture) -> Result<(&'a Resource, String, Change), String> {
     let r = &f.resource;
     if !provider.manages(r.kind, r.str("cloud")) {
         return Err(format!("{} says it does not manage the fixture's {}", provider.name(), r.kind));
     }
     let token = idempotency_token("conformance", &r.address);
-    let create = change(r, Action::Create, None, Some(r.attrs.clone()), None);
+    Ok((r, token, change(r, Action::Create, None, Some(r.attrs.clone()), None)))
+}
+
+/// A thaw of an archived recovery point (`f.resource` holds the thaw's attributes; its
+/// folder holds archived objects): asked for, waited for, and asked again without asking
+/// S3 a second time for any object (the record says every object was found asked for);
+/// its removal (a drill's) touches nothing.
+pub async fn check_thaw<P: Provider>(provider: &P, f: &Fixture) -> Result<(), String> {
+    let (r, token, create) = managed(provider, f)?;
     let first = provider
         .apply(&req(f, &create, &token))
         .await
@@ -317,5 +324,39 @@ pub async fn check_thaw<P: Provider>(provider: &P, f: &Fixture) -> Result<(), St
     match provider.apply(&req(f, &delete, &token)).await {
         Ok(None) => Ok(()),
         other => Err(format!("removing a thaw must do nothing and return no object, it returned {other:?}")),
+    }
+}
+
+/// An incident's step (`f.resource`: evidence, a quarantine, a cordon, a deny-all policy):
+/// taken once however often it is asked (a run killed midway asks again), and, unless it is
+/// kept, lifted by its delete, a second delete doing nothing. Evidence is never deleted: its
+/// delete is refused.
+pub async fn check_incident_step<P: Provider>(provider: &P, f: &Fixture) -> Result<Observed, String> {
+    let (r, token, create) = managed(provider, f)?;
+    let first = provider
+        .apply(&req(f, &create, &token))
+        .await
+        .map_err(|e| format!("the {} failed: {e}", r.kind))?
+        .ok_or_else(|| format!("the {} returned no object", r.kind))?;
+    let again = provider
+        .apply(&req(f, &create, &token))
+        .await
+        .map_err(|e| format!("the repeated {} failed: {e}", r.kind))?
+        .ok_or_else(|| format!("the repeated {} returned no object", r.kind))?;
+    if again != first {
+        return Err(format!(
+            "a repeated {} must find what the first took, not take more: {first:?} then {again:?}",
+            r.kind
+        ));
+    }
+    let delete = change(r, Action::Delete, Some(first.resource.attrs.clone()), None, Some(first.id.clone()));
+    match (r.kind.spec().kept, provider.apply(&req(f, &delete, &token)).await) {
+        (true, Err(_)) => Ok(first),
+        (true, other) => Err(format!("a delete of {} must be refused, it returned {other:?}", r.kind)),
+        (false, Ok(None)) => match provider.apply(&req(f, &delete, &token)).await {
+            Ok(None) => Ok(first),
+            other => Err(format!("lifting a lifted {} must do nothing, it returned {other:?}", r.kind)),
+        },
+        (false, other) => Err(format!("lifting a {} must return no object, it returned {other:?}", r.kind)),
     }
 }

@@ -25,6 +25,9 @@ fn spelled(live: &str, hint: Option<&str>) -> String {
     }
 }
 
+/// The `createdBefore` date of a paused expiry rule: no object matches it.
+const PAUSED_BEFORE: &str = "1970-01-01";
+
 /// The bucket as drplan's object at `address`; `hint` is the desired or planned attributes,
 /// used only to choose among lifecycle rules and for the spelling of case-insensitive values.
 fn observe(bucket: &Json, address: &str, hint: &Attrs) -> Option<Observed> {
@@ -53,6 +56,9 @@ fn observe(bucket: &Json, address: &str, hint: &Attrs) -> Option<Observed> {
             a.insert("expire_days".into(), age.into());
         }
     }
+    // Paused (see `body`): the rule and its age stay, and it matches nothing.
+    let paused = rule.is_some_and(|r| r["condition"]["createdBefore"].as_str() == Some(PAUSED_BEFORE));
+    a.insert("expiry_paused".into(), paused.into());
     Some(Observed {
         resource: Resource { address: address.to_string(), kind: Kind::Bucket, region: None, attrs: a },
         id: name.to_string(),
@@ -76,6 +82,11 @@ fn body(project: &str, address: &str, want: &Attrs, with_location: bool) -> Json
     }
     if let Some(prefix) = attr_str(want, "prefix").filter(|p| !p.is_empty()) {
         condition["matchesPrefix"] = json!([prefix]);
+    }
+    // Cloud Storage's rules have no disabled state: while an incident holds retention the
+    // rule keeps its age and also asks for objects created before 1970, which none is.
+    if matches!(want.get("expiry_paused"), Some(Value::Bool(true))) {
+        condition["createdBefore"] = json!(PAUSED_BEFORE);
     }
     b["lifecycle"] = json!({"rule": [{"action": {"type": "Delete"}, "condition": condition}]});
     if let Some(class) = attr_str(want, "storage_class") {

@@ -8,6 +8,7 @@ pub mod client;
 mod cnpg;
 mod error;
 mod hook;
+mod isolation;
 pub mod job;
 mod objects;
 
@@ -362,6 +363,49 @@ impl KubernetesProvider {
         }
     }
 
+    /// An incident's cordon of the cluster's Nodes, or its deny-all NetworkPolicy; a delete
+    /// lifts it.
+    async fn apply_isolation(
+        &self,
+        cluster: &Cluster,
+        project: &str,
+        change: &Change,
+    ) -> Result<Option<Observed>, ProviderError> {
+        let address = change.address.as_str();
+        let attrs = attrs_of(change)?;
+        let incident = required_str(attrs, "incident", address)?;
+        let client = cluster.client()?;
+        let mut recorded = attrs.clone();
+        match (change.kind, change.action) {
+            (Kind::Cordon, Action::Delete) => isolation::uncordon(client, &cluster.context, incident).await?,
+            (Kind::Cordon, _) => {
+                let nodes = isolation::cordon(client, &cluster.context, incident).await?;
+                recorded.insert("nodes".into(), nodes.join(",").into());
+            }
+            (_, action) => {
+                let namespace = str_or(attrs, "namespace", &cluster.namespace);
+                let name = required_str(attrs, "name", address)?;
+                let what = cluster.describe("NetworkPolicy", name, namespace);
+                match action {
+                    Action::Delete => isolation::allow_again(client, name, namespace, &what).await?,
+                    _ => {
+                        let policy = isolation::deny_all_policy(name, namespace, project, incident);
+                        isolation::deny_all(client, &policy, &what).await?;
+                    }
+                }
+            }
+        }
+        Ok((change.action != Action::Delete).then(|| Observed {
+            resource: Resource {
+                address: change.address.clone(),
+                kind: change.kind,
+                region: change.region.clone(),
+                attrs: recorded,
+            },
+            id: format!("{}/{incident}", cluster.context),
+        }))
+    }
+
     /// Stops a database's writers (each Deployment to 0) or, as its undo, starts them again
     /// at the replicas they had. Nothing is recorded: the switchover's record in state keeps
     /// the counts.
@@ -711,6 +755,7 @@ impl Provider for KubernetesProvider {
                 Kind::Hook => self.apply_hook(cluster, request.project, change).await,
                 Kind::StopWrites | Kind::ResumeWrites => self.apply_writes(cluster, change).await,
                 Kind::Database | Kind::CatchUp => self.apply_member(change).await,
+                Kind::Cordon | Kind::DenyAll => self.apply_isolation(cluster, request.project, change).await,
                 other => Err(ProviderError::new(ErrorClass::Invalid, format!("kubernetes does not manage {other}"))
                     .at(&change.address)),
             }

@@ -26,6 +26,10 @@ pub const ENV_ATTRS: [(&str, &str); 4] = [
     ("DRPLAN_GPG_RECIPIENT", "gpg_recipient"),
 ];
 
+/// Set to `1` in the backup container while an incident holds retention: a tool that
+/// prunes old backups by itself must not.
+pub const RETENTION_HOLD: &str = "DRPLAN_RETENTION_HOLD";
+
 /// The label selector of this project's objects.
 pub fn selector(project: &str) -> String {
     format!("{MANAGED_BY_LABEL}={MANAGED_BY},{PROJECT_LABEL}={project}")
@@ -72,8 +76,13 @@ pub fn cronjob(project: &str, namespace: &str, attrs: &Attrs) -> Result<CronJob,
         .transpose()
         .map_err(|_| "env_from_secret")?
         .unwrap_or_default();
-    let drplans =
-        ENV_ATTRS.iter().filter_map(|(var, attr)| str_attr(attrs, attr).map(|v| ((*var).to_owned(), v.to_owned())));
+    // While an incident holds retention, the tool is told not to prune (docs/guide/incidents.md).
+    let hold =
+        (attrs.get("retention_hold") == Some(&Value::Bool(true))).then(|| (RETENTION_HOLD.to_owned(), "1".to_owned()));
+    let drplans = ENV_ATTRS
+        .iter()
+        .filter_map(|(var, attr)| str_attr(attrs, attr).map(|v| ((*var).to_owned(), v.to_owned())))
+        .chain(hold);
     let env: Vec<EnvVar> = own
         .into_iter()
         .chain(drplans)
@@ -165,7 +174,9 @@ pub fn cronjob_attrs(context: &str, job: &CronJob) -> Attrs {
             a.insert("image".into(), image.as_str().into());
         }
         let mut own = BTreeMap::new();
-        for var in c.env.iter().flatten() {
+        let held = c.env.iter().flatten().any(|v| v.name == RETENTION_HOLD && v.value.as_deref() == Some("1"));
+        a.insert("retention_hold".into(), held.into());
+        for var in c.env.iter().flatten().filter(|v| v.name != RETENTION_HOLD) {
             match (ENV_ATTRS.iter().find(|(n, _)| *n == var.name), &var.value) {
                 (Some((_, attr)), Some(value)) => {
                     a.insert((*attr).into(), value.as_str().into());
@@ -307,6 +318,7 @@ mod tests {
             ("retention", "30d".into()),
             ("destinations", "s3://b/dr/,file:///mnt/nas".into()),
             ("suspend", true.into()),
+            ("retention_hold", false.into()),
             ("gpg_recipient", "dr@bot-core.com".into()),
             ("command", r#"["/scripts/backup.sh"]"#.into()),
             ("env", r#"{"BACKUP_TYPE":"full","EMPTY":"","RETENTION_DAYS":"30"}"#.into()),
@@ -347,6 +359,17 @@ mod tests {
         let mut want = backup_attrs();
         want.remove("gpg_recipient");
         let job = cronjob("bot-core", "bot-core", &want).expect("complete attributes");
+        assert_eq!(cronjob_attrs("use1", &job), want);
+    }
+
+    #[test]
+    fn a_retention_hold_reaches_the_tool_and_reads_back() {
+        let mut want = backup_attrs();
+        want.insert("retention_hold".into(), true.into());
+        let job = cronjob("bot-core", "bot-core", &want).expect("complete attributes");
+        let container = &job.spec.job_template.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
+        let held = container.env.iter().flatten().find(|v| v.name == RETENTION_HOLD);
+        assert_eq!(held.and_then(|v| v.value.as_deref()), Some("1"));
         assert_eq!(cronjob_attrs("use1", &job), want);
     }
 

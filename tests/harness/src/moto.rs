@@ -212,6 +212,74 @@ impl Running {
             .collect())
     }
 
+    /// The EBS snapshots moto holds in `region`, by id, with their tags.
+    pub fn snapshots(&self, region: &str) -> Result<BTreeMap<String, BTreeMap<String, String>>, HarnessError> {
+        let answer =
+            self.aws_ok("ec2", region, "POST", "/", "Action=DescribeSnapshots&Version=2016-11-15&Owner.1=self")?;
+        let mut out = BTreeMap::new();
+        for item in answer.split("<snapshotId>").skip(1) {
+            let Some((id, rest)) = item.split_once("</snapshotId>") else { continue };
+            // The tags of this snapshot: those before the next snapshot's id.
+            let tags = between(rest, "<tagSet>", "</tagSet>").unwrap_or_default();
+            let tags = tags
+                .split("<item>")
+                .skip(1)
+                .filter_map(|t| {
+                    Some((between(t, "<key>", "</key>")?, between(t, "<value>", "</value>").unwrap_or_default()))
+                })
+                .collect();
+            out.insert(id.to_owned(), tags);
+        }
+        Ok(out)
+    }
+
+    /// The security groups instance `id` in `region` is in, by id, as AWS reports them: the
+    /// instance's own, which are its primary network interface's (moto keeps an instance
+    /// launched without groups at none of its own, its interface in the default group).
+    pub fn instance_groups(&self, region: &str, id: &str) -> Result<Vec<String>, HarnessError> {
+        let ids = |xml: &str| -> Vec<String> {
+            let mut out: Vec<String> = xml
+                .split("<groupId>")
+                .skip(1)
+                .filter_map(|g| g.split_once("</groupId>").map(|(i, _)| i.to_owned()))
+                .collect();
+            out.sort();
+            out.dedup();
+            out
+        };
+        let body = format!("Action=DescribeInstanceAttribute&Version=2016-11-15&InstanceId={id}&Attribute=groupSet");
+        let own = ids(&self.aws_ok("ec2", region, "POST", "/", &body)?);
+        if !own.is_empty() {
+            return Ok(own);
+        }
+        let body = format!(
+            "Action=DescribeNetworkInterfaces&Version=2016-11-15&Filter.1.Name=attachment.instance-id&Filter.1.Value.1={id}"
+        );
+        Ok(ids(&self.aws_ok("ec2", region, "POST", "/", &body)?))
+    }
+
+    /// The number of ingress and egress rules of security group `id` in `region`.
+    pub fn group_rules(&self, region: &str, id: &str) -> Result<(usize, usize), HarnessError> {
+        let body = format!("Action=DescribeSecurityGroups&Version=2016-11-15&GroupId.1={id}");
+        let answer = self.aws_ok("ec2", region, "POST", "/", &body)?;
+        let count = |tag: &str| {
+            let open = format!("<{tag}>");
+            let close = format!("</{tag}>");
+            between(&answer, &open, &close).map_or(0, |rules| rules.matches("<ipProtocol>").count())
+        };
+        Ok((count("ipPermissions"), count("ipPermissionsEgress")))
+    }
+
+    /// The status (`Enabled`, `Disabled`) of each lifecycle rule of `bucket`, by rule id.
+    pub fn lifecycle_status(&self, bucket: &str) -> Result<BTreeMap<String, String>, HarnessError> {
+        let answer = self.aws_ok("s3", "us-east-1", "GET", &format!("/{bucket}?lifecycle"), "")?;
+        Ok(answer
+            .split("<Rule>")
+            .skip(1)
+            .filter_map(|r| Some((between(r, "<ID>", "</ID>")?, between(r, "<Status>", "</Status>")?)))
+            .collect())
+    }
+
     /// Creates what an RDS instance stands on in `region` (see [`DbNetwork`]), its groups
     /// named after `name`.
     pub fn create_db_network(&self, region: &str, name: &str) -> Result<DbNetwork, HarnessError> {

@@ -233,3 +233,107 @@ async fn a_thaw_of_an_archived_point_conforms() {
     assert_eq!(restore("dr/20261201_070000/manifest.json").await, None);
     assert_eq!(restore("dr/20261201_080000/database.dump.gpg").await, None);
 }
+
+/// An instance launched in `region` as its operators would, its id.
+async fn running_instance(env: &common::Env, region: &str) -> String {
+    let run =
+        env.ec2(region).run_instances().image_id(AMI).min_count(1).max_count(1).send().await.expect("RunInstances");
+    run.instances()[0].instance_id().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_incidents_evidence_conforms_and_is_copied_once() {
+    let env = moto().await;
+    let config = env.config("us-east-1", "eu-west-1");
+    let (provider, _) = env.provider(&config);
+    let id = running_instance(&env, "us-east-1").await;
+    let fixture = Fixture {
+        project: "conformance".into(),
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        resource: Resource {
+            address: address::evidence(&address::instance("us-east-1", "nodes", 0)),
+            kind: Kind::Evidence,
+            region: Some("us-east-1".into()),
+            attrs: attrs([
+                ("cloud", "aws".into()),
+                ("incident", "inc-1".into()),
+                ("instance_id", id.as_str().into()),
+                ("copy_region", "eu-west-1".into()),
+            ]),
+        },
+        update: ("copy_region".into(), "".into()),
+    };
+    let taken = drplan_provider_fake::conformance::check_incident_step(&provider, &fixture)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // One snapshot of the instance's one volume, tagged in its create call; one copy.
+    let tagged = |region: &'static str| {
+        let env = &env;
+        async move {
+            let found = env
+                .ec2(region)
+                .describe_snapshots()
+                .owner_ids("self")
+                .filters(aws_sdk_ec2::types::Filter::builder().name("tag:drplan:incident").values("inc-1").build())
+                .send()
+                .await
+                .expect("DescribeSnapshots");
+            found.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_owned)).collect::<Vec<_>>()
+        }
+    };
+    let (source, copies) = (tagged("us-east-1").await, tagged("eu-west-1").await);
+    assert_eq!((source.len(), copies.len()), (1, 1), "{source:?} {copies:?}");
+    assert_eq!(taken.resource.str("snapshots"), Some(format!("us-east-1:{}", source[0]).as_str()));
+    assert_eq!(taken.resource.str("copies"), Some(format!("eu-west-1:{}", copies[0]).as_str()));
+}
+
+#[tokio::test]
+async fn a_quarantine_conforms_and_lifting_it_restores_the_groups() {
+    let env = moto().await;
+    let config = env.config("us-east-1", "eu-west-1");
+    let (provider, _) = env.provider(&config);
+    let id = running_instance(&env, "us-east-1").await;
+    let groups = |env: &common::Env, id: String| {
+        let client = env.ec2("us-east-1");
+        async move {
+            let found = client.describe_instances().instance_ids(id).send().await.expect("DescribeInstances");
+            let i = found.reservations()[0].instances()[0].clone();
+            let mut own: Vec<String> =
+                i.security_groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect();
+            if own.is_empty() {
+                // moto keeps an instance launched without groups at none of its own.
+                own =
+                    i.network_interfaces()[0].groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect();
+            }
+            own.sort();
+            own
+        }
+    };
+    let before = groups(&env, id.clone()).await;
+    let fixture = Fixture {
+        project: "conformance".into(),
+        regions: vec!["us-east-1".into()],
+        resource: Resource {
+            address: address::quarantine(&address::instance("us-east-1", "nodes", 0)),
+            kind: Kind::Quarantine,
+            region: Some("us-east-1".into()),
+            attrs: attrs([
+                ("cloud", "aws".into()),
+                ("incident", "inc-1".into()),
+                ("instance_id", id.as_str().into()),
+                ("group", "drplan-quarantine-inc-1".into()),
+            ]),
+        },
+        update: ("group".into(), "other".into()),
+    };
+    let quarantined = drplan_provider_fake::conformance::check_incident_step(&provider, &fixture)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(quarantined.resource.str("previous_groups"), Some(before.join(",").as_str()));
+    assert_eq!(groups(&env, id.clone()).await, before, "lifting it put the groups back");
+    // The group it made lets nothing in or out.
+    let group = quarantined.resource.str("group_id").unwrap().to_owned();
+    let found = env.ec2("us-east-1").describe_security_groups().group_ids(group).send().await.expect("Describe");
+    let g = &found.security_groups()[0];
+    assert!(g.ip_permissions().is_empty() && g.ip_permissions_egress().is_empty(), "{g:?}");
+}

@@ -201,3 +201,89 @@ async fn a_cloudnativepg_member_conforms() {
     let after = api.get("ledger-b").await.expect("still there");
     assert_eq!(after.data["spec"]["replica"]["primary"], "ledger-b", "{after:?}");
 }
+
+/// An incident's cordon: every Node cordoned once, lifted by the delete, except a Node a
+/// person had cordoned before, which stays cordoned.
+#[tokio::test]
+async fn an_incidents_cordon_passes_conformance_and_leaves_a_persons_cordon() {
+    use k8s_openapi::api::core::v1::Node;
+    let clusters = Clusters::start(&["use1"], &[]);
+    let nodes: kube::Api<Node> = kube::Api::all(clusters.client("use1").await);
+    for (name, unschedulable) in [("node-a", false), ("node-b", true)] {
+        let node: Node = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": name}, "spec": {"unschedulable": unschedulable}}),
+        )
+        .unwrap();
+        nodes.create(&PostParams::default(), &node).await.expect("create Node");
+    }
+    let config = config(&[("us-east-1", "use1", "active")]);
+    let provider = KubernetesProvider::new(&config, Some(&clusters.kubeconfig)).await.expect("provider");
+    let fixture = Fixture {
+        project: PROJECT.to_owned(),
+        regions: vec!["us-east-1".to_owned()],
+        resource: Resource {
+            address: drplan_core::plan::resource::address::cordon("us-east-1"),
+            kind: Kind::Cordon,
+            region: Some("us-east-1".into()),
+            attrs: drplan_core::plan::resource::attrs([("context", "use1".into()), ("incident", "inc-1".into())]),
+        },
+        update: ("incident".to_owned(), Value::Str("inc-2".into())),
+    };
+    let cordoned = drplan_provider_fake::conformance::check_incident_step(&provider, &fixture)
+        .await
+        .unwrap_or_else(|e| panic!("conformance: {e}"));
+    assert_eq!(cordoned.resource.str("nodes"), Some("node-a"), "a person's cordon is not drplan's");
+    let state =
+        |n: &Node| (n.metadata.name.clone().unwrap(), n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true));
+    let after: Vec<(String, bool)> = nodes.list(&Default::default()).await.unwrap().items.iter().map(state).collect();
+    assert_eq!(after, [("node-a".to_string(), false), ("node-b".to_string(), true)]);
+}
+
+/// An incident's deny-all NetworkPolicy: made once, every pod selected, no rule either way;
+/// removed by the delete.
+#[tokio::test]
+async fn an_incidents_deny_all_policy_passes_conformance() {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    let clusters = Clusters::start(&["use1"], &[]);
+    let config = config(&[("us-east-1", "use1", "active")]);
+    let provider = KubernetesProvider::new(&config, Some(&clusters.kubeconfig)).await.expect("provider");
+    let fixture = Fixture {
+        project: PROJECT.to_owned(),
+        regions: vec!["us-east-1".to_owned()],
+        resource: Resource {
+            address: drplan_core::plan::resource::address::deny_all("us-east-1"),
+            kind: Kind::DenyAll,
+            region: Some("us-east-1".into()),
+            attrs: drplan_core::plan::resource::attrs([
+                ("context", "use1".into()),
+                ("namespace", NAMESPACE.into()),
+                ("name", "drplan-incident-inc-1".into()),
+                ("incident", "inc-1".into()),
+            ]),
+        },
+        update: ("incident".to_owned(), Value::Str("inc-2".into())),
+    };
+    let policies: kube::Api<NetworkPolicy> = kube::Api::namespaced(clusters.client("use1").await, NAMESPACE);
+    // Looked at between the create and the delete, through a create of its own.
+    let create = drplan_core::plan::Change {
+        address: fixture.resource.address.clone(),
+        kind: Kind::DenyAll,
+        region: fixture.resource.region.clone(),
+        action: Action::Create,
+        before: None,
+        after: Some(fixture.resource.attrs.clone()),
+        id: None,
+        replace_paths: Vec::new(),
+    };
+    let request = ApplyRequest { project: PROJECT, change: &create, idempotency_token: "t" };
+    provider.apply(&request).await.expect("deny-all");
+    let made = policies.get("drplan-incident-inc-1").await.expect("the policy");
+    let spec = made.spec.unwrap();
+    assert_eq!(spec.policy_types.as_deref(), Some(&["Ingress".to_string(), "Egress".to_string()][..]));
+    assert!(spec.ingress.is_none() && spec.egress.is_none());
+    assert_eq!(spec.pod_selector.unwrap_or_default(), Default::default(), "every pod");
+    drplan_provider_fake::conformance::check_incident_step(&provider, &fixture)
+        .await
+        .unwrap_or_else(|e| panic!("conformance: {e}"));
+    assert!(policies.list(&Default::default()).await.unwrap().items.is_empty());
+}

@@ -8,6 +8,7 @@ mod drill;
 mod failover;
 mod fmt;
 mod graph;
+mod incident;
 mod man;
 mod plan;
 mod policy;
@@ -79,6 +80,8 @@ enum Command {
     Status(status::Args),
     /// Test Rego policies: `drplan policy test DIR` runs their `test_*` rules.
     Policy(policy::Args),
+    /// Declare a region compromised, list incidents, close one (cyber-attack response).
+    Incident(incident::Args),
     /// Print the completion script for a shell: bash, zsh, fish or powershell.
     Completions(completions::Args),
     /// Write the man pages: drplan(1) and one per subcommand.
@@ -102,6 +105,7 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::Backups(args) => backups::exec(args, out),
         Command::Status(args) => status::exec(args, out),
         Command::Policy(args) => policy::exec(args, out),
+        Command::Incident(args) => incident::exec(args, out),
         Command::Completions(args) => completions::exec(args, out),
         Command::Man(args) => man::exec(args, out),
     }
@@ -141,6 +145,10 @@ pub struct PlanArgs {
     /// RFC 3339 (`2026-12-01T06:30:00Z`) or an age (`2h` ago). Default: now.
     #[arg(long, value_name = "TIME", value_parser = parse_point_time)]
     pub restore_point: Option<PointTime>,
+    /// With `--restore-point`, allow a point written during an open incident (suspect):
+    /// otherwise restores use the newest point from before the incident.
+    #[arg(long, requires = "restore_point")]
+    pub allow_suspect: bool,
     /// Allow restoring a recovery point older than `objectives.rpo`.
     #[arg(long)]
     pub accept_data_loss: bool,
@@ -202,6 +210,7 @@ pub(crate) fn planned_with(
         lock,
         lock_timeout: args.lock_timeout,
         restore_point: args.restore_point.map(|t| t.0),
+        allow_suspect: args.allow_suspect,
         accept_data_loss: args.accept_data_loss,
         restore_only,
         fail_back: args.fail_back,

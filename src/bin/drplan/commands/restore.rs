@@ -24,6 +24,9 @@ pub struct Args {
     /// The region whose cluster runs the restore (default: the active one).
     #[arg(long = "to", value_name = "REGION")]
     to: Option<String>,
+    /// Allow the point to be one written during an open incident (suspect).
+    #[arg(long)]
+    allow_suspect: bool,
     /// Wait this long for another drplan holding the state lock (e.g. `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::parse_duration)]
     lock_timeout: std::time::Duration,
@@ -39,6 +42,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         allow_unreachable: false,
         lock_timeout: args.lock_timeout,
         restore_point: Some(args.point),
+        allow_suspect: args.allow_suspect,
         accept_data_loss: false,
         fail_back: false,
         // The configuration's `policy { paths }` still apply: the restore's plan is checked too.
