@@ -17,8 +17,8 @@ use crate::plan::{Prior, Snapshot, desired};
 use crate::recovery::{age_text, rfc3339};
 
 /// The version of the JSON report: 1.1 added databases; 1.2 the archive class and thaw of
-/// the newest points (`thaw`).
-pub const FORMAT_VERSION: &str = "1.2";
+/// the newest points (`thaw`); 1.3 the uptime budget and the readiness checklist.
+pub const FORMAT_VERSION: &str = "1.3";
 
 /// Route 53 calls an endpoint healthy when more than this share of its checkers (in percent)
 /// report it healthy; `status`, drills and the watcher read a check as Route 53 routes on it.
@@ -124,6 +124,13 @@ pub struct Report {
     /// renamed and kept instead of deleted. Since 1.1.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub databases: Vec<DatabaseStatus>,
+    /// `objectives.uptime` as a downtime budget over the last 365 days, spent by the
+    /// failovers state recorded; absent without the objective. Since 1.3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime_budget: Option<crate::uptime::Budget>,
+    /// The readiness checklist of the DR plan document (`drplan doc`), each item computed
+    /// with its evidence. Since 1.3.
+    pub checklist: Vec<crate::document::Check>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -342,7 +349,7 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
     }
     reasons.sort_by_key(|r| r.verdict != Verdict::NotReady);
     let verdict = reasons.first().map_or(Verdict::Ready, |r| r.verdict);
-    Report {
+    let mut report = Report {
         format_version: FORMAT_VERSION,
         project: config.project.clone(),
         at: rfc3339(now),
@@ -352,7 +359,11 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
         dns,
         backups,
         databases,
-    }
+        uptime_budget: config.objectives.uptime.map(|u| crate::uptime::budget(u, &prior.history, now)),
+        checklist: Vec::new(),
+    };
+    report.checklist = crate::document::checklist(inputs, &report, None);
+    report
 }
 
 fn region_status(
@@ -801,6 +812,13 @@ impl Report {
                 ));
             }
         }
+        // Short, to keep one screen: the reasons above and `drplan doc` give the evidence.
+        out.push('\n');
+        if let Some(b) = &self.uptime_budget {
+            out.push_str(&wrap(&format!("Uptime budget: {}", b.text()), WIDTH, "  "));
+        }
+        let items: Vec<String> = self.checklist.iter().map(|c| format!("{} {}", c.mark.symbol(), c.item)).collect();
+        out.push_str(&wrap(&format!("Checklist: {}", items.join(" · ")), WIDTH, "  "));
         out.push_str(&format!(
             "\nHealth is Route 53's: healthy when more than {HEALTHY_PERCENT}% of its checkers report success.\n"
         ));
@@ -866,8 +884,22 @@ impl Report {
                 None => s.push_str(&format!("\n**Backup `{}`**{rpo}: no usable recovery point ❌\n", b.backup)),
             }
         }
+        if let Some(b) = &self.uptime_budget {
+            s.push_str(&format!("\n**Uptime budget**: {}\n", b.text()));
+        }
+        s.push_str(&checklist_markdown(&self.checklist));
         s
     }
+}
+
+/// The readiness checklist as a Markdown table: what `status --markdown` and
+/// `plan --markdown` show a reviewer.
+pub fn checklist_markdown(checklist: &[crate::document::Check]) -> String {
+    let mut s = String::from("\n| readiness | | evidence |\n| --- | --- | --- |\n");
+    for c in checklist {
+        s.push_str(&format!("| {} | {} | {} |\n", c.item, c.mark.symbol(), c.evidence.replace('|', "\\|")));
+    }
+    s
 }
 
 fn drill_text(d: &DrillSummary) -> String {

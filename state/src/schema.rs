@@ -24,8 +24,8 @@ pub const FORMAT_VERSION: u32 = 3;
 
 /// The minor version: raised by an additive change (a new optional field), which drplans of
 /// the same major read, keeping what they do not know. 3.3 added `switchover.id` and objects
-/// of type `thaw` and `hook`.
-pub const FORMAT_MINOR: u32 = 3;
+/// of type `thaw` and `hook`; 3.4 `history` (the failovers with their downtime).
+pub const FORMAT_MINOR: u32 = 4;
 
 /// Fields a drplan does not know, from a file of a newer minor version: kept as read and
 /// written back, so that an older drplan's write loses nothing of a newer one's.
@@ -79,6 +79,11 @@ pub struct StateFile {
     /// deleted. Since 3.2.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub databases: BTreeMap<String, drplan_core::plan::data::Record>,
+    /// The failovers carried out, newest last, with the downtime each took
+    /// (`drplan_core::uptime::History`): the newest 100, and how many older ones were
+    /// dropped. Since 3.4.
+    #[serde(default, skip_serializing_if = "drplan_core::uptime::History::is_empty")]
+    pub history: drplan_core::uptime::History,
     /// What `drplan watch --once` keeps between runs.
     #[serde(default, skip_serializing_if = "is_default")]
     pub watch: drplan_core::watch::Counter,
@@ -135,6 +140,7 @@ impl StateFile {
             override_: None,
             switchover: None,
             databases: BTreeMap::new(),
+            history: Default::default(),
             watch: Default::default(),
             extra: Unknown::new(),
         }
@@ -179,6 +185,7 @@ impl StateFile {
             override_: self.override_.clone(),
             switchover: self.switchover.clone(),
             databases: self.databases.clone(),
+            history: self.history.clone(),
         })
     }
 
@@ -220,6 +227,7 @@ impl StateFile {
         self.override_ = prior.override_.clone();
         self.switchover = prior.switchover.clone();
         self.databases = prior.databases.clone();
+        self.history = prior.history.clone();
         // Written in this drplan's format, whatever version it was read in; a newer minor
         // version stays, as its fields do.
         let newer_minor = self.format_version == FORMAT_VERSION && self.format_minor > FORMAT_MINOR;
