@@ -784,25 +784,60 @@ fn procedures(config: &Config, prior: &Prior, snapshot: &Snapshot, path: &str, n
     cmds.push(command(&["drplan", "incident", "close", "ID"]));
     blocks.push(Block::Commands(cmds));
 
-    blocks.push(Block::Heading(format!("Failback: {n} → {a}")));
-    blocks.push(Block::Text(format!(
-        "Once {a} is healthy again (after a failover to {n}), fail back the same way: a planned switchover. A watcher's failover is failed back on purpose with `--fail-back`."
-    )));
-    blocks.push(Block::Commands(vec![
-        command(&["drplan", "status", path]),
-        command(&["drplan", "failover", "--to", a, "--write", "--fail-back", path]),
-        command(&["drplan", "apply", "--fail-back", path]),
-    ]));
-    // From the topology after the failover to `next`, converged.
-    let converged = Prior {
-        objects: plan::desired::desired(&promoted)
-            .into_iter()
-            .map(|r| (r.address.clone(), plan::Observed { resource: r, id: String::new() }))
-            .collect(),
-        roles: promoted.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
-        ..Prior::default()
-    };
-    blocks.push(steps(config, &converged, None, &options));
+    // Failback: to the region the last failover left, when state recorded one; otherwise
+    // back here after a failover to the next region.
+    let back_to = prior
+        .history
+        .failovers
+        .last()
+        .filter(|f| f.to == active)
+        .and_then(|f| f.from.clone())
+        .filter(|r| config.region(r).is_some_and(|r| r.role != Role::Active));
+    // A watcher's failover is failed back on purpose only with `--fail-back`.
+    let flag: &[&str] = if prior.override_.is_some() { &["--fail-back"] } else { &[] };
+    match back_to {
+        Some(home) => {
+            let h = home.as_str();
+            blocks.push(Block::Heading(format!("Failback: {a} → {h}")));
+            blocks.push(Block::Text(format!(
+                "The last failover moved from {h} to {a}. Once {h} is healthy and its replica caught up, fail back as a planned switchover."
+            )));
+            let mut failover = command(&["drplan", "failover", "--to", h, "--write"]);
+            failover.extend(command(flag));
+            failover.push(path.to_string());
+            let mut apply = command(&["drplan", "apply"]);
+            apply.extend(command(flag));
+            apply.push(path.to_string());
+            blocks.push(Block::Commands(vec![command(&["drplan", "status", path]), failover, apply]));
+            if home == next {
+                blocks.push(Block::Text("Its steps are the planned switchover's, above.".into()));
+            } else {
+                let opts = plan::Options { fail_back: true, ..options.clone() };
+                blocks.push(steps(&with_roles(config, h, a), prior, Some(snapshot), &opts));
+            }
+        }
+        None => {
+            blocks.push(Block::Heading(format!("Failback: {n} → {a}")));
+            blocks.push(Block::Text(format!(
+                "After a failover to {n}, once {a} is healthy again, fail back the same way: a planned switchover. A watcher's failover is failed back on purpose with `--fail-back`."
+            )));
+            blocks.push(Block::Commands(vec![
+                command(&["drplan", "status", path]),
+                command(&["drplan", "failover", "--to", a, "--write", "--fail-back", path]),
+                command(&["drplan", "apply", "--fail-back", path]),
+            ]));
+            // From the topology after the failover to `next`, converged.
+            let converged = Prior {
+                objects: plan::desired::desired(&promoted)
+                    .into_iter()
+                    .map(|r| (r.address.clone(), plan::Observed { resource: r, id: String::new() }))
+                    .collect(),
+                roles: promoted.regions.iter().map(|r| (r.name.clone(), r.role)).collect(),
+                ..Prior::default()
+            };
+            blocks.push(steps(config, &converged, None, &options));
+        }
+    }
     blocks
 }
 

@@ -74,7 +74,9 @@ tr:nth-child(even) td{background:#fafbfc}\
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.88em;background:#f3f5f7;padding:0 .2em;border-radius:3px}\
 pre{background:#1b1f24;color:#e6edf3;padding:.7rem 1rem;border-radius:6px;overflow-x:auto;font-size:.88rem}\
 pre code{background:none;color:inherit;padding:0}\
-.yes{color:#1a7f37;font-weight:bold}.no{color:#cf222e;font-weight:bold}.unknown{color:#9a6700;font-weight:bold}\
+td:first-child{white-space:nowrap}\
+.yes,.no,.unknown{font-weight:bold;text-align:center;white-space:nowrap}\
+.yes{color:#1a7f37;font-size:1.15em}.no{color:#cf222e;font-size:1.15em}.unknown{color:#9a6700}\
 nav ol{columns:3;font-size:.95rem}\
 @media print{pre{white-space:pre-wrap}h2{page-break-after:avoid}}";
 
