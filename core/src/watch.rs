@@ -406,6 +406,19 @@ mod tests {
         assert!(matches!(d, Decision::Failover { act: false, .. }), "{d:?}");
     }
 
+    /// Where a watcher's failover starts counting its downtime: the first of the failed
+    /// rounds in a row, forgotten once the active is healthy again.
+    #[test]
+    fn the_first_failed_round_is_kept_until_a_healthy_one() {
+        let (_, c) = decide(&settings(), None, &Counter::default(), &round(false, true), 100);
+        assert_eq!((c.failures, c.first_failure), (1, Some(100)));
+        let (d, c) = decide(&settings(), None, &c, &round(false, true), 130);
+        assert!(matches!(d, Decision::Failover { .. }), "{d:?}");
+        assert_eq!((c.failures, c.first_failure), (2, Some(100)));
+        let (_, c) = decide(&settings(), None, &c, &round(true, true), 160);
+        assert_eq!((c.failures, c.first_failure), (0, None));
+    }
+
     #[test]
     fn an_event_line_is_one_line_of_json_with_its_version() {
         let e = EventLine::new(EventKind::FencePending, "2026-01-01T00:00:00Z", "x", Some(3));

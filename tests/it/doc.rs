@@ -130,6 +130,12 @@ fn the_document_after_a_switchover_a_drill_and_a_restore() {
         assert!(md.contains(&row), "{row} not in the document's checklist:\n{md}");
     }
 
+    // A reviewer of a topology change sees the same checklist under the plan.
+    let plan = w.drplan(&["plan", "bot-core", "--markdown"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", describe(&plan));
+    let plan = text(&plan.stdout);
+    assert!(plan.contains("#### Readiness checklist") && plan.contains("| standbys ready | ✓ |"), "{plan}");
+
     // The HTML page, for a browser.
     let page = w.dir.path().join("dr-plan.html");
     let out = w.drplan(&["doc", "bot-core", "--format", "html", "--out", page.to_str().unwrap()]);

@@ -9,7 +9,7 @@ use drplan_core::document::{self, Mark, SECTIONS};
 use drplan_core::drill::{Drill, DrillStep};
 use drplan_core::recovery::rfc3339;
 use drplan_core::render::document::{html, markdown};
-use drplan_core::uptime::{self, FROM_WRITERS};
+use drplan_core::uptime::{self, FROM_HEALTH, FROM_WRITERS};
 
 use crate::status::{NOW, World, converged};
 
@@ -143,4 +143,35 @@ fn a_recorded_failover_spends_its_downtime_of_the_budget() {
         now: NOW,
     });
     assert_eq!(status.uptime_budget.unwrap().remaining_seconds, 31_536 - 95);
+}
+
+#[test]
+fn a_failover_estimated_longer_than_the_budget_left_is_warned_in_its_plan() {
+    let mut w = world();
+    for r in &mut w.config.regions {
+        r.role = match r.name.as_str() {
+            "eu-west-1" => drplan_core::config::Role::Active,
+            "us-east-1" => drplan_core::config::Role::Standby,
+            _ => r.role,
+        };
+    }
+    let options = drplan_core::plan::Options { now: Some(NOW), ..Default::default() };
+    let warned = |w: &World| {
+        let p = drplan_core::plan::plan(&w.config, &w.prior, Some(&w.live), &options).unwrap();
+        assert!(p.posture.rto.as_ref().is_some_and(|r| !r.hypothetical), "the plan fails over");
+        p.safety.iter().any(|d| d.code == drplan_core::Code::UptimeBudget)
+    };
+    assert!(!warned(&w), "8h 44m left");
+    // A watcher's failover two hours ago that took 8h 40m of the 8h 45m 36s.
+    w.prior.history.push(uptime::record(
+        None,
+        Some("us-east-1".into()),
+        "eu-west-1".into(),
+        "drplan watch on ops".into(),
+        NOW - 7_200,
+        (Some(NOW - 7_200 - 31_140), FROM_HEALTH),
+        Some(NOW - 7_200),
+        60,
+    ));
+    assert!(warned(&w), "less left than the failover's estimate");
 }
