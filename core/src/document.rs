@@ -937,7 +937,11 @@ fn history(prior: &Prior) -> Vec<Block> {
     }
     blocks.push(Block::Heading("Drills".into()));
     blocks.push(drills_table(prior));
-    blocks.push(Block::Text(format!("State keeps the newest {} drills.", crate::drill::KEPT)));
+    blocks.push(Block::Text(format!(
+        "State keeps the newest {} drills{}.",
+        crate::drill::KEPT,
+        if h.drills_dropped > 0 { format!("; {} older ones were dropped", h.drills_dropped) } else { String::new() }
+    )));
     blocks
 }
 

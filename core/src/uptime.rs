@@ -35,6 +35,9 @@ pub struct History {
     /// How many older failovers were dropped.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped: u64,
+    /// How many older drills were dropped from `drills` (which keeps the newest 20).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drills_dropped: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -43,7 +46,7 @@ fn is_zero(n: &u64) -> bool {
 
 impl History {
     pub fn is_empty(&self) -> bool {
-        self.failovers.is_empty() && self.dropped == 0
+        self.failovers.is_empty() && self.dropped == 0 && self.drills_dropped == 0
     }
 
     /// Adds `record`, dropping (and counting) the oldest beyond [`KEPT`].
@@ -53,6 +56,15 @@ impl History {
         self.failovers.drain(..over);
         self.dropped += over as u64;
     }
+}
+
+/// Adds `drill` to `prior`'s drills, dropping the oldest beyond [`crate::drill::KEPT`] and
+/// counting them in its history.
+pub fn push_drill(prior: &mut crate::plan::Prior, drill: crate::drill::Drill) {
+    prior.drills.push(drill);
+    let over = prior.drills.len().saturating_sub(crate::drill::KEPT);
+    prior.drills.drain(..over);
+    prior.history.drills_dropped += over as u64;
 }
 
 /// One failover: a change of the active region carried out by an apply.
@@ -240,6 +252,32 @@ mod tests {
         assert_eq!(FailoverRecord::downtime(Some(100), Some(160), 60), Some(120));
         assert_eq!(FailoverRecord::downtime(None, Some(160), 60), None);
         assert_eq!(FailoverRecord::downtime(Some(100), None, 60), None);
+    }
+
+    #[test]
+    fn drills_beyond_their_bound_are_dropped_and_counted() {
+        let mut prior = crate::plan::Prior::default();
+        for i in 0..(crate::drill::KEPT + 2) {
+            let drill = crate::drill::Drill {
+                id: format!("d{i}"),
+                region: "r".into(),
+                role: "standby".into(),
+                restore: false,
+                started: rfc3339(i as i64),
+                finished: None,
+                result: crate::drill::PASSED.into(),
+                steps: Vec::new(),
+                measured_rto_seconds: None,
+                estimate_seconds: None,
+                rto_objective_seconds: None,
+                removed: Vec::new(),
+                error: None,
+                replicas: Vec::new(),
+            };
+            push_drill(&mut prior, drill);
+        }
+        assert_eq!(prior.drills.len(), crate::drill::KEPT);
+        assert_eq!((prior.drills[0].id.as_str(), prior.history.drills_dropped), ("d2", 2));
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub struct StateFile {
     pub databases: BTreeMap<String, drplan_core::plan::data::Record>,
     /// The failovers carried out, newest last, with the downtime each took
     /// (`drplan_core::uptime::History`): the newest 100, and how many older ones were
-    /// dropped. Since 3.4.
+    /// dropped, and how many drills were. Since 3.4.
     #[serde(default, skip_serializing_if = "drplan_core::uptime::History::is_empty")]
     pub history: drplan_core::uptime::History,
     /// What `drplan watch --once` keeps between runs.
