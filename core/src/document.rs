@@ -329,7 +329,7 @@ pub fn document(inputs: &Inputs<'_>, policies: Option<&[crate::policy::PolicyRes
     let checklist = checklist(&inputs.status, &report, policies);
     let status::Inputs { config, prior, snapshot, now, .. } = inputs.status;
     let sections = vec![
-        Section { title: SECTIONS[0], blocks: objectives(config, prior, &report, now) },
+        Section { title: SECTIONS[0], blocks: objectives(config, prior, snapshot, &report, now) },
         Section { title: SECTIONS[1], blocks: critical(config, &report) },
         Section { title: SECTIONS[2], blocks: backups(config, &report) },
         Section { title: SECTIONS[3], blocks: architecture(config, &report) },
@@ -365,11 +365,15 @@ fn dur(d: Option<Duration>) -> String {
     d.map_or("not set".to_string(), |d| duration_text(d.as_secs()))
 }
 
-fn objectives(config: &Config, prior: &Prior, report: &Report, now: i64) -> Vec<Block> {
+fn objectives(config: &Config, prior: &Prior, snapshot: &Snapshot, report: &Report, now: i64) -> Vec<Block> {
     let o = &config.objectives;
-    let posture = plan::plan(config, prior, None, &plan::Options { now: Some(now), ..Default::default() })
-        .ok()
-        .and_then(|p| p.posture.rto);
+    // The planned switchover's estimate, against the clouds now (measured drills included):
+    // the same figure as its procedure below.
+    let options = plan::Options { now: Some(now), accept_data_loss: true, ..Default::default() };
+    let posture = config.active_region().zip(next_region(config)).and_then(|(active, next)| {
+        let promoted = with_roles(config, &next, &active.name);
+        plan::plan(&promoted, prior, Some(snapshot), &options).ok()?.posture.rto.filter(|r| !r.hypothetical)
+    });
     let rto_now = posture.as_ref().map_or("no failover to estimate".to_string(), |r| {
         format!(
             "{} to fail over to {} (estimated){}",
