@@ -82,7 +82,9 @@ nav ol{columns:3;font-size:.95rem}\
 
 /// The document as a standalone HTML page.
 pub fn html(doc: &Document) -> String {
-    let mut s = String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    let mut s = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+    );
     s.push_str(&format!("<title>Disaster recovery plan: {}</title>\n", escape(&doc.project)));
     s.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
     s.push_str(&format!("<h1>Disaster recovery plan: <code>{}</code></h1>\n", escape(&doc.project)));
