@@ -91,7 +91,7 @@ pub fn run(
     let state = planned.state.clone().unwrap_or_else(|| engine::empty_state(&config));
     let mut recorder = StateRecorder { backend: planned.backend.as_ref(), file: state, prior: planned.prior.clone() };
     // Recorded before anything runs: a drill killed outright is then known to be owed its teardown.
-    recorder.prior.drills.push(record.clone());
+    drplan_core::uptime::push_drill(&mut recorder.prior, record.clone());
     recorder.save().map_err(|e| Failed::from(state_write(&e, "nothing was changed; the drill did not start")))?;
 
     let mut doc = PlanDoc::new(&drill_plan.plan, origin(&planned), false);

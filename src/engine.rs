@@ -582,6 +582,9 @@ pub struct ApplyOptions {
     /// Keep a watcher's override although the configuration applied names its region
     /// active: the watcher's own applies (a person's clear it).
     pub keep_override: bool,
+    /// The first failed health observation of the region failed over from (a watcher's
+    /// failover; seconds since the epoch): where the failover's downtime starts.
+    pub down_since: Option<i64>,
 }
 
 /// What an apply did.
@@ -610,6 +613,7 @@ pub async fn apply(
     use crate::apply::{Recorder, Settings, StateRecorder};
     // Whatever the caller checked, the gates are passed here, on the document that runs.
     check(planned, options.allow_unreachable).map_err(Refusal::into_failed)?;
+    let started = crate::clock::now_seconds();
     let (doc, config) = (&planned.doc, &planned.config);
     let file = planned.state.clone().unwrap_or_else(|| empty_state(config));
     let mut recorder = StateRecorder { backend: planned.backend.as_ref(), file, prior: planned.prior.clone() };
@@ -703,11 +707,19 @@ pub async fn apply(
     }
     let lost_recorded = recorder.prior.lost.clone();
     let data_recorded = recorder.prior.databases.clone();
-    let summary = crate::apply::execute(doc, &clouds, &gate, &settings, &mut recorder, stop, on_event)
+    let mut seen = Downtime::of(doc);
+    let mut on_event = on_event;
+    let observe = |e: &crate::apply::Event| {
+        seen.see(e);
+        on_event(e)
+    };
+    let summary = crate::apply::execute(doc, &clouds, &gate, &settings, &mut recorder, stop, observe)
         .await
         .map_err(|e| Diagnostic::error(Code::PlanFile, format!("the plan cannot be executed: {e}")))?;
 
     record_data(doc, &settings.plan_id, &summary, &mut recorder.prior);
+    let history_recorded = recorder.prior.history.clone();
+    seen.record(doc, config, options, started, &summary, &mut recorder.prior);
     clear_fenced(doc, &summary, &mut recorder.prior);
     let mut record_failed = None;
     // Carried out, failed hooks that let the rest go on aside (reported; the run exits 1).
@@ -736,7 +748,9 @@ pub async fn apply(
                     .help("the state holds every change but the regions' roles; run `drplan apply` again once the state can be written"),
             );
         }
-    } else if (recorder.prior.lost != lost_recorded || recorder.prior.databases != data_recorded)
+    } else if (recorder.prior.lost != lost_recorded
+        || recorder.prior.databases != data_recorded
+        || recorder.prior.history != history_recorded)
         && let Err(e) = recorder.save()
     {
         record_failed = Some(
@@ -881,5 +895,82 @@ fn declare_lost(doc: &PlanDoc, prior: &mut Prior) {
             }
         }
         entry.owed.sort();
+    }
+}
+
+/// What an apply saw of a failover's downtime: when the old writers began to stop and when
+/// the PRIMARY record's change was in sync (Route 53's apply waits for it).
+struct Downtime {
+    primary: Option<String>,
+    stops: std::collections::BTreeSet<String>,
+    writers_stopped: Option<i64>,
+    in_sync: Option<i64>,
+}
+
+impl Downtime {
+    fn of(doc: &PlanDoc) -> Downtime {
+        let primary = doc.resource_changes.iter().find(|rc| {
+            rc.kind == plan::Kind::DnsRecord.as_str()
+                && rc.change.after.as_ref().and_then(|a| a.get("failover")).and_then(|v| v.as_str()) == Some("PRIMARY")
+        });
+        Downtime {
+            primary: primary.map(|rc| rc.address.clone()),
+            stops: doc
+                .resource_changes
+                .iter()
+                .filter(|rc| rc.kind == plan::Kind::StopWrites.as_str())
+                .map(|rc| rc.address.clone())
+                .collect(),
+            writers_stopped: None,
+            in_sync: None,
+        }
+    }
+
+    fn see(&mut self, e: &crate::apply::Event) {
+        match e {
+            crate::apply::Event::Started { id } if self.stops.contains(id) && self.writers_stopped.is_none() => {
+                self.writers_stopped = Some(crate::clock::now_seconds())
+            }
+            crate::apply::Event::Finished { id, .. } if self.primary.as_ref() == Some(id) => {
+                self.in_sync = Some(crate::clock::now_seconds())
+            }
+            _ => {}
+        }
+    }
+
+    /// Records a failover this run carried out (a region promoted, its traffic moved or
+    /// the plan completed) in the history, with its downtime.
+    fn record(
+        &self,
+        doc: &PlanDoc,
+        config: &Config,
+        options: &ApplyOptions,
+        started: i64,
+        summary: &crate::apply::Summary,
+        prior: &mut Prior,
+    ) {
+        let Some(to) = doc.role_transitions.iter().find(|t| t.to == "active") else { return };
+        if self.in_sync.is_none() && !summary.completed() {
+            return;
+        }
+        let from = doc.role_transitions.iter().find(|t| t.from == "active").map(|t| t.region.clone());
+        let (down_from, counted_from) = match (options.down_since, self.writers_stopped) {
+            (Some(t), _) => (Some(t), drplan_core::uptime::FROM_HEALTH),
+            (None, Some(t)) => (Some(t), drplan_core::uptime::FROM_WRITERS),
+            (None, None) => (Some(started), drplan_core::uptime::FROM_APPLY),
+        };
+        let ttl = config.failover.as_ref().and_then(|f| f.dns.as_ref()).map_or(0, |d| d.ttl);
+        let by =
+            prior.override_.as_ref().filter(|_| options.keep_override).map_or_else(crate::clock::who, |o| o.by.clone());
+        prior.history.push(drplan_core::uptime::record(
+            doc.failover_id.clone(),
+            from,
+            to.region.clone(),
+            by,
+            started,
+            (down_from, counted_from),
+            self.in_sync,
+            ttl,
+        ));
     }
 }

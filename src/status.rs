@@ -78,3 +78,48 @@ pub async fn region_health(
     });
     futures_util::future::join_all(reads).await.into_iter().collect()
 }
+
+/// The team's policies evaluated on the plan of the configuration as it is, against this
+/// read's snapshot: the readiness checklist's "policies passing". `None` when they could
+/// not be evaluated (the checklist then says so).
+pub fn policies(input: &StatusInput, path: &Path) -> Option<Vec<drplan_core::policy::PolicyResult>> {
+    let options = drplan_core::plan::Options { now: Some(input.now), ..Default::default() };
+    let plan = drplan_core::plan::plan(&input.config, &input.prior, Some(&input.snapshot), &options).ok()?;
+    let origin = drplan_core::plan::doc::Origin {
+        drplan_version: env!("CARGO_PKG_VERSION").to_string(),
+        configuration_hash: crate::engine::configuration_hash(&input.sources),
+        prior_state: None,
+    };
+    let doc = drplan_core::plan::doc::PlanDoc::new(&plan, origin, false);
+    let policy = crate::engine::Policy::resolve(&input.config, path, &crate::engine::PolicyRequest::default());
+    policy.evaluate(&doc).ok()
+}
+
+/// The readiness checklist of this read, its policies evaluated: what `drplan status` and
+/// `drplan doc` show.
+pub fn checklist(
+    input: &StatusInput,
+    report: &drplan_core::status::Report,
+    path: &Path,
+) -> Vec<drplan_core::document::Check> {
+    drplan_core::document::checklist(&input.inputs(), report, policies(input, path).as_deref())
+}
+
+/// The status read of a plan: its configuration, state and refresh, with each region's
+/// health check read now. `None` for a plan made without a refresh.
+pub fn of_plan(planned: &crate::engine::Planned, now: i64) -> Result<Option<StatusInput>, Failed> {
+    let Some(snapshot) = planned.live.clone() else { return Ok(None) };
+    let runtime = crate::runtime::shared()?;
+    let health = runtime.block_on(async {
+        let clouds = crate::clouds::Clouds::connect(&planned.config).await?;
+        Ok::<_, Diagnostic>(region_health(&clouds, &planned.config, &snapshot).await)
+    })?;
+    Ok(Some(StatusInput {
+        config: planned.config.clone(),
+        sources: planned.sources.clone(),
+        prior: planned.prior.clone(),
+        snapshot,
+        health,
+        now,
+    }))
+}

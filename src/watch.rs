@@ -103,10 +103,12 @@ pub fn round(
             // Said before anything changes (once the gates passed): the active is declared
             // failed, the target chosen.
             let mut tell = || before_acting(&decision);
-            let acted = fail_over(request, &input.sources, &input.config, target, &active, why, &mut tell)?;
+            let failing = Failing { active: &active, why, since: next.first_failure };
+            let acted = fail_over(request, &input.sources, &input.config, target, &failing, &mut tell)?;
             if matches!(acted, Acted::FailedOver { .. }) {
                 next.last_failover = Some(now);
                 next.failures = 0;
+                next.first_failure = None;
             }
             Some(acted)
         }
@@ -155,15 +157,23 @@ fn with_roles(
         .map_err(|e| Failed::from(Diagnostic::error(Code::InvalidValue, format!("the roles cannot be set: {e}"))))
 }
 
+/// The active region a round found failed: why, and since its first failed observation
+/// (where the failover's downtime starts).
+struct Failing<'a> {
+    active: &'a str,
+    why: &'a str,
+    since: Option<i64>,
+}
+
 fn fail_over(
     request: &WatchRequest<'_>,
     sources: &[SourceFile],
     config: &Config,
     target: &str,
-    active: &str,
-    why: &str,
+    failing: &Failing<'_>,
     before_acting: &mut dyn FnMut(),
 ) -> Result<Acted, Failed> {
+    let (active, why) = (failing.active, failing.why);
     let edited = with_roles(sources, config, target, active)?;
     let mut planned = plan_locked(request, edited, true)?;
     // Under the lock, state is read again: if another watcher (or a person) acted since this
@@ -190,7 +200,7 @@ fn fail_over(
         return Ok(Acted::Refused { target: target.to_string(), why: refusal.summary() });
     }
     before_acting();
-    let applied = apply(request, &mut planned)?;
+    let applied = apply(request, &mut planned, failing.since)?;
     Ok(Acted::FailedOver {
         target: target.to_string(),
         previous: active.to_string(),
@@ -212,7 +222,7 @@ fn converge(request: &WatchRequest<'_>, sources: Vec<SourceFile>, o: &Override) 
     if let Err(refusal) = engine::check(&planned, true) {
         return Ok(Some(Acted::Refused { target: o.active.clone(), why: refusal.summary() }));
     }
-    let (ok, summary, fence_pending) = apply(request, &mut planned)?;
+    let (ok, summary, fence_pending) = apply(request, &mut planned, None)?;
     Ok(Some(Acted::Converged { ok, summary, fence_pending }))
 }
 
@@ -240,8 +250,13 @@ fn plan_locked(
 }
 
 /// Applies the planned failover (or convergence); `(ok, summary, fence pending)`.
-fn apply(request: &WatchRequest<'_>, planned: &mut engine::Planned) -> Result<(bool, String, bool), Failed> {
+fn apply(
+    request: &WatchRequest<'_>,
+    planned: &mut engine::Planned,
+    down_since: Option<i64>,
+) -> Result<(bool, String, bool), Failed> {
     let options = ApplyOptions {
+        down_since,
         parallelism: 10,
         skip_health_gate: false,
         health_timeout: request.health_timeout,

@@ -77,6 +77,7 @@ codes! {
     SecretInEnv => "drplan::config::secret_in_env",
     HookBlocksDisaster => "drplan::config::hook_blocks_disaster",
     HookNotRun => "drplan::plan::hook_not_run",
+    UptimeBudget => "drplan::plan::uptime_budget",
     Read => "drplan::io::read",
     Write => "drplan::io::write",
     NotUtf8 => "drplan::io::not_utf8",

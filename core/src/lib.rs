@@ -7,6 +7,7 @@
 pub mod backups;
 pub mod config;
 pub mod diagnostics;
+pub mod document;
 pub mod drift;
 pub mod drill;
 pub mod fmt;
@@ -22,6 +23,7 @@ pub mod retry;
 pub mod source;
 pub mod status;
 pub mod suggest;
+pub mod uptime;
 pub mod watch;
 
 pub use diagnostics::{Code, Diagnostic, Diagnostics, Label, Severity};

@@ -191,7 +191,17 @@ pub fn status(report: &status::Report, now: i64) -> String {
             }
         }
     }
-    render(&[verdict, reachable, healthy, rpo, age, thaw, last_run(&report.project, "status", now)])
+    let mut budget = Family::new(
+        "drplan_uptime_budget_remaining_seconds",
+        "Downtime left of the uptime objective over the last 365 days (negative once overspent).",
+    );
+    let mut allowed =
+        Family::new("drplan_uptime_budget_allowed_seconds", "Downtime the uptime objective allows over 365 days.");
+    if let Some(b) = &report.uptime_budget {
+        budget.sample(vec![p()], b.remaining_seconds as f64);
+        allowed.sample(vec![p()], b.allowed_seconds as f64);
+    }
+    render(&[verdict, reachable, healthy, rpo, age, thaw, budget, allowed, last_run(&report.project, "status", now)])
 }
 
 #[cfg(test)]

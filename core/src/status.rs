@@ -17,7 +17,7 @@ use crate::plan::{Prior, Snapshot, desired};
 use crate::recovery::{age_text, rfc3339};
 
 /// The version of the JSON report: 1.1 added databases; 1.2 the archive class and thaw of
-/// the newest points (`thaw`); 1.3 `incidents`.
+/// the newest points (`thaw`); 1.3 `incidents`, the uptime budget and the readiness checklist.
 pub const FORMAT_VERSION: &str = "1.3";
 
 /// Route 53 calls an endpoint healthy when more than this share of its checkers (in percent)
@@ -127,6 +127,13 @@ pub struct Report {
     /// The incidents open. Since 1.3; absent when none is.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub incidents: Vec<crate::incident::Incident>,
+    /// `objectives.uptime` as a downtime budget over the last 365 days, spent by the
+    /// failovers state recorded; absent without the objective. Since 1.3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime_budget: Option<crate::uptime::Budget>,
+    /// The readiness checklist of the DR plan document (`drplan doc`), each item computed
+    /// with its evidence. Since 1.3.
+    pub checklist: Vec<crate::document::Check>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -356,7 +363,7 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
         });
     }
     let verdict = reasons.first().map_or(Verdict::Ready, |r| r.verdict);
-    Report {
+    let mut report = Report {
         format_version: FORMAT_VERSION,
         project: config.project.clone(),
         at: rfc3339(now),
@@ -367,7 +374,11 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
         backups,
         databases,
         incidents: crate::incident::open(&prior.incidents).cloned().collect(),
-    }
+        uptime_budget: config.objectives.uptime.map(|u| crate::uptime::budget(u, &prior.history, now)),
+        checklist: Vec::new(),
+    };
+    report.checklist = crate::document::checklist(inputs, &report, None);
+    report
 }
 
 fn region_status(
@@ -816,6 +827,13 @@ impl Report {
                 ));
             }
         }
+        // Short, to keep one screen: the reasons above and `drplan doc` give the evidence.
+        out.push('\n');
+        if let Some(b) = &self.uptime_budget {
+            out.push_str(&wrap(&format!("Uptime budget: {}", b.text()), WIDTH, "  "));
+        }
+        let items: Vec<String> = self.checklist.iter().map(|c| format!("{} {}", c.mark.symbol(), c.item)).collect();
+        out.push_str(&wrap(&format!("Checklist: {}", items.join(" · ")), WIDTH, "  "));
         out.push_str(&format!(
             "\nHealth is Route 53's: healthy when more than {HEALTHY_PERCENT}% of its checkers report success.\n"
         ));
@@ -881,8 +899,22 @@ impl Report {
                 None => s.push_str(&format!("\n**Backup `{}`**{rpo}: no usable recovery point ❌\n", b.backup)),
             }
         }
+        if let Some(b) = &self.uptime_budget {
+            s.push_str(&format!("\n**Uptime budget**: {}\n", b.text()));
+        }
+        s.push_str(&checklist_markdown(&self.checklist));
         s
     }
+}
+
+/// The readiness checklist as a Markdown table: what `status --markdown` and
+/// `plan --markdown` show a reviewer.
+pub fn checklist_markdown(checklist: &[crate::document::Check]) -> String {
+    let mut s = String::from("\n| readiness | | evidence |\n| --- | --- | --- |\n");
+    for c in checklist {
+        s.push_str(&format!("| {} | {} | {} |\n", c.item, c.mark.symbol(), c.evidence.replace('|', "\\|")));
+    }
+    s
 }
 
 fn drill_text(d: &DrillSummary) -> String {

@@ -86,6 +86,10 @@ pub struct Counter {
     pub failures: u32,
     /// When the last automatic failover happened (seconds since the epoch).
     pub last_failover: Option<i64>,
+    /// When the first of the failed rounds in a row was (seconds since the epoch): where a
+    /// failover's downtime starts. Since state 3.4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_failure: Option<i64>,
 }
 
 /// The version of the events `drplan watch` prints with `--json` (one [`EventLine`] a line)
@@ -309,9 +313,11 @@ pub fn decide(
     }
     if round.active_health.healthy(settings.quorum) {
         next.failures = 0;
+        next.first_failure = None;
         return (Decision::Healthy, next);
     }
     next.failures = counter.failures + 1;
+    next.first_failure = counter.first_failure.filter(|_| counter.failures > 0).or(Some(now));
     if next.failures < settings.threshold {
         return (Decision::Suspect { failures: next.failures, threshold: settings.threshold }, next);
     }
@@ -392,12 +398,25 @@ mod tests {
         let o = Override { active: "s2".into(), previous: "a".into(), at: "t".into(), why: "w".into(), by: "b".into() };
         let (d, _) = decide(&settings(), Some(&o), &Counter::default(), &round(false, true), 0);
         assert!(matches!(d, Decision::Overridden(_)));
-        let c = Counter { failures: 5, last_failover: Some(100) };
+        let c = Counter { failures: 5, last_failover: Some(100), first_failure: None };
         let (d, _) = decide(&settings(), None, &c, &round(false, true), 200);
         assert_eq!(d, Decision::CoolingDown { until: 3_700 });
         let manual = Settings { automatic: false, ..settings() };
         let (d, _) = decide(&manual, None, &c, &round(false, true), 10_000);
         assert!(matches!(d, Decision::Failover { act: false, .. }), "{d:?}");
+    }
+
+    /// Where a watcher's failover starts counting its downtime: the first of the failed
+    /// rounds in a row, forgotten once the active is healthy again.
+    #[test]
+    fn the_first_failed_round_is_kept_until_a_healthy_one() {
+        let (_, c) = decide(&settings(), None, &Counter::default(), &round(false, true), 100);
+        assert_eq!((c.failures, c.first_failure), (1, Some(100)));
+        let (d, c) = decide(&settings(), None, &c, &round(false, true), 130);
+        assert!(matches!(d, Decision::Failover { .. }), "{d:?}");
+        assert_eq!((c.failures, c.first_failure), (2, Some(100)));
+        let (_, c) = decide(&settings(), None, &c, &round(true, true), 160);
+        assert_eq!((c.failures, c.first_failure), (0, None));
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub const FORMAT_VERSION: u32 = 3;
 
 /// The minor version: raised by an additive change (a new optional field), which drplans of
 /// the same major read, keeping what they do not know. 3.3 added `switchover.id` and objects
-/// of type `thaw` and `hook`; 3.4 `incidents` and objects of type `evidence`, `quarantine`,
-/// `cordon` and `deny_all`.
+/// of type `thaw` and `hook`; 3.4 `incidents`, objects of type `evidence`, `quarantine`,
+/// `cordon` and `deny_all`, and `history` (the failovers with their downtime).
 pub const FORMAT_MINOR: u32 = 4;
 
 /// Fields a drplan does not know, from a file of a newer minor version: kept as read and
@@ -84,6 +84,11 @@ pub struct StateFile {
     /// first: closed ones stay for the audit trail. Since 3.4.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incidents: Vec<drplan_core::incident::Incident>,
+    /// The failovers carried out, newest last, with the downtime each took
+    /// (`drplan_core::uptime::History`): the newest 100, and how many older ones were
+    /// dropped, and how many drills were. Since 3.4.
+    #[serde(default, skip_serializing_if = "drplan_core::uptime::History::is_empty")]
+    pub history: drplan_core::uptime::History,
     /// What `drplan watch --once` keeps between runs.
     #[serde(default, skip_serializing_if = "is_default")]
     pub watch: drplan_core::watch::Counter,
@@ -141,6 +146,7 @@ impl StateFile {
             switchover: None,
             databases: BTreeMap::new(),
             incidents: Vec::new(),
+            history: Default::default(),
             watch: Default::default(),
             extra: Unknown::new(),
         }
@@ -186,6 +192,7 @@ impl StateFile {
             switchover: self.switchover.clone(),
             databases: self.databases.clone(),
             incidents: self.incidents.clone(),
+            history: self.history.clone(),
         })
     }
 
@@ -228,6 +235,7 @@ impl StateFile {
         self.switchover = prior.switchover.clone();
         self.databases = prior.databases.clone();
         self.incidents = prior.incidents.clone();
+        self.history = prior.history.clone();
         // Written in this drplan's format, whatever version it was read in; a newer minor
         // version stays, as its fields do.
         let newer_minor = self.format_version == FORMAT_VERSION && self.format_minor > FORMAT_MINOR;

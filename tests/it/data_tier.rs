@@ -250,6 +250,11 @@ fn a_disaster_within_the_budget_promotes_and_the_returning_region_is_fenced_befo
         state["lost"]
     );
     assert_eq!(state["databases"]["ledger"]["promotions"][0]["how"], "ungraceful");
+    // No watcher saw it fail and no writer was stopped: its downtime counts from the apply's
+    // start, and says so.
+    let failover = &state["history"]["failovers"][0];
+    assert!(failover["counted_from"].as_str().is_some_and(|c| c.starts_with("apply started")), "{failover:#}");
+    assert!(failover["downtime_seconds"].as_u64().is_some_and(|d| d >= 60), "{failover:#}");
 
     // us-east-1 answers again, its trading engine still running at its active count: the
     // old writer is fenced before anything else happens there.
@@ -264,6 +269,7 @@ fn a_disaster_within_the_budget_promotes_and_the_returning_region_is_fenced_befo
     assert!(east.keys().any(|id| id.starts_with(&format!("{LEDGER_USE1}-kept-"))), "{east:#?}");
     assert!(east[LEDGER_USE1].as_deref().is_some_and(|s| s.ends_with(LEDGER_EUW1)), "{east:#?}");
     assert!(w.state()["lost"].is_null(), "the fence is done");
+    assert_eq!(w.state()["history"]["failovers"].as_array().unwrap().len(), 1, "a fence is no failover");
 }
 
 #[test]

@@ -50,6 +50,7 @@ fn options() -> ApplyOptions {
         rollout_timeout: Some(Duration::from_secs(5)),
         allow_unreachable: false,
         keep_override: false,
+        down_since: None,
     }
 }
 

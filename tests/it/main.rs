@@ -15,6 +15,7 @@ mod closed_output;
 mod completions;
 mod data_tier;
 mod disaster;
+mod doc;
 mod drill;
 mod failover;
 mod fmt;

@@ -101,4 +101,13 @@ fn the_metrics_of_a_drift_run_parse_and_match_its_json_report() {
         );
         assert_eq!(m.get(&key).copied(), d["newest_age_seconds"].as_f64(), "{d}");
     }
+    // The uptime budget: 99.9% allows 8h 45m 36s, nothing spent without a failover.
+    let budget = &report["uptime_budget"];
+    for (name, field) in [
+        ("drplan_uptime_budget_remaining_seconds", "remaining_seconds"),
+        ("drplan_uptime_budget_allowed_seconds", "allowed_seconds"),
+    ] {
+        assert_eq!(m.get(&(name.to_string(), labels(&[p]))).copied(), budget[field].as_f64(), "{budget}");
+    }
+    assert_eq!(budget["remaining_seconds"], 31_536, "{budget}");
 }

@@ -110,6 +110,13 @@ fn a_sustained_failure_fails_over_once_fences_and_holds_until_accepted() {
     assert_eq!(state["override"]["active"], "eu-west-1", "{:#}", state["override"]);
     assert_eq!(state["override"]["previous"], "us-east-1");
     assert_eq!(hook.kinds(), ["failing-over", "failed-over"], "the decision, then the outcome");
+    // Its downtime, from the first failed round to the PRIMARY change in sync, plus the TTL.
+    let failovers = state["history"]["failovers"].as_array().unwrap();
+    assert_eq!(failovers.len(), 1, "the override's later rounds are no failover: {failovers:#?}");
+    assert_eq!(failovers[0]["counted_from"], "first failed health observation", "{failovers:#?}");
+    assert_eq!(failovers[0]["by"], state["override"]["by"]);
+    let downtime = failovers[0]["downtime_seconds"].as_u64().expect("a downtime");
+    assert!((61..=60 + started.elapsed().as_secs() + 1).contains(&downtime), "{downtime}: {failovers:#?}");
 
     // Nothing fails back by accident: the unchanged configuration is refused.
     let out = w.drplan(&["plan", "bot-core"]);

@@ -47,6 +47,7 @@ impl Builder<'_> {
         let failover = root.child("failover").map(|f| self.failover(f, root));
         let databases = self.databases(root, objectives.rpo, rpo);
         let hooks = self.hooks(root);
+        let contacts = self.contacts(root);
 
         if self.complete {
             self.active_regions(root, drplan);
@@ -89,6 +90,7 @@ impl Builder<'_> {
             failover: failover.flatten(),
             policy: drplan.map(policy_paths).unwrap_or_default(),
             hooks: hooks?,
+            contacts,
         })
     }
 
@@ -190,6 +192,30 @@ impl Builder<'_> {
             drill_every: self.duration(o, "drill_every"),
             estimates,
         }
+    }
+
+    /// The `contact` blocks: free text, each with a way to reach the person.
+    fn contacts(&mut self, root: &Node) -> Vec<Contact> {
+        let mut out = Vec::new();
+        for c in root.children("contact") {
+            let Some((name, _)) = c.label() else { continue };
+            if !c.has("phone") && !c.has("email") {
+                self.diags.push(
+                    Diagnostic::error(Code::MissingAttribute, "missing attribute")
+                        .label(c.ident_span.clone(), format!("{} gives no way to reach them", block_title(c)))
+                        .help(
+                            "add `phone = \"...\"` or `email = \"...\"`: the DR plan lists how to reach each contact",
+                        ),
+                );
+            }
+            out.push(Contact {
+                name: name.clone(),
+                role: self.opt_str(c, "role"),
+                phone: self.opt_str(c, "phone"),
+                email: self.opt_str(c, "email"),
+            });
+        }
+        out
     }
 
     fn gcp(&mut self, p: &Node) -> Option<GcpProvider> {

@@ -83,6 +83,17 @@ pub struct Config {
     pub policy: Vec<String>,
     /// The team's own scripts, run at named points of a failover or a drill.
     pub hooks: Vec<Hook>,
+    /// People to call in a recovery: free text the DR plan document repeats.
+    pub contacts: Vec<Contact>,
+}
+
+/// A `contact "NAME"` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub name: String,
+    pub role: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
 }
 
 impl Config {

@@ -205,7 +205,11 @@ pub static OBJECTIVES: Block = Block {
     attrs: &[
         opt("rto", Ty::String, "recovery time objective (duration)"),
         opt("rpo", Ty::String, "recovery point objective (duration)"),
-        opt("uptime", Ty::Number, "availability target in percent, informational"),
+        opt(
+            "uptime",
+            Ty::Number,
+            "availability target in percent: a downtime budget over a rolling 365 days (99.9 allows 8h 45m 36s), spent by failovers",
+        ),
         opt(
             "drill_every",
             Ty::String,
@@ -556,6 +560,20 @@ pub static HOOK: Block = Block {
     doc: "a script of the team's, run as a Kubernetes Job at a named point of a failover or a drill",
 };
 
+pub static CONTACT: Block = Block {
+    name: "contact",
+    once: false,
+    labels: &["name"],
+    attrs: &[
+        opt("role", Ty::String, "what they do in a recovery (free text, such as \"incident commander\")"),
+        opt("phone", Ty::String, "how to call them (free text)"),
+        opt("email", Ty::String, "where to write to them (free text)"),
+    ],
+    variants: &[],
+    blocks: &[],
+    doc: "a person to call in a recovery, listed in the DR plan document (`drplan doc`); at least one of `phone` and `email`",
+};
+
 pub static ROOT: Block = Block {
     name: "configuration",
     once: true,
@@ -572,6 +590,7 @@ pub static ROOT: Block = Block {
         child(&BACKUP),
         child(&FAILOVER),
         child(&HOOK),
+        child(&CONTACT),
     ],
     doc: "a drplan configuration",
 };

@@ -76,6 +76,8 @@ pub struct Prior {
     pub databases: BTreeMap<String, data::Record>,
     /// The incidents declared, open and closed.
     pub incidents: Vec<crate::incident::Incident>,
+    /// The failovers carried out, with the downtime each took (the uptime budget's).
+    pub history: crate::uptime::History,
 }
 
 /// A region declared lost while it could not be reached, and what it is still owed.
@@ -374,6 +376,26 @@ pub fn plan(
     }
     let estimates = options.estimates.clone().unwrap_or_else(|| Estimates::from_config(config));
     let posture = posture::assess(config, &desired, prior, live, &d.changes, &graph, &estimates, options.now)?;
+    // A failover expected to take longer than the downtime the uptime objective has left.
+    if let (Some(rto), Some(uptime), Some(now)) =
+        (posture.rto.as_ref().filter(|r| !r.hypothetical), config.objectives.uptime, options.now)
+    {
+        let budget = crate::uptime::budget(uptime, &prior.history, now);
+        if rto.estimate.as_secs() as i64 > budget.remaining_seconds {
+            safety.push(
+                Diagnostic::warning(
+                    crate::Code::UptimeBudget,
+                    format!(
+                        "this failover to {} is estimated at {}, more than the uptime budget has left: {}",
+                        rto.to_region,
+                        crate::uptime::duration_text(rto.estimate.as_secs()),
+                        budget.text()
+                    ),
+                )
+                .help("the objective will likely be missed for the year: fail over anyway if it is needed, and say so to whoever owns `objectives.uptime`"),
+            );
+        }
+    }
     Ok(Plan {
         project: config.project.clone(),
         changes: d.changes,

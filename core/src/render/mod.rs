@@ -1,6 +1,7 @@
 //! Renderings of a plan document: human (terminal) and Markdown (pull-request comment).
 //! JSON is the document itself. All are deterministic: the same plan, the same bytes.
 
+pub mod document;
 mod human;
 mod markdown;
 

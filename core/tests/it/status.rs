@@ -13,7 +13,7 @@ use drplan_core::recovery::{Catalog, Point, PointStatus};
 use drplan_core::status::{Checkers, Inputs, Report, Verdict, report};
 
 /// 2026-12-01T12:00:00Z.
-const NOW: i64 = 1_796_126_400;
+pub(crate) const NOW: i64 = 1_796_126_400;
 
 fn bot_core() -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bot-core/main.hcl");
@@ -24,14 +24,14 @@ fn bot_core() -> Config {
 /// State and live as `config` converges to, a recovery point `age` seconds old in both
 /// cloud destinations, the active CronJob's last success 20 minutes ago, and every health
 /// check reported healthy by 16 checkers.
-struct World {
-    config: Config,
-    prior: Prior,
-    live: Snapshot,
-    health: BTreeMap<String, Result<Checkers, String>>,
+pub(crate) struct World {
+    pub(crate) config: Config,
+    pub(crate) prior: Prior,
+    pub(crate) live: Snapshot,
+    pub(crate) health: BTreeMap<String, Result<Checkers, String>>,
 }
 
-fn converged(point_age: i64) -> World {
+pub(crate) fn converged(point_age: i64) -> World {
     let config = bot_core();
     let objects: BTreeMap<String, Observed> = desired::desired(&config)
         .into_iter()

@@ -3,6 +3,7 @@
 mod apply;
 mod backups;
 mod completions;
+mod doc;
 mod drift;
 mod drill;
 mod failover;
@@ -78,6 +79,9 @@ enum Command {
     Restore(restore::Args),
     /// Show DR readiness on one screen: READY, DEGRADED or NOT READY, and why (read-only).
     Status(status::Args),
+    /// Write the DR plan document: objectives, backups, architecture, recovery procedures,
+    /// drills, the readiness checklist and history, from the configuration, state and clouds.
+    Doc(doc::Args),
     /// Test Rego policies: `drplan policy test DIR` runs their `test_*` rules.
     Policy(policy::Args),
     /// Declare a region compromised, list incidents, close one (cyber-attack response).
@@ -104,6 +108,7 @@ pub fn exec(cli: Cli, out: &mut Output) -> u8 {
         Command::Watch(args) => watch::exec(args, out),
         Command::Backups(args) => backups::exec(args, out),
         Command::Status(args) => status::exec(args, out),
+        Command::Doc(args) => doc::exec(args, out),
         Command::Policy(args) => policy::exec(args, out),
         Command::Incident(args) => incident::exec(args, out),
         Command::Completions(args) => completions::exec(args, out),

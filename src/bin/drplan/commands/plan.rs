@@ -27,7 +27,24 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
     // Without refresh the plan reads state alone and is never applied from here: it needs
     // no lock, like a read of `state list`.
     let lock = args.plan.refresh.then_some("plan");
-    let Some(doc) = super::planned(&args.plan, lock, None, out).map(|p| p.doc) else { return EXIT_ERROR };
+    let Some(planned) = super::planned(&args.plan, lock, None, out) else { return EXIT_ERROR };
+    // For a reviewer: the readiness checklist of this configuration against the clouds now.
+    let checklist = if args.markdown {
+        match drplan::status::of_plan(&planned, drplan::clock::now_seconds()) {
+            Ok(Some(read)) => {
+                let report = drplan_core::status::report(&read.inputs());
+                Some(drplan::status::checklist(&read, &report, &args.plan.path))
+            }
+            Ok(None) => None,
+            Err(failed) => {
+                out.diagnostics(&[], &failed.diagnostics);
+                return EXIT_ERROR;
+            }
+        }
+    } else {
+        None
+    };
+    let doc = planned.doc;
     if let Some(file) = &args.out
         && let Err(d) = drplan::engine::write_plan(file, &doc)
     {
@@ -35,6 +52,12 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
         return EXIT_ERROR;
     }
     out.plan(&doc, args.json, args.markdown);
+    if let Some(checklist) = checklist {
+        out.raw(&format!(
+            "\n#### Readiness checklist\n\nThis configuration against the clouds as they are now (`drplan status`, `drplan doc`).\n{}",
+            drplan_core::status::checklist_markdown(&checklist)
+        ));
+    }
     if let Some(file) = &args.out
         && !args.json
         && !args.markdown

@@ -106,6 +106,7 @@ pub fn execute(args: &RunArgs, allow_unreachable: bool, run: &mut Run, out: &mut
         rollout_timeout: args.rollout_timeout,
         allow_unreachable,
         keep_override: false,
+        down_since: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Mutex::new(Progress::new(args.json, run.planned.doc.actions.len())));

@@ -30,7 +30,8 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
             return EXIT_ERROR;
         }
     };
-    let report = drplan_core::status::report(&read.inputs());
+    let mut report = drplan_core::status::report(&read.inputs());
+    report.checklist = drplan::status::checklist(&read, &report, &args.path);
     if let Some(file) = &args.metrics
         && let Err(d) = drplan::load::write_atomically(file, &drplan_core::metrics::status(&report, now))
     {
