@@ -77,7 +77,7 @@ impl Format {
 }
 
 /// The formats whose types are core's: the plan document, the drift, backups, status and
-/// drill reports, and the events of `drplan watch`. The state's is drplan-state's.
+/// drill reports, the incidents' listing, and the events of `drplan watch`. The state's is drplan-state's.
 pub fn core_formats() -> Vec<Format> {
     use crate::{backups, drift, drill, plan::doc, status, watch};
     vec![
@@ -114,6 +114,13 @@ pub fn core_formats() -> Vec<Format> {
             "drplan drill report",
             drill::FORMAT_VERSION,
             "`FORMAT_VERSION` in core/src/drill.rs",
+            Contract::Output,
+        ),
+        Format::of::<crate::incident::Listing>(
+            "incidents",
+            "drplan incident list",
+            crate::incident::FORMAT_VERSION,
+            "`FORMAT_VERSION` in core/src/incident.rs",
             Contract::Output,
         ),
         Format::of::<watch::EventLine>(

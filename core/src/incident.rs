@@ -44,6 +44,26 @@ pub struct Incident {
     pub evidence: Vec<String>,
 }
 
+/// The version of `drplan incident list --json`.
+pub const FORMAT_VERSION: &str = "1.0";
+
+/// What `drplan incident list --json` prints: every incident state records, oldest first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Listing {
+    pub format_version: &'static str,
+    pub incidents: Vec<Incident>,
+}
+
+impl Listing {
+    pub fn new(incidents: Vec<Incident>) -> Listing {
+        Listing { format_version: FORMAT_VERSION, incidents }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+}
+
 impl Incident {
     pub fn is_open(&self) -> bool {
         self.closed_at.is_none()

@@ -225,6 +225,11 @@ fn an_incident_isolates_the_region_keeps_its_evidence_and_restores_from_before_i
     assert_eq!(evidence(&w, "eu-west-1", "inc-1").len(), 3);
     let listed = text(&w.drplan(&["incident", "list", "bot-core"]).stdout);
     assert!(listed.contains("inc-1  us-east-1  closed") && listed.contains("evidence us-east-1:snap-"), "{listed}");
+    let listing = json(&w.drplan(&["incident", "list", "bot-core", "--json"]));
+    let record = &listing["incidents"][0];
+    assert_eq!((record["id"].as_str(), record["keep_instances"].as_bool()), (Some("inc-1"), Some(true)), "{listing:#}");
+    assert!(record["closed_at"].is_string() && record["declared_by"].is_string(), "{listing:#}");
+    assert_eq!(record["evidence"].as_array().map(Vec::len), Some(6), "three snapshots and their copies: {listing:#}");
     let out = w.drplan(&["plan", "bot-core", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "the next plan converges: {}", describe(&out));
 }

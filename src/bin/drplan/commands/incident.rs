@@ -160,11 +160,7 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
                 }
             };
             if json {
-                out.raw(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&serde_json::json!({"format_version": "1.0", "incidents": incidents}))
-                        .unwrap_or_default()
-                ));
+                out.raw(&drplan_core::incident::Listing::new(incidents).to_json());
                 return EXIT_OK;
             }
             if incidents.is_empty() {
