@@ -13,13 +13,15 @@ use drplan_core::{Code, Diagnostic};
 use crate::engine::{self, Edit, Failed};
 use crate::load;
 
-/// What `declare` and `close` need of the configuration.
-pub fn configuration(path: &Path) -> Result<(Config, Vec<drplan_core::SourceFile>), Failed> {
+/// The configuration at `path`, or its diagnostics with the files they point into.
+pub fn configuration(path: &Path) -> Result<Config, Failed> {
     let loaded = load::configuration(path);
-    match loaded.config {
-        Some(c) => Ok((c, loaded.sources)),
-        None => Err(Failed { diagnostics: loaded.diagnostics, sources: loaded.sources }),
-    }
+    loaded.config.ok_or(Failed { diagnostics: loaded.diagnostics, sources: loaded.sources })
+}
+
+/// The state backend of the configuration at `path`.
+fn backend(path: &Path, config: &Config) -> Result<Box<dyn drplan_state::Backend>, Failed> {
+    Ok(load::state_backend(config, &engine::configuration_dir(path), false)?)
 }
 
 /// Records a new open incident on `region` since `since` (seconds since the epoch, already
@@ -33,7 +35,7 @@ pub fn declare(
     isolate_serving: bool,
     lock_timeout: Duration,
 ) -> Result<Incident, Failed> {
-    let backend = load::state_backend(config, &engine::configuration_dir(path), false)?;
+    let backend = backend(path, config)?;
     engine::edit_state(backend.as_ref(), "incident declare", lock_timeout, "the incident", |state| {
         let state = state.get_or_insert_with(|| engine::empty_state(config));
         if let Some(open) = incident::open_in(&state.incidents, region) {
@@ -62,7 +64,7 @@ pub fn declare(
 
 /// Every incident state records, oldest first (no lock: read-only).
 pub fn list(path: &Path, config: &Config) -> Result<Vec<Incident>, Failed> {
-    let backend = load::state_backend(config, &engine::configuration_dir(path), false)?;
+    let backend = backend(path, config)?;
     let (state, _) = engine::read_state(backend.as_ref(), &mut |_| {})?;
     Ok(state.map(|s| s.incidents).unwrap_or_default())
 }
@@ -78,7 +80,7 @@ pub fn close(
     keep_instances: bool,
     lock_timeout: Duration,
 ) -> Result<Incident, Failed> {
-    let backend = load::state_backend(config, &engine::configuration_dir(path), false)?;
+    let backend = backend(path, config)?;
     engine::edit_state(backend.as_ref(), "incident close", lock_timeout, "the closed incident", |state| {
         let known: Vec<String> = state.iter().flat_map(|s| s.incidents.iter().map(|i| i.id.clone())).collect();
         let Some(state) = state.as_mut().filter(|s| s.incidents.iter().any(|i| i.id == id)) else {

@@ -233,35 +233,22 @@ pub fn plan(
         d.changes.clear();
         d.forget.clear();
     }
-    let restores_wanted = restores
-        .changes
-        .iter()
-        .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
-    d.changes.extend(restores_wanted.cloned());
+    // The once-planned steps below are kept to `--target` as the diffed ones are.
+    let targeted =
+        |c: &&Change| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address));
+    d.changes.extend(restores.changes.iter().filter(targeted).cloned());
     // A database whose writer moves: its writers stopped and its replica caught up first.
     let data = data::plan(config, prior, live, options);
     if options.restore_only.is_none() {
-        let wanted = data
-            .changes
-            .iter()
-            .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
-        d.changes.extend(wanted.cloned());
+        d.changes.extend(data.changes.iter().filter(targeted).cloned());
     }
     // The team's hooks at their points of the failover.
     let hooks = hooks::plan(config, prior, options);
-    let hooks_wanted = hooks
-        .changes
-        .iter()
-        .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
-    d.changes.extend(hooks_wanted.cloned());
+    d.changes.extend(hooks.changes.iter().filter(targeted).cloned());
     // An open incident's evidence and isolation; a closed one's lifted.
     let incidents = incident::plan(config, prior, live);
     if options.restore_only.is_none() {
-        let wanted = incidents
-            .changes
-            .iter()
-            .filter(|c| options.targets.is_empty() || options.targets.iter().any(|t| target_matches(t, &c.address)));
-        d.changes.extend(wanted.cloned());
+        d.changes.extend(incidents.changes.iter().filter(targeted).cloned());
         d.forget.extend(incidents.forget.iter().cloned());
     }
     // Nothing destroys evidence in a region under an open incident.

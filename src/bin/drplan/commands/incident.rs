@@ -100,6 +100,18 @@ fn located(out: &mut Output, d: Diagnostic, flag: Option<&str>, value: &str, lab
 }
 
 pub fn exec(args: Args, out: &mut Output) -> u8 {
+    match run(args, out) {
+        Ok(code) => code,
+        Err(f) => {
+            out.diagnostics(&f.sources, &f.diagnostics);
+            EXIT_ERROR
+        }
+    }
+}
+
+/// The subcommand; what fails without a place on the command line to point at comes back
+/// for [`exec`] to report.
+fn run(args: Args, out: &mut Output) -> Result<u8, drplan::engine::Failed> {
     match args.command {
         IncidentCommand::Declare { region, since, reason, isolate_serving, path, lock_timeout } => {
             let now = drplan::clock::now_seconds();
@@ -108,60 +120,39 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
                 Err(why) => {
                     let d = Diagnostic::error(Code::IncidentInput, format!("`--since {since}` is not usable: {why}"))
                         .help("give the time the region stopped being trusted: RFC 3339 with a zone (2026-12-06T09:30:00Z), or how long ago (2h); it cannot be in the future");
-                    return located(out, d, Some("--since"), &since, "this time");
+                    return Ok(located(out, d, Some("--since"), &since, "this time"));
                 }
             };
             if reason.trim().is_empty() {
                 let d = Diagnostic::error(Code::IncidentInput, "`--reason` is empty").help(
                     "say why in a few words: it is kept in state and shown by every plan while the incident is open",
                 );
-                return located(out, d, Some("--reason"), &reason, "empty");
+                return Ok(located(out, d, Some("--reason"), &reason, "empty"));
             }
-            let (config, _) = match drplan::incident::configuration(&path) {
-                Ok(c) => c,
-                Err(f) => {
-                    out.diagnostics(&f.sources, &f.diagnostics);
-                    return EXIT_ERROR;
-                }
-            };
+            let config = drplan::incident::configuration(&path)?;
             if let Err(d) = drplan::incident::known_region(&config, &region) {
-                return located(out, d, Some("--region"), &region, "not a region of this configuration");
+                return Ok(located(out, d, Some("--region"), &region, "not a region of this configuration"));
             }
-            match drplan::incident::declare(&path, &config, &region, at, &reason, isolate_serving, lock_timeout) {
-                Ok(i) => {
-                    out.line(&format!("Incident {} declared on {} since {} ({}).", i.id, i.region, i.since, i.reason));
-                    let serving = config.active_region().is_some_and(|r| r.name == i.region);
-                    out.note(&match (serving, isolate_serving) {
-                        (true, false) => format!(
-                            "{} serves: the next plan isolates it only with a failover away from it (`drplan failover --to REGION`). Its evidence is kept and backups written since {} are suspect from now on.",
-                            i.region, i.since
-                        ),
-                        _ => format!(
-                            "Nothing in the clouds has changed yet: `drplan plan` shows the isolation of {} (evidence first), and `drplan apply` carries it out.",
-                            i.region
-                        ),
-                    });
-                    EXIT_OK
-                }
-                Err(f) => {
-                    out.diagnostics(&f.sources, &f.diagnostics);
-                    EXIT_ERROR
-                }
-            }
+            let i = drplan::incident::declare(&path, &config, &region, at, &reason, isolate_serving, lock_timeout)?;
+            out.line(&format!("Incident {} declared on {} since {} ({}).", i.id, i.region, i.since, i.reason));
+            let serving = config.active_region().is_some_and(|r| r.name == i.region);
+            out.note(&match (serving, isolate_serving) {
+                (true, false) => format!(
+                    "{} serves: the next plan isolates it only with a failover away from it (`drplan failover --to REGION`). Its evidence is kept and backups written since {} are suspect from now on.",
+                    i.region, i.since
+                ),
+                _ => format!(
+                    "Nothing in the clouds has changed yet: `drplan plan` shows the isolation of {} (evidence first), and `drplan apply` carries it out.",
+                    i.region
+                ),
+            });
+            Ok(EXIT_OK)
         }
         IncidentCommand::List { path, json } => {
-            let listed =
-                drplan::incident::configuration(&path).and_then(|(config, _)| drplan::incident::list(&path, &config));
-            let incidents = match listed {
-                Ok(i) => i,
-                Err(f) => {
-                    out.diagnostics(&f.sources, &f.diagnostics);
-                    return EXIT_ERROR;
-                }
-            };
+            let incidents = drplan::incident::list(&path, &drplan::incident::configuration(&path)?)?;
             if json {
                 out.raw(&drplan_core::incident::Listing::new(incidents).to_json());
-                return EXIT_OK;
+                return Ok(EXIT_OK);
             }
             if incidents.is_empty() {
                 out.line("No incident recorded.");
@@ -179,41 +170,28 @@ pub fn exec(args: Args, out: &mut Output) -> u8 {
                     out.line(&format!("      evidence {e}"));
                 }
             }
-            EXIT_OK
+            Ok(EXIT_OK)
         }
         IncidentCommand::Close { id, keep_instances, path, lock_timeout } => {
-            let (config, _) = match drplan::incident::configuration(&path) {
-                Ok(c) => c,
-                Err(f) => {
-                    out.diagnostics(&f.sources, &f.diagnostics);
-                    return EXIT_ERROR;
-                }
+            let config = drplan::incident::configuration(&path)?;
+            let i = match drplan::incident::close(&path, &config, &id, keep_instances, lock_timeout) {
+                Ok(i) => i,
+                Err(f) => match f.diagnostics.iter().find(|d| d.code == Code::UnknownIncident) {
+                    Some(d) => return Ok(located(out, d.clone(), Some("close"), &id, "no such incident")),
+                    None => return Err(f),
+                },
             };
-            match drplan::incident::close(&path, &config, &id, keep_instances, lock_timeout) {
-                Ok(i) => {
-                    out.line(&format!("Incident {} on {} closed.", i.id, i.region));
-                    if i.evidence.is_empty() {
-                        out.note("drplan took no snapshot for it.");
-                    } else {
-                        out.note(&format!(
-                            "The evidence drplan took stays, and drplan never deletes it; delete it by hand once the investigation no longer needs it: {}",
-                            i.evidence.join(", ")
-                        ));
-                    }
-                    out.note("The next `drplan apply` lifts the quarantine, cordons and NetworkPolicy, resumes the backup schedule and restores the expiry rules; the record stays in state.");
-                    EXIT_OK
-                }
-                Err(f) => {
-                    let unknown = f.diagnostics.iter().any(|d| d.code == Code::UnknownIncident);
-                    match (unknown, f.diagnostics.iter().next().cloned()) {
-                        (true, Some(d)) => located(out, d, Some("close"), &id, "no such incident"),
-                        _ => {
-                            out.diagnostics(&f.sources, &f.diagnostics);
-                            EXIT_ERROR
-                        }
-                    }
-                }
+            out.line(&format!("Incident {} on {} closed.", i.id, i.region));
+            if i.evidence.is_empty() {
+                out.note("drplan took no snapshot for it.");
+            } else {
+                out.note(&format!(
+                    "The evidence drplan took stays, and drplan never deletes it; delete it by hand once the investigation no longer needs it: {}",
+                    i.evidence.join(", ")
+                ));
             }
+            out.note("The next `drplan apply` lifts the quarantine, cordons and NetworkPolicy, resumes the backup schedule and restores the expiry rules; the record stays in state.");
+            Ok(EXIT_OK)
         }
     }
 }
